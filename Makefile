@@ -1,0 +1,32 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all validate bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/opioidsim run acute-heroin-iv --out out/demo --subjects 20 --seed 1
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# Every validation target at full size (slow tests included).
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+validate: $(STAMP)
+	$(BIN)/opioidsim validate
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_acute.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,24 @@
+"""opioidsim — a research simulator of the brain under heroin and other opioids.
+
+Research and teaching only: never a dosing guide for a person.
+
+>>> import opioidsim
+>>> scenario = opioidsim.load_scenario("acute-heroin-iv")
+>>> ds = opioidsim.simulate(scenario)          # xarray Dataset (subject, time)
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import ScenarioError  # noqa: E402
+from .scenarios import Cohort, Conditions, Dose, Scenario, load_scenario  # noqa: E402
+
+
+def simulate(scenario: Scenario, *, progress=None):
+    """Simulate a scenario; returns an xarray Dataset with dims (subject, time), one variable per readout."""
+    from .engine import simulate as _simulate
+
+    return _simulate(scenario, progress=progress)
+
+
+__all__ = ["Cohort", "Conditions", "Dose", "Scenario", "ScenarioError", "load_scenario", "simulate", "__version__"]

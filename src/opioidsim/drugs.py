@@ -1,0 +1,34 @@
+"""Which drugs the model knows, by which routes they can be given, and sanity limits.
+
+This is the contract between scenario validation and the PK module: every (drug, route) pair
+listed here has an absorption path in `opioidsim.model.pk`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DrugInfo:
+    name: str
+    routes: tuple[str, ...]
+    molar_mass_g_per_mol: float
+    # A single dose above this is rejected as absurd input (not a safety limit for people:
+    # opioidsim is never a dosing guide). Set ~10x above the largest amounts reported in
+    # research or clinical use so that in-silico overdose studies stay possible.
+    max_single_dose_mg: float
+    role: str  # "full agonist", "antagonist", ...
+
+
+DRUGS: dict[str, DrugInfo] = {
+    "heroin": DrugInfo("heroin", ("iv", "smoked", "intranasal", "im"), 369.4, 5000.0, "full agonist (prodrug)"),
+    "morphine": DrugInfo("morphine", ("iv", "im", "oral"), 285.3, 5000.0, "full agonist"),
+    "fentanyl": DrugInfo("fentanyl", ("iv", "intranasal"), 336.5, 100.0, "full agonist"),
+    "naloxone": DrugInfo("naloxone", ("iv", "im", "intranasal"), 327.4, 200.0, "antagonist"),
+}
+
+ROUTES: tuple[str, ...] = ("iv", "smoked", "intranasal", "im", "oral")
+
+
+def routes_for(drug: str) -> tuple[str, ...]:
+    return DRUGS[drug].routes

@@ -1,0 +1,78 @@
+"""What a mechanism module is.
+
+A module declares its states (name, unit, initial value, bounds), its parameters and the inputs
+it reads from other modules' outputs, and provides two pure functions:
+
+- ``outputs(y, u, p) -> dict``: algebraic quantities (readouts and signals for other modules);
+- ``rates(t, y, u, p) -> dict``: d(state)/dt for each of its states.
+
+``y`` holds this module's states only, ``u`` the named inputs, ``p`` all parameters (arrays of
+shape (subjects,) or scalars). No module reaches into another's internals: the model wires
+inputs to outputs by name. Functions must be written with ``jax.numpy`` so that the engine can
+compile, batch and differentiate them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import jax.numpy as jnp
+
+from ..params import Parameter
+
+Arr = Any  # a jax or numpy array of shape (subjects,) or a scalar
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    unit: str
+    initial: float
+    description: str
+    lower: float = 0.0
+    upper: float = math.inf
+
+
+class Module:
+    name: str = "module"
+    #: "fast" states move in minutes; "slow" states (hours to years) can be stepped coarser.
+    timescale: str = "fast"
+    states: tuple[State, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+    inputs: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
+
+    def initial_state(self, p: Mapping[str, Arr]) -> dict[str, Arr]:
+        """Initial values; a module may override to start at its own steady state."""
+        return {s.name: s.initial for s in self.states}
+
+    def outputs(self, y: Mapping[str, Arr], u: Mapping[str, Arr], p: Mapping[str, Arr]) -> dict[str, Arr]:
+        return {}
+
+    def rates(self, t: Arr, y: Mapping[str, Arr], u: Mapping[str, Arr], p: Mapping[str, Arr]) -> dict[str, Arr]:
+        raise NotImplementedError
+
+
+# --- small pure helpers shared by modules -------------------------------------------------
+
+def hill(x: Arr, x50: Arr, n: Arr) -> Arr:
+    """x^n / (x50^n + x^n) for x >= 0, safe (finite gradient) at x = 0."""
+    xs = jnp.where(x > 0, x, 1.0)
+    r = jnp.where(x > 0, (xs / x50) ** n, 0.0)
+    return r / (1.0 + r)
+
+
+def safe_pow(x: Arr, n: Arr) -> Arr:
+    """x^n for x >= 0 with a finite derivative at 0 (needed for n < 1 under autodiff)."""
+    xs = jnp.where(x > 0, x, 1.0)
+    return jnp.where(x > 0, xs**n, 0.0)
+
+
+def softplus(x: Arr, scale: float) -> Arr:
+    """Smooth max(x, 0) with a transition width `scale` (keeps the vector field differentiable)."""
+    return scale * jnp.logaddexp(0.0, x / scale)
+
+
+def sigmoid(x: Arr) -> Arr:
+    return 0.5 * (1.0 + jnp.tanh(0.5 * x))

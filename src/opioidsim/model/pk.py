@@ -1,0 +1,227 @@
+"""Pharmacokinetics: dose → plasma → brain (effect site), by route.
+
+Heroin is a prodrug: heroin → 6-monoacetylmorphine (6-MAM) → morphine, each with its own
+disposition and brain entry. Fentanyl has a three-compartment disposition with a biophase
+(Mann et al. 2022, from Algera et al. 2021); naloxone a one-compartment disposition.
+Non-IV routes enter through a first-order depot whose dose is already scaled by bioavailability
+(the engine multiplies each dose by `dose_fraction`).
+
+States are amounts in mg; effect-site (brain) concentrations are plasma-equivalent ng/mL: the
+concentration that, at equilibrium, corresponds to that plasma level (the usual ke0 model).
+Volumes scale with weight/70 kg and clearances with (weight/70 kg)^0.75 (allometry as in Mann 2022).
+"""
+from __future__ import annotations
+
+import math
+
+from ..drugs import DRUGS
+from ..params import Parameter
+from .base import Module, State
+
+MW = {c: DRUGS[c].molar_mass_g_per_mol for c in ("heroin", "morphine", "fentanyl", "naloxone")}
+MW["6mam"] = 327.4  # 6-monoacetylmorphine, C19H21NO4
+
+LN2 = math.log(2.0)
+
+INTURRISI = "Inturrisi CE et al. 1984 N Engl J Med 310:1213 (IV heroin, 11 patients)"
+ROOK = "Rook EJ et al. 2006 Clin Pharmacokinet 45:401, population PK of heroin and metabolites"
+MANN = "Mann J et al. 2022 Clin Pharmacol Ther 112:1020, Suppl. Table S1 (fentanyl PK from Algera et al. 2021)"
+CONE = "Cone EJ et al. 1993 J Anal Toxicol 17:327 (heroin by IV, smoked and intranasal routes)"
+
+PARAMETERS = (
+    Parameter("body_weight", 70.0, "kg", "assumed: typical adult (Mann 2022 simulations use 70 kg)",
+              cv=0.15, cv_source="assumed: adult body-weight spread of ~15 % CV"),
+    Parameter("reference_weight", 70.0, "kg", "allometric reference weight of the PK sources (Mann 2022; "
+              "per-kg figures of Inturrisi 1984 and Glare & Walsh 1991 scaled to 70 kg)"),
+    # --- heroin ---------------------------------------------------------------------------
+    Parameter("heroin_clearance", 30.8 * 70 / 1000, "L/min", INTURRISI + ": blood clearance 30.8 mL/kg/min × 70 kg",
+              cv=0.3, cv_source="assumed: 30 % CV, typical of esterase-driven clearance"),
+    Parameter("heroin_volume", 30.8 * 70 / 1000 * 3.0 / LN2, "L",
+              INTURRISI + ": V = CL·t½/ln2 with t½ 3.0 min", note="one-compartment approximation"),
+    Parameter("heroin_ke0", 1.0, "1/min", "assumed: heroin is highly lipophilic and crosses the blood-brain "
+              "barrier within about a minute (Oldendorf et al. 1972 Science 178:984)"),
+    Parameter("heroin_smoked_bioavailability", 0.53, "1", ROOK + ": inhaled ('chasing the dragon') F = 53 %",
+              cv=0.2, cv_source="Rook 2006: 95 % CI 44-62 %", bounded_fraction=True),
+    Parameter("heroin_smoked_absorption_rate", 1.0, "1/min", CONE + ": smoked heroin peaks in plasma within 1-5 min; "
+              "assumed ka giving t_max ≈ 2 min"),
+    Parameter("heroin_intranasal_bioavailability", 0.5, "1", "Kendall JM et al. 2001 BMJ 322:261 and Cone 1993: "
+              "intranasal diamorphine about half as available as parenteral; assumed 50 %", bounded_fraction=True,
+              cv=0.25, cv_source="assumed: 25 % CV (mucosal absorption varies)"),
+    Parameter("heroin_intranasal_absorption_rate", 0.25, "1/min", CONE + ": intranasal heroin peaks at ≈ 5 min"),
+    Parameter("heroin_im_bioavailability", 1.0, "1", "assumed: complete absorption from muscle (Inturrisi 1984 "
+              "found similar morphine exposure after IM and IV)", bounded_fraction=True),
+    Parameter("heroin_im_absorption_rate", 0.12, "1/min", INTURRISI + " and Cone 1993: IM heroin peaks in blood "
+              "after ≈ 5-10 min; assumed ka"),
+    # --- 6-MAM ----------------------------------------------------------------------------
+    Parameter("sixmam_volume", 60.0, "L", "assumed: gives 6-MAM plasma peaks of the order of 100 ng/mL after "
+              "10 mg IV heroin, as reported by Jenkins AJ et al. 1994 J Anal Toxicol 18:317",
+              cv=0.3, cv_source="assumed: 30 % CV"),
+    Parameter("sixmam_half_life", 21.8, "min", ROOK + ": terminal half-life of 6-acetylmorphine 21.8 min",
+              cv=0.3, cv_source="assumed: 30 % CV"),
+    Parameter("sixmam_ke0", 0.5, "1/min", "assumed: 6-MAM enters the brain within minutes and carries heroin's "
+              "acute effects (Gottås A et al. 2013 Br J Pharmacol 170:546, rat brain)"),
+    # --- morphine --------------------------------------------------------------------------
+    Parameter("morphine_clearance", 73.6 / 60, "L/min", ROOK + ": morphine clearance 73.6 L/h",
+              cv=0.3, cv_source="Rook 2006 reports substantial between-subject variability; assumed 30 % CV"),
+    Parameter("morphine_volume", 3.5 * 70, "L", "Glare PA & Walsh TD 1991 Ther Drug Monit 13:1: morphine Vss "
+              "3-4 L/kg; 3.5 L/kg × 70 kg", note="one-compartment approximation of the terminal phase",
+              cv=0.25, cv_source="assumed: 25 % CV"),
+    Parameter("morphine_ke0", LN2 / 150.0, "1/min", "Lötsch J 2005 J Pain Symptom Manage 29:S90 and Dahan A et al. "
+              "2004 Anesthesiology 101:1201: blood-brain equilibration half-time of morphine ≈ 2-3 h; 2.5 h used"),
+    Parameter("morphine_im_bioavailability", 1.0, "1", "assumed: complete absorption from muscle", bounded_fraction=True),
+    Parameter("morphine_im_absorption_rate", 0.1, "1/min", "Stanski DR et al. 1978 Clin Pharmacol Ther 24:52: "
+              "IM morphine peaks at ≈ 10-20 min"),
+    Parameter("morphine_oral_bioavailability", 0.3, "1", "Hoskin PJ et al. 1989 Br J Clin Pharmacol 27:499: "
+              "oral morphine F ≈ 24-30 %", cv=0.3, cv_source="Hoskin 1989: wide range", bounded_fraction=True),
+    Parameter("morphine_oral_absorption_rate", 0.03, "1/min", "Hoskin 1989: oral morphine t_max ≈ 45-60 min"),
+    # --- fentanyl (Mann 2022 / Algera 2021) ------------------------------------------------
+    Parameter("fentanyl_clearance", 1.26, "L/min", MANN, cv=0.3, cv_source=MANN + ": omega² 0.087"),
+    Parameter("fentanyl_volume_central", 10.5, "L", MANN, cv=0.3,
+              cv_source=MANN + ": omega² 0.43 (capped at 30 % CV here to avoid implausible draws)"),
+    Parameter("fentanyl_volume_peripheral1", 14.4, "L", MANN),
+    Parameter("fentanyl_volume_peripheral2", 166.0, "L", MANN),
+    Parameter("fentanyl_intercompartmental1", 2.04, "L/min", MANN),
+    Parameter("fentanyl_intercompartmental2", 2.28, "L/min", MANN),
+    Parameter("fentanyl_ke0", 0.18, "1/min", MANN + ": biophase k1 0.18/min (t½ke0 ≈ 3.9 min)"),
+    Parameter("fentanyl_intranasal_bioavailability", 0.89, "1", "Instanyl (fentanyl nasal spray) EMA SmPC: "
+              "absolute bioavailability 89 %", bounded_fraction=True),
+    Parameter("fentanyl_intranasal_absorption_rate", 0.15, "1/min", "Instanyl SmPC: t_max 12-15 min; assumed ka"),
+    # --- naloxone -----------------------------------------------------------------------------
+    Parameter("naloxone_volume", 2.6 * 70, "L", "Ngai SH et al. 1976 Anesthesiology 44:398: Vd ≈ 2.6 L/kg",
+              cv=0.3, cv_source="assumed: 30 % CV"),
+    Parameter("naloxone_half_life", 64.0, "min", "Naloxone hydrochloride injection label (FDA): serum half-life "
+              "64 ± 12 min in adults", cv=0.2, cv_source="label: SD 12 min (≈ 19 % CV)"),
+    Parameter("naloxone_ke0", 0.1, "1/min", "assumed: IV naloxone reverses opioid effects within 1-2 min "
+              "(label); t½ke0 ≈ 7 min"),
+    Parameter("naloxone_im_bioavailability", 1.0, "1", "assumed: complete IM absorption (EVZIO label: IM exposure "
+              "comparable to IV)", bounded_fraction=True),
+    Parameter("naloxone_im_absorption_rate", 0.1, "1/min", "EVZIO (naloxone auto-injector) label: t_max ≈ 15 min"),
+    Parameter("naloxone_intranasal_bioavailability", 0.47, "1", "Narcan nasal spray label (FDA 2015): 4 mg IN "
+              "≈ 47 % of IM exposure", bounded_fraction=True, cv=0.3,
+              cv_source="Laffont et al. 2024 Front Psychiatry 15:1399803 Table 2: high variability of IN absorption"),
+    Parameter("naloxone_intranasal_absorption_rate", 0.05, "1/min", "Narcan nasal spray label: t_max ≈ 0.5 h"),
+)
+
+# Where a dose goes: (target state, bioavailability parameter, absorption-rate parameter).
+# IV doses go straight into the central compartment (no depot, F = 1).
+DOSE_TARGETS: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
+    ("heroin", "iv"): ("heroin_central", None, None),
+    ("heroin", "smoked"): ("heroin_smoked_depot", "heroin_smoked_bioavailability", "heroin_smoked_absorption_rate"),
+    ("heroin", "intranasal"): ("heroin_intranasal_depot", "heroin_intranasal_bioavailability",
+                               "heroin_intranasal_absorption_rate"),
+    ("heroin", "im"): ("heroin_im_depot", "heroin_im_bioavailability", "heroin_im_absorption_rate"),
+    ("morphine", "iv"): ("morphine_central", None, None),
+    ("morphine", "im"): ("morphine_im_depot", "morphine_im_bioavailability", "morphine_im_absorption_rate"),
+    ("morphine", "oral"): ("morphine_oral_depot", "morphine_oral_bioavailability", "morphine_oral_absorption_rate"),
+    ("fentanyl", "iv"): ("fentanyl_central", None, None),
+    ("fentanyl", "intranasal"): ("fentanyl_intranasal_depot", "fentanyl_intranasal_bioavailability",
+                                 "fentanyl_intranasal_absorption_rate"),
+    ("naloxone", "iv"): ("naloxone_central", None, None),
+    ("naloxone", "im"): ("naloxone_im_depot", "naloxone_im_bioavailability", "naloxone_im_absorption_rate"),
+    ("naloxone", "intranasal"): ("naloxone_intranasal_depot", "naloxone_intranasal_bioavailability",
+                                 "naloxone_intranasal_absorption_rate"),
+}
+
+
+def _s(name: str, unit: str, desc: str) -> State:
+    return State(name, unit, 0.0, desc)
+
+
+class PharmacokineticsModule(Module):
+    name = "pk"
+    states = tuple(
+        [_s(target, "mg", f"{drug} absorption depot ({route})") for (drug, route), (target, f, _) in DOSE_TARGETS.items() if f]
+        + [
+            _s("heroin_central", "mg", "heroin in plasma/central volume"),
+            _s("sixmam_central", "mg", "6-MAM in its distribution volume"),
+            _s("morphine_central", "mg", "morphine in its distribution volume"),
+            _s("fentanyl_central", "mg", "fentanyl, central compartment"),
+            _s("fentanyl_peripheral1", "mg", "fentanyl, rapidly equilibrating tissues"),
+            _s("fentanyl_peripheral2", "mg", "fentanyl, slowly equilibrating tissues"),
+            _s("naloxone_central", "mg", "naloxone in its distribution volume"),
+            _s("effect_heroin", "ng/mL", "brain heroin, plasma-equivalent"),
+            _s("effect_6mam", "ng/mL", "brain 6-MAM, plasma-equivalent"),
+            _s("effect_morphine", "ng/mL", "brain morphine, plasma-equivalent"),
+            _s("effect_fentanyl", "ng/mL", "brain fentanyl, plasma-equivalent"),
+            _s("effect_naloxone", "ng/mL", "brain naloxone, plasma-equivalent"),
+        ]
+    )
+    parameters = PARAMETERS
+    provides = (
+        "plasma_heroin", "plasma_6mam", "plasma_morphine", "plasma_fentanyl", "plasma_naloxone",
+        "brain_heroin", "brain_6mam", "brain_morphine", "brain_fentanyl", "brain_naloxone",
+    )
+
+    @staticmethod
+    def _scaled(p):
+        """Weight-scaled volumes (∝ W) and clearances (∝ W^0.75)."""
+        w = p["body_weight"] / p["reference_weight"]
+        v, c = w, w**0.75
+        return {
+            "v_heroin": p["heroin_volume"] * v,
+            "cl_heroin": p["heroin_clearance"] * c,
+            "v_6mam": p["sixmam_volume"] * v,
+            "cl_6mam": p["sixmam_volume"] * v * LN2 / p["sixmam_half_life"],
+            "v_morphine": p["morphine_volume"] * v,
+            "cl_morphine": p["morphine_clearance"] * c,
+            "v_fent": p["fentanyl_volume_central"] * v,
+            "v_fent1": p["fentanyl_volume_peripheral1"] * v,
+            "v_fent2": p["fentanyl_volume_peripheral2"] * v,
+            "cl_fent": p["fentanyl_clearance"] * c,
+            "q_fent1": p["fentanyl_intercompartmental1"] * c,
+            "q_fent2": p["fentanyl_intercompartmental2"] * c,
+            "v_naloxone": p["naloxone_volume"] * v,
+            "cl_naloxone": p["naloxone_volume"] * v * LN2 / p["naloxone_half_life"],
+        }
+
+    def outputs(self, y, u, p):
+        s = self._scaled(p)
+        to_ng_ml = 1000.0  # mg/L → ng/mL
+        return {
+            "plasma_heroin": y["heroin_central"] / s["v_heroin"] * to_ng_ml,
+            "plasma_6mam": y["sixmam_central"] / s["v_6mam"] * to_ng_ml,
+            "plasma_morphine": y["morphine_central"] / s["v_morphine"] * to_ng_ml,
+            "plasma_fentanyl": y["fentanyl_central"] / s["v_fent"] * to_ng_ml,
+            "plasma_naloxone": y["naloxone_central"] / s["v_naloxone"] * to_ng_ml,
+            "brain_heroin": y["effect_heroin"],
+            "brain_6mam": y["effect_6mam"],
+            "brain_morphine": y["effect_morphine"],
+            "brain_fentanyl": y["effect_fentanyl"],
+            "brain_naloxone": y["effect_naloxone"],
+        }
+
+    def rates(self, t, y, u, p):
+        s = self._scaled(p)
+        o = self.outputs(y, u, p)
+        d = {}
+        # absorption depots (first order; dose already scaled by bioavailability)
+        absorbed = {}
+        for (drug, _route), (target, _f, ka) in DOSE_TARGETS.items():
+            if ka is None:
+                continue
+            flux = p[ka] * y[target]
+            d[target] = -flux
+            absorbed[drug] = absorbed.get(drug, 0.0) + flux
+        # heroin → 6-MAM → morphine (molar conversion; fraction converted assumed 1:
+        # heroin is deacetylated to 6-MAM and 6-MAM to morphine, Inturrisi 1984)
+        heroin_elim = s["cl_heroin"] / s["v_heroin"] * y["heroin_central"]
+        sixmam_elim = s["cl_6mam"] / s["v_6mam"] * y["sixmam_central"]
+        d["heroin_central"] = absorbed["heroin"] - heroin_elim
+        d["sixmam_central"] = heroin_elim * (MW["6mam"] / MW["heroin"]) - sixmam_elim
+        d["morphine_central"] = (absorbed["morphine"] + sixmam_elim * (MW["morphine"] / MW["6mam"])
+                                 - s["cl_morphine"] / s["v_morphine"] * y["morphine_central"])
+        # fentanyl: three compartments
+        cf, c1, c2 = (y["fentanyl_central"] / s["v_fent"], y["fentanyl_peripheral1"] / s["v_fent1"],
+                      y["fentanyl_peripheral2"] / s["v_fent2"])
+        d["fentanyl_central"] = (absorbed["fentanyl"] - s["cl_fent"] * cf
+                                 - s["q_fent1"] * (cf - c1) - s["q_fent2"] * (cf - c2))
+        d["fentanyl_peripheral1"] = s["q_fent1"] * (cf - c1)
+        d["fentanyl_peripheral2"] = s["q_fent2"] * (cf - c2)
+        d["naloxone_central"] = absorbed["naloxone"] - s["cl_naloxone"] / s["v_naloxone"] * y["naloxone_central"]
+        # effect sites follow plasma with first-order equilibration (ke0)
+        d["effect_heroin"] = p["heroin_ke0"] * (o["plasma_heroin"] - y["effect_heroin"])
+        d["effect_6mam"] = p["sixmam_ke0"] * (o["plasma_6mam"] - y["effect_6mam"])
+        d["effect_morphine"] = p["morphine_ke0"] * (o["plasma_morphine"] - y["effect_morphine"])
+        d["effect_fentanyl"] = p["fentanyl_ke0"] * (o["plasma_fentanyl"] - y["effect_fentanyl"])
+        d["effect_naloxone"] = p["naloxone_ke0"] * (o["plasma_naloxone"] - y["effect_naloxone"])
+        return d

@@ -1,0 +1,133 @@
+"""Mu-opioid receptor: several ligands compete for one receptor pool in each region.
+
+For ligand i at free effect-site concentration L_i (Mann et al. 2022, Suppl. eq. 1, extended to
+competition for a shared free-receptor fraction):
+
+    dB_i/dt = koff_i · ( (L_i / Kd_i)^n_i · R_free − B_i ),   R_free = 1 − Σ_j B_j
+
+which is kon·L^n·R − koff·B with kon = koff / Kd^n. Occupancy is Σ B_i; the activation signal is
+the efficacy-weighted occupancy Σ ε_i B_i (ε = 1 full agonist, 0 antagonist, in between a partial
+agonist), so a partial agonist has a ceiling and an antagonist occupies without signalling.
+
+L_i = brain partition × effect-site concentration (plasma-equivalent) converted to nM. Mann 2022
+drove in-vitro binding kinetics with the plasma-equivalent effect-site concentration directly for
+fentanyl and naloxone (partition 1); morphine-type ligands, whose in-vitro affinity is similar
+but whose clinical potency per plasma concentration is far lower (slow, P-gp-limited brain entry;
+lower intrinsic efficacy), get a brain partition < 1 fitted to clinical potency (see each source).
+Regions share ligand binding constants; they differ downstream in how the signal is transduced.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ..params import Parameter
+from .base import Module, State, safe_pow
+from .pk import MW
+
+REGIONS = ("vta", "dorsal_horn", "brainstem")
+
+MANN_S2 = "Mann J et al. 2022 Clin Pharmacol Ther 112:1020, Suppl. Table S2 (C6-hMOR binding kinetics)"
+VOLPE = "Volpe DA et al. 2011 Regul Toxicol Pharmacol 59:385 (uniform MOR Ki panel)"
+
+
+class Ligand:
+    """Parameter names of one ligand (explicit, not built from strings at run time)."""
+
+    def __init__(self, drug: str, effect_input: str, kd: str, koff: str, hill: str, efficacy: str, partition: str):
+        self.drug, self.effect_input = drug, effect_input
+        self.kd, self.koff, self.hill, self.efficacy, self.partition = kd, koff, hill, efficacy, partition
+
+
+LIGANDS = (
+    Ligand("heroin", "brain_heroin", "heroin_mor_kd", "heroin_mor_koff", "heroin_mor_hill", "heroin_efficacy",
+           "heroin_brain_partition"),
+    Ligand("6mam", "brain_6mam", "sixmam_mor_kd", "sixmam_mor_koff", "sixmam_mor_hill", "sixmam_efficacy",
+           "sixmam_brain_partition"),
+    Ligand("morphine", "brain_morphine", "morphine_mor_kd", "morphine_mor_koff", "morphine_mor_hill",
+           "morphine_efficacy", "morphine_brain_partition"),
+    Ligand("fentanyl", "brain_fentanyl", "fentanyl_mor_kd", "fentanyl_mor_koff", "fentanyl_mor_hill",
+           "fentanyl_efficacy", "fentanyl_brain_partition"),
+    Ligand("naloxone", "brain_naloxone", "naloxone_mor_kd", "naloxone_mor_koff", "naloxone_mor_hill",
+           "naloxone_efficacy", "naloxone_brain_partition"),
+)
+
+_MORPHINAN_KOFF = ("assumed: morphinan agonists dissociate within about a minute, between naloxone "
+                   "(t½ 0.29 min) and fentanyl (t½ 2.7 min) in " + MANN_S2)
+
+PARAMETERS = (
+    # fentanyl and naloxone: Kd = (koff/kon)^(1/n) from Mann 2022 Table S2 (kon in pM^-n s^-1)
+    Parameter("fentanyl_mor_kd", (4.33e-3 / 3.08e-5) ** (1 / 0.844) / 1000, "nM",
+              MANN_S2 + ": kon 3.08e-5 pM^-n/s, koff 4.33e-3 /s, n 0.844 → Kd = (koff/kon)^(1/n)"),
+    Parameter("fentanyl_mor_koff", 4.33e-3, "1/s", MANN_S2),
+    Parameter("fentanyl_mor_hill", 0.844, "1", MANN_S2),
+    Parameter("fentanyl_efficacy", 1.0, "1", "full agonist (Mann 2022 treats bound fentanyl as fully active)"),
+    Parameter("fentanyl_brain_partition", 1.0, "1", MANN_S2 + ": binding driven by the effect-site concentration"),
+    Parameter("naloxone_mor_kd", (3.96e-2 / 1.67e-4) ** (1 / 0.86) / 1000, "nM",
+              MANN_S2 + ": kon 1.67e-4 pM^-n/s, koff 3.96e-2 /s, n 0.86 → Kd = (koff/kon)^(1/n)"),
+    Parameter("naloxone_mor_koff", 3.96e-2, "1/s", MANN_S2),
+    Parameter("naloxone_mor_hill", 0.86, "1", MANN_S2),
+    Parameter("naloxone_efficacy", 0.0, "1", "neutral antagonist (no intrinsic activity at MOR)"),
+    Parameter("naloxone_brain_partition", 1.0, "1", MANN_S2 + ": binding driven by the effect-site concentration"),
+    # morphine-type ligands: in-vitro affinity from the Volpe panel
+    Parameter("morphine_mor_kd", 1.168, "nM", VOLPE + ": morphine Ki 1.168 nM"),
+    Parameter("morphine_mor_koff", 1.2, "1/min", _MORPHINAN_KOFF),
+    Parameter("morphine_mor_hill", 1.0, "1", "assumed: simple mass action"),
+    Parameter("morphine_efficacy", 1.0, "1", "full agonist at MOR for the purposes of this model"),
+    Parameter("morphine_brain_partition", 0.025, "1",
+              "fitted: makes morphine ≈ 60-100× less potent than fentanyl per plasma concentration, as in "
+              "clinical equipotency (10 mg morphine ≈ 0.1 mg fentanyl IV; Lötsch 2005; Dahan 2004: morphine "
+              "respiratory C50 tens of ng/mL vs fentanyl ≈ 1-2 ng/mL); reflects P-gp-limited brain entry "
+              "(Kp,uu ≈ 0.3, Tunblad 2003) and lower intrinsic efficacy"),
+    Parameter("sixmam_mor_kd", 1.168, "nM", "assumed equal to morphine: Selley DE et al. 2001 Biochem Pharmacol "
+              "62:447 report similar MOR affinity of 6-MAM and morphine"),
+    Parameter("sixmam_mor_koff", 1.2, "1/min", _MORPHINAN_KOFF),
+    Parameter("sixmam_mor_hill", 1.0, "1", "assumed: simple mass action"),
+    Parameter("sixmam_efficacy", 1.0, "1", "Selley 2001: 6-MAM is a full (higher-efficacy than morphine) agonist"),
+    Parameter("sixmam_brain_partition", 0.015, "1",
+              "fitted: IV heroin ≈ 2× as potent as IV morphine (Kaiko RF et al. 1981 N Engl J Med 304:1501) and "
+              "10 mg IV heroin in a naive adult depresses breathing without apnoea; its acute effect is carried "
+              "by 6-MAM, which enters the brain fast (Gottås 2013)"),
+    Parameter("heroin_mor_kd", 11.7, "nM", "assumed: heroin binds MOR about 10× more weakly than morphine "
+              "(Inturrisi 1984: heroin is chiefly a prodrug)"),
+    Parameter("heroin_mor_koff", 1.2, "1/min", _MORPHINAN_KOFF),
+    Parameter("heroin_mor_hill", 1.0, "1", "assumed: simple mass action"),
+    Parameter("heroin_efficacy", 1.0, "1", "assumed full agonist"),
+    Parameter("heroin_brain_partition", 0.015, "1", "assumed equal to 6-MAM (both lipophilic esters)"),
+)
+
+
+def bound_state(region: str, ligand: Ligand) -> str:
+    return f"mor_bound_{region}_{ligand.drug}"
+
+
+class ReceptorModule(Module):
+    name = "receptor"
+    states = tuple(
+        State(bound_state(r, lig), "1", 0.0, f"fraction of {r} MOR bound by {lig.drug}", upper=1.0)
+        for r in REGIONS for lig in LIGANDS
+    )
+    parameters = PARAMETERS
+    inputs = tuple(lig.effect_input for lig in LIGANDS)
+    provides = tuple(f"mor_occupancy_{r}" for r in REGIONS) + tuple(f"mor_signal_{r}" for r in REGIONS)
+
+    @staticmethod
+    def free_ligand_nM(u, p, lig: Ligand):
+        # ng/mL → nM: × 1000 / molar mass (g/mol)
+        return p[lig.partition] * u[lig.effect_input] * 1000.0 / MW[lig.drug]
+
+    def outputs(self, y, u, p):
+        out = {}
+        for r in REGIONS:
+            out[f"mor_occupancy_{r}"] = sum(y[bound_state(r, lig)] for lig in LIGANDS)
+            out[f"mor_signal_{r}"] = sum(p[lig.efficacy] * y[bound_state(r, lig)] for lig in LIGANDS)
+        return out
+
+    def rates(self, t, y, u, p):
+        d = {}
+        drive = {lig.drug: safe_pow(self.free_ligand_nM(u, p, lig) / p[lig.kd], p[lig.hill]) for lig in LIGANDS}
+        for r in REGIONS:
+            free = 1.0 - sum(y[bound_state(r, lig)] for lig in LIGANDS)
+            for lig in LIGANDS:
+                b = y[bound_state(r, lig)]
+                d[bound_state(r, lig)] = p[lig.koff] * (drive[lig.drug] * free - b)
+        return d

@@ -1,0 +1,49 @@
+"""The readout contract: names, units and meanings that scripts, notebooks and reports rely on.
+
+Names follow ../shared/DESIGN.md. A readout listed here is produced by some model module; the
+engine records only the readouts a scenario asks for (all of them by default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Readout:
+    name: str
+    units: str
+    long_name: str
+
+
+_R = [
+    Readout("plasma_heroin", "ng/mL", "plasma heroin (diacetylmorphine)"),
+    Readout("plasma_6mam", "ng/mL", "plasma 6-monoacetylmorphine"),
+    Readout("plasma_morphine", "ng/mL", "plasma morphine"),
+    Readout("plasma_fentanyl", "ng/mL", "plasma fentanyl"),
+    Readout("plasma_naloxone", "ng/mL", "plasma naloxone"),
+    Readout("brain_heroin", "ng/mL", "brain (effect-site) heroin, plasma-equivalent"),
+    Readout("brain_6mam", "ng/mL", "brain (effect-site) 6-MAM, plasma-equivalent"),
+    Readout("brain_morphine", "ng/mL", "brain (effect-site) morphine, plasma-equivalent"),
+    Readout("brain_fentanyl", "ng/mL", "brain (effect-site) fentanyl, plasma-equivalent"),
+    Readout("brain_naloxone", "ng/mL", "brain (effect-site) naloxone, plasma-equivalent"),
+    Readout("mor_occupancy_vta", "1", "fraction of VTA mu-opioid receptors occupied (any ligand)"),
+    Readout("mor_occupancy_dorsal_horn", "1", "fraction of dorsal-horn mu-opioid receptors occupied"),
+    Readout("mor_occupancy_brainstem", "1", "fraction of brainstem mu-opioid receptors occupied"),
+    Readout("mor_signal_vta", "1", "VTA mu-opioid receptor activation (efficacy-weighted occupancy)"),
+    Readout("mor_signal_dorsal_horn", "1", "dorsal-horn mu-opioid receptor activation"),
+    Readout("mor_signal_brainstem", "1", "brainstem mu-opioid receptor activation"),
+    Readout("vta_gaba_activity", "1", "VTA GABA interneuron activity, fraction of baseline"),
+    Readout("nac_dopamine", "nM", "extracellular dopamine in the nucleus accumbens"),
+    Readout("d2_activation", "1", "fraction of NAc D2 receptors occupied by dopamine"),
+    Readout("hedonic_state", "1", "pleasure (+) / displeasure (-) on a -10..10 scale"),
+    Readout("substance_p", "1", "dorsal-horn Substance P release, fraction of unopposed release"),
+    Readout("pain", "1", "perceived pain on a 0-10 numeric rating scale"),
+    Readout("ventilation", "L/min", "minute ventilation"),
+    Readout("paco2", "mmHg", "arterial CO2 partial pressure"),
+    Readout("pao2", "mmHg", "arterial O2 partial pressure"),
+    Readout("spo2", "%", "arterial oxygen saturation"),
+    Readout("overdose", "1", "life-threatening opioid toxicity: apnoea or cardiac-arrest criterion met (0/1)"),
+    Readout("cardiac_arrest", "1", "hypoxic cardiac-arrest criterion met (0/1), latched"),
+]
+
+READOUTS: dict[str, Readout] = {r.name: r for r in _R}
