@@ -1,0 +1,442 @@
+"""The ``opioidsim`` command.
+
+One function per subcommand (``cmd_<name>(args) -> int``), registered in ``_build_parser``;
+later subcommands (bench, trial, explore, export-sbml) slot in the same way.
+
+Bad input (a scenario problem, a unit that can't be read, a bad flag) prints ONE line,
+``opioidsim: error: <message>``, on stderr and exits with code 2; nothing is run or written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from opioidsim.errors import OutputExistsError, ScenarioError
+from opioidsim.units import UnitError
+
+PROG = "opioidsim"
+
+DESCRIPTION = """\
+opioidsim simulates the brain under heroin and other opioids: how a dose given into a vein,
+smoked or snorted reaches the brain, occupies mu-opioid receptors, raises dopamine in the
+nucleus accumbens, relieves pain and depresses breathing (overdose, naloxone rescue), in one
+virtual subject or a cohort of many. Scenarios are TOML files or built-in names; each run writes
+a results folder (NetCDF data, summary table, HTML report, the scenario, version and seed).
+
+Research and teaching use only: opioidsim is not medical advice and never a dosing guide for a
+person."""
+
+EPILOG = """\
+examples:
+  opioidsim scenarios                                   list the built-in scenarios
+  opioidsim run acute-heroin-iv --out out/demo          run one, write results to out/demo
+  opioidsim run my-scenario.toml --out out/x --subjects 100 --seed 7
+  opioidsim validate --only resp                        compare with literature targets
+
+'opioidsim COMMAND --help' explains one command."""
+
+MAX_SUBJECTS = 1_000_000
+MAX_SEED = 2**32 - 1
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit code 2."""
+
+
+class Unavailable(Exception):
+    """A part of opioidsim this command needs cannot be imported (exit code 1, one line)."""
+
+
+class Failed(Exception):
+    """The command could not finish for a reason outside the input (exit code 1, one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line (raised, so main() decides what happens)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# flag types
+# ---------------------------------------------------------------------------------------------
+def _int_range(lo: int, hi: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip().replace("_", ""), 10)
+        except (ValueError, AttributeError):
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {lo:,} to {hi:,} (got {text!r})") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {lo:,} to {hi:,} (got {text!r})")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+# ---------------------------------------------------------------------------------------------
+# indirections (tests replace these; they also keep the heavy imports lazy)
+# ---------------------------------------------------------------------------------------------
+def _simulate(scenario: Any, progress: Callable[[float], None]) -> Any:
+    """Run the engine: ``opioidsim.engine.simulate(scenario, progress=callback)`` → Dataset."""
+    try:
+        from opioidsim.engine import simulate
+    except ImportError as exc:
+        raise Unavailable(f"the simulation engine cannot be loaded ({exc})") from exc
+    return simulate(scenario, progress=progress)
+
+
+def _run_validation(only: Optional[str]) -> list[dict[str, Any]]:
+    try:
+        from opioidsim.validation import run_validation
+    except ImportError as exc:
+        raise Unavailable(f"the validation targets cannot be loaded ({exc})") from exc
+    return run_validation(only=only)
+
+
+def _report_helpers() -> tuple[Callable[[Any], Any], Optional[Callable[[Any, Path, str], None]]]:
+    """(summary_table, report_writer) from opioidsim.report, with plain fallbacks."""
+    try:
+        import opioidsim.report as report  # noqa: WPS433 (lazy on purpose)
+    except ImportError:
+        report = None
+    summary_table = getattr(report, "summary_table", None) or fallback_summary_table
+    report_writer = getattr(report, "write_report", None) or _fallback_report
+    return summary_table, report_writer
+
+
+# ---------------------------------------------------------------------------------------------
+# fallbacks (used only until/unless opioidsim.report provides the real ones)
+# ---------------------------------------------------------------------------------------------
+def fallback_summary_table(ds: Any):
+    """Per readout: baseline, extreme (max or min) across subjects, time of extreme, final.
+
+    Same columns as ``opioidsim.report.summary_table``, used when that is not importable.
+    """
+    import numpy as np
+    import pandas as pd
+
+    t = ds["time"].values
+    if np.issubdtype(t.dtype, np.timedelta64):
+        t_min = t / np.timedelta64(1, "m")
+    else:
+        t_min = np.asarray(t, dtype=float)
+    rows = []
+    for name, var in ds.data_vars.items():
+        if "time" not in var.dims:
+            continue
+        other = [d for d in var.dims if d not in ("subject", "time")]
+        if other:
+            continue
+        arr = var.transpose(*(d for d in ("subject", "time") if d in var.dims)).values
+        arr = np.atleast_2d(np.asarray(arr, dtype=float))
+        if arr.size == 0:
+            continue
+        base = arr[:, 0]
+        rise = np.nanmax(arr, axis=1) - base
+        fall = base - np.nanmin(arr, axis=1)
+        kind = "max" if np.nanmedian(rise) >= np.nanmedian(fall) else "min"
+        idx = np.nanargmax(arr, axis=1) if kind == "max" else np.nanargmin(arr, axis=1)
+        ext = arr[np.arange(arr.shape[0]), idx]
+        rows.append({
+            "readout": name,
+            "units": var.attrs.get("units", ""),
+            "baseline_median": float(np.nanmedian(base)),
+            "peak_median": float(np.nanmedian(ext)),
+            "peak_p10": float(np.nanpercentile(ext, 10)),
+            "peak_p90": float(np.nanpercentile(ext, 90)),
+            "time_of_peak_median_min": float(np.nanmedian(t_min[idx])),
+            "final_median": float(np.nanmedian(arr[:, -1])),
+            "kind": kind,
+        })
+    return pd.DataFrame(rows, columns=[
+        "readout", "units", "baseline_median", "peak_median", "peak_p10", "peak_p90",
+        "time_of_peak_median_min", "final_median", "kind"])
+
+
+def _fallback_report(ds: Any, path: Path, scenario_toml: str) -> None:
+    import html
+
+    table = fallback_summary_table(ds)
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>opioidsim results</title></head>"
+        "<body><h1>opioidsim results</h1>"
+        "<p><strong>Research and teaching use only: never a dosing guide.</strong></p>"
+        f"<h2>Summary</h2>{table.to_html(index=False, float_format=lambda x: f'{x:.4g}')}"
+        f"<h2>Scenario</h2><pre>{html.escape(scenario_toml)}</pre></body></html>\n"
+    )
+    Path(path).write_text(page, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# printing helpers
+# ---------------------------------------------------------------------------------------------
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, (int, float)) or hasattr(x, "item"):
+        try:
+            v = float(x)
+        except (TypeError, ValueError):
+            return str(x)
+        if math.isnan(v):
+            return "nan"
+        return f"{v:.4g}"
+    return str(x)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    out = [line(headers), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# subcommands
+# ---------------------------------------------------------------------------------------------
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from opioidsim.scenarios import builtin_scenarios, load_scenario
+
+    if args.name:
+        print(load_scenario(args.name).to_toml(), end="")
+        return 0
+    items = builtin_scenarios()
+    width = max((len(n) for n in items), default=0)
+    for name, desc in items.items():
+        print(f"{name.ljust(width)}  {desc}")
+    print(f"\nrun one with: {PROG} run NAME --out DIR   (show its TOML: {PROG} scenarios NAME)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from opioidsim.io.results import check_out_dir, write_results
+    from opioidsim.scenarios import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    scenario = scenario.with_cohort(subjects=args.subjects, seed=args.seed)
+    out = args.out if args.out is not None else str(Path("out") / scenario.name)
+    check_out_dir(out, overwrite=args.overwrite)  # refuse before spending time simulating
+    _check_writable(out)
+
+    print(f"{PROG}: running '{scenario.name}' ({scenario.duration}, "
+          f"{scenario.cohort.subjects} subject{'s' if scenario.cohort.subjects != 1 else ''}, "
+          f"seed {scenario.cohort.seed})", file=sys.stderr)
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=scenario.name, file=sys.stderr, leave=False,
+               disable=True if args.no_progress else None,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+    def progress(fraction: float) -> None:
+        try:
+            target = int(round(min(max(float(fraction), 0.0), 1.0) * 1000))
+        except (TypeError, ValueError):
+            return
+        if target > bar.n:
+            bar.update(target - bar.n)
+
+    t0 = time.perf_counter()
+    try:
+        ds = _simulate(scenario, progress)
+        progress(1.0)
+    finally:
+        bar.close()
+    wall = time.perf_counter() - t0
+
+    summary_table, report_writer = _report_helpers()
+
+    def summary_writer(d: Any, path: Path) -> None:
+        summary_table(d).to_csv(path, index=False)
+
+    try:
+        write_results(
+            ds, out, scenario,
+            report_writer=report_writer, summary_writer=summary_writer, overwrite=args.overwrite,
+            command=[PROG] + list(args._argv), extra={"simulation_wall_time_s": round(wall, 3)},
+        )
+    except OutputExistsError:
+        raise
+    except OSError as exc:
+        raise Failed(f"could not write results to '{out}': {exc}; nothing was written") from exc
+
+    table = summary_table(ds)
+    cols = [c for c in ("readout", "units", "baseline_median", "peak_median",
+                        "time_of_peak_median_min", "final_median", "kind") if c in table.columns]
+    headers = {"baseline_median": "baseline", "peak_median": "peak/nadir",
+               "time_of_peak_median_min": "at (min)", "final_median": "final"}
+    rows = [[_fmt(r[c]) for c in cols] for r in table.to_dict("records")]
+    if rows:
+        print(f"medians over {scenario.cohort.subjects} subject(s):")
+        print(_table([headers.get(c, c) for c in cols], rows))
+    print(f"results written to {out} (simulated in {wall:.1f} s)")
+    return 0
+
+
+def _check_writable(out: str) -> None:
+    """The results folder could be created: its nearest existing ancestor is a writable folder."""
+    import os
+
+    probe = Path(os.path.abspath(out)).parent
+    while not probe.exists() and probe != probe.parent:
+        if probe.is_symlink() or probe.is_file():
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"cannot create results folder '{out}': '{probe}' is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create results folder '{out}': no permission to write in "
+                         f"'{probe}'")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    results = list(_run_validation(args.only))
+    if args.json:
+        print(json.dumps([_json_safe(r) for r in results], indent=2))
+    else:
+        rows = [[str(r.get("id", "")), str(r.get("finding", "")), _fmt(r.get("target")),
+                 _fmt(r.get("simulated")), "pass" if r.get("passed") else "FAIL"]
+                for r in results]
+        if rows:
+            print(_table(["id", "finding", "target", "simulated", "result"], rows))
+        n_pass = sum(1 for r in results if r.get("passed"))
+        print(f"{n_pass} of {len(results)} validation targets passed")
+    if not results:
+        if args.only:
+            raise UsageError(f"no validation target id starts with {args.only!r}")
+        return 1
+    return 0 if all(r.get("passed") for r in results) else 1
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, bool) or x is None or isinstance(x, (str, int)):
+        return x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    item = getattr(x, "item", None)  # numpy scalars and 0-d arrays
+    if callable(item):
+        try:
+            return _json_safe(item())
+        except (TypeError, ValueError):
+            pass
+    tolist = getattr(x, "tolist", None)
+    if callable(tolist):
+        return _json_safe(tolist())
+    return str(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# parser and entry point
+# ---------------------------------------------------------------------------------------------
+def _RawFormatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=28)
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog=PROG, usage=f"{PROG} [-h] [--version] COMMAND [ARGS ...]",
+                     description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=_RawFormatter)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("scenarios", help="list the built-in scenarios (or print one as TOML)",
+                       description="List the built-in scenarios, one line each; with NAME, "
+                                   "print that scenario's TOML (a starting point for your own).")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a built-in scenario to print")
+    p.set_defaults(func=cmd_scenarios)
+
+    p = sub.add_parser(
+        "run", help="run a scenario and write a results folder",
+        description="Run a scenario (a built-in name or a .toml file) and write a results folder:\n"
+                    "results.nc, summary.csv, report.html, scenario.toml, run.json.\n"
+                    "Research and teaching only; never a dosing guide.",
+        formatter_class=_RawFormatter,
+        epilog="example:\n  opioidsim run acute-heroin-iv --out out/demo --subjects 20 --seed 1")
+    p.add_argument("scenario", metavar="NAME_OR_FILE",
+                   help="built-in scenario name (see 'opioidsim scenarios') or path to a .toml")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="results folder to create (default: out/<scenario name>)")
+    p.add_argument("--subjects", type=_int_range(1, MAX_SUBJECTS, "--subjects"), default=None,
+                   metavar="N", help="number of virtual subjects (overrides the scenario)")
+    p.add_argument("--seed", type=_int_range(0, MAX_SEED, "--seed"), default=None, metavar="S",
+                   help="random seed for the cohort (overrides the scenario)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it exists (only once the new results are complete)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "validate", help="compare the model with published findings (pass/FAIL table)",
+        description="Simulate each literature validation target and compare with its published "
+                    "value. Exit code 0 if all pass, 1 otherwise.")
+    p.add_argument("--only", metavar="PREFIX", default=None,
+                   help="only targets whose id starts with PREFIX")
+    p.add_argument("--json", action="store_true", help="print the results as a JSON list")
+    p.set_defaults(func=cmd_validate)
+
+    # One line per command, listed before the examples (argparse's own listing wraps badly).
+    width = max(len(name) for name in sub.choices) + 2
+    lines = ["commands:"] + [
+        f"  {a.dest.ljust(width)}{a.help}" for a in sub._choices_actions]
+    parser.epilog = "\n".join(lines) + "\n\n" + EPILOG
+    return parser
+
+
+def _error(message: str) -> int:
+    text = " ".join(str(message).split())
+    print(f"{PROG}: error: {text}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``opioidsim`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return _error(str(exc))
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    args._argv = argv
+
+    if args.version:
+        from opioidsim.io.results import package_version
+
+        print(f"{PROG} {package_version()}")
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ScenarioError, UnitError, UsageError, OutputExistsError) as exc:
+        return _error(str(exc))
+    except (Unavailable, Failed) as exc:
+        _error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""A results folder, written atomically.
+
+A results folder always holds the scenario it came from, the package version and the seed::
+
+    out/demo/
+      results.nc      the xarray Dataset (dims subject, time), NetCDF
+      summary.csv     one row per readout (if a summary writer is given)
+      report.html     the HTML report (if a report writer is given)
+      scenario.toml   the scenario as run (cohort overrides applied), with a header comment
+      run.json        version, seed, subjects, command, timings, status "complete"
+
+Everything is written into a hidden temporary folder next to the target (same parent, so the
+final ``rename`` is atomic) and moved into place only when complete. On any error the temporary
+folder is removed: a results folder either exists complete or not at all.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import secrets
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from opioidsim.errors import OutputExistsError
+
+__all__ = ["write_results", "package_version", "check_out_dir", "RESULT_FILES"]
+
+RESULT_FILES = ("results.nc", "summary.csv", "report.html", "scenario.toml", "run.json")
+
+SummaryWriter = Callable[[Any, Path], None]
+ReportWriter = Callable[[Any, Path, str], None]
+
+
+def package_version() -> str:
+    """The installed opioidsim version, or ``"0.1.0+unknown"`` when running from a bare tree."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("opioidsim")
+    except Exception:  # PackageNotFoundError, or metadata unreadable
+        pass
+    try:
+        import opioidsim
+
+        v = getattr(opioidsim, "__version__", None)
+        if isinstance(v, str) and v:
+            return v
+    except Exception:
+        pass
+    return "0.1.0+unknown"
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace(
+        "+00:00", "Z")
+
+
+def check_out_dir(out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Check (without writing anything) that results could be written to ``out_dir``.
+
+    Raises OutputExistsError if it exists and is non-empty (unless ``overwrite``), or if it is a
+    file. Returns the absolute path.
+    """
+    out = Path(os.path.abspath(os.fspath(out_dir)))
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise OutputExistsError(str(out_dir), f"output path '{out_dir}' exists and is not a "
+                                                  "folder; choose another --out")
+        if any(out.iterdir()) and not overwrite:
+            raise OutputExistsError(str(out_dir))
+    return out
+
+
+def _make_temp_dir(parent: Path, name: str, tag: str) -> Path:
+    # os.mkdir (not tempfile.mkdtemp) so the folder gets the user's normal permissions (umask).
+    for _ in range(100):
+        candidate = parent / f".{name}.{tag}-{secrets.token_hex(4)}"
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            continue
+    raise OSError(f"could not create a temporary folder in {parent}")  # pragma: no cover
+
+
+def _scenario_header(version: str, scenario: Any, when: str) -> str:
+    lines = [
+        "# opioidsim scenario, as run (research and teaching only; never a dosing guide)",
+        f"# opioidsim version: {version}",
+        f"# seed: {scenario.cohort.seed}   subjects: {scenario.cohort.subjects}",
+        f"# written (UTC): {when}",
+        "# re-run with: opioidsim run scenario.toml --out NEW_FOLDER",
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float):
+        return x if x == x and abs(x) != float("inf") else None
+    if isinstance(x, (str, int, bool)) or x is None:
+        return x
+    item = getattr(x, "item", None)  # numpy scalars
+    if callable(item):
+        try:
+            return _jsonable(item())
+        except Exception:
+            pass
+    return str(x)
+
+
+def write_results(
+    ds: Any,
+    out_dir: str | os.PathLike,
+    scenario: Any,
+    *,
+    report_writer: Optional[ReportWriter] = None,
+    summary_writer: Optional[SummaryWriter] = None,
+    overwrite: bool = False,
+    command: Optional[list[str] | str] = None,
+    extra: Optional[dict[str, Any]] = None,
+) -> Path:
+    """Write a complete results folder for ``ds`` (an xarray Dataset) at ``out_dir``; return it.
+
+    ``summary_writer(ds, path)`` writes summary.csv, ``report_writer(ds, path, scenario_toml)``
+    writes report.html; each is skipped when None. ``command`` (argv) and ``extra`` (e.g. wall
+    time) go into run.json. Refuses a non-empty existing ``out_dir`` unless ``overwrite=True``,
+    in which case the old folder is replaced only once the new one is complete.
+    """
+    out = check_out_dir(out_dir, overwrite=overwrite)
+    parent = out.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    version = package_version()
+    started = _utc_now()
+    scenario_toml = scenario.to_toml()
+
+    tmp = _make_temp_dir(parent, out.name, "partial")
+    try:
+        files: list[str] = []
+
+        stamped = ds.assign_attrs(
+            opioidsim_version=version,
+            scenario_name=str(scenario.name),
+            seed=int(scenario.cohort.seed),
+            subjects=int(scenario.cohort.subjects),
+            scenario_toml=scenario_toml,
+            created_utc=started,
+        )
+        if "description" not in ds.attrs and getattr(scenario, "description", ""):
+            stamped.attrs["description"] = str(scenario.description)
+        if "dose_times_min" not in ds.attrs and hasattr(scenario, "dose_schedule"):
+            times = [float(t) for t, _ in scenario.dose_schedule()]
+            if times:  # (an empty array is not a valid NetCDF attribute)
+                stamped.attrs["dose_times_min"] = times
+        stamped.to_netcdf(tmp / "results.nc")
+        files.append("results.nc")
+
+        if summary_writer is not None:
+            summary_writer(stamped, tmp / "summary.csv")
+            files.append("summary.csv")
+
+        if report_writer is not None:
+            report_writer(stamped, tmp / "report.html", scenario_toml)
+            files.append("report.html")
+
+        (tmp / "scenario.toml").write_text(_scenario_header(version, scenario, started)
+                                           + scenario_toml, encoding="utf-8")
+        files.append("scenario.toml")
+
+        info: dict[str, Any] = {
+            "opioidsim_version": version,
+            "status": "complete",
+            "scenario": str(scenario.name),
+            "seed": int(scenario.cohort.seed),
+            "subjects": int(scenario.cohort.subjects),
+            "duration": scenario.duration,
+            "duration_min": scenario.duration_min,
+            "record_every": scenario.record_every,
+            "command": (command if isinstance(command, str) or command is None
+                        else [str(c) for c in command]),
+            "started_utc": started,
+            "finished_utc": _utc_now(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "files": files + ["run.json"],
+        }
+        if extra:
+            info.update(extra)
+        (tmp / "run.json").write_text(json.dumps(_jsonable(info), indent=2) + "\n",
+                                      encoding="utf-8")
+
+        _move_into_place(tmp, out, overwrite=overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _move_into_place(tmp: Path, out: Path, *, overwrite: bool) -> None:
+    if not (out.exists() or out.is_symlink()):
+        os.rename(tmp, out)
+        return
+    # Re-check now that the results are ready (someone may have written there meanwhile).
+    check_out_dir(out, overwrite=overwrite)
+    if not any(out.iterdir()):
+        os.rmdir(out)
+        os.rename(tmp, out)
+        return
+    # overwrite=True: move the old folder aside, the new one in, then delete the old one.
+    old = _make_temp_dir(out.parent, out.name, "old")
+    os.rmdir(old)
+    os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except BaseException:
+        os.rename(old, out)  # put the old results back
+        raise
+    shutil.rmtree(old, ignore_errors=True)

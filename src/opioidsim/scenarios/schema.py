@@ -1,0 +1,780 @@
+"""Scenario schema: pydantic v2 models for what to simulate, and their loading from TOML.
+
+A scenario file looks like this (quantities are strings with units)::
+
+    [scenario]
+    name = "acute-heroin-iv"
+    description = "one line"
+    duration = "12h"
+    record_every = "30s"
+    readouts = ["nac_dopamine", "spo2"]   # optional; default: all
+
+    [cohort]
+    subjects = 1
+    seed = 0
+
+    [conditions]
+    pain_stimulus = 0.5
+
+    [[dose]]
+    drug = "heroin"
+    route = "iv"
+    amount = "10 mg"
+    at = "10min"
+    every = "8h"       # optional
+    until = "30d"      # optional
+
+Every problem becomes a :class:`~opioidsim.errors.ScenarioError` naming the field (as the user
+wrote it: ``scenario.duration`` / ``dose[0].route`` in a file, ``duration`` / ``doses[0].route`` in
+Python), the value found, and what is allowed. Only the first problem is described; the message
+says how many more there were. Quantities are kept as the strings the user wrote (so a scenario
+round-trips to TOML unchanged); properties give them in internal units (minutes, mg).
+
+Doses are only validated here; the engine compiles them (``Scenario.dose_schedule()``).
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from opioidsim.drugs import DRUGS
+from opioidsim.errors import MISSING, ScenarioError
+from opioidsim.readouts import READOUTS
+from opioidsim.units import UnitError, parse_quantity
+
+try:  # Python 3.11+
+    import tomllib as _toml
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as _toml  # type: ignore[no-redef]
+
+__all__ = [
+    "Dose", "Cohort", "Conditions", "Scenario", "load_scenario", "builtin_scenarios",
+    "builtin_dir", "LIMITS",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Limits (input sanity limits for a simulator, not statements about people)
+# ---------------------------------------------------------------------------------------------
+MIN_PER_YEAR = 365.25 * 24 * 60
+LIMITS = {
+    "max_duration_min": 100 * MIN_PER_YEAR,
+    "max_record_points": 2_000_000,
+    "max_subjects": 1_000_000,
+    "max_seed": 2**32 - 1,
+    "min_every_min": 1.0,
+    "max_dose_events": 100_000,
+}
+
+_TIME_EXAMPLES = '"30s", "90min", "12h", "14d", "2y"'
+_MASS_EXAMPLES = '"10 mg", "250 ug", "0.4 mg"'
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class _Problem(ValueError):
+    """Raised inside validators; turned into a ScenarioError with the full field path.
+
+    ``suffix`` is appended to the location pydantic reports (e.g. ``("doses", 0, "at")`` for a
+    check made at the scenario level, ``(2,)`` for the third readout).
+    """
+
+    def __init__(self, value: Any, allowed: str, suffix: tuple = ()) -> None:
+        self.value = value
+        self.allowed = allowed
+        self.suffix = tuple(suffix)
+        super().__init__(allowed)
+
+
+def _fmt_num(x: float) -> str:
+    return f"{x:,.6g}" if abs(x) < 1e6 else f"{x:,.0f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantity checks (used in "before" validators, so wrong types get our message, not pydantic's)
+# ---------------------------------------------------------------------------------------------
+def _number_needs_unit(value: Any, kind: str) -> str:
+    n = f"{value:g}" if isinstance(value, float) else str(value)
+    if kind == "mass":
+        return f'a number needs a unit: write "{n} mg" (or another mass unit, e.g. {_MASS_EXAMPLES})'
+    return f'a number needs a unit: write e.g. "{n}min" or "{n}h" (times look like {_TIME_EXAMPLES})'
+
+
+def _parse(value: Any, kind: str) -> float:
+    """Text with a unit → float in internal units, or _Problem with a helpful message."""
+    what = "a time" if kind == "time" else "a mass"
+    examples = _TIME_EXAMPLES if kind == "time" else _MASS_EXAMPLES
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _Problem(value, f"must be {what} written as text with a unit, e.g. {examples}")
+    if isinstance(value, (int, float)):
+        raise _Problem(value, _number_needs_unit(value, kind))
+    try:
+        x = parse_quantity(value, kind)
+    except Exception as exc:  # UnitError, or anything odd pint raises on strange unit text
+        hint = ""
+        other = "mass" if kind == "time" else "time"
+        try:
+            parse_quantity(value, other)
+            hint = f" (that is a {other})"
+        except Exception:
+            pass
+        if not isinstance(exc, UnitError):
+            hint = hint or " (could not read it)"
+        raise _Problem(value, f"must be {what} with a unit, e.g. {examples}{hint}") from None
+    if not math.isfinite(x):
+        raise _Problem(value, f"must be a finite {kind}, e.g. {examples}")
+    return x
+
+
+def _time(value: Any) -> float:
+    return _parse(value, "time")
+
+
+def _mass(value: Any) -> float:
+    return _parse(value, "mass")
+
+
+def _strict_int(value: Any, lo: int, hi: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer() and lo <= value <= hi:
+            return int(value)
+        raise _Problem(value, f"must be a whole number from {lo:,} to {hi:,} ({what})")
+    if not lo <= value <= hi:
+        raise _Problem(value, f"must be a whole number from {lo:,} to {hi:,} ({what})")
+    return value
+
+
+_DOSE_POSITIONAL = ("drug", "amount", "route", "at", "every", "until")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dose
+# ---------------------------------------------------------------------------------------------
+class Dose(_Model):
+    """One dose, or a repeated dose, of one drug by one route.
+
+    ``Dose("heroin", "10 mg", route="iv", at="10min")``; repeats with ``every="8h", until="30d"``
+    (``until`` defaults to the end of the scenario). Times are measured from the scenario start.
+    """
+
+    drug: str
+    amount: str
+    route: str = "iv"
+    at: str = "0min"
+    every: Optional[str] = None
+    until: Optional[str] = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(_DOSE_POSITIONAL):
+            raise TypeError(f"Dose() takes at most {len(_DOSE_POSITIONAL)} positional arguments "
+                            f"({', '.join(_DOSE_POSITIONAL)}), got {len(args)}")
+        for name, arg in zip(_DOSE_POSITIONAL, args):
+            if name in kwargs:
+                raise TypeError(f"Dose() got multiple values for argument {name!r}")
+            kwargs[name] = arg
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("dose",)) from None
+
+    # -- field checks ------------------------------------------------------------------------
+    @field_validator("drug", mode="before")
+    @classmethod
+    def _check_drug(cls, v: Any) -> str:
+        if isinstance(v, str) and v.strip().lower() in DRUGS:
+            return v.strip().lower()
+        hint = ""
+        if isinstance(v, str):
+            close = difflib.get_close_matches(v.strip().lower(), list(DRUGS), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+        raise _Problem(v, f"{hint}known drugs: {', '.join(DRUGS)}")
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _check_amount(cls, v: Any, info) -> str:
+        mg = _mass(v)
+        if mg <= 0:
+            raise _Problem(v, "must be more than 0 mg")
+        drug = info.data.get("drug")
+        if drug in DRUGS and mg > DRUGS[drug].max_single_dose_mg:
+            limit = DRUGS[drug].max_single_dose_mg
+            raise _Problem(v, f"at most {_fmt_num(limit)} mg for one {drug} dose (an input sanity "
+                              "limit of the simulator, not a safety limit: opioidsim is never a "
+                              "dosing guide)")
+        return v.strip()
+
+    @field_validator("route", mode="before")
+    @classmethod
+    def _check_route(cls, v: Any, info) -> str:
+        drug = info.data.get("drug")
+        if drug not in DRUGS:  # the drug error is reported instead
+            if isinstance(v, str):
+                return v
+            raise _Problem(v, "must be a route name such as \"iv\"")
+        routes = DRUGS[drug].routes
+        if isinstance(v, str) and v.strip().lower() in routes:
+            return v.strip().lower()
+        raise _Problem(v, f"{drug} can be given by {', '.join(routes)}")
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _check_at(cls, v: Any) -> str:
+        if _time(v) < 0:
+            raise _Problem(v, "must be 0 or later (a time from the start of the scenario)")
+        return v.strip()
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _check_every(cls, v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        if _time(v) < LIMITS["min_every_min"]:
+            raise _Problem(v, "must be at least 1 min (the interval between repeated doses)")
+        return v.strip()
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _check_until(cls, v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        if _time(v) < 0:
+            raise _Problem(v, "must be 0 or later (a time from the start of the scenario)")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _check_repeat(self) -> "Dose":
+        if self.until is not None:
+            if self.every is None:
+                raise _Problem(self.until, "until only applies to repeated doses: add every "
+                                           "(e.g. every = \"8h\") or remove until", ("until",))
+            if self.until_min <= self.at_min:
+                raise _Problem(self.until, f"must be later than at = {self.at!r}", ("until",))
+        return self
+
+    # -- internal units ----------------------------------------------------------------------
+    @property
+    def amount_mg(self) -> float:
+        return parse_quantity(self.amount, "mass")
+
+    @property
+    def at_min(self) -> float:
+        return parse_quantity(self.at, "time")
+
+    @property
+    def every_min(self) -> Optional[float]:
+        return None if self.every is None else parse_quantity(self.every, "time")
+
+    @property
+    def until_min(self) -> Optional[float]:
+        return None if self.until is None else parse_quantity(self.until, "time")
+
+    def count(self, duration_min: float) -> int:
+        """How many dose events this entry gives in a scenario of ``duration_min`` (no expansion)."""
+        at = self.at_min
+        if at >= duration_min:
+            return 0
+        every = self.every_min
+        if every is None:
+            return 1
+        end = duration_min if self.until is None else min(self.until_min, duration_min)
+        if end <= at:
+            return 0
+        n = math.ceil((end - at) / every)
+        # Guard the rounding at the boundary: keep exactly the k with at + k*every < end.
+        while n > 0 and at + (n - 1) * every >= end:
+            n -= 1
+        while at + n * every < end:
+            n += 1
+        return n
+
+    def times_min(self, duration_min: float) -> list[float]:
+        """Dose times in minutes: ``at``, ``at + every``, ... while ``t < min(until, duration)``.
+
+        A single time (``[at]``) without ``every``; none if ``at`` is at or past the end.
+        """
+        n = self.count(duration_min)
+        at, every = self.at_min, self.every_min or 0.0
+        return [at + k * every for k in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cohort and conditions
+# ---------------------------------------------------------------------------------------------
+class Cohort(_Model):
+    """How many virtual subjects, and the seed that draws their parameters."""
+
+    subjects: int = 1
+    seed: int = 0
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("cohort",)) from None
+
+    @field_validator("subjects", mode="before")
+    @classmethod
+    def _check_subjects(cls, v: Any) -> int:
+        return _strict_int(v, 1, LIMITS["max_subjects"], "the number of virtual subjects")
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _check_seed(cls, v: Any) -> int:
+        return _strict_int(v, 0, LIMITS["max_seed"], "the random seed")
+
+
+class Conditions(_Model):
+    """Experimental conditions held through the run."""
+
+    pain_stimulus: float = 0.5
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("conditions",)) from None
+
+    @field_validator("pain_stimulus", mode="before")
+    @classmethod
+    def _check_pain(cls, v: Any) -> float:
+        allowed = ("must be a number from 0 to 1 (tonic noxious input to the dorsal horn: "
+                   "0 none, 1 maximal)")
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _Problem(v, allowed)
+        x = float(v)
+        if not (0.0 <= x <= 1.0):  # also false for NaN
+            raise _Problem(v, allowed)
+        return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario
+# ---------------------------------------------------------------------------------------------
+_HEADER_FIELDS = ("name", "description", "duration", "record_every", "readouts")
+_TOP_TABLES = ("scenario", "cohort", "conditions", "dose")
+
+
+class Scenario(_Model):
+    """What to simulate: how long, what to record, who (cohort), conditions, and doses."""
+
+    name: str = "custom"
+    description: str = ""
+    duration: str
+    record_every: str = "1min"
+    readouts: Optional[list[str]] = None
+    cohort: Cohort = Field(default_factory=Cohort)
+    conditions: Conditions = Field(default_factory=Conditions)
+    doses: list[Dose] = Field(default_factory=list)
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc) from None
+
+    # -- field checks ------------------------------------------------------------------------
+    @field_validator("name", mode="before")
+    @classmethod
+    def _check_name(cls, v: Any) -> str:
+        if isinstance(v, str) and _NAME_RE.match(v):
+            return v
+        raise _Problem(v, "must be a short name of letters, digits, '-', '_' or '.' (up to 100 "
+                          "characters, not starting with '.' or '-'), e.g. \"acute-heroin-iv\"")
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _check_description(cls, v: Any) -> str:
+        if isinstance(v, str):
+            return v
+        raise _Problem(v, "must be text (one line saying what the scenario shows)")
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _check_duration(cls, v: Any) -> str:
+        x = _time(v)
+        if x <= 0:
+            raise _Problem(v, f"must be more than 0, e.g. {_TIME_EXAMPLES}")
+        if x > LIMITS["max_duration_min"]:
+            raise _Problem(v, "must be at most 100 years")
+        return v.strip()
+
+    @field_validator("record_every", mode="before")
+    @classmethod
+    def _check_record_every(cls, v: Any) -> str:
+        if _time(v) <= 0:
+            raise _Problem(v, f"must be more than 0, e.g. \"30s\" or \"1min\"")
+        return v.strip()
+
+    @field_validator("readouts", mode="before")
+    @classmethod
+    def _check_readouts(cls, v: Any) -> Optional[list[str]]:
+        if v is None:
+            return None
+        if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)):
+            raise _Problem(v, "must be a list of readout names, e.g. [\"nac_dopamine\", \"spo2\"]"
+                              " (leave it out to record all)")
+        if len(v) == 0:
+            raise _Problem(v, "an empty list records nothing; leave readouts out to record all")
+        seen: set[str] = set()
+        for i, name in enumerate(v):
+            if not isinstance(name, str) or name not in READOUTS:
+                hint = ""
+                if isinstance(name, str):
+                    close = difflib.get_close_matches(name, list(READOUTS), n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                some = ", ".join(list(READOUTS)[:3] + ["nac_dopamine", "pain", "spo2", "overdose"])
+                raise _Problem(name, f"unknown readout; {hint}known readouts include {some} "
+                                     f"({len(READOUTS)} in all, see opioidsim.readouts.READOUTS)",
+                               (i,))
+            if name in seen:
+                raise _Problem(name, "is listed twice; list each readout once", (i,))
+            seen.add(name)
+        return list(v)
+
+    @field_validator("cohort", mode="before")
+    @classmethod
+    def _check_cohort(cls, v: Any) -> Any:
+        if isinstance(v, (dict, Cohort)):
+            return v
+        raise _Problem(v, "must be a table: [cohort] with subjects = ... and seed = ...")
+
+    @field_validator("conditions", mode="before")
+    @classmethod
+    def _check_conditions(cls, v: Any) -> Any:
+        if isinstance(v, (dict, Conditions)):
+            return v
+        raise _Problem(v, "must be a table: [conditions] with pain_stimulus = ...")
+
+    @field_validator("doses", mode="before")
+    @classmethod
+    def _check_doses(cls, v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            for i, d in enumerate(v):
+                if not isinstance(d, (dict, Dose)):
+                    raise _Problem(d, "each dose must be a table: [[dose]] with drug, route, "
+                                      "amount, at", (i,))
+            return list(v)
+        raise _Problem(v, "must be a list of doses ([[dose]] tables)")
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> "Scenario":
+        duration = self.duration_min
+        rec = self.record_every_min
+        if rec > duration:
+            raise _Problem(self.record_every,
+                           f"must not be longer than duration = {self.duration!r}",
+                           ("record_every",))
+        points = duration / rec
+        if points > LIMITS["max_record_points"]:
+            raise _Problem(self.record_every,
+                           f"gives {points:,.0f} record points (duration / record_every); at most "
+                           f"{LIMITS['max_record_points']:,}: record less often",
+                           ("record_every",))
+        total = 0
+        for i, d in enumerate(self.doses):
+            if d.at_min >= duration:
+                raise _Problem(d.at, f"must be before the end of the scenario (duration = "
+                                     f"{self.duration!r})", ("doses", i, "at"))
+            total += d.count(duration)
+            if total > LIMITS["max_dose_events"]:
+                field = "every" if d.every is not None else "at"
+                raise _Problem(getattr(d, field),
+                               f"the doses expand to more than {LIMITS['max_dose_events']:,} dose "
+                               "events per subject (the most allowed); dose less often or for "
+                               "a shorter time", ("doses", i, field))
+        return self
+
+    # -- internal units and helpers ------------------------------------------------------------
+    @property
+    def duration_min(self) -> float:
+        return parse_quantity(self.duration, "time")
+
+    @property
+    def record_every_min(self) -> float:
+        return parse_quantity(self.record_every, "time")
+
+    @property
+    def recorded_readouts(self) -> list[str]:
+        """The readouts to record: those asked for, or all of READOUTS."""
+        return list(READOUTS) if self.readouts is None else list(self.readouts)
+
+    def dose_schedule(self) -> list[tuple[float, Dose]]:
+        """All dose events (time in min, the Dose entry), sorted by time (stable)."""
+        duration = self.duration_min
+        events = [(t, d) for d in self.doses for t in d.times_min(duration)]
+        events.sort(key=lambda e: e[0])
+        return events
+
+    def with_cohort(self, subjects: Optional[int] = None, seed: Optional[int] = None) -> "Scenario":
+        """A copy with the cohort size and/or seed replaced (validated)."""
+        cohort = Cohort(
+            subjects=self.cohort.subjects if subjects is None else subjects,
+            seed=self.cohort.seed if seed is None else seed,
+        )
+        return self.model_copy(update={"cohort": cohort})
+
+    # -- TOML ------------------------------------------------------------------------------------
+    def to_toml_dict(self) -> dict[str, Any]:
+        header: dict[str, Any] = {
+            "name": self.name, "description": self.description,
+            "duration": self.duration, "record_every": self.record_every,
+        }
+        if self.readouts is not None:
+            header["readouts"] = list(self.readouts)
+        out: dict[str, Any] = {
+            "scenario": header,
+            "cohort": {"subjects": self.cohort.subjects, "seed": self.cohort.seed},
+            "conditions": {"pain_stimulus": self.conditions.pain_stimulus},
+        }
+        if self.doses:
+            out["dose"] = [
+                {k: v for k, v in d.model_dump().items() if v is not None} for d in self.doses
+            ]
+        return out
+
+    def to_toml(self) -> str:
+        """The scenario as TOML text; ``Scenario.from_toml_text(s.to_toml()) == s``."""
+        import tomli_w
+
+        data = self.to_toml_dict()
+        parts = [tomli_w.dumps({key: data[key]}) for key in ("scenario", "cohort", "conditions")]
+        for dose in data.get("dose", []):
+            parts.append("[[dose]]\n" + tomli_w.dumps(dose))
+        return "\n".join(parts)
+
+    @classmethod
+    def from_toml_dict(cls, data: Any, *, default_name: Optional[str] = None) -> "Scenario":
+        """Build from the TOML shape ({scenario, cohort, conditions, dose}); errors use TOML paths."""
+        if not isinstance(data, dict):
+            raise ScenarioError("<file>", data, "a scenario must be a table with [scenario], "
+                                "[cohort], [conditions] and [[dose]] entries")
+        unknown = [k for k in data if k not in _TOP_TABLES]
+        if unknown:
+            k = unknown[0]
+            raise ScenarioError(str(k), data[k], "unknown table or key; a scenario file has "
+                                f"[{'], ['.join(_TOP_TABLES[:3])}] and [[dose]]",
+                                more=len(unknown) - 1)
+        if "scenario" not in data:
+            raise ScenarioError("scenario", MISSING, "a [scenario] table is required, with at "
+                                "least duration = \"...\" (e.g. \"12h\")")
+        header = data["scenario"]
+        if not isinstance(header, dict):
+            raise ScenarioError("scenario", header, "must be a table: [scenario] with name, "
+                                "description, duration, record_every, readouts")
+        bad = [k for k in header if k not in _HEADER_FIELDS]
+        if bad:
+            raise ScenarioError(f"scenario.{bad[0]}", header[bad[0]],
+                                f"unknown key; [scenario] allows {', '.join(_HEADER_FIELDS)}",
+                                more=len(bad) - 1)
+        flat: dict[str, Any] = dict(header)
+        if default_name is not None and "name" not in flat and _NAME_RE.match(default_name):
+            flat["name"] = default_name
+        for key, target in (("cohort", "cohort"), ("conditions", "conditions"), ("dose", "doses")):
+            if key in data:
+                flat[target] = data[key]
+        try:
+            return cls.model_validate(flat)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, toml=True) from None
+        except ScenarioError as exc:
+            raise _rerooted(exc, toml=True) from None
+
+    @classmethod
+    def from_toml_text(cls, text: str, *, source: str = "<text>",
+                       default_name: Optional[str] = None) -> "Scenario":
+        if not isinstance(text, str):
+            raise ScenarioError("<file>", source, "scenario text must be a str")
+        try:
+            data = _toml.loads(text)
+        except _toml.TOMLDecodeError as exc:
+            line = getattr(exc, "lineno", None)
+            detail = str(exc).splitlines()[0] if str(exc) else "syntax error"
+            where = f" line {line}:" if line and f"line {line}" not in detail else ""
+            err = ScenarioError("<file>", source, detail, message=(
+                f"scenario file {source!r} is not valid TOML:{where} {detail}"))
+            err.line = line  # type: ignore[attr-defined]
+            raise err from None
+        return cls.from_toml_dict(data, default_name=default_name)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Scenario":
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ScenarioError("<file>", str(p), "", message=(
+                f"scenario file '{p}' does not exist")) from None
+        except IsADirectoryError:
+            raise ScenarioError("<file>", str(p), "", message=(
+                f"scenario file '{p}' is a folder, not a .toml file")) from None
+        except UnicodeDecodeError:
+            raise ScenarioError("<file>", str(p), "", message=(
+                f"scenario file '{p}' is not UTF-8 text")) from None
+        except OSError as exc:
+            raise ScenarioError("<file>", str(p), "", message=(
+                f"scenario file '{p}' cannot be read: {exc.strerror or exc}")) from None
+        return cls.from_toml_text(text, source=str(p), default_name=p.stem)
+
+
+# ---------------------------------------------------------------------------------------------
+# pydantic errors → one ScenarioError
+# ---------------------------------------------------------------------------------------------
+_KEYS = {
+    "scenario": _HEADER_FIELDS,
+    "scenario_py": tuple(Scenario.model_fields),
+    "cohort": tuple(Cohort.model_fields),
+    "conditions": tuple(Conditions.model_fields),
+    "dose": tuple(Dose.model_fields),
+}
+
+
+def _path(loc: Iterable[Any], *, toml: bool) -> str:
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            continue
+        item = str(item)
+        if toml and i == 0:
+            if item == "doses":
+                item = "dose"
+            elif item in _HEADER_FIELDS:
+                item = f"scenario.{item}"
+        parts.append(item if not parts else f".{item}")
+    return "".join(parts) or "<scenario>"
+
+
+def _keys_at(loc: tuple, *, toml: bool) -> tuple[str, ...]:
+    parent = [x for x in loc[:-1] if not isinstance(x, int)]
+    where = parent[-1] if parent else None
+    if where in ("doses", "dose"):
+        return _KEYS["dose"]
+    if where in ("cohort", "conditions"):
+        return _KEYS[where]
+    if toml:
+        return _KEYS["scenario"]
+    return _KEYS["scenario_py"]
+
+
+def _describe(err: dict, *, toml: bool, context: tuple = ()) -> tuple[tuple, Any, str, int]:
+    """(location, value, allowed, extra problem count) for one pydantic error.
+
+    ``context`` is the location of the model that raised (only used to list its allowed keys).
+    """
+    loc = tuple(err.get("loc", ()))
+    ctx = err.get("ctx") or {}
+    inner = ctx.get("error")
+    if isinstance(inner, _Problem):
+        return loc + inner.suffix, inner.value, inner.allowed, 0
+    if isinstance(inner, ScenarioError):
+        # Raised by a nested model's __init__ (pydantic calls custom __init__s while validating):
+        # re-root its location under ours.
+        rel = getattr(inner, "_loc", None)
+        if rel is None:
+            return loc, inner.value, inner.allowed, inner.more
+        return loc + rel, inner.value, inner.allowed, inner.more
+    kind = err.get("type", "")
+    value = err.get("input", None)
+    if kind == "missing":
+        name = str(loc[-1]) if loc else "field"
+        examples = {"duration": 'e.g. duration = "12h"', "drug": 'e.g. drug = "heroin"',
+                    "amount": 'e.g. amount = "10 mg"'}
+        return loc, MISSING, f"required, {examples.get(name, 'please give it')}", 0
+    if kind == "extra_forbidden":
+        keys = _keys_at(context + loc, toml=toml)
+        if toml:
+            keys = tuple("dose" if k == "doses" else k for k in keys)
+        return loc, value, f"unknown key; allowed here: {', '.join(keys)}", 0
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg[:1].lower() + msg[1:]
+    return loc, value, msg, 0
+
+
+def _error_at(loc: tuple, value: Any, allowed: str, more: int, *, toml: bool,
+              prefix: tuple = ()) -> ScenarioError:
+    err = ScenarioError(_path(prefix + loc, toml=toml), value, allowed, more=more)
+    err._loc = loc  # type: ignore[attr-defined]  # relative location, for re-rooting
+    return err
+
+
+def _to_scenario_error(exc: ValidationError, *, toml: bool = False,
+                       prefix: tuple = ()) -> ScenarioError:
+    errors = exc.errors()
+    if not errors:  # pragma: no cover
+        return ScenarioError("<scenario>", None, str(exc))
+    loc, value, allowed, _ = _describe(errors[0], toml=toml, context=prefix)
+    # Count every problem, including those a nested model folded into one error.
+    total = 0
+    for e in errors:
+        inner = (e.get("ctx") or {}).get("error")
+        total += 1 + (inner.more if isinstance(inner, ScenarioError) else 0)
+    return _error_at(loc, value, allowed, total - 1, toml=toml, prefix=prefix)
+
+
+def _rerooted(err: ScenarioError, *, toml: bool) -> ScenarioError:
+    rel = getattr(err, "_loc", None)
+    if rel is None:
+        return err
+    return _error_at(rel, err.value, err.allowed, err.more, toml=toml)
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-ins and loading
+# ---------------------------------------------------------------------------------------------
+def builtin_dir():
+    """The folder (a Traversable) holding the built-in scenario files."""
+    return resources.files("opioidsim.scenarios").joinpath("builtin")
+
+
+def _builtin_files() -> dict[str, Any]:
+    out = {}
+    for entry in builtin_dir().iterdir():
+        if entry.name.endswith(".toml") and entry.is_file():
+            out[entry.name[: -len(".toml")]] = entry
+    return dict(sorted(out.items()))
+
+
+def builtin_scenarios() -> dict[str, str]:
+    """Built-in scenario name → its one-line description."""
+    result = {}
+    for name, entry in _builtin_files().items():
+        try:
+            data = _toml.loads(entry.read_text(encoding="utf-8"))
+            result[name] = str(data.get("scenario", {}).get("description", "")).strip()
+        except Exception:  # a broken built-in is a bug; still list it
+            result[name] = "(cannot be read)"
+    return result
+
+
+def load_scenario(name_or_path: str | os.PathLike | Scenario) -> Scenario:
+    """A built-in scenario by name (see :func:`builtin_scenarios`) or a scenario .toml file."""
+    if isinstance(name_or_path, Scenario):
+        return name_or_path
+    if isinstance(name_or_path, os.PathLike):
+        return Scenario.from_file(name_or_path)
+    if not isinstance(name_or_path, str):
+        raise ScenarioError("<name>", name_or_path, "give a built-in scenario name or a path "
+                            "to a .toml file")
+    text = name_or_path
+    files = _builtin_files()
+    looks_like_path = text.endswith(".toml") or os.sep in text or "/" in text
+    if looks_like_path or (Path(text).is_file() and text not in files):
+        return Scenario.from_file(text)
+    if text in files:
+        entry = files[text]
+        return Scenario.from_toml_text(entry.read_text(encoding="utf-8"),
+                                       source=f"builtin:{text}", default_name=text)
+    close = difflib.get_close_matches(text, list(files), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ScenarioError("<name>", text, "", message=(
+        f"unknown scenario {text!r}: not a built-in name or a .toml file; {hint}"
+        f"built-in scenarios: {', '.join(files)}"))
