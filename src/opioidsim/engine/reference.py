@@ -43,13 +43,15 @@ def simulate_reference(model: Model, y0: np.ndarray, p: dict[str, np.ndarray], e
     for tb in sorted({float(t) for t in ev_t if t <= t_end} | {t_end}):
         if tb > t0:
             idx = np.nonzero((record_times_min > t0 + 1e-9) & (record_times_min <= tb + 1e-9))[0]
-            t_eval = np.append(record_times_min[idx], tb)  # tb last: gives the state to continue from
+            # tb must be last: it gives the state to continue from (unless it is a record time already)
+            ends_on_record = len(idx) > 0 and abs(record_times_min[idx[-1]] - tb) < 1e-9
+            t_eval = record_times_min[idx] if ends_on_record else np.append(record_times_min[idx], tb)
             sol = solve_ivp(lambda t, yy: np.asarray(f(t, yy)), (t0, tb), y, method="Radau", rtol=rtol,
                             atol=atol, t_eval=t_eval, jac=lambda t, yy: np.asarray(jac(t, yy)))
             if not sol.success:
                 raise RuntimeError(f"reference integration failed at t={sol.t[-1] if sol.t.size else t0}: "
                                    f"{sol.message}")
-            states[idx] = sol.y[:, :-1].T
+            states[idx] = sol.y[:, :len(idx)].T
             y = sol.y[:, -1].copy()
             t0 = tb
         # doses given at tb enter after the record at tb (same convention as the engine)
