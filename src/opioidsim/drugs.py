@@ -24,10 +24,12 @@ DRUGS: dict[str, DrugInfo] = {
     "heroin": DrugInfo("heroin", ("iv", "smoked", "intranasal", "im"), 369.4, 5000.0, "full agonist (prodrug)"),
     "morphine": DrugInfo("morphine", ("iv", "im", "oral"), 285.3, 5000.0, "full agonist"),
     "fentanyl": DrugInfo("fentanyl", ("iv", "intranasal"), 336.5, 100.0, "full agonist"),
+    "methadone": DrugInfo("methadone", ("oral", "iv"), 309.4, 5000.0, "full agonist (long-acting)"),
+    "buprenorphine": DrugInfo("buprenorphine", ("sublingual", "iv"), 467.6, 500.0, "partial agonist"),
     "naloxone": DrugInfo("naloxone", ("iv", "im", "intranasal"), 327.4, 200.0, "antagonist"),
 }
 
-ROUTES: tuple[str, ...] = ("iv", "smoked", "intranasal", "im", "oral")
+ROUTES: tuple[str, ...] = ("iv", "smoked", "intranasal", "im", "oral", "sublingual")
 
 
 def routes_for(drug: str) -> tuple[str, ...]:

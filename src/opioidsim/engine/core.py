@@ -51,9 +51,13 @@ def make_grid(duration_min: float, record_every_min: float, max_step: float = MA
     return Grid(h, stride, n_records)
 
 
-def subject_parameters(model: Model, scenario, n_subjects: int, seed: int) -> dict[str, np.ndarray]:
+def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, variability: bool = True
+                       ) -> dict[str, np.ndarray]:
+    """Per-subject parameter values in internal units; `variability=False` gives typical subjects."""
     rng = np.random.default_rng(seed)
     p = sample_parameters(model.parameters, n_subjects, rng)
+    if not variability:
+        p = {k: np.full(n_subjects, v.internal_value) for k, v in model.parameters.items()}
     # Scenario conditions override the parameter of the same name for every subject.
     p["pain_stimulus"] = np.full(n_subjects, float(scenario.conditions.pain_stimulus))
     return p

@@ -14,9 +14,10 @@ from .base import Module, State, hill
 PARAMETERS = (
     Parameter("gaba_max_inhibition", 0.9, "1", "assumed: MOR agonists silence most VTA GABA-neuron firing "
               "(Johnson & North 1992 J Neurosci 12:483)"),
-    Parameter("gaba_signal_half", 0.35, "1", "fitted: IV heroin/morphine raise NAc dopamine by ≈ 100-200 % "
-              "at their peak (Di Chiara & Imperato 1988 PNAS 85:5274; Hemby SE et al. 1995 JPET 273:591)"),
-    Parameter("gaba_signal_hill", 1.5, "1", "assumed: moderately steep transduction"),
+    Parameter("gaba_signal_half", 0.5, "1", "fitted: IV heroin raises NAc dopamine by ≈ 100-200 % at its peak "
+              "and the surge subsides within hours (Di Chiara & Imperato 1988 PNAS 85:5274; Hemby SE et al. "
+              "1995 JPET 273:591; V-AC-1)"),
+    Parameter("gaba_signal_hill", 2.0, "1", "fitted with gaba_signal_half (V-AC-1)"),
     Parameter("disinhibition_gain", 2.5, "1", "fitted with gaba_signal_half: maximal DA-neuron firing ≈ 3.3× "
               "baseline under full disinhibition (rat VTA burst firing, Johnson & North 1992)"),
     Parameter("da_firing_time_constant", 1.0, "min", "assumed: seconds-to-a-minute network response; places "

@@ -18,7 +18,8 @@ from ..drugs import DRUGS
 from ..params import Parameter
 from .base import Module, State
 
-MW = {c: DRUGS[c].molar_mass_g_per_mol for c in ("heroin", "morphine", "fentanyl", "naloxone")}
+MW = {c: DRUGS[c].molar_mass_g_per_mol for c in ("heroin", "morphine", "fentanyl", "naloxone", "methadone",
+                                                  "buprenorphine")}
 MW["6mam"] = 327.4  # 6-monoacetylmorphine, C19H21NO4
 
 LN2 = math.log(2.0)
@@ -86,6 +87,32 @@ PARAMETERS = (
     Parameter("fentanyl_intranasal_bioavailability", 0.89, "1", "Instanyl (fentanyl nasal spray) EMA SmPC: "
               "absolute bioavailability 89 %", bounded_fraction=True),
     Parameter("fentanyl_intranasal_absorption_rate", 0.15, "1/min", "Instanyl SmPC: t_max 12-15 min; assumed ka"),
+    # --- methadone ----------------------------------------------------------------------------
+    Parameter("methadone_volume", 4.0 * 70, "L", "Eap CB et al. 2002 Clin Pharmacokinet 41:1153: Vd ≈ 4 L/kg "
+              "(range 1.9-8)", cv=0.3, cv_source="Eap 2002: wide between-subject range"),
+    Parameter("methadone_clearance", 8.1 / 60, "L/min", "Eap 2002: clearance ≈ 3-13 L/h (CYP3A4/2B6); 8.1 L/h used",
+              cv=0.4, cv_source="Eap 2002: clearance varies several-fold between patients"),
+    Parameter("methadone_ke0", 0.1, "1/min", "assumed: lipophilic, effects within minutes of IV dosing "
+              "(Inturrisi CE et al. 1987 Clin Pharmacol Ther 41:392)"),
+    Parameter("methadone_oral_bioavailability", 0.8, "1", "Eap 2002: oral F 70-90 %", bounded_fraction=True,
+              cv=0.1, cv_source="Eap 2002: range 41-99 %"),
+    Parameter("methadone_oral_absorption_rate", 0.012, "1/min", "Eap 2002: t_max 2.5-4 h after oral dosing"),
+    # --- buprenorphine -------------------------------------------------------------------------
+    Parameter("buprenorphine_clearance", 0.9, "L/min", "Elkader A & Sproule B 2005 Clin Pharmacokinet 44:661: "
+              "clearance ≈ 0.9-1.3 L/min after IV dosing", cv=0.3, cv_source="assumed: 30 % CV"),
+    Parameter("buprenorphine_volume_central", 100.0, "L", "assumed: central volume of a two-compartment "
+              "description with Vss ≫ plasma volume (Elkader & Sproule 2005)"),
+    Parameter("buprenorphine_volume_deep", 1500.0, "L", "fitted: a slowly equilibrating deep tissue compartment "
+              "that gives the long terminal half-life after sublingual dosing (≈ 24-42 h, Suboxone label; "
+              "Elkader & Sproule 2005)"),
+    Parameter("buprenorphine_intercompartmental", 1.0, "L/min", "fitted together with the deep volume "
+              "(see buprenorphine_volume_deep)"),
+    Parameter("buprenorphine_ke0", 0.01, "1/min", "Yassen A et al. 2005 J Pharmacol Exp Ther 313:1136: slow onset "
+              "of buprenorphine effects (t½ke0 of the order of an hour)"),
+    Parameter("buprenorphine_sublingual_bioavailability", 0.3, "1", "Elkader & Sproule 2005: sublingual tablet "
+              "F ≈ 30 %", bounded_fraction=True, cv=0.3, cv_source="Elkader 2005: wide range"),
+    Parameter("buprenorphine_sublingual_absorption_rate", 0.02, "1/min", "Elkader & Sproule 2005: sublingual "
+              "t_max ≈ 1-1.5 h"),
     # --- naloxone -----------------------------------------------------------------------------
     Parameter("naloxone_volume", 2.6 * 70, "L", "Ngai SH et al. 1976 Anesthesiology 44:398: Vd ≈ 2.6 L/kg",
               cv=0.3, cv_source="assumed: 30 % CV"),
@@ -116,6 +143,11 @@ DOSE_TARGETS: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
     ("fentanyl", "iv"): ("fentanyl_central", None, None),
     ("fentanyl", "intranasal"): ("fentanyl_intranasal_depot", "fentanyl_intranasal_bioavailability",
                                  "fentanyl_intranasal_absorption_rate"),
+    ("methadone", "iv"): ("methadone_central", None, None),
+    ("methadone", "oral"): ("methadone_oral_depot", "methadone_oral_bioavailability", "methadone_oral_absorption_rate"),
+    ("buprenorphine", "iv"): ("buprenorphine_central", None, None),
+    ("buprenorphine", "sublingual"): ("buprenorphine_sublingual_depot", "buprenorphine_sublingual_bioavailability",
+                                      "buprenorphine_sublingual_absorption_rate"),
     ("naloxone", "iv"): ("naloxone_central", None, None),
     ("naloxone", "im"): ("naloxone_im_depot", "naloxone_im_bioavailability", "naloxone_im_absorption_rate"),
     ("naloxone", "intranasal"): ("naloxone_intranasal_depot", "naloxone_intranasal_bioavailability",
@@ -138,18 +170,25 @@ class PharmacokineticsModule(Module):
             _s("fentanyl_central", "mg", "fentanyl, central compartment"),
             _s("fentanyl_peripheral1", "mg", "fentanyl, rapidly equilibrating tissues"),
             _s("fentanyl_peripheral2", "mg", "fentanyl, slowly equilibrating tissues"),
+            _s("methadone_central", "mg", "methadone in its distribution volume"),
+            _s("buprenorphine_central", "mg", "buprenorphine, central compartment"),
+            _s("buprenorphine_deep", "mg", "buprenorphine, deep tissue compartment"),
             _s("naloxone_central", "mg", "naloxone in its distribution volume"),
             _s("effect_heroin", "ng/mL", "brain heroin, plasma-equivalent"),
             _s("effect_6mam", "ng/mL", "brain 6-MAM, plasma-equivalent"),
             _s("effect_morphine", "ng/mL", "brain morphine, plasma-equivalent"),
             _s("effect_fentanyl", "ng/mL", "brain fentanyl, plasma-equivalent"),
+            _s("effect_methadone", "ng/mL", "brain methadone, plasma-equivalent"),
+            _s("effect_buprenorphine", "ng/mL", "brain buprenorphine, plasma-equivalent"),
             _s("effect_naloxone", "ng/mL", "brain naloxone, plasma-equivalent"),
         ]
     )
     parameters = PARAMETERS
     provides = (
-        "plasma_heroin", "plasma_6mam", "plasma_morphine", "plasma_fentanyl", "plasma_naloxone",
-        "brain_heroin", "brain_6mam", "brain_morphine", "brain_fentanyl", "brain_naloxone",
+        "plasma_heroin", "plasma_6mam", "plasma_morphine", "plasma_fentanyl", "plasma_methadone",
+        "plasma_buprenorphine", "plasma_naloxone",
+        "brain_heroin", "brain_6mam", "brain_morphine", "brain_fentanyl", "brain_methadone", "brain_buprenorphine",
+        "brain_naloxone",
     )
 
     @staticmethod
@@ -170,6 +209,12 @@ class PharmacokineticsModule(Module):
             "cl_fent": p["fentanyl_clearance"] * c,
             "q_fent1": p["fentanyl_intercompartmental1"] * c,
             "q_fent2": p["fentanyl_intercompartmental2"] * c,
+            "v_methadone": p["methadone_volume"] * v,
+            "cl_methadone": p["methadone_clearance"] * c,
+            "v_bup": p["buprenorphine_volume_central"] * v,
+            "v_bup_deep": p["buprenorphine_volume_deep"] * v,
+            "cl_bup": p["buprenorphine_clearance"] * c,
+            "q_bup": p["buprenorphine_intercompartmental"] * c,
             "v_naloxone": p["naloxone_volume"] * v,
             "cl_naloxone": p["naloxone_volume"] * v * LN2 / p["naloxone_half_life"],
         }
@@ -182,11 +227,15 @@ class PharmacokineticsModule(Module):
             "plasma_6mam": y["sixmam_central"] / s["v_6mam"] * to_ng_ml,
             "plasma_morphine": y["morphine_central"] / s["v_morphine"] * to_ng_ml,
             "plasma_fentanyl": y["fentanyl_central"] / s["v_fent"] * to_ng_ml,
+            "plasma_methadone": y["methadone_central"] / s["v_methadone"] * to_ng_ml,
+            "plasma_buprenorphine": y["buprenorphine_central"] / s["v_bup"] * to_ng_ml,
             "plasma_naloxone": y["naloxone_central"] / s["v_naloxone"] * to_ng_ml,
             "brain_heroin": y["effect_heroin"],
             "brain_6mam": y["effect_6mam"],
             "brain_morphine": y["effect_morphine"],
             "brain_fentanyl": y["effect_fentanyl"],
+            "brain_methadone": y["effect_methadone"],
+            "brain_buprenorphine": y["effect_buprenorphine"],
             "brain_naloxone": y["effect_naloxone"],
         }
 
@@ -195,13 +244,13 @@ class PharmacokineticsModule(Module):
         o = self.outputs(y, u, p)
         d = {}
         # absorption depots (first order; dose already scaled by bioavailability)
-        absorbed = {}
+        absorbed = {drug: 0.0 for drug, _ in DOSE_TARGETS}
         for (drug, _route), (target, _f, ka) in DOSE_TARGETS.items():
             if ka is None:
                 continue
             flux = p[ka] * y[target]
             d[target] = -flux
-            absorbed[drug] = absorbed.get(drug, 0.0) + flux
+            absorbed[drug] = absorbed[drug] + flux
         # heroin → 6-MAM → morphine (molar conversion; fraction converted assumed 1:
         # heroin is deacetylated to 6-MAM and 6-MAM to morphine, Inturrisi 1984)
         heroin_elim = s["cl_heroin"] / s["v_heroin"] * y["heroin_central"]
@@ -217,11 +266,18 @@ class PharmacokineticsModule(Module):
                                  - s["q_fent1"] * (cf - c1) - s["q_fent2"] * (cf - c2))
         d["fentanyl_peripheral1"] = s["q_fent1"] * (cf - c1)
         d["fentanyl_peripheral2"] = s["q_fent2"] * (cf - c2)
+        d["methadone_central"] = (absorbed["methadone"]
+                                  - s["cl_methadone"] / s["v_methadone"] * y["methadone_central"])
+        cb, cb_deep = y["buprenorphine_central"] / s["v_bup"], y["buprenorphine_deep"] / s["v_bup_deep"]
+        d["buprenorphine_central"] = absorbed["buprenorphine"] - s["cl_bup"] * cb - s["q_bup"] * (cb - cb_deep)
+        d["buprenorphine_deep"] = s["q_bup"] * (cb - cb_deep)
         d["naloxone_central"] = absorbed["naloxone"] - s["cl_naloxone"] / s["v_naloxone"] * y["naloxone_central"]
         # effect sites follow plasma with first-order equilibration (ke0)
         d["effect_heroin"] = p["heroin_ke0"] * (o["plasma_heroin"] - y["effect_heroin"])
         d["effect_6mam"] = p["sixmam_ke0"] * (o["plasma_6mam"] - y["effect_6mam"])
         d["effect_morphine"] = p["morphine_ke0"] * (o["plasma_morphine"] - y["effect_morphine"])
         d["effect_fentanyl"] = p["fentanyl_ke0"] * (o["plasma_fentanyl"] - y["effect_fentanyl"])
+        d["effect_methadone"] = p["methadone_ke0"] * (o["plasma_methadone"] - y["effect_methadone"])
+        d["effect_buprenorphine"] = p["buprenorphine_ke0"] * (o["plasma_buprenorphine"] - y["effect_buprenorphine"])
         d["effect_naloxone"] = p["naloxone_ke0"] * (o["plasma_naloxone"] - y["effect_naloxone"])
         return d

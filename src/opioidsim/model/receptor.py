@@ -47,6 +47,10 @@ LIGANDS = (
            "morphine_efficacy", "morphine_brain_partition"),
     Ligand("fentanyl", "brain_fentanyl", "fentanyl_mor_kd", "fentanyl_mor_koff", "fentanyl_mor_hill",
            "fentanyl_efficacy", "fentanyl_brain_partition"),
+    Ligand("methadone", "brain_methadone", "methadone_mor_kd", "methadone_mor_koff", "methadone_mor_hill",
+           "methadone_efficacy", "methadone_brain_partition"),
+    Ligand("buprenorphine", "brain_buprenorphine", "buprenorphine_mor_kd", "buprenorphine_mor_koff",
+           "buprenorphine_mor_hill", "buprenorphine_efficacy", "buprenorphine_brain_partition"),
     Ligand("naloxone", "brain_naloxone", "naloxone_mor_kd", "naloxone_mor_koff", "naloxone_mor_hill",
            "naloxone_efficacy", "naloxone_brain_partition"),
 )
@@ -68,14 +72,30 @@ PARAMETERS = (
     Parameter("naloxone_mor_hill", 0.86, "1", MANN_S2),
     Parameter("naloxone_efficacy", 0.0, "1", "neutral antagonist (no intrinsic activity at MOR)"),
     Parameter("naloxone_brain_partition", 1.0, "1", MANN_S2 + ": binding driven by the effect-site concentration"),
+    Parameter("buprenorphine_mor_kd", (1.37e-4 / 4.83e-5) ** (1 / 0.5) / 1000, "nM",
+              MANN_S2 + ": kon 4.83e-5 pM^-n/s, koff 1.37e-4 /s (dissociation t½ 84 min), n 0.5"),
+    Parameter("buprenorphine_mor_koff", 1.37e-4, "1/s", MANN_S2),
+    Parameter("buprenorphine_mor_hill", 0.5, "1", MANN_S2),
+    Parameter("buprenorphine_efficacy", 0.5, "1", "fitted: partial agonist whose respiratory depression "
+              "plateaus at ≈ 50 % of baseline ventilation (Dahan A et al. 2005 Br J Anaesth 94:825)"),
+    Parameter("buprenorphine_brain_partition", 1.0, "1", MANN_S2 + ": binding driven by the effect-site "
+              "concentration; 16 mg sublingual then occupies ≈ 80-95 % of MOR as in PET (Greenwald MK et al. "
+              "2003 Neuropsychopharmacology 28:2000)"),
+    Parameter("methadone_mor_kd", 3.378, "nM", VOLPE + ": methadone Ki 3.378 nM"),
+    Parameter("methadone_mor_koff", 1.2, "1/min", "assumed: as the morphinans (no kinetic data in Mann 2022)"),
+    Parameter("methadone_mor_hill", 1.0, "1", "assumed: simple mass action"),
+    Parameter("methadone_efficacy", 1.0, "1", "full agonist"),
+    Parameter("methadone_brain_partition", 0.07, "1",
+              "fitted: single-dose IV methadone roughly equipotent with IV morphine (Gourlay GK et al. 1986 "
+              "Anesthesiology 64:322), given its 2.9× lower in-vitro affinity (Volpe 2011)"),
     # morphine-type ligands: in-vitro affinity from the Volpe panel
     Parameter("morphine_mor_kd", 1.168, "nM", VOLPE + ": morphine Ki 1.168 nM"),
     Parameter("morphine_mor_koff", 1.2, "1/min", _MORPHINAN_KOFF),
     Parameter("morphine_mor_hill", 1.0, "1", "assumed: simple mass action"),
     Parameter("morphine_efficacy", 1.0, "1", "full agonist at MOR for the purposes of this model"),
-    Parameter("morphine_brain_partition", 0.025, "1",
-              "fitted: makes morphine ≈ 60-100× less potent than fentanyl per plasma concentration, as in "
-              "clinical equipotency (10 mg morphine ≈ 0.1 mg fentanyl IV; Lötsch 2005; Dahan 2004: morphine "
+    Parameter("morphine_brain_partition", 0.01, "1",
+              "fitted: 10 mg IV morphine gives about half-maximal relief of a moderate pain (V-AC-2 range), and "
+              "morphine is far less potent than fentanyl per plasma concentration (Dahan 2004: morphine "
               "respiratory C50 tens of ng/mL vs fentanyl ≈ 1-2 ng/mL); reflects P-gp-limited brain entry "
               "(Kp,uu ≈ 0.3, Tunblad 2003) and lower intrinsic efficacy"),
     Parameter("sixmam_mor_kd", 1.168, "nM", "assumed equal to morphine: Selley DE et al. 2001 Biochem Pharmacol "

@@ -1,0 +1,19 @@
+"""`opioidsim validate`: the published record the model must reproduce, as a table."""
+from __future__ import annotations
+
+from .targets import TARGETS, Outcome, Target
+
+
+def run_validation(only: str | None = None) -> list[dict]:
+    """Run every target whose id starts with `only` (all if None); one dict per target."""
+    rows = []
+    for t in TARGETS:
+        if only and not t.id.startswith(only):
+            continue
+        out = t.check()
+        rows.append({"id": t.id, "finding": t.finding, "target": t.target, "simulated": out.simulated,
+                     "passed": bool(out.passed), "source": t.source})
+    return rows
+
+
+__all__ = ["TARGETS", "Outcome", "Target", "run_validation"]

@@ -1,0 +1,46 @@
+"""Small helpers the validation targets share: run typical subjects, read off half-lives and peaks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine.core import integrate, make_grid, subject_parameters
+from ..engine.dosing import compile_doses
+from ..model.model import default_model
+from ..scenarios import Dose, Scenario
+
+
+@dataclass
+class Run:
+    t: np.ndarray  # minutes
+    values: dict[str, np.ndarray]  # readout → (n_records,)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[name]
+
+    def peak_time(self, name: str) -> float:
+        return float(self.t[int(np.argmax(self.values[name]))])
+
+
+def run_typical(doses: list[Dose], duration: str, record_every: str = "30s", pain_stimulus: float = 0.5) -> Run:
+    """One typical subject (every parameter at its typical value) under the given doses."""
+    scenario = Scenario(duration=duration, record_every=record_every, doses=doses,
+                        conditions={"pain_stimulus": pain_stimulus})
+    model = default_model()
+    grid = make_grid(scenario.duration_min, scenario.record_every_min)
+    p = subject_parameters(model, scenario, 1, 0, variability=False)
+    events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
+    recs = integrate(model, grid, model.initial_state(p), p, events, model.readouts)[0]
+    return Run(grid.record_times_min, {n: recs[:, i] for i, n in enumerate(model.readouts)})
+
+
+def half_life(t: np.ndarray, c: np.ndarray, t_from: float, t_to: float) -> float:
+    """Half-life from a log-linear least-squares fit of c over [t_from, t_to] (as in PK studies)."""
+    sel = (t >= t_from) & (t <= t_to) & (c > 0)
+    slope = np.polyfit(t[sel], np.log(c[sel]), 1)[0]
+    return float(np.log(2.0) / -slope)
+
+
+def auc(t: np.ndarray, c: np.ndarray) -> float:
+    return float(np.trapezoid(c, t)) if hasattr(np, "trapezoid") else float(np.trapz(c, t))
