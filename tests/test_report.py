@@ -136,7 +136,7 @@ def test_summary_finds_known_peak_spread_and_time() -> None:
     assert da["final_median"] == pytest.approx(5.0, abs=1e-6)
 
 
-def test_summary_uses_minimum_for_spo2_ventilation_and_max_otherwise() -> None:
+def test_summary_uses_minimum_for_readouts_opioids_lower_and_max_otherwise() -> None:
     table = summary_table(make_ds(30))
     spo2 = _row(table, "spo2")
     assert spo2["kind"] == "min"
@@ -149,10 +149,12 @@ def test_summary_uses_minimum_for_spo2_ventilation_and_max_otherwise() -> None:
     assert vent["kind"] == "min"
     assert vent["peak_median"] == pytest.approx(2.0, abs=1e-9)
     assert vent["time_of_peak_median_min"] == pytest.approx(45.0)
-    # pain dips too, but it is summarised by its maximum (the baseline 5 at t = 0)
+    # pain is relieved by opioids: its nadir 5 − 3 = 2 at 30 min is the figure of interest
     pain = _row(table, "pain")
-    assert pain["kind"] == "max"
-    assert pain["peak_median"] == pytest.approx(5.0, abs=1e-6)
+    assert pain["kind"] == "min"
+    assert pain["peak_median"] == pytest.approx(2.0, abs=1e-6)
+    assert pain["time_of_peak_median_min"] == pytest.approx(30.0)
+    assert _row(table, "nac_dopamine")["kind"] == "max"
 
 
 def test_summary_columns_and_csv_round_trip(tmp_path: Path) -> None:

@@ -35,9 +35,9 @@ __all__ = [
     "time_minutes",
     "write_summary_csv",
 ]
-
 #: Readouts whose clinically interesting extreme is the minimum (a dip is the danger).
-MIN_READOUTS: frozenset[str] = frozenset({"spo2", "ventilation", "pao2"})
+# Readouts that opioids push *down*: their notable value is the nadir, not the peak.
+MIN_READOUTS: frozenset[str] = frozenset({"spo2", "ventilation", "pao2", "pain", "substance_p", "vta_gaba_activity"})
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "readout", "units", "kind", "baseline_median", "peak_median", "peak_p10", "peak_p90",
