@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/opioidsim run acute-heroin-iv --out out/demo --subjects 20 --seed 1
+	$(BIN)/opioidsim run acute-heroin-iv --out out/demo --subjects 20 --seed 1 --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -36,7 +36,7 @@ examples:
   opioidsim scenarios                                   list the built-in scenarios
   opioidsim run acute-heroin-iv --out out/demo          run one, write results to out/demo
   opioidsim run my-scenario.toml --out out/x --subjects 100 --seed 7
-  opioidsim validate --only resp                        compare with literature targets
+  opioidsim validate --only V-AC                        compare with published findings
 
 'opioidsim COMMAND --help' explains one command."""
 

@@ -9,6 +9,7 @@ between segments. Subjects are processed in chunks to bound memory.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -17,6 +18,12 @@ import jax
 
 # The integrator compares against a Radau reference at 1e-8 tolerance: keep 64-bit floats.
 jax.config.update("jax_enable_x64", True)
+# Compiling the step takes tens of seconds; keep compiled programs on disk so that later runs
+# (another CLI call, a test subprocess) reuse them. OPIOIDSIM_JAX_CACHE=0 turns this off.
+_CACHE = os.environ.get("OPIOIDSIM_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "opioidsim", "jax"))
+if _CACHE and _CACHE != "0":
+    jax.config.update("jax_compilation_cache_dir", _CACHE)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 2.0)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -28,9 +35,11 @@ from ..readouts import READOUTS  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
 from .stepper import make_step  # noqa: E402
 
+#: genotype indicator parameter → its carrier-frequency parameter
+GENOTYPES = {"oprm1_g_carrier": "oprm1_g_carrier_frequency", "drd2_a1_carrier": "drd2_a1_carrier_frequency"}
+
 MAX_STEP_MIN = 0.25  # fast-physiology step (15 s); see README "Engine" for the accuracy check
 SUBJECT_CHUNK = 4096
-TARGET_STEPS_PER_SEGMENT = 20_000
 
 
 @dataclass(frozen=True)
@@ -58,14 +67,28 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
     p = sample_parameters(model.parameters, n_subjects, rng)
     if not variability:
         p = {k: np.full(n_subjects, v.internal_value) for k, v in model.parameters.items()}
+    else:
+        # Genotypes: carrier status drawn with the population carrier frequency (after the
+        # continuous draws, so adding a genotype never changes the other parameters' draws).
+        for carrier, frequency in GENOTYPES.items():
+            if carrier in p:
+                p[carrier] = (rng.random(n_subjects) < p[frequency]).astype(float)
     # Scenario conditions override the parameter of the same name for every subject.
     p["pain_stimulus"] = np.full(n_subjects, float(scenario.conditions.pain_stimulus))
     return p
 
 
+#: below this amount (mg, or ng/mL for effect sites) in every drug state, no drug is on board
+QUIET_DRUG_LEVEL = 1e-6
+
+#: records per compiled segment; the last segment runs past the end and its extra records are dropped
+SEGMENT_RECORDS = 64
+
+
 @lru_cache(maxsize=16)
-def _segment_runner(model: Model, h: float, stride: int, n_records: int, readout_names: tuple[str, ...]):
-    step = make_step(model, h)
+def _segment_runner(model: Model, readout_names: tuple[str, ...]):
+    """The compiled unit. Step size and steps per record are traced arguments, so one compilation
+    serves every scenario with the same cohort size, event count and readouts."""
     n_states = model.n_states
 
     def apply_doses(y, ptr, n, ev_step, ev_target, ev_amount):
@@ -79,22 +102,42 @@ def _segment_runner(model: Model, h: float, stride: int, n_records: int, readout
             ptr = ptr + due.astype(ptr.dtype)
         return y, ptr
 
+    @jax.jit
     def readouts(y, p):
         out = model.outputs(y, p)
-        return jnp.stack([out[r] for r in readout_names], axis=-1)
+        return jnp.stack([jnp.broadcast_to(out[r], y.shape[:1]) for r in readout_names], axis=-1)
+
+    drug_states = jnp.asarray([i for b in model.blocks if b.module.name == "pk" for i in range(b.start, b.stop)])
 
     @jax.jit
-    def run(y, ptr, n0, p, ev_step, ev_target, ev_amount):
-        def one_record(carry, _):
+    def run(y, ptr, n0, p, ev_step, ev_target, ev_amount, h, stride):
+        step = make_step(model, h)
+        coarse_step = make_step(model, h * stride)
+
+        def fine(carry):
             def one_step(_, c):
                 y, ptr, n = c
                 y, ptr = apply_doses(y, ptr, n, ev_step, ev_target, ev_amount)
                 return step(n * h, y, p), ptr, n + 1
 
-            carry = jax.lax.fori_loop(0, stride, one_step, carry)
+            return jax.lax.fori_loop(0, stride, one_step, carry)
+
+        def coarse(carry):
+            y, ptr, n = carry
+            return coarse_step(n * h, y, p), ptr, n + stride
+
+        def one_record(carry, _):
+            # Multi-rate: with no drug anywhere in the cohort and no dose due before the next record,
+            # the fast physiology sits at its quasi-steady state and only slow states move, so one
+            # L-stable step spans the whole record interval (abstinence costs 1 step per record).
+            y, ptr, n = carry
+            next_dose = jnp.min(jnp.take_along_axis(ev_step, jnp.minimum(ptr, ev_step.shape[1] - 1)[:, None], 1)
+                                + jnp.where(ptr[:, None] < ev_step.shape[1], 0, 2**40))
+            quiet = (jnp.max(jnp.abs(y[:, drug_states])) < QUIET_DRUG_LEVEL) & (next_dose >= n + stride)
+            carry = jax.lax.cond(quiet, coarse, fine, carry)
             return carry, readouts(carry[0], p)
 
-        (y, ptr, n), recs = jax.lax.scan(one_record, (y, ptr, n0), None, length=n_records)
+        (y, ptr, n), recs = jax.lax.scan(one_record, (y, ptr, n0), None, length=SEGMENT_RECORDS)
         return y, ptr, n, recs
 
     return run, readouts
@@ -104,13 +147,13 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
               readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None) -> np.ndarray:
     """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts)."""
     n_subjects = y0.shape[0]
-    steps_total = (grid.n_records - 1) * grid.stride
-    seg_records = max(1, min(grid.n_records - 1, TARGET_STEPS_PER_SEGMENT // grid.stride)) if grid.n_records > 1 else 1
-    n_segments = math.ceil((grid.n_records - 1) / seg_records) if grid.n_records > 1 else 0
-    run, readouts = _segment_runner(model, grid.h, grid.stride, seg_records, readout_names)
+    n_segments = math.ceil((grid.n_records - 1) / SEGMENT_RECORDS)
+    run, readouts = _segment_runner(model, tuple(readout_names))
     out = np.empty((n_subjects, grid.n_records, len(readout_names)))
     work_total = max(1, n_segments * math.ceil(n_subjects / SUBJECT_CHUNK))
     done = 0
+    h = jnp.asarray(grid.h, dtype=jnp.float64)
+    stride = jnp.asarray(grid.stride, dtype=jnp.int64)
     for c0 in range(0, n_subjects, SUBJECT_CHUNK):
         sl = slice(c0, min(n_subjects, c0 + SUBJECT_CHUNK))
         pc = {k: jnp.asarray(v[sl]) for k, v in p.items()}
@@ -121,14 +164,13 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
         out[sl, 0, :] = np.asarray(readouts(y, pc))
         filled = 1
         for _ in range(n_segments):
-            y, ptr, n, recs = run(y, ptr, n, pc, *ev)
-            take = min(seg_records, grid.n_records - filled)
+            y, ptr, n, recs = run(y, ptr, n, pc, *ev, h, stride)
+            take = min(SEGMENT_RECORDS, grid.n_records - filled)
             out[sl, filled:filled + take, :] = np.moveaxis(np.asarray(recs[:take]), 0, 1)
             filled += take
             done += 1
             if progress is not None:
                 progress(done / work_total)
-    del steps_total
     return out
 
 
@@ -155,7 +197,11 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
         data_vars[name] = xr.Variable(("subject", "time"), recs[:, :, i],
                                       attrs={"units": r.units, "long_name": r.long_name})
     coords = {"subject": np.arange(recs.shape[0]), "time": time,
-              "weight_kg": ("subject", np.asarray(p["body_weight"]) / 1e6, {"units": "kg", "long_name": "body weight"})}
+              "weight_kg": ("subject", np.asarray(p["body_weight"]) / 1e6, {"units": "kg", "long_name": "body weight"}),
+              "oprm1_a118g_g_carrier": ("subject", np.asarray(p["oprm1_g_carrier"]).astype(np.int8),
+                                        {"long_name": "OPRM1 A118G G-allele carrier (0/1)"}),
+              "drd2_taq1a_a1_carrier": ("subject", np.asarray(p["drd2_a1_carrier"]).astype(np.int8),
+                                        {"long_name": "DRD2 Taq1A A1-allele carrier (0/1)"})}
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs.update({
         "scenario_name": scenario.name,

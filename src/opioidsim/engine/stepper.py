@@ -42,16 +42,18 @@ def make_step(model: Model, h: float):
     upper = jnp.asarray(model.upper)
 
     def step(t, y, p):
-        inputs = model.module_inputs(y, p)
-        solvers = []
-        for b, u in zip(model.blocks, inputs):
+        blocks, solvers = [], []
+        for b, u in zip(model.blocks, model.module_inputs(y, p)):
+            if b.size == 0:  # purely algebraic module
+                continue
+            blocks.append(b)
             jac = _module_jacobian(model, b, t, y, u, p)
             eye = jnp.eye(b.size, dtype=y.dtype)
             solvers.append(jnp.linalg.inv(eye - GAMMA * h * jac))
 
         def solve(v):
             return jnp.concatenate(
-                [jnp.einsum("sij,sj->si", m, v[:, b.start:b.stop]) for b, m in zip(model.blocks, solvers)], axis=-1)
+                [jnp.einsum("sij,sj->si", m, v[:, b.start:b.stop]) for b, m in zip(blocks, solvers)], axis=-1)
 
         k1 = solve(model.rhs(t, y, p))
         k2 = solve(model.rhs(t + h, y + h * k1, p) - 2.0 * k1)

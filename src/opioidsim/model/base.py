@@ -40,7 +40,11 @@ class Module:
     timescale: str = "fast"
     states: tuple[State, ...] = ()
     parameters: tuple[Parameter, ...] = ()
+    #: outputs of *earlier* modules that this module's outputs (and rates) read
     inputs: tuple[str, ...] = ()
+    #: outputs of *any* module that only the rates read (lets slow adaptation read fast signals
+    #: while fast modules read the adapted state, without an algebraic loop)
+    rate_inputs: tuple[str, ...] = ()
     provides: tuple[str, ...] = ()
 
     def initial_state(self, p: Mapping[str, Arr]) -> dict[str, Arr]:

@@ -1,15 +1,20 @@
-"""VTA → nucleus accumbens dopamine: the seeds' steps 2-4.
+"""VTA → nucleus accumbens dopamine: the seeds' steps 2-4, and its slow adaptation.
 
-MOR on VTA GABA interneurons inhibits them; the dopamine neurons they restrain are disinhibited
-(Johnson & North 1992 J Neurosci 12:483). Dopamine-neuron firing follows its drive with a short
-network time constant; NAc extracellular dopamine is in quasi-steady state between release
-(∝ firing) and DAT uptake, which clears dopamine in well under a second, so it is algebraic here.
-D2 activation is the fraction of D2 receptors occupied by dopamine.
+Acute: MOR on VTA GABA interneurons inhibits them; the dopamine neurons they restrain are
+disinhibited (Johnson & North 1992 J Neurosci 12:483). Dopamine-neuron firing follows its drive
+with a short network time constant; NAc extracellular dopamine is in quasi-steady state between
+release (∝ firing × releasable stores) and DAT uptake, which clears it in well under a second.
+
+Chronic: repeated surges deplete releasable dopamine (recovering with synthesis over weeks) and
+down-regulate D2 receptors (recovering over months); D2 signalling = density × occupancy by
+dopamine. DRD2 Taq1A A1 carriers start with fewer D2 receptors. Together these make the blunted
+response and the anhedonia of chronic use and early abstinence (Volkow ND et al. 2004 Mol
+Psychiatry 9:557; Wang GJ et al. 1997 Neuropsychopharmacology 16:174).
 """
 from __future__ import annotations
 
 from ..params import Parameter
-from .base import Module, State, hill
+from .base import Module, State, hill, softplus
 
 PARAMETERS = (
     Parameter("gaba_max_inhibition", 0.9, "1", "assumed: MOR agonists silence most VTA GABA-neuron firing "
@@ -27,27 +32,82 @@ PARAMETERS = (
               cv_source="assumed: 20 % CV between individuals"),
     Parameter("d2_dopamine_kd", 10.0, "nM", "Richfield EK et al. 1989 Neuroscience 30:767: dopamine affinity "
               "for the high-affinity D2 state ≈ 10 nM"),
+    # slow adaptation
+    Parameter("da_store_recovery_time", 21.0, "day", "assumed: releasable dopamine recovers with synthesis over "
+              "weeks of abstinence"),
+    Parameter("da_store_depletion_rate", 0.03, "1/day", "assumed: each unit of excess firing depletes releasable "
+              "stores; with daily heroin use stores settle ≈ 20-30 % below normal"),
+    Parameter("d2_recovery_time", 90.0, "day", "assumed: striatal D2 availability recovers over months of "
+              "abstinence (Volkow ND et al. 2001 Am J Psychiatry 158:2015, methamphetamine; seeds)"),
+    Parameter("d2_downregulation_rate", 0.006, "1/day", "fitted: D2 availability ≈ 18 % lower in opioid-dependent "
+              "people after years of use (V-D2-1, Wang 1997)"),
+    Parameter("d2_between_subject", 1.0, "1", "typical relative D2 density; between-subject spread of striatal "
+              "D2 availability", cv=0.12,
+              cv_source="Volkow ND et al. 1996 and Farde L et al. 1995: striatal D2 BP CV ≈ 10-15 % in controls"),
+    Parameter("drd2_a1_density_factor", 0.85, "1", "Pohjalainen T et al. 1998 Mol Psychiatry 3:256: ≈ 15 % lower "
+              "striatal D2 availability in Taq1A A1 carriers"),
+    Parameter("drd2_a1_carrier", 0.0, "1", "genotype indicator (0/1), drawn per subject from "
+              "drd2_a1_carrier_frequency; 0 for a typical subject"),
+    Parameter("drd2_a1_carrier_frequency", 0.33, "1", "Noble EP 2003 Am J Med Genet B 116:103: A1 allele "
+              "frequency ≈ 0.18-0.20 in European ancestry (carriers ≈ 1/3)"),
+    Parameter("pet_bp_baseline", 3.0, "1", "striatal [11C]raclopride BPND ≈ 3 in healthy adults (Volkow ND et "
+              "al. 1996 Synapse)"),
+    Parameter("raclopride_da_kd", 20.0, "nM", "assumed: endogenous dopamine competing with raclopride "
+              "(Laruelle M 2000 J Cereb Blood Flow Metab 20:423)"),
+    Parameter("da_excess_smoothing", 0.02, "1", "numerical: smooth max(x, 0)"),
 )
 
 
 class DopamineModule(Module):
     name = "dopamine"
-    states = (State("da_firing", "1", 1.0, "VTA dopamine-neuron firing rate, relative to baseline"),)
+    states = (
+        State("da_firing", "1", 1.0, "VTA dopamine-neuron firing rate, relative to baseline"),
+        State("da_stores", "1", 1.0, "releasable dopamine, relative to a naive subject"),
+        State("d2_density", "1", 1.0, "striatal D2 receptor density, relative to a typical naive brain"),
+    )
     parameters = PARAMETERS
     inputs = ("mor_signal_vta",)
-    provides = ("vta_gaba_activity", "nac_dopamine", "d2_activation", "d2_activation_baseline")
+    provides = ("vta_gaba_activity", "nac_dopamine", "d2_activation", "d2_signal", "d2_signal_reference",
+                "da_stores", "d2_density", "pet_d2_bp", "tonic_d2_signal")
+
+    @staticmethod
+    def baseline_d2(p):
+        return p["d2_between_subject"] * (1.0 - (1.0 - p["drd2_a1_density_factor"]) * p["drd2_a1_carrier"])
+
+    def initial_state(self, p):
+        return {"da_firing": 1.0, "da_stores": 1.0, "d2_density": self.baseline_d2(p)}
 
     def outputs(self, y, u, p):
         gaba = 1.0 - p["gaba_max_inhibition"] * hill(u["mor_signal_vta"], p["gaba_signal_half"], p["gaba_signal_hill"])
-        da = p["da_basal_nac"] * y["da_firing"]
+        da = p["da_basal_nac"] * y["da_firing"] * y["da_stores"]
+        act = da / (da + p["d2_dopamine_kd"])
+        tonic_da = p["da_basal_nac"] * y["da_stores"]
+        act0 = p["da_basal_nac"] / (p["da_basal_nac"] + p["d2_dopamine_kd"])
+        # raclopride sees the receptors dopamine leaves free (Laruelle 2000)
+        bp_free = y["d2_density"] / (1.0 + da / p["raclopride_da_kd"])
+        bp_ref = 1.0 / (1.0 + p["da_basal_nac"] / p["raclopride_da_kd"])
         return {
             "vta_gaba_activity": gaba,
             "nac_dopamine": da,
-            "d2_activation": da / (da + p["d2_dopamine_kd"]),
-            "d2_activation_baseline": p["da_basal_nac"] / (p["da_basal_nac"] + p["d2_dopamine_kd"]),
+            "d2_activation": act,
+            "d2_signal": y["d2_density"] * act,
+            # the subject's own drug-naive D2 signalling: pleasure is felt relative to it
+            "d2_signal_reference": self.baseline_d2(p) * act0,
+            "tonic_d2_signal": y["d2_density"] * tonic_da / (tonic_da + p["d2_dopamine_kd"]),
+            "da_stores": y["da_stores"],
+            "d2_density": y["d2_density"],
+            "pet_d2_bp": p["pet_bp_baseline"] * bp_free / bp_ref,
         }
 
     def rates(self, t, y, u, p):
-        gaba = self.outputs(y, u, p)["vta_gaba_activity"]
+        gaba = 1.0 - p["gaba_max_inhibition"] * hill(u["mor_signal_vta"], p["gaba_signal_half"], p["gaba_signal_hill"])
         target = 1.0 + p["disinhibition_gain"] * (1.0 - gaba)
-        return {"da_firing": (target - y["da_firing"]) / p["da_firing_time_constant"]}
+        excess_firing = softplus(y["da_firing"] - 1.0, p["da_excess_smoothing"])
+        excess_da = softplus(y["da_firing"] * y["da_stores"] - 1.0, p["da_excess_smoothing"])
+        return {
+            "da_firing": (target - y["da_firing"]) / p["da_firing_time_constant"],
+            "da_stores": ((1.0 - y["da_stores"]) / p["da_store_recovery_time"]
+                          - p["da_store_depletion_rate"] * excess_firing * y["da_stores"]),
+            "d2_density": ((self.baseline_d2(p) - y["d2_density"]) / p["d2_recovery_time"]
+                           - p["d2_downregulation_rate"] * excess_da * y["d2_density"]),
+        }

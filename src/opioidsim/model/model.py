@@ -17,12 +17,16 @@ import numpy as np
 from ..params import Parameter, check_parameters
 from ..readouts import READOUTS
 from .base import Module, State
+from .camp import CampModule
 from .dopamine import DopamineModule
 from .hedonic import HedonicModule
 from .pain import PainModule
 from .pk import PharmacokineticsModule
 from .receptor import ReceptorModule
 from .respiration import RespirationModule
+from .stress import StressModule
+from .tolerance import ToleranceModule
+from .withdrawal import WithdrawalModule
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class Model:
                 provided[name] = m.name
             blocks.append(Block(m, len(states), len(states) + len(m.states)))
             states.extend(m.states)
+        for m in self.modules:
+            missing = [i for i in m.rate_inputs if i not in provided]
+            if missing:
+                raise ValueError(f"module {m.name!r} rates read {missing}, which no module provides")
         names = [s.name for s in states]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -90,16 +98,17 @@ class Model:
 
     def rhs(self, t, y, p):
         """d y / d t for a batch y of shape (..., n_states)."""
-        out = self.outputs(y, p)
         parts = []
-        for b in self.blocks:
-            u = {k: out[k] for k in b.module.inputs}
+        for b, u in zip(self.blocks, self.module_inputs(y, p)):
+            if b.size == 0:  # purely algebraic module (readouts only)
+                continue
             parts.append(self.pack(b, b.module.rates(t, self.unpack(y, b), u, p), y))
         return jnp.concatenate(parts, axis=-1)
 
     def module_inputs(self, y, p) -> list[dict]:
+        """What each module's rates read: its inputs and rate inputs, from all outputs."""
         out = self.outputs(y, p)
-        return [{k: out[k] for k in b.module.inputs} for b in self.blocks]
+        return [{k: out[k] for k in b.module.inputs + b.module.rate_inputs} for b in self.blocks]
 
     def initial_state(self, p: Mapping[str, np.ndarray]) -> np.ndarray:
         n = len(next(iter(p.values())))
@@ -112,8 +121,8 @@ class Model:
 
 
 def default_modules() -> list[Module]:
-    return [PharmacokineticsModule(), ReceptorModule(), DopamineModule(), HedonicModule(), PainModule(),
-            RespirationModule()]
+    return [PharmacokineticsModule(), ToleranceModule(), ReceptorModule(), StressModule(), CampModule(),
+            DopamineModule(), HedonicModule(), PainModule(), RespirationModule(), WithdrawalModule()]
 
 
 @lru_cache(maxsize=1)

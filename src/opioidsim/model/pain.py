@@ -22,6 +22,9 @@ PARAMETERS = (
               "opioids are steep, Stanski & Hug 1982)"),
     Parameter("sp_time_constant", 1.0, "min", "assumed: Substance P release and clearance within a minute"),
     Parameter("pain_scale", 10.0, "1", "scale definition: numeric rating scale 0-10"),
+    Parameter("hyperalgesia_gain", 0.3, "1", "assumed: spinal adenylyl-cyclase superactivation parallels the LC's "
+              "and raises Substance P release, so pain rises in withdrawal and with long use (opioid-induced "
+              "hyperalgesia, Angst MS & Clark JD 2006 Anesthesiology 104:570)"),
 )
 
 
@@ -29,14 +32,15 @@ class PainModule(Module):
     name = "pain"
     states = (State("substance_p_release", "1", 1.0, "dorsal-horn Substance P release, fraction of unopposed"),)
     parameters = PARAMETERS
-    inputs = ("mor_signal_dorsal_horn",)
+    inputs = ("mor_signal_dorsal_horn", "ac_superactivation")
     provides = ("substance_p", "pain")
 
     def outputs(self, y, u, p):
         sp = y["substance_p_release"]
-        return {"substance_p": sp, "pain": jnp.clip(p["pain_scale"] * p["pain_stimulus"] * sp, 0.0, 10.0)}
+        return {"substance_p": sp, "pain": jnp.clip(p["pain_scale"] * p["pain_stimulus"] * sp, 0.0, p["pain_scale"])}
 
     def rates(self, t, y, u, p):
-        target = 1.0 - p["sp_max_inhibition"] * hill(u["mor_signal_dorsal_horn"], p["sp_signal_half"],
-                                                     p["sp_signal_hill"])
+        target = (1.0 - p["sp_max_inhibition"] * hill(u["mor_signal_dorsal_horn"], p["sp_signal_half"],
+                                                      p["sp_signal_hill"])) * (
+            1.0 + p["hyperalgesia_gain"] * u["ac_superactivation"])
         return {"substance_p_release": (target - y["substance_p_release"]) / p["sp_time_constant"]}

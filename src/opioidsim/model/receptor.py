@@ -85,9 +85,11 @@ PARAMETERS = (
     Parameter("methadone_mor_koff", 1.2, "1/min", "assumed: as the morphinans (no kinetic data in Mann 2022)"),
     Parameter("methadone_mor_hill", 1.0, "1", "assumed: simple mass action"),
     Parameter("methadone_efficacy", 1.0, "1", "full agonist"),
-    Parameter("methadone_brain_partition", 0.07, "1",
-              "fitted: single-dose IV methadone roughly equipotent with IV morphine (Gourlay GK et al. 1986 "
-              "Anesthesiology 64:322), given its 2.9× lower in-vitro affinity (Volpe 2011)"),
+    Parameter("methadone_brain_partition", 0.02, "1",
+              "fitted between two constraints: single-dose IV methadone roughly equipotent with IV morphine "
+              "(Gourlay GK et al. 1986 Anesthesiology 64:322) and the modest MOR occupancy of methadone "
+              "maintenance in PET (Kling MA et al. 2000 JPET 295:1070) that lets withdrawal start within days "
+              "(V-WD-2, not yet reproduced: onset ≈ 63 h)"),
     # morphine-type ligands: in-vitro affinity from the Volpe panel
     Parameter("morphine_mor_kd", 1.168, "nM", VOLPE + ": morphine Ki 1.168 nM"),
     Parameter("morphine_mor_koff", 1.2, "1/min", _MORPHINAN_KOFF),
@@ -127,7 +129,7 @@ class ReceptorModule(Module):
         for r in REGIONS for lig in LIGANDS
     )
     parameters = PARAMETERS
-    inputs = tuple(lig.effect_input for lig in LIGANDS)
+    inputs = tuple(lig.effect_input for lig in LIGANDS) + tuple(f"mor_capacity_{r}" for r in REGIONS)
     provides = tuple(f"mor_occupancy_{r}" for r in REGIONS) + tuple(f"mor_signal_{r}" for r in REGIONS)
 
     @staticmethod
@@ -139,7 +141,9 @@ class ReceptorModule(Module):
         out = {}
         for r in REGIONS:
             out[f"mor_occupancy_{r}"] = sum(y[bound_state(r, lig)] for lig in LIGANDS)
-            out[f"mor_signal_{r}"] = sum(p[lig.efficacy] * y[bound_state(r, lig)] for lig in LIGANDS)
+            # tolerance: desensitised or lost receptors transmit less of what is bound (model/tolerance.py)
+            out[f"mor_signal_{r}"] = u[f"mor_capacity_{r}"] * sum(p[lig.efficacy] * y[bound_state(r, lig)]
+                                                                  for lig in LIGANDS)
         return out
 
     def rates(self, t, y, u, p):

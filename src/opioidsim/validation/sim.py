@@ -44,3 +44,24 @@ def half_life(t: np.ndarray, c: np.ndarray, t_from: float, t_to: float) -> float
 
 def auc(t: np.ndarray, c: np.ndarray) -> float:
     return float(np.trapezoid(c, t)) if hasattr(np, "trapezoid") else float(np.trapz(c, t))
+
+
+def run_typical_test_doses(common: list[Dose], test: Dose, amounts_mg: list[float], duration: str,
+                           record_every: str = "10min", pain_stimulus: float = 0.5) -> Run:
+    """Typical subjects sharing a schedule, each given its own amount of one test dose (a dose-response
+    run as one batch: subject i receives amounts_mg[i] of the test drug at test.at)."""
+    scenario = Scenario(duration=duration, record_every=record_every, doses=[*common, test],
+                        conditions={"pain_stimulus": pain_stimulus}, cohort={"subjects": len(amounts_mg)})
+    model = default_model()
+    grid = make_grid(scenario.duration_min, scenario.record_every_min)
+    p = subject_parameters(model, scenario, len(amounts_mg), 0, variability=False)
+    events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
+    # the test dose is the event at the test time into the test drug's target: rescale it per subject
+    from ..model.pk import DOSE_TARGETS
+
+    target = model.index[DOSE_TARGETS[(test.drug, test.route)][0]]
+    k = int(round(test.at_min / grid.h))
+    col = int(np.nonzero((events.step[0] == k) & (events.target[0] == target))[0][0])
+    events.amount[:, col] *= np.asarray(amounts_mg) / test.amount_mg
+    recs = integrate(model, grid, model.initial_state(p), p, events, model.readouts)
+    return Run(grid.record_times_min, {n: recs[:, :, i] for i, n in enumerate(model.readouts)})

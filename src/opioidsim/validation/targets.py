@@ -12,7 +12,8 @@ from typing import Callable
 import numpy as np
 
 from ..scenarios import Dose
-from .sim import auc, half_life, run_typical
+from ..model.withdrawal import cows_band
+from .sim import auc, half_life, run_typical, run_typical_test_doses
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,73 @@ def _ac3() -> Outcome:
                    + f"; naloxone 2 mg rescue (VE>50 %) IV {rescue['iv']:.1f} min, IM {rescue['im']:.1f} min", ok)
 
 
+# --- chronic adaptation and withdrawal -------------------------------------------------------
+
+_TEST_DOSES_MG = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+
+def _analgesia(common: list[Dose], at_min: float, duration: str) -> np.ndarray:
+    """Peak pain relief (points on 0-10) after each IV morphine test dose given at `at_min`."""
+    r = run_typical_test_doses(common, Dose("morphine", "10 mg", route="iv", at=f"{at_min:g}min"), _TEST_DOSES_MG,
+                               duration, "10min", pain_stimulus=0.6)
+    i0 = int(np.searchsorted(r.t, at_min))
+    return r["pain"][:, i0] - r["pain"][:, i0:i0 + 48].min(axis=1)  # relief within 8 h of the test dose
+
+
+def _ed50(relief: np.ndarray, level: float) -> float:
+    i = int(np.argmax(relief >= level))
+    if relief[i] < level:
+        return float("inf")
+    return float(np.exp(np.interp(level, relief[i - 1:i + 1], np.log(_TEST_DOSES_MG[i - 1:i + 1]))))
+
+
+def _tol1() -> Outcome:
+    # Chronic morphine (20 mg IV every 6 h for 7 days), tested 1 day after the last dose as in the
+    # rodent hot-plate studies; the ED50 is the dose giving half of the naive maximal relief.
+    naive = _analgesia([], 60.0, "10h")
+    tolerant = _analgesia([Dose("morphine", "20 mg", route="iv", at="0min", every="6h", until="7d")],
+                          8 * 1440.0, "9d")
+    level = 0.5 * float(naive.max())
+    shift = _ed50(tolerant, level) / _ed50(naive, level)
+    return Outcome(f"ED50 {_ed50(naive, level):.1f} → {_ed50(tolerant, level):.1f} mg IV ({shift:.1f}-fold)",
+                   _within(shift, 2.0, 8.0), shift)
+
+
+_HEROIN_30D = [Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="30d")]
+_LAST_HEROIN_MIN = 30 * 1440.0 - 480.0  # every 8 h from 8 h, the last dose before day 30
+
+
+def _heroin_withdrawal():
+    r = run_typical(_HEROIN_30D, "44d", "1h")
+    after = r.t >= _LAST_HEROIN_MIN
+    return r, (r.t[after] - _LAST_HEROIN_MIN) / 60.0, r["cows"][after]
+
+
+def _wd1() -> Outcome:
+    _, hours, cows = _heroin_withdrawal()
+    above = np.nonzero(cows >= 5.0)[0]  # COWS ≥ 5: at least mild withdrawal
+    if len(above) == 0:
+        return Outcome("no withdrawal (COWS < 5)", False)
+    onset, peak, over = hours[above[0]], hours[int(np.argmax(cows))], hours[above[-1]] / 24.0
+    ok = onset <= 12.0 and 36.0 <= peak <= 72.0 and 5.0 <= over <= 10.0
+    return Outcome(f"onset {onset:.0f} h, peak {peak:.0f} h (COWS {cows.max():.0f}), acute phase over at day "
+                   f"{over:.1f}", ok)
+
+
+def _wd3() -> Outcome:
+    # The COWS bands themselves, and where the physiology puts a typical course: drug-free baseline
+    # below 'mild', the peak of spontaneous heroin withdrawal in the moderate-to-moderately-severe bands
+    # that clinical series report (Wesson & Ling 2003; Tompkins DA et al. 2009 Drug Alcohol Depend 105:154).
+    bands_ok = [cows_band(x) for x in (4, 5, 12, 13, 24, 25, 36, 37)] == [
+        "none", "mild", "mild", "moderate", "moderate", "moderately severe", "moderately severe", "severe"]
+    r, _hours, cows = _heroin_withdrawal()
+    baseline = float(r["cows"][0])
+    peak = float(cows.max())
+    ok = bands_ok and baseline < 5.0 and cows_band(peak) in ("moderate", "moderately severe")
+    return Outcome(f"baseline {baseline:.1f} ({cows_band(baseline)}), heroin withdrawal peak {peak:.0f} "
+                   f"({cows_band(peak)})", ok)
+
+
 TARGETS: tuple[Target, ...] = (
     Target("V-PK-1", "heroin plasma half-life after IV bolus", "2–8 min (reported 3.0 ± 1.3)",
            "Inturrisi et al. 1984 N Engl J Med 310:1213; Rook et al. 2006", _pk1),
@@ -174,4 +242,10 @@ TARGETS: tuple[Target, ...] = (
     Target("V-AC-3", "dose-dependent respiratory depression to apnoea; naloxone rescue",
            "monotone; apnoea at high dose; rescue ≤ 5 min after IV/IM naloxone",
            "Mann et al. 2022 Clin Pharmacol Ther 112:1020", _ac3),
+    Target("V-TOL-1", "analgesic tolerance after chronic morphine", "ED50 shift 2–8-fold",
+           "Br J Pharmacol 2007;151:1324 (mouse hot plate 3.2→23.1 mg/kg); rat 1.8–4.8-fold", _tol1),
+    Target("V-WD-1", "heroin withdrawal after the last dose in a dependent user",
+           "onset ≤ 12 h, peak 36–72 h, acute phase over by 5–10 days", "WHO 2009 guideline; clinical reviews", _wd1),
+    Target("V-WD-3", "COWS score bands", "5–12 mild, 13–24 moderate, 25–36 moderately severe, > 36 severe",
+           "Wesson & Ling 2003 J Psychoactive Drugs 35:253", _wd3),
 )

@@ -1,0 +1,56 @@
+"""Dependence: MOR → Gi → adenylyl cyclase → cAMP in the locus coeruleus (slow superactivation).
+
+Acutely, MOR activation inhibits adenylyl cyclase and LC firing falls. Under chronic activation the
+cyclase pathway is up-regulated until cAMP is back near normal despite the drug (Nestler EJ &
+Aghajanian GK 1997 Science 278:58). When the agonist falls — it wanes, or an antagonist displaces
+it — the up-regulated cyclase is unmasked: cAMP and LC noradrenaline overshoot, driving the
+physiological signs of withdrawal, which subside as the cyclase returns to normal over days.
+cAMP is algebraic (it follows the signal within minutes); the cyclase level is the slow state.
+The brainstem MOR signal stands for the LC, a pontine nucleus.
+"""
+from __future__ import annotations
+
+from ..params import Parameter
+from .base import Module, State, hill, sigmoid
+
+PARAMETERS = (
+    Parameter("lc_camp_max_inhibition", 0.8, "1", "assumed: full agonists suppress most LC firing (Aghajanian GK "
+              "1978 Nature 276:186); sets the size of the withdrawal overshoot"),
+    Parameter("lc_camp_signal_half", 0.3, "1", "assumed: half-maximal inhibition at moderate receptor activation"),
+    Parameter("lc_camp_signal_hill", 1.0, "1", "assumed"),
+    Parameter("ac_upregulation_time", 4.0, "day", "Nestler EJ & Tallman JF 1988 Mol Pharmacol 33:127: LC adenylyl "
+              "cyclase up-regulation builds over ~5 days of chronic morphine"),
+    Parameter("ac_recovery_time", 1.5, "day", "fitted: the acute withdrawal phase is over within 5-10 days after the "
+              "last heroin dose (V-WD-1; WHO 2009 guideline)"),
+    Parameter("crf_lc_gain", 0.6, "1", "assumed: CRF excites LC neurons (Valentino RJ & Van Bockstaele E 2008 Eur J "
+              "Pharmacol 583:194); with crf_noradrenaline_gain the loop gain stays below 1 (no runaway)"),
+    Parameter("ac_switch_width", 0.02, "1", "numerical: smooth switch between build-up and recovery time constants"),
+)
+
+
+class CampModule(Module):
+    name = "camp"
+    timescale = "slow"
+    states = (State("adenylyl_cyclase_lc", "1", 1.0, "LC adenylyl-cyclase pathway activity, relative to naive"),)
+    parameters = PARAMETERS
+    inputs = ("mor_signal_brainstem", "crf")
+    provides = ("camp_lc", "noradrenaline", "ac_superactivation")
+
+    @staticmethod
+    def _inhibition(u, p):
+        return p["lc_camp_max_inhibition"] * hill(u["mor_signal_brainstem"], p["lc_camp_signal_half"],
+                                                  p["lc_camp_signal_hill"])
+
+    def outputs(self, y, u, p):
+        camp = y["adenylyl_cyclase_lc"] * (1.0 - self._inhibition(u, p))
+        # LC firing and noradrenaline release follow cAMP/PKA drive (Nestler & Aghajanian 1997), amplified
+        # by CRF input to the LC during withdrawal; relative units
+        noradrenaline = camp * (1.0 + p["crf_lc_gain"] * (u["crf"] - 1.0))
+        return {"camp_lc": camp, "noradrenaline": noradrenaline, "ac_superactivation": y["adenylyl_cyclase_lc"] - 1.0}
+
+    def rates(self, t, y, u, p):
+        ac = y["adenylyl_cyclase_lc"]
+        target = 1.0 / (1.0 - self._inhibition(u, p))  # the level that restores cAMP to normal
+        rising = sigmoid((target - ac) / p["ac_switch_width"])
+        tau = rising * p["ac_upregulation_time"] + (1.0 - rising) * p["ac_recovery_time"]
+        return {"adenylyl_cyclase_lc": (target - ac) / tau}

@@ -1,0 +1,54 @@
+"""Stress: amygdala CRF recruited by withdrawal, sensitised by repeated cycles; negative affect.
+
+Withdrawal-driven noradrenaline recruits extended-amygdala CRF over a day or so; repeated
+withdrawals sensitise the response, which fades over months (Koob GF 2008 Neuron 59:11; Koob &
+Le Moal 2001 Neuropsychopharmacology 24:97). CRF in turn excites the locus coeruleus (used by
+model/camp.py), a loop that builds withdrawal over the first days. Negative affect (0-10) is read
+from CRF. The module's outputs depend on its own states only, so it can sit before the LC module
+whose noradrenaline its rates read.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ..params import Parameter
+from .base import Module, State, softplus
+
+PARAMETERS = (
+    Parameter("crf_time_constant", 1.0, "day", "assumed: CRF recruitment over 1-2 days of withdrawal (Koob 2008); "
+              "places the peak of heroin withdrawal at 36-72 h (V-WD-1)"),
+    Parameter("crf_noradrenaline_gain", 1.0, "1", "assumed: strength of noradrenergic drive of amygdala CRF"),
+    Parameter("stress_sensitization_rate", 0.05, "1/day", "assumed: each withdrawal sensitises the CRF response "
+              "(Koob & Le Moal 2001)"),
+    Parameter("stress_sensitization_decay", 1 / 90, "1/day", "assumed: sensitisation fades over months of "
+              "abstinence (protracted abstinence, Koob 2008)"),
+    Parameter("negative_affect_scale", 10.0, "1", "scale definition: negative affect on 0-10"),
+    Parameter("negative_affect_gain", 0.8, "1", "assumed: CRF up by 70 % gives moderate negative affect (≈ 5/10)"),
+    Parameter("excess_smoothing", 0.02, "1", "numerical: smooth max(x, 0) for excesses over baseline"),
+)
+
+
+class StressModule(Module):
+    name = "stress"
+    timescale = "slow"
+    states = (
+        State("crf", "1", 1.0, "amygdala CRF activity relative to baseline"),
+        State("stress_sensitization", "1", 0.0, "sensitisation of the CRF response by past withdrawals"),
+    )
+    parameters = PARAMETERS
+    rate_inputs = ("noradrenaline",)
+    provides = ("crf", "negative_affect", "stress_sensitization")
+
+    def outputs(self, y, u, p):
+        excess = softplus(y["crf"] - 1.0, p["excess_smoothing"])
+        na = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * excess)
+        return {"crf": y["crf"], "negative_affect": na, "stress_sensitization": y["stress_sensitization"]}
+
+    def rates(self, t, y, u, p):
+        na_excess = softplus(u["noradrenaline"] - 1.0, p["excess_smoothing"])
+        target = 1.0 + p["crf_noradrenaline_gain"] * na_excess * (1.0 + y["stress_sensitization"])
+        return {
+            "crf": (target - y["crf"]) / p["crf_time_constant"],
+            "stress_sensitization": (p["stress_sensitization_rate"] * na_excess
+                                     - p["stress_sensitization_decay"] * y["stress_sensitization"]),
+        }
