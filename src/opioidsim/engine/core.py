@@ -33,12 +33,16 @@ from ..model.model import Model, default_model  # noqa: E402
 from ..params import sample_parameters  # noqa: E402
 from ..readouts import READOUTS  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
-from .stepper import make_step  # noqa: E402
+from .stepper import ros2_step  # noqa: E402
 
 #: genotype indicator parameter → its carrier-frequency parameter
 GENOTYPES = {"oprm1_g_carrier": "oprm1_g_carrier_frequency", "drd2_a1_carrier": "drd2_a1_carrier_frequency"}
 
-MAX_STEP_MIN = 0.25  # fast-physiology step (15 s); see README "Engine" for the accuracy check
+#: the time quantum of the adaptive step (3.75 s): doses, records and every step are whole multiples
+#: of it; the first step after an IV bolus is one quantum. See README "Engine" for the accuracy check.
+QUANTUM_MIN = 1.0 / 16.0
+#: the fixed-step baseline (`integrate(..., adaptive=False)`) takes steps of at most this (15 s)
+MAX_STEP_MIN = 0.25
 SUBJECT_CHUNK = 4096
 
 
@@ -53,7 +57,7 @@ class Grid:
         return np.arange(self.n_records) * self.stride * self.h
 
 
-def make_grid(duration_min: float, record_every_min: float, max_step: float = MAX_STEP_MIN) -> Grid:
+def make_grid(duration_min: float, record_every_min: float, max_step: float = QUANTUM_MIN) -> Grid:
     stride = max(1, math.ceil(record_every_min / max_step - 1e-9))
     h = record_every_min / stride
     n_records = int(math.floor(duration_min / record_every_min + 1e-9)) + 1
@@ -78,8 +82,11 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
     return p
 
 
-#: below this amount (mg, or ng/mL for effect sites) in every drug state, no drug is on board
-QUIET_DRUG_LEVEL = 1e-6
+#: error tolerances of the adaptive step: every state's |local error| ≤ atol + RTOL·|y|, atol from
+#: the state's declaration or ATOL. A max norm, not an RMS: with ~70 states an RMS lets the one state
+#: that matters (CO2 under a brainstem-occupancy drift) run 8× over. See README "Engine".
+RTOL = 3e-3
+ATOL = 1e-5
 
 #: records per compiled segment; the last segment runs past the end and its extra records are dropped
 SEGMENT_RECORDS = 64
@@ -87,90 +94,112 @@ SEGMENT_RECORDS = 64
 
 @lru_cache(maxsize=16)
 def _segment_runner(model: Model, readout_names: tuple[str, ...]):
-    """The compiled unit. Step size and steps per record are traced arguments, so one compilation
-    serves every scenario with the same cohort size, event count and readouts."""
+    """The compiled unit. Step quantum, steps per record and the largest step are traced
+    arguments, so one compilation serves every scenario with the same cohort size, event count
+    and readouts, adaptive or fixed-step."""
     n_states = model.n_states
+    atol = jnp.asarray(np.where(np.isnan(model.atol), ATOL, model.atol))
 
-    def apply_doses(y, ptr, n, ev_step, ev_target, ev_amount):
+    def apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount):
         n_ev = ev_step.shape[1]
+        dosed = jnp.zeros(y.shape[:1], dtype=bool)
         for _ in range(EVENTS_PER_STEP):
             idx = jnp.minimum(ptr, n_ev - 1)[:, None]
-            due = (ptr < n_ev) & (jnp.take_along_axis(ev_step, idx, 1)[:, 0] <= n)
+            due = active & (ptr < n_ev) & (jnp.take_along_axis(ev_step, idx, 1)[:, 0] <= n)
             amount = jnp.where(due, jnp.take_along_axis(ev_amount, idx, 1)[:, 0], 0.0)
             target = jnp.take_along_axis(ev_target, idx, 1)[:, 0]
             y = y + jax.nn.one_hot(target, n_states, dtype=y.dtype) * amount[:, None]
             ptr = ptr + due.astype(ptr.dtype)
-        return y, ptr
+            dosed = dosed | due
+        return y, ptr, dosed
 
     @jax.jit
     def readouts(y, p):
         out = model.outputs(y, p)
         return jnp.stack([jnp.broadcast_to(out[r], y.shape[:1]) for r in readout_names], axis=-1)
 
-    drug_states = jnp.asarray([i for b in model.blocks if b.module.name == "pk" for i in range(b.start, b.stop)])
-
     @jax.jit
-    def run(y, ptr, n0, p, ev_step, ev_target, ev_amount, h, stride):
-        step = make_step(model, h)
-        coarse_step = make_step(model, h * stride)
+    def run(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m):
+        n_ev = ev_step.shape[1]
 
-        def fine(carry):
-            def one_step(_, c):
-                y, ptr, n = c
-                y, ptr = apply_doses(y, ptr, n, ev_step, ev_target, ev_amount)
-                return step(n * h, y, p), ptr, n + 1
-
-            return jax.lax.fori_loop(0, stride, one_step, carry)
-
-        def coarse(carry):
-            y, ptr, n = carry
-            return coarse_step(n * h, y, p), ptr, n + stride
+        def one_try(c):
+            # Each subject takes its own step of m quanta (m·h minutes), never past its next dose
+            # or the next record; a step whose error estimate exceeds the tolerance is retried
+            # smaller, one of a single quantum is always taken. Dosing resets the step to one
+            # quantum: a bolus starts the fastest transient there is.
+            y, ptr, n, m, n_end, work = c
+            active = n < n_end
+            y, ptr, dosed = apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount)
+            m = jnp.where(dosed, 1, m)
+            nxt = jnp.where(ptr < n_ev, jnp.take_along_axis(ev_step, jnp.minimum(ptr, n_ev - 1)[:, None], 1)[:, 0],
+                            n_end)
+            m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), jnp.minimum(n_end, nxt) - n))
+            hs = jnp.where(active, m_eff * h, 0.0)
+            y_new, err = ros2_step(model, n * h, y, p, hs)
+            scale = atol + RTOL * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
+            e = jnp.max(jnp.abs(err) / scale, axis=-1)
+            accept = active & ((e <= 1.0) | (m_eff == 1))
+            y = jnp.where(accept[:, None], y_new, y)
+            n = n + jnp.where(accept, m_eff, 0)
+            # error ∝ h² for the embedded estimate: double the step where there is room for it,
+            # quadruple where there is plenty; on rejection shrink by the same rule
+            grown = jnp.maximum(m, m_eff) * jnp.where(e < 0.0125, 4, jnp.where(e < 0.2, 2, 1))
+            shrunk = jnp.maximum(1, m_eff // jnp.where(e < 3.2, 2, jnp.where(e < 51.2, 8, 64)))
+            m = jnp.where(active, jnp.where(accept, jnp.minimum(grown, max_m), shrunk), m)
+            return y, ptr, n, m, n_end, work + active.astype(work.dtype)
 
         def one_record(carry, _):
-            # Multi-rate: with no drug anywhere in the cohort and no dose due before the next record,
-            # the fast physiology sits at its quasi-steady state and only slow states move, so one
-            # L-stable step spans the whole record interval (abstinence costs 1 step per record).
-            y, ptr, n = carry
-            next_dose = jnp.min(jnp.take_along_axis(ev_step, jnp.minimum(ptr, ev_step.shape[1] - 1)[:, None], 1)
-                                + jnp.where(ptr[:, None] < ev_step.shape[1], 0, 2**40))
-            quiet = (jnp.max(jnp.abs(y[:, drug_states])) < QUIET_DRUG_LEVEL) & (next_dose >= n + stride)
-            carry = jax.lax.cond(quiet, coarse, fine, carry)
-            return carry, readouts(carry[0], p)
+            y, ptr, n, m, work = carry
+            n_end = jnp.max(n) + stride  # every subject starts a record at the same time
+            c = jax.lax.while_loop(lambda c: jnp.any(c[2] < c[4]), one_try, (y, ptr, n, m, n_end, work))
+            y, ptr, n, m, _, work = c
+            return (y, ptr, n, m, work), readouts(y, p)
 
-        (y, ptr, n), recs = jax.lax.scan(one_record, (y, ptr, n0), None, length=SEGMENT_RECORDS)
-        return y, ptr, n, recs
+        work = jnp.zeros(y.shape[:1], dtype=jnp.int64)
+        (y, ptr, n, m, work), recs = jax.lax.scan(one_record, (y, ptr, n, m, work), None, length=SEGMENT_RECORDS)
+        return y, ptr, n, m, work, recs
 
     return run, readouts
 
 
 def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray], events: DoseEvents,
-              readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts)."""
+              readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None, *,
+              adaptive: bool = True, stats: dict | None = None) -> np.ndarray:
+    """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts).
+
+    `adaptive=False` takes every step at the grid step h (the fixed-step baseline); `stats`, if
+    given, receives the number of attempted steps per subject ("steps")."""
     n_subjects = y0.shape[0]
     n_segments = math.ceil((grid.n_records - 1) / SEGMENT_RECORDS)
     run, readouts = _segment_runner(model, tuple(readout_names))
     out = np.empty((n_subjects, grid.n_records, len(readout_names)))
+    steps = np.zeros(n_subjects, dtype=np.int64)
     work_total = max(1, n_segments * math.ceil(n_subjects / SUBJECT_CHUNK))
     done = 0
     h = jnp.asarray(grid.h, dtype=jnp.float64)
     stride = jnp.asarray(grid.stride, dtype=jnp.int64)
+    max_m = jnp.asarray(grid.stride if adaptive else 1, dtype=jnp.int64)
     for c0 in range(0, n_subjects, SUBJECT_CHUNK):
         sl = slice(c0, min(n_subjects, c0 + SUBJECT_CHUNK))
         pc = {k: jnp.asarray(v[sl]) for k, v in p.items()}
         y = jnp.asarray(y0[sl])
         ptr = jnp.zeros(y.shape[0], dtype=jnp.int64)
-        n = jnp.asarray(0, dtype=jnp.int64)
+        n = jnp.zeros(y.shape[0], dtype=jnp.int64)
+        m = jnp.ones(y.shape[0], dtype=jnp.int64)
         ev = (jnp.asarray(events.step[sl]), jnp.asarray(events.target[sl]), jnp.asarray(events.amount[sl]))
         out[sl, 0, :] = np.asarray(readouts(y, pc))
         filled = 1
         for _ in range(n_segments):
-            y, ptr, n, recs = run(y, ptr, n, pc, *ev, h, stride)
+            y, ptr, n, m, work, recs = run(y, ptr, n, m, pc, *ev, h, stride, max_m)
             take = min(SEGMENT_RECORDS, grid.n_records - filled)
             out[sl, filled:filled + take, :] = np.moveaxis(np.asarray(recs[:take]), 0, 1)
+            steps[sl] += np.asarray(work)
             filled += take
             done += 1
             if progress is not None:
                 progress(done / work_total)
+    if stats is not None:
+        stats["steps"] = steps
     return out
 
 

@@ -32,6 +32,9 @@ class State:
     description: str
     lower: float = 0.0
     upper: float = math.inf
+    #: absolute error (in `unit`) below which the adaptive step ignores this state; None: the
+    #: engine's default. Set for drug amounts, whose vanishing tails matter only through binding.
+    atol: float | None = None
 
 
 class Module:
@@ -76,6 +79,12 @@ def safe_pow(x: Arr, n: Arr) -> Arr:
 def softplus(x: Arr, scale: float) -> Arr:
     """Smooth max(x, 0) with a transition width `scale` (keeps the vector field differentiable)."""
     return scale * jnp.logaddexp(0.0, x / scale)
+
+
+def excess(x: Arr, scale: float) -> Arr:
+    """Smooth max(x, 0) that is exactly 0 at x = 0 (softplus shifted down by scale·ln 2): a drive
+    built on it vanishes in the drug-naive steady state, so nothing drifts at baseline."""
+    return softplus(x, scale) - scale * jnp.log(2.0)
 
 
 def sigmoid(x: Arr) -> Arr:

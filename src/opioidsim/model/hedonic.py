@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..params import Parameter
-from .base import Module, State, softplus
+from .base import Module, State, excess
 
 PARAMETERS = (
     Parameter("hedonic_gain", 1.0, "1", "fitted: a 10 mg IV heroin dose in a naive subject gives a strong but "
@@ -35,7 +35,8 @@ PARAMETERS = (
 class HedonicModule(Module):
     name = "hedonic"
     states = (
-        State("hedonic", "1", 0.0, "pleasure (+) / displeasure (−)", lower=-10.0, upper=10.0),
+        # atol: a thousandth of a point on the ±10 scale (it crosses zero, where a relative error is meaningless)
+        State("hedonic", "1", 0.0, "pleasure (+) / displeasure (−)", lower=-10.0, upper=10.0, atol=1e-3),
         State("opponent_process", "1", 0.0, "the slow opponent (b-) process", upper=10.0),
     )
     parameters = PARAMETERS
@@ -59,6 +60,6 @@ class HedonicModule(Module):
         target = a - y["opponent_process"]
         return {
             "hedonic": (target - y["hedonic"]) / p["hedonic_time_constant"],
-            "opponent_process": (p["opponent_growth_rate"] * softplus(a, p["hedonic_smoothing"])
+            "opponent_process": (p["opponent_growth_rate"] * excess(a, p["hedonic_smoothing"])
                                  - y["opponent_process"] / p["opponent_decay_time"]),
         }

@@ -7,6 +7,7 @@ both integrate `Model.rhs`; neither knows anything about physiology.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping, Sequence
@@ -74,6 +75,7 @@ class Model:
         self.readouts = tuple(r for r in READOUTS if r in provided)
         self.lower = np.array([s.lower for s in states])
         self.upper = np.array([s.upper for s in states])
+        self.atol = np.array([math.nan if s.atol is None else s.atol for s in states])
 
     @property
     def n_states(self) -> int:

@@ -155,8 +155,17 @@ DOSE_TARGETS: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
 }
 
 
+#: Absolute tolerances for the adaptive step (assumed: about 1e-4 of the amount, or effect-site
+#: concentration, that gives a half-maximal effect, e.g. morphine ≈ 2 mg in body / ≈ 10 ng/mL and
+#: fentanyl ≈ 0.013 mg / ≈ 1 ng/mL; Lötsch 2005 Clin Pharmacokinet 44:879; Scott 1985 Anesthesiology
+#: 62:234). Below them a drug's decaying tail cannot move receptor occupancy measurably.
+_POTENT = ("fentanyl", "buprenorphine")
+
+
 def _s(name: str, unit: str, desc: str) -> State:
-    return State(name, unit, 0.0, desc)
+    potent = name.startswith(_POTENT)
+    atol = (1e-6 if potent else 1e-4) if unit == "mg" else (1e-4 if potent else 1e-3)
+    return State(name, unit, 0.0, desc, atol=atol)
 
 
 class PharmacokineticsModule(Module):

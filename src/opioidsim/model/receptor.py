@@ -125,7 +125,8 @@ def bound_state(region: str, ligand: Ligand) -> str:
 class ReceptorModule(Module):
     name = "receptor"
     states = tuple(
-        State(bound_state(r, lig), "1", 0.0, f"fraction of {r} MOR bound by {lig.drug}", upper=1.0)
+        # atol: 2e-5 of the receptors (assumed: far below any measurable occupancy or effect)
+        State(bound_state(r, lig), "1", 0.0, f"fraction of {r} MOR bound by {lig.drug}", upper=1.0, atol=2e-5)
         for r in REGIONS for lig in LIGANDS
     )
     parameters = PARAMETERS
