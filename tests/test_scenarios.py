@@ -451,3 +451,12 @@ def test_fuzz_python_dose(drug, amount, route, at, every):
         assert err.field.startswith("dose.")
         return
     assert d.drug in DRUGS and d.route in DRUGS[d.drug].routes and d.amount_mg > 0
+
+
+def test_compound_times_are_summed_like_a_clock_reading():
+    # 6 days and 18 hours is 162 hours; 1 h 30 min is 90 min
+    assert Scenario(duration="6d18h").duration_min == 162 * 60
+    assert Scenario(duration="1h 30min").duration_min == 90
+    with pytest.raises(ScenarioError) as err:
+        Scenario(duration="6d18mg")
+    assert "duration" in str(err.value) and "6d18mg" in str(err.value)

@@ -5,6 +5,7 @@ or nM (receptor), pressures in mmHg, flows in L/min; fractions are dimensionless
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import pint
@@ -36,9 +37,28 @@ class UnitError(ValueError):
     """A quantity string that can't be read or has the wrong dimension."""
 
 
+# Two or more "number unit" parts, e.g. "6d18h" or "1h 30min": summed, as a clock reading would be.
+_COMPOUND = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*[A-Za-z]+)+\s*$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+)")
+
+
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> pint.Quantity:
-    t = text.strip()
+    parts = _PART.findall(text) if _COMPOUND.match(text) else []
+    if len(parts) < 2 or any(unit in ("e", "E") for _, unit in parts):  # "1e3h" is one number
+        return _parse_one(text, text)
+    total = _parse_one(f"{parts[0][0]}{parts[0][1]}", text)
+    for num, unit in parts[1:]:
+        q = _parse_one(f"{num}{unit}", text)
+        try:
+            total = total + q
+        except pint.DimensionalityError as exc:
+            raise UnitError(f"{text!r} mixes units of different kinds ({total.units:~} and {q.units:~})") from exc
+    return total
+
+
+def _parse_one(part: str, text: str) -> pint.Quantity:
+    t = part.strip()
     # Accept compact forms like "12h", "30s", "2y", "14d", "10mg".
     aliases = {"y": "year", "yr": "year", "d": "day", "h": "hour", "min": "minute", "s": "second",
                "w": "week", "wk": "week", "ug": "microgram", "mcg": "microgram"}

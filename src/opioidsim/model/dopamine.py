@@ -14,7 +14,7 @@ Psychiatry 9:557; Wang GJ et al. 1997 Neuropsychopharmacology 16:174).
 from __future__ import annotations
 
 from ..params import Parameter
-from .base import Module, State, hill, softplus
+from .base import Module, State, excess, hill
 
 PARAMETERS = (
     Parameter("gaba_max_inhibition", 0.9, "1", "assumed: MOR agonists silence most VTA GABA-neuron firing "
@@ -39,7 +39,7 @@ PARAMETERS = (
               "stores; with daily heroin use stores settle ≈ 20-30 % below normal"),
     Parameter("d2_recovery_time", 90.0, "day", "assumed: striatal D2 availability recovers over months of "
               "abstinence (Volkow ND et al. 2001 Am J Psychiatry 158:2015, methamphetamine; seeds)"),
-    Parameter("d2_downregulation_rate", 0.006, "1/day", "fitted: D2 availability ≈ 18 % lower in opioid-dependent "
+    Parameter("d2_downregulation_rate", 0.04, "1/day", "fitted: D2 availability ≈ 18 % lower in opioid-dependent "
               "people after years of use (V-D2-1, Wang 1997)"),
     Parameter("d2_between_subject", 1.0, "1", "typical relative D2 density; between-subject spread of striatal "
               "D2 availability", cv=0.12,
@@ -102,8 +102,8 @@ class DopamineModule(Module):
     def rates(self, t, y, u, p):
         gaba = 1.0 - p["gaba_max_inhibition"] * hill(u["mor_signal_vta"], p["gaba_signal_half"], p["gaba_signal_hill"])
         target = 1.0 + p["disinhibition_gain"] * (1.0 - gaba)
-        excess_firing = softplus(y["da_firing"] - 1.0, p["da_excess_smoothing"])
-        excess_da = softplus(y["da_firing"] * y["da_stores"] - 1.0, p["da_excess_smoothing"])
+        excess_firing = excess(y["da_firing"] - 1.0, p["da_excess_smoothing"])
+        excess_da = excess(y["da_firing"] * y["da_stores"] - 1.0, p["da_excess_smoothing"])
         return {
             "da_firing": (target - y["da_firing"]) / p["da_firing_time_constant"],
             "da_stores": ((1.0 - y["da_stores"]) / p["da_store_recovery_time"]

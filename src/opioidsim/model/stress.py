@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..params import Parameter
-from .base import Module, State, softplus
+from .base import Module, State, excess
 
 PARAMETERS = (
     Parameter("crf_time_constant", 1.0, "day", "assumed: CRF recruitment over 1-2 days of withdrawal (Koob 2008); "
@@ -40,12 +40,12 @@ class StressModule(Module):
     provides = ("crf", "negative_affect", "stress_sensitization")
 
     def outputs(self, y, u, p):
-        excess = softplus(y["crf"] - 1.0, p["excess_smoothing"])
-        na = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * excess)
+        crf_excess = excess(y["crf"] - 1.0, p["excess_smoothing"])
+        na = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * crf_excess)
         return {"crf": y["crf"], "negative_affect": na, "stress_sensitization": y["stress_sensitization"]}
 
     def rates(self, t, y, u, p):
-        na_excess = softplus(u["noradrenaline"] - 1.0, p["excess_smoothing"])
+        na_excess = excess(u["noradrenaline"] - 1.0, p["excess_smoothing"])
         target = 1.0 + p["crf_noradrenaline_gain"] * na_excess * (1.0 + y["stress_sensitization"])
         return {
             "crf": (target - y["crf"]) / p["crf_time_constant"],

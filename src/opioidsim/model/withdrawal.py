@@ -11,6 +11,8 @@ Each item saturates smoothly (Hill function) at its maximum.
 """
 from __future__ import annotations
 
+import math
+
 from ..params import Parameter
 from .base import Module, hill, softplus
 
@@ -29,16 +31,21 @@ AUTONOMIC_POINTS = 4 + 4 + 5 + 4 + 5 + 4 + 4 + 5  # pulse, sweat, pupils, rhinor
 ACHES_POINTS = 4
 AFFECT_POINTS = 5 + 4  # restlessness, anxiety/irritability
 
-COWS_BANDS = ((5.0, "mild"), (13.0, "moderate"), (25.0, "moderately severe"), (37.0, "severe"))
+#: Wesson & Ling 2003 bands: (name, lowest score, highest score) on the 0-48 scale
+COWS_BANDS = (("mild", 5, 12), ("moderate", 13, 24), ("moderately severe", 25, 36), ("severe", 37, 48))
 
 
 def cows_band(score: float) -> str:
-    """Wesson & Ling 2003: 5-12 mild, 13-24 moderate, 25-36 moderately severe, > 36 severe."""
-    band = "none"
-    for lower, name in COWS_BANDS:
-        if score >= lower:
-            band = name
-    return band
+    """The Wesson & Ling 2003 band of a score: 5-12 mild, 13-24 moderate, 25-36 moderately severe,
+    > 36 severe; "none" below 5. The clinical score is a whole number: the model's continuous score
+    is rounded to the nearest one first (12.6 is moderate). NaN gives "–"."""
+    if score is None or not math.isfinite(score):
+        return "–"
+    rounded = math.floor(float(score) + 0.5)
+    for name, lowest, _highest in reversed(COWS_BANDS):
+        if rounded >= lowest:
+            return name
+    return "none"
 
 
 class WithdrawalModule(Module):
