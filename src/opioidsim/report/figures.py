@@ -1,4 +1,6 @@
-"""Matplotlib figures for the report: the dose-to-breathing cascade and the other readouts.
+"""Matplotlib figures for the report: the dose-to-breathing cascade, the other readouts and, for
+runs of days to years, the chronic panels (tolerance, withdrawal, dopamine adaptation and the
+pleasure–pain balance).
 
 Figures are built with :class:`matplotlib.figure.Figure` directly, so no pyplot, no global
 figure registry and no GUI backend are involved (safe in threads, servers and tests); PNGs are
@@ -20,20 +22,34 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from opioidsim.report.summary import (
+    COWS_BANDS,
+    TOLERANCE_REGIONS,
     cohort_bands,
+    last_dose_before_washout,
     never_nonzero,
     readout_names,
+    subject_time,
     time_minutes,
     units_of,
 )
 
 __all__ = [
+    "BALANCE_READOUTS",
     "CASCADE_READOUTS",
+    "CHRONIC_MIN_DAYS",
+    "DOPAMINE_ADAPTATION_READOUTS",
+    "TOLERANCE_READOUTS",
+    "WITHDRAWAL_READOUTS",
     "TimeAxis",
+    "balance_figure",
     "cascade_figure",
+    "choose_chronic_axis",
     "choose_time_axis",
+    "dopamine_adaptation_figure",
     "figure_to_data_uri",
     "other_readouts_figure",
+    "tolerance_figure",
+    "withdrawal_figure",
 ]
 
 #: Band cache: readout name -> (3, time) array of 10 %, 50 %, 90 % across subjects.
@@ -334,4 +350,330 @@ def other_readouts_figure(ds: xr.Dataset, names: Sequence[str], *,
             ax.set_xlim(x[0], x[-1])
         if k + ncols >= len(names):  # lowest panel in its column
             ax.set_xlabel(axis.label, fontsize=8)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# chronic panels (runs of days to years)
+
+#: Chronic panels are drawn only for runs at least this long.
+CHRONIC_MIN_DAYS = 2.0
+_MIN_PER_DAY = 1440.0
+_DAYS_PER_MONTH = 30.44
+# Up to this many days the chronic axes count days, beyond it months.
+_MONTHS_AFTER_DAYS = 120.0
+# The zoom after the last dose: from a day before it to three weeks after.
+_ZOOM_BEFORE_DAYS = 1.0
+_ZOOM_AFTER_DAYS = 21.0
+
+TOLERANCE_READOUTS: tuple[str, ...] = tuple(TOLERANCE_REGIONS)
+_LC_READOUTS: tuple[tuple[str, str], ...] = (("noradrenaline", "LC noradrenaline"),
+                                              ("camp_lc", "LC cAMP"))
+WITHDRAWAL_READOUTS: tuple[str, ...] = ("cows", *(n for n, _ in _LC_READOUTS))
+_DA_ADAPTATION: tuple[tuple[str, str], ...] = (("d2_density", "D2 receptor density"),
+                                               ("da_stores", "dopamine stores"),
+                                               ("pet_d2_bp", "PET D2 binding potential"))
+DOPAMINE_ADAPTATION_READOUTS: tuple[str, ...] = tuple(n for n, _ in _DA_ADAPTATION)
+_BALANCE_LINES: tuple[tuple[str, str], ...] = (
+    ("hedonic_state", "felt state (a − b)"),
+    ("opponent_process", "opponent process (b)"),
+    ("hedonic_set_point", "set point (no drug on board)"))
+BALANCE_READOUTS: tuple[str, ...] = (*(n for n, _ in _BALANCE_LINES), "reward_threshold")
+
+_COWS_MAX = 48.0
+_COWS_COLORS = ("#fff3bf", "#ffd8a8", "#ffa8a8", "#e599f7")
+_TOLERANCE_COLORS = {"mor_capacity_vta": "#9467bd", "mor_capacity_dorsal_horn": "#2ca02c",
+                     "mor_capacity_brainstem": "#1f77b4"}
+_MIN_CAPACITY = 1e-3  # 1 / capacity is drawn at most 1000-fold
+
+
+def choose_chronic_axis(duration_min: float) -> TimeAxis:
+    """Days for runs up to 120 days, months (30.44 days) beyond."""
+    if duration_min / _MIN_PER_DAY <= _MONTHS_AFTER_DAYS:
+        return TimeAxis("days", _MIN_PER_DAY)
+    return TimeAxis("months", _MIN_PER_DAY * _DAYS_PER_MONTH)
+
+
+def _chronic_setup(ds: xr.Dataset, names: Sequence[str]
+                   ) -> tuple[list[str], np.ndarray, bool] | None:
+    """(readouts present, time in min, show band) if a chronic panel applies, else None."""
+    t_min = time_minutes(ds)
+    present = set(readout_names(ds))
+    wanted = [n for n in names if n in present]
+    if not wanted or t_min.size == 0:
+        return None
+    if float(t_min[-1] - t_min[0]) < CHRONIC_MIN_DAYS * _MIN_PER_DAY:
+        return None
+    return wanted, t_min, ds.sizes.get("subject", 1) > 1
+
+
+def _mark_last_dose(axes: Sequence[Axes], x_last: float | None) -> None:
+    """One dashed line at the last dose (every dose of a months-long run would be a smear)."""
+    if x_last is None or not np.isfinite(x_last):
+        return
+    for k, ax in enumerate(axes):
+        ax.axvline(x_last, color="0.3", ls="--", lw=1.0, label="last dose" if k == 0 else None)
+
+
+def _last_dose_x(dose_times_min: Sequence[float] | np.ndarray, axis: TimeAxis) -> float | None:
+    times = np.atleast_1d(np.asarray(dose_times_min, dtype=float)).ravel()
+    times = times[np.isfinite(times)]
+    return float(axis.convert(times.max())) if times.size else None
+
+
+def _chronic_figure(groups: Sequence[int], *, heights: Sequence[float] | None = None
+                    ) -> tuple[Figure, list[Axes]]:
+    """Stacked panels in groups: the panels of a group share one x axis (labelled on its
+    lowest panel); groups get their own x axis and extra room between them."""
+    n_panels = sum(groups)
+    ratios = list(heights) if heights is not None else [1.0] * n_panels
+    # A lone panel is taller, so that its y label (up to ~50 characters) fits beside it.
+    panel_in = _PANEL_HEIGHT_IN * (1.55 if n_panels == 1 else 1.15)
+    rows: list[float] = []
+    slots: list[int] = []  # grid row of each panel
+    first_of_group: list[bool] = []
+    last_of_group: list[bool] = []
+    k = 0
+    for g, size in enumerate(groups):
+        if g > 0:
+            rows.append(0.15)  # spacer: room for the x label of the group above
+        for i in range(size):
+            slots.append(len(rows))
+            rows.append(ratios[k])
+            first_of_group.append(i == 0)
+            last_of_group.append(i == size - 1)
+            k += 1
+    height = panel_in * sum(rows) + 0.75
+    fig = Figure(figsize=(_FIG_WIDTH_IN, height))
+    fig.subplots_adjust(left=0.8 / _FIG_WIDTH_IN, right=1 - 0.75 / _FIG_WIDTH_IN,
+                        bottom=0.55 / height, top=1 - 0.3 / height, hspace=0.3)
+    spec = fig.add_gridspec(len(rows), 1, height_ratios=rows)
+    axes: list[Axes] = []
+    lead: Axes | None = None
+    for row, first, last in zip(slots, first_of_group, last_of_group):
+        ax = fig.add_subplot(spec[row, 0], sharex=None if first else lead)
+        if first:
+            lead = ax
+        if not last:
+            ax.tick_params(labelbottom=False)
+        axes.append(ax)
+    return fig, axes
+
+
+def _legend(ax: Axes, loc: str = "upper right") -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc=loc, fontsize=8, framealpha=0.85)
+
+
+def _set_xlim(ax: Axes, x: np.ndarray) -> None:
+    if x.size > 1:
+        ax.set_xlim(x[0], x[-1])
+
+
+def tolerance_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarray = (),
+                     bands: Bands | None = None) -> Figure | None:
+    """Tolerance per region as the fold shift of the equi-effective dose, ≈ 1 / capacity.
+
+    One panel: VTA (euphoria), dorsal horn (analgesia), brainstem (breathing), each where its
+    ``mor_capacity_*`` readout is present. None for runs under two days or without any of them.
+    1 / capacity is exact only for a full agonist without receptor reserve.
+    """
+    setup = _chronic_setup(ds, TOLERANCE_READOUTS)
+    if setup is None:
+        return None
+    names, t_min, show_band = setup
+    cache: Bands = {} if bands is None else bands
+    axis = choose_chronic_axis(float(t_min[-1] - t_min[0]))
+    x = axis.convert(t_min)
+    fig, (ax,) = _chronic_figure([1])
+    ax.axhline(1.0, color="0.5", lw=0.8)  # drug-naive: the same dose, the same effect
+    top = 1.0
+    for name in names:
+        key = f"fold_shift:{name}"
+        if key not in cache:
+            cache[key] = cohort_bands(
+                ds, name, lambda c: 1.0 / np.maximum(c, _MIN_CAPACITY))
+        band = cache[key]
+        region, effect = TOLERANCE_REGIONS[name]
+        _draw(ax, x, band, f"{effect} ({region})", _TOLERANCE_COLORS[name], show_band)
+        finite = band[np.isfinite(band)]
+        if finite.size:
+            top = max(top, float(finite.max()))
+    ax.set_ylim(0.0, top * 1.08)
+    _finish(ax, "Tolerance: how much more drug the same effect needs",
+            "fold shift in equi-effective dose (≈ 1/capacity)")
+    _mark_last_dose([ax], _last_dose_x(dose_times_min, axis))
+    _legend(ax, loc="best")
+    _set_xlim(ax, x)
+    ax.set_xlabel(axis.label, fontsize=9)
+    return fig
+
+
+def _cows_backdrop(ax: Axes) -> None:
+    """The Wesson & Ling bands as shaded horizontal spans, labelled at the left edge."""
+    for (name, lo, hi), color in zip(COWS_BANDS, _COWS_COLORS):
+        top = min(hi + 0.5, _COWS_MAX)
+        ax.axhspan(lo - 0.5, top, color=color, alpha=0.55, lw=0, zorder=0)
+        label = f"{name} ({lo}–{hi})" if hi < _COWS_MAX else f"{name} (> {lo - 1})"
+        ax.text(0.005, (lo - 0.5 + top) / 2, label, transform=ax.get_yaxis_transform(),
+                va="center", ha="left", fontsize=7, color="0.25", zorder=1)
+    ax.set_ylim(0.0, _COWS_MAX)
+
+
+def _draw_lc(ax: Axes, x: np.ndarray, lc: Sequence[tuple[str, str]], bands: Sequence[np.ndarray],
+             show_band: bool) -> None:
+    for i, ((_, label), band) in enumerate(zip(lc, bands)):
+        _draw(ax, x, band, label, _COLORS[(i + 3) % len(_COLORS)], show_band)
+
+
+def withdrawal_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarray = (),
+                      bands: Bands | None = None) -> Figure | None:
+    """The course of withdrawal over days: COWS with its severity bands (Wesson & Ling 2003),
+    LC noradrenaline and cAMP; and, when the run goes on at least three days after the last
+    dose, a zoom from a day before the last dose to 21 days after (x: days since that dose).
+
+    None for runs under two days or when neither ``cows`` nor the LC readouts are recorded.
+    """
+    setup = _chronic_setup(ds, WITHDRAWAL_READOUTS)
+    if setup is None:
+        return None
+    names, t_min, show_band = setup
+    cache: Bands = {} if bands is None else bands
+    axis = TimeAxis("days", _MIN_PER_DAY)  # withdrawal runs on a scale of days
+    x = axis.convert(t_min)
+    has_cows = "cows" in names
+    lc = [(n, lab) for n, lab in _LC_READOUTS if n in names]
+    lc_bands = [_bands(ds, n, cache) for n, _ in lc]
+    cows = _bands(ds, "cows", cache) if has_cows else None
+
+    last_dose_min = last_dose_before_washout(dose_times_min, float(t_min[-1]))
+    zoom: np.ndarray | None = None
+    if last_dose_min is not None and np.isfinite(last_dose_min):
+        zoom = ((t_min >= last_dose_min - _ZOOM_BEFORE_DAYS * _MIN_PER_DAY)
+                & (t_min <= last_dose_min + _ZOOM_AFTER_DAYS * _MIN_PER_DAY))
+        if zoom.sum() < 2:
+            zoom = None
+    n_main = int(has_cows) + int(bool(lc))
+    groups = [n_main, n_main] if zoom is not None else [n_main]
+    fig, axes = _chronic_figure(groups)
+
+    def cows_panel(ax: Axes, xs: np.ndarray, band: np.ndarray, title: str) -> None:
+        _cows_backdrop(ax)
+        _draw(ax, xs, band, "COWS", "#c92a2a", show_band)
+        _finish(ax, title, "COWS score (0–48)")
+
+    def lc_panel(ax: Axes, xs: np.ndarray, lc_b: Sequence[np.ndarray], title: str) -> None:
+        ax.axhline(1.0, color="0.5", lw=0.8)  # the naive level
+        _draw_lc(ax, xs, lc, lc_b, show_band)
+        _finish(ax, title, "relative to naive (1 = naive)")
+
+    main_axes = axes[:n_main]
+    k = 0
+    if cows is not None:
+        cows_panel(axes[k], x, cows, "Withdrawal severity (Clinical Opiate Withdrawal Scale)")
+        k += 1
+    if lc:
+        lc_panel(axes[k], x, lc_bands, "Locus coeruleus: the withdrawal alarm")
+        k += 1
+    _mark_last_dose(main_axes, _last_dose_x(dose_times_min, axis))
+    for ax in main_axes:
+        _legend(ax)
+        _set_xlim(ax, x)
+    main_axes[-1].set_xlabel("time from scenario start (days)", fontsize=9)
+
+    if zoom is not None:
+        assert last_dose_min is not None
+        zoom_axes = axes[n_main:]
+        xz = (t_min[zoom] - last_dose_min) / _MIN_PER_DAY
+        if cows is not None:
+            cows_panel(axes[k], xz, cows[:, zoom], "After the last dose: withdrawal severity")
+            k += 1
+        if lc:
+            lc_panel(axes[k], xz, [b[:, zoom] for b in lc_bands],
+                     "After the last dose: locus coeruleus")
+        _mark_last_dose(zoom_axes, 0.0)
+        for ax in zoom_axes:
+            _legend(ax)
+            _set_xlim(ax, xz)
+        zoom_axes[-1].set_xlabel("days since the last dose", fontsize=9)
+    return fig
+
+
+def _percent_of_first(block: np.ndarray, first: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 100.0 * block / first[:, None]
+    return np.where(first[:, None] > 0, out, np.nan)  # no baseline to compare with
+
+
+def dopamine_adaptation_figure(ds: xr.Dataset, *,
+                               dose_times_min: Sequence[float] | np.ndarray = (),
+                               bands: Bands | None = None) -> Figure | None:
+    """D2 receptor density, dopamine stores and PET D2 binding potential as % of each subject's
+    first record, over days (runs ≤ 120 days) or months. None for runs under two days or
+    without any of these readouts."""
+    setup = _chronic_setup(ds, DOPAMINE_ADAPTATION_READOUTS)
+    if setup is None:
+        return None
+    names, t_min, show_band = setup
+    cache: Bands = {} if bands is None else bands
+    axis = choose_chronic_axis(float(t_min[-1] - t_min[0]))
+    x = axis.convert(t_min)
+    fig, (ax,) = _chronic_figure([1])
+    ax.axhline(100.0, color="0.5", lw=0.8)
+    labels = dict(_DA_ADAPTATION)
+    for i, name in enumerate(names):
+        key = f"percent_of_first:{name}"
+        if key not in cache:
+            da = subject_time(ds[name])
+            assert da is not None
+            first = np.asarray(da.isel(time=0).values, dtype=float).ravel()
+            cache[key] = cohort_bands(ds, name, lambda b, f=first: _percent_of_first(b, f))
+        _draw(ax, x, cache[key], labels[name], _COLORS[(i + 2) % len(_COLORS)], show_band)
+    _finish(ax, "Dopamine system adaptation", "% of the subject's first record")
+    _mark_last_dose([ax], _last_dose_x(dose_times_min, axis))
+    _legend(ax, loc="best")
+    _set_xlim(ax, x)
+    ax.set_xlabel(axis.label, fontsize=9)
+    return fig
+
+
+def balance_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarray = (),
+                   bands: Bands | None = None) -> Figure | None:
+    """The pleasure–pain balance: felt state, opponent (b) process and hedonic set point with a
+    zero line; below it, the ICSS reward threshold (% of naive). None for runs under two days
+    or without any of these readouts."""
+    setup = _chronic_setup(ds, BALANCE_READOUTS)
+    if setup is None:
+        return None
+    names, t_min, show_band = setup
+    cache: Bands = {} if bands is None else bands
+    axis = choose_chronic_axis(float(t_min[-1] - t_min[0]))
+    x = axis.convert(t_min)
+    lines = [(n, lab) for n, lab in _BALANCE_LINES if n in names]
+    threshold = "reward_threshold" in names
+    n_panels = int(bool(lines)) + int(threshold)
+    fig, axes = _chronic_figure([n_panels],
+                                heights=[1.3, 1.0][:n_panels] if lines else None)
+    k = 0
+    colors = {"hedonic_state": "#ff7f0e", "opponent_process": "#7f7f7f",
+              "hedonic_set_point": "#d62728"}
+    if lines:
+        ax = axes[k]
+        ax.axhline(0.0, color="0.2", lw=1.0)  # above: pleasure; below: tipped toward pain
+        for name, label in lines:
+            _draw(ax, x, _bands(ds, name, cache), label, colors[name], show_band)
+        _finish(ax, "Pleasure–pain balance", "pleasure (+) / displeasure (−)")
+        k += 1
+    if threshold:
+        ax = axes[k]
+        ax.axhline(100.0, color="0.5", lw=0.8)  # naive threshold
+        _draw(ax, x, _bands(ds, "reward_threshold", cache), "reward threshold", "#8c564b",
+              show_band)
+        _finish(ax, "Reward threshold (brain stimulation, ICSS)",
+                f"{units_of(ds, 'reward_threshold') or '%'} of naive")
+    _mark_last_dose(axes, _last_dose_x(dose_times_min, axis))
+    for ax in axes:
+        _legend(ax)
+        _set_xlim(ax, x)
+    axes[-1].set_xlabel(axis.label, fontsize=9)
     return fig

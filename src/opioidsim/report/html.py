@@ -17,13 +17,20 @@ import numpy as np
 import xarray as xr
 
 from opioidsim.report.summary import (
+    COWS_BANDS,
+    TOLERANCE_REGIONS,
+    ExtremeSummary,
+    cows_band,
     ever_fraction,
     is_drug_series,
+    last_dose_before_washout,
     long_name_of,
     never_nonzero,
     readout_names,
     summary_table,
     time_minutes,
+    tolerance_fold_shifts,
+    withdrawal_peak,
 )
 
 __all__ = ["RESEARCH_NOTICE", "render_report", "write_report"]
@@ -238,9 +245,155 @@ def _key_numbers(ds: xr.Dataset, meta: _Meta, unit: str, per_unit: float) -> str
     return f"<table>\n{head}\n" + "\n".join(rows) + f"\n</table>\n<p class=\"code\">{_e(note)}</p>"
 
 
+def _fmt_span(minutes: float) -> str:
+    """A time span: hours under a day, days beyond."""
+    a = abs(minutes)
+    return f"{a / 60:.3g} h" if a < 1440 else f"{a / 1440:.3g} d"
+
+
+def _fmt_fold(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    if x >= 999.5:
+        return "≥ 1000×"
+    return f"{x:.1f}×" if x < 99.95 else f"{x:.0f}×"
+
+
+def _band_range(name: str) -> str:
+    for band, lo, hi in COWS_BANDS:
+        if band == name:
+            return f"{lo}–{hi}" if hi < 48 else f"> {lo - 1}"
+    return "< 5"
+
+
+def _cows_row(what: str, peak: ExtremeSummary, cohort: bool, when: str
+              ) -> tuple[str, str, str, str]:
+    band = cows_band(peak.median)
+    return (what, f"{peak.median:.1f} ({band}, {_band_range(band)})",
+            f"{peak.p10:.1f} – {peak.p90:.1f}" if cohort else "–",
+            when if math.isfinite(peak.time_median_min) else "–")
+
+
+def _chronic_numbers(ds: xr.Dataset, meta: _Meta) -> str:
+    """Peak withdrawal (COWS) and the largest tolerance per region, if recorded; else ""."""
+    cohort = meta.subjects > 1
+    rows: list[tuple[str, str, str, str]] = []
+    peak = withdrawal_peak(ds)
+    if peak is not None and math.isfinite(peak.median):
+        rows.append(_cows_row("Peak withdrawal score (COWS, 0–48), whole run", peak, cohort,
+                              f"{_fmt_span(peak.time_median_min)} from scenario start"))
+    if meta.dose_times_min.size:
+        last = float(meta.dose_times_min[-1])
+        after = withdrawal_peak(ds, after_min=last)
+        if after is not None and math.isfinite(after.median):
+            rows.append(_cows_row("Peak withdrawal score (COWS, 0–48) after the last dose",
+                                  after, cohort,
+                                  f"{_fmt_span(after.time_median_min - last)} after the last "
+                                  "dose"))
+    for name, shift in tolerance_fold_shifts(ds).items():
+        region, effect = TOLERANCE_REGIONS[name]
+        when = ("–" if not math.isfinite(shift.time_median_min)
+                else f"{_fmt_span(shift.time_median_min)} from scenario start")
+        rows.append((f"Largest tolerance, {effect} ({region}): fold shift in equi-effective "
+                     "dose (≈ 1/capacity)", _fmt_fold(shift.median),
+                     f"{_fmt_fold(shift.p10)} – {_fmt_fold(shift.p90)}" if cohort else "–",
+                     when))
+    if not rows:
+        return ""
+    head = ("<tr><th>withdrawal and tolerance</th><th>median</th>"
+            "<th>10–90 % across subjects</th><th>when (median)</th></tr>")
+    body = "\n".join(
+        f'<tr><td>{_e(what)}</td><td class="num">{_e(value)}</td>'
+        f'<td class="num">{_e(spread)}</td><td>{_e(when)}</td></tr>'
+        for what, value, spread, when in rows)
+    note = ("Per subject the highest COWS score (over the whole run, or from the last dose on) "
+            "and the lowest MOR signalling capacity, then the median across subjects. COWS "
+            "bands after Wesson & Ling 2003 (5–12 mild, 13–24 moderate, 25–36 moderately "
+            "severe, > 36 severe). The fold shift 1/capacity is an approximation for a full "
+            "agonist without receptor reserve.")
+    if meta.dose_times_min.size:
+        note += " The last dose is the last of any drug (agonist or antagonist)."
+    return f"<table>\n{head}\n{body}\n</table>\n<p class=\"code\">{_e(note)}</p>"
+
+
 def _figure_block(uri: str, alt: str, caption: str) -> str:
     return (f'<figure><img src="{uri}" alt="{_e(alt)}">'
             f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _chronic_sections(ds: xr.Dataset, meta: _Meta, bands: dict[str, np.ndarray],
+                      band_text: str) -> tuple[list[str], set[str]]:
+    """The chronic panels (runs of two days or more) as HTML blocks, and the readouts they draw
+    unchanged (so the grid of other readouts need not repeat them)."""
+    from opioidsim.report.figures import (
+        BALANCE_READOUTS,
+        CHRONIC_MIN_DAYS,
+        WITHDRAWAL_READOUTS,
+        balance_figure,
+        dopamine_adaptation_figure,
+        figure_to_data_uri,
+        tolerance_figure,
+        withdrawal_figure,
+    )
+
+    if meta.duration_min < CHRONIC_MIN_DAYS * 1440.0:
+        return [], set()
+    present = set(readout_names(ds))
+    last_text = " The dashed line marks the last dose." if meta.dose_times_min.size else ""
+    blocks: list[str] = []
+    drawn: set[str] = set()
+
+    fig = tolerance_figure(ds, dose_times_min=meta.dose_times_min, bands=bands)
+    if fig is not None:
+        blocks += ["<h2>Tolerance</h2>", _figure_block(
+            figure_to_data_uri(fig, _DPI),
+            "tolerance: fold shift in the dose needed for the same effect, per brain region, "
+            "over time",
+            "With repeated use the receptors signal less, so the same effect needs more drug: "
+            "a fold shift of 3 means three times the dose for the same euphoria (VTA), pain "
+            "relief (dorsal horn) or slowing of breathing (brainstem); it is approximated as "
+            "1/capacity, which holds for a full agonist without receptor reserve (with spare "
+            "receptors the real shift is smaller). " + band_text + last_text)]
+
+    fig = withdrawal_figure(ds, dose_times_min=meta.dose_times_min, bands=bands)
+    if fig is not None:
+        drawn |= set(WITHDRAWAL_READOUTS) & present
+        zoom = ("The lower panels zoom in on the days after the last dose. "
+                if last_dose_before_washout(meta.dose_times_min,
+                                            float(time_minutes(ds)[-1])) is not None
+                else "")
+        blocks += ["<h2>Withdrawal</h2>", _figure_block(
+            figure_to_data_uri(fig, _DPI),
+            "withdrawal course over days: COWS score with severity bands, locus coeruleus "
+            "noradrenaline and cAMP",
+            "When the drug wears off, the adapted brain overshoots: locus coeruleus cAMP and "
+            "noradrenaline surge and the withdrawal score (COWS, 0–48) rises through the shaded "
+            "severity bands of Wesson & Ling 2003 (5–12 mild, 13–24 moderate, 25–36 "
+            "moderately severe, over 36 severe). " + zoom + band_text + last_text)]
+
+    fig = dopamine_adaptation_figure(ds, dose_times_min=meta.dose_times_min, bands=bands)
+    if fig is not None:
+        blocks += ["<h2>Dopamine adaptation</h2>", _figure_block(
+            figure_to_data_uri(fig, _DPI),
+            "dopamine adaptation: D2 receptor density, dopamine stores and PET D2 binding "
+            "potential as percent of baseline over time",
+            "Repeated dopamine surges make the brain turn its dopamine system down: fewer D2 "
+            "receptors and emptier dopamine stores, the low D2 binding that PET scans show in "
+            "addiction (Volkow et al. 2004); 100 % is each subject's own first record. "
+            + band_text + last_text)]
+
+    fig = balance_figure(ds, dose_times_min=meta.dose_times_min, bands=bands)
+    if fig is not None:
+        drawn |= (set(BALANCE_READOUTS) - {"hedonic_state"}) & present
+        blocks += ["<h2>Pleasure–pain balance</h2>", _figure_block(
+            figure_to_data_uri(fig, _DPI),
+            "pleasure-pain balance: felt hedonic state, opponent process, hedonic set point "
+            "and brain-reward threshold over time",
+            "The brain's opponent process grows with each high and outlasts the drug: the set "
+            "point drops below zero, the balance tipped toward pain, and the brain-reward "
+            "threshold rises so that ordinary pleasures count for less (Koob & Le Moal 2001). "
+            + band_text + last_text)]
+    return blocks, drawn
 
 
 def render_report(ds: xr.Dataset, scenario_toml: str | None = None) -> str:
@@ -280,17 +433,28 @@ def render_report(ds: xr.Dataset, scenario_toml: str | None = None) -> str:
 
     sections.append("<h2>Key numbers</h2>")
     sections.append(_key_numbers(ds, meta, axis.unit, axis.minutes_per_unit))
+    chronic_numbers = _chronic_numbers(ds, meta)
+    if chronic_numbers:
+        sections.append(chronic_numbers)
 
-    # Everything not in the cascade, except drugs never given (flat zero lines).
+    chronic_sections, drawn = _chronic_sections(ds, meta, bands, band_text)
+    sections.extend(chronic_sections)
+
+    # Everything not in the cascade or drawn as-is in a chronic panel, except drugs never given
+    # (flat zero lines).
     others: Sequence[str] = [n for n in names
-                             if n not in CASCADE_READOUTS and not n.startswith("plasma_")
+                             if n not in CASCADE_READOUTS and n not in drawn
+                             and not n.startswith("plasma_")
                              and not (is_drug_series(n) and never_nonzero(ds, n))]
     other_fig = other_readouts_figure(ds, others, dose_times_min=meta.dose_times_min,
                                       bands=bands)
     if other_fig is not None:
         sections.append("<h2>Other recorded readouts</h2>")
+        other_text = band_text + dose_text
+        if drawn:
+            other_text += " Readouts drawn unchanged in the panels above are not repeated."
         sections.append(_figure_block(figure_to_data_uri(other_fig, _DPI),
-                                      "other readouts over time", band_text + dose_text))
+                                      "other readouts over time", other_text))
 
     sections.append("<h2>Scenario</h2>")
     if meta.scenario_toml.strip():

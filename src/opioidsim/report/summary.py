@@ -10,7 +10,8 @@ dask) is never pulled into memory all at once; the loops run over blocks, never 
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from os import PathLike
 from typing import Literal
 
@@ -18,14 +19,21 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from opioidsim.model.withdrawal import COWS_BANDS
+from opioidsim.model.withdrawal import cows_band as model_cows_band
 from opioidsim.readouts import READOUTS
 
 __all__ = [
+    "COWS_BANDS",
     "MIN_READOUTS",
     "SUMMARY_COLUMNS",
+    "TOLERANCE_REGIONS",
+    "ExtremeSummary",
     "cohort_bands",
+    "cows_band",
     "ever_fraction",
     "is_drug_series",
+    "last_dose_before_washout",
     "nan_quantiles",
     "never_nonzero",
     "peak_kind",
@@ -33,6 +41,8 @@ __all__ = [
     "subject_time",
     "summary_table",
     "time_minutes",
+    "tolerance_fold_shifts",
+    "withdrawal_peak",
     "write_summary_csv",
 ]
 #: Readouts whose clinically interesting extreme is the minimum (a dip is the danger).
@@ -160,19 +170,30 @@ def _subject_blocks(da: xr.DataArray) -> Iterable[np.ndarray]:
         yield np.asarray(da.isel(subject=slice(start, start + rows)).values, dtype=float)
 
 
-def cohort_bands(ds: xr.Dataset, name: str) -> np.ndarray:
-    """The 10 %, 50 % and 90 % quantiles across subjects at each time: shape (3, time)."""
+def cohort_bands(ds: xr.Dataset, name: str,
+                 transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """The 10 %, 50 % and 90 % quantiles across subjects at each time: shape (3, time).
+
+    ``transform``, if given, maps each (subject, time-block) array before the quantiles are
+    taken (e.g. 1 / capacity, or % of each subject's baseline): the bands of a derived quantity
+    without ever holding the whole derived array. It must act column by column (every block
+    holds all subjects).
+    """
     da = subject_time(ds[name])
     if da is None:
         raise ValueError(f"{name!r} is not a (subject, time) variable")
     n_subj, n_time = da.shape
     if n_subj == 1:  # one subject: its own curve, no band
-        line = np.asarray(da.values, dtype=float)[0]
-        return np.stack([line, line, line])
+        line = np.asarray(da.values, dtype=float)
+        if transform is not None:
+            line = np.asarray(transform(line), dtype=float)
+        return np.stack([line[0], line[0], line[0]])
     out = np.empty((len(_BAND_QUANTILES), n_time))
     cols = max(1, _BLOCK_ELEMENTS // max(n_subj, 1))
     for start in range(0, n_time, cols):  # blocks over time: each needs every subject
         block = np.asarray(da.isel(time=slice(start, start + cols)).values, dtype=float)
+        if transform is not None:
+            block = np.asarray(transform(block), dtype=float)
         out[:, start:start + block.shape[1]] = nan_quantiles(block, _BAND_QUANTILES, axis=0)
     return out
 
@@ -240,6 +261,109 @@ def summary_table(ds: xr.Dataset) -> pd.DataFrame:
             "final_median": _median(final),
         })
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+# ------------------------------------------------------------------------------------------
+# chronic runs: withdrawal severity and tolerance
+
+#: Clinical Opiate Withdrawal Scale bands (Wesson DR & Ling W 2003 J Psychoactive Drugs 35:253):
+#: (name, lowest score, highest score). The scale sums integer item scores; the model's score is
+#: continuous, so a score is put in the band of its nearest integer (edges at ..., 12.5, 24.5, ...).
+_COWS_NONE = "no active withdrawal"
+
+#: MOR signalling-capacity readouts and the effect each region carries.
+TOLERANCE_REGIONS: dict[str, tuple[str, str]] = {
+    "mor_capacity_vta": ("VTA", "euphoria"),
+    "mor_capacity_dorsal_horn": ("dorsal horn", "analgesia"),
+    "mor_capacity_brainstem": ("brainstem", "breathing"),
+}
+
+# Below this capacity 1 / capacity is reported as "more than 1 / _MIN_CAPACITY-fold".
+_MIN_CAPACITY = 1e-3
+
+
+def cows_band(score: float) -> str:
+    """The Wesson & Ling band of a COWS score for display (the model's `cows_band`, with "none"
+    spelled out as "no active withdrawal")."""
+    band = model_cows_band(score)
+    return _COWS_NONE if band == "none" else band
+
+
+def last_dose_before_washout(dose_times_min: Sequence[float] | np.ndarray, end_min: float,
+                             min_gap_days: float = 3.0) -> float | None:
+    """The last dose time (min) if at least ``min_gap_days`` without doses follow it before
+    ``end_min``; otherwise (or with no doses) None.
+
+    Only dose times are known here, not which drug: the last dose of any drug counts.
+    """
+    times = np.asarray(dose_times_min, dtype=float).ravel()
+    times = times[np.isfinite(times)]
+    if times.size == 0:
+        return None
+    last = float(times.max())
+    return last if end_min - last >= min_gap_days * 1440.0 else None
+
+
+@dataclass(frozen=True)
+class ExtremeSummary:
+    """One readout's per-subject extreme: median and 10–90 % across subjects, and when."""
+
+    median: float
+    p10: float
+    p90: float
+    time_median_min: float  # median over subjects of the time of their extreme
+
+
+def _extreme_summary(ds: xr.Dataset, name: str, kind: str) -> ExtremeSummary | None:
+    if name not in ds.data_vars:
+        return None
+    da = subject_time(ds[name])
+    if da is None or da.shape[0] == 0 or da.shape[1] == 0:
+        return None
+    _, peak, t_peak, _ = _per_subject(da, time_minutes(ds), kind)
+    p10, p50, p90 = nan_quantiles(peak, _BAND_QUANTILES)
+    return ExtremeSummary(float(p50), float(p10), float(p90), _median(t_peak))
+
+
+def withdrawal_peak(ds: xr.Dataset, after_min: float | None = None) -> ExtremeSummary | None:
+    """Peak COWS score per subject, summarised across subjects (times from scenario start).
+
+    Over the whole run, or only over records at or after ``after_min`` (e.g. the last dose).
+    None if ``cows`` is not recorded or no record is left. Use :func:`cows_band` on
+    ``median`` for the band name.
+    """
+    if "cows" not in ds.data_vars:
+        return None
+    if after_min is None:
+        return _extreme_summary(ds, "cows", "max")
+    keep = np.flatnonzero(time_minutes(ds) >= after_min)
+    if keep.size == 0:
+        return None
+    return _extreme_summary(ds[["cows"]].isel(time=slice(int(keep[0]), None)), "cows", "max")
+
+
+def tolerance_fold_shifts(ds: xr.Dataset) -> dict[str, ExtremeSummary]:
+    """Per region present: the largest fold shift in equi-effective dose, ≈ 1 / capacity.
+
+    For each subject the largest 1 / capacity over the run (its lowest capacity), then the
+    median and 10–90 % across subjects; time is when that lowest capacity was reached. A
+    capacity at or below 0.001 counts as 0.001 (a 1000-fold shift). The 1 / capacity rule is an
+    approximation for a full agonist acting without receptor reserve.
+    """
+    out: dict[str, ExtremeSummary] = {}
+    t_min = time_minutes(ds)
+    for name in TOLERANCE_REGIONS:
+        if name not in ds.data_vars:
+            continue
+        da = subject_time(ds[name])
+        if da is None or da.shape[0] == 0 or da.shape[1] == 0:
+            continue
+        _, lowest, t_low, _ = _per_subject(da, t_min, "min")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fold = 1.0 / np.maximum(lowest, _MIN_CAPACITY)  # NaN (failed subject) stays NaN
+        p10, p50, p90 = nan_quantiles(fold, _BAND_QUANTILES)
+        out[name] = ExtremeSummary(float(p50), float(p10), float(p90), _median(t_low))
+    return out
 
 
 def write_summary_csv(ds: xr.Dataset, path: str | PathLike[str]) -> None:
