@@ -4,7 +4,14 @@ import pytest
 from opioidsim.validation import TARGETS, run_validation
 
 
-@pytest.mark.parametrize("target", TARGETS, ids=[t.id for t in TARGETS])
+def _param(t):
+    # A documented gap is a strict xfail: the day the model reproduces the finding, this fails and
+    # the gap note must go.
+    marks = [pytest.mark.xfail(strict=True, reason=t.known_gap)] if t.known_gap else []
+    return pytest.param(t, id=t.id, marks=marks)
+
+
+@pytest.mark.parametrize("target", [_param(t) for t in TARGETS])
 def test_target(target):
     out = target.check()
     assert out.passed, f"{target.id} {target.finding}: target {target.target}, simulated {out.simulated}"

@@ -315,6 +315,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(_table(["id", "finding", "target", "simulated", "result"], rows))
         n_pass = sum(1 for r in results if r.get("passed"))
         print(f"{n_pass} of {len(results)} validation targets passed")
+        for r in results:
+            if r.get("known_gap") and not r.get("passed"):
+                print(f"known gap, {r['id']}: {r['known_gap']}")
     if not results:
         if args.only:
             raise UsageError(f"no validation target id starts with {args.only!r}")

@@ -12,7 +12,7 @@ def run_validation(only: str | None = None) -> list[dict]:
             continue
         out = t.check()
         rows.append({"id": t.id, "finding": t.finding, "target": t.target, "simulated": out.simulated,
-                     "passed": bool(out.passed), "source": t.source})
+                     "passed": bool(out.passed), "source": t.source, "known_gap": t.known_gap})
     return rows
 
 

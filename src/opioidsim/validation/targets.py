@@ -31,6 +31,8 @@ class Target:
     source: str
     check: Callable[[], Outcome]
     slow: bool = False
+    #: why the model does not reproduce this finding yet ("" if it should); shown by `validate`
+    known_gap: str = ""
 
 
 def _within(x: float, lo: float, hi: float) -> bool:
@@ -109,15 +111,21 @@ def _pk8() -> Outcome:
 
 def _ac1() -> Outcome:
     r = run_typical([Dose("heroin", "10 mg", route="iv", at="10min")], "12h", "15s")
-    t_occ, t_da, t_hed = (r.peak_time("mor_occupancy_vta"), r.peak_time("nac_dopamine"),
-                          r.peak_time("hedonic_state"))
+
+    def rise_time(name: str) -> float:
+        # when the readout first reaches 90 % of its excursion: occupancy has a flat top lasting
+        # minutes, so the order of the rises is what "in that order" can mean, not the argmax
+        x = r[name] - r[name][0]
+        return float(r.t[int(np.argmax(x >= 0.9 * x.max()))])
+
+    t_occ, t_da, t_hed = (rise_time("mor_occupancy_vta"), rise_time("nac_dopamine"), rise_time("hedonic_state"))
     base = r["nac_dopamine"][0]
     rise = r["nac_dopamine"].max() / base - 1.0
     i6 = int(np.searchsorted(r.t, 6 * 60))
     left = r["nac_dopamine"][i6] / base - 1.0
     # "back near baseline": less than a third of the peak excess remains 6 h after the dose
     ok = t_occ < t_da < t_hed and left < rise / 3.0 and rise > 0.5
-    return Outcome(f"peaks occupancy {t_occ:.1f} < DA {t_da:.1f} < pleasure {t_hed:.1f} min; DA +{rise:.0%} at "
+    return Outcome(f"90 % rise at occupancy {t_occ:.1f} < DA {t_da:.1f} < pleasure {t_hed:.1f} min; DA +{rise:.0%} at "
                    f"peak, {left:+.0%} 6 h after the dose", ok)
 
 
@@ -223,6 +231,44 @@ def _wd3() -> Outcome:
                    f"({cows_band(peak)})", ok)
 
 
+def _withdrawal_course(t_min: np.ndarray, cows: np.ndarray, last_dose_min: float) -> tuple[Outcome, tuple]:
+    after = t_min >= last_dose_min
+    hours, c = (t_min[after] - last_dose_min) / 60.0, cows[after]
+    above = np.nonzero(c >= 5.0)[0]  # COWS ≥ 5: at least mild withdrawal
+    if len(above) == 0:
+        return Outcome("no withdrawal (COWS < 5)", False), ()
+    onset, peak, over = hours[above[0]], hours[int(np.argmax(c))], hours[above[-1]] / 24.0
+    text = f"onset {onset:.0f} h, peak {peak:.0f} h (COWS {c.max():.0f}), over at day {over:.1f}"
+    return Outcome(text, True), (onset, peak, over)
+
+
+def _wd2() -> Outcome:
+    # the built-in methadone-stop course (heroin, induction, 80 mg/day maintenance, abrupt stop)
+    from ..scenarios import load_scenario
+
+    sc = load_scenario("methadone-stop")
+    r = run_typical(list(sc.doses), sc.duration, "1h")
+    last = max(t for d in sc.doses for t in d.times_min(sc.duration_min))
+    out, found = _withdrawal_course(r.t, r["cows"], last)
+    if not found:
+        return out
+    onset, peak, over = found
+    return Outcome(out.simulated, 24.0 <= onset <= 48.0 and 72.0 <= peak <= 96.0 and over >= 14.0)
+
+
+_D2_USE_DAYS = 120
+
+
+def _d2_1() -> Outcome:
+    # Four months of IV heroin three times a day; a raclopride scan at the trough, 8 h after the last
+    # dose, against the same typical subject before any drug (Wang 1997 compared users with controls).
+    r = run_typical([Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until=f"{_D2_USE_DAYS}d")],
+                    f"{_D2_USE_DAYS}d", "4h")
+    lower = 1.0 - float(r["pet_d2_bp"][-1] / r["pet_d2_bp"][0])
+    return Outcome(f"striatal BPND {100 * lower:.0f} % lower after {_D2_USE_DAYS} days of use", _within(lower, 0.10, 0.26),
+                   lower)
+
+
 TARGETS: tuple[Target, ...] = (
     Target("V-PK-1", "heroin plasma half-life after IV bolus", "2–8 min (reported 3.0 ± 1.3)",
            "Inturrisi et al. 1984 N Engl J Med 310:1213; Rook et al. 2006", _pk1),
@@ -237,7 +283,7 @@ TARGETS: tuple[Target, ...] = (
     Target("V-PK-7", "naloxone half-life", "30–90 min", "product labelling; FDA mechanistic model", _pk7),
     Target("V-PK-8", "fentanyl effect-site equilibration half-time", "3–7 min", "Scott & Stanski 1985", _pk8),
     Target("V-AC-1", "MOR occupancy (VTA) → NAc dopamine → pleasure, in that order after a dose",
-           "ordered peaks; DA back near baseline within hours", "seeds; Di Chiara & Imperato 1988", _ac1),
+           "ordered rises (to 90 % of peak); DA back near baseline within hours", "seeds; Di Chiara & Imperato 1988", _ac1),
     Target("V-AC-2", "morphine analgesia dose–response", "monotone, sigmoidal (saturating)", "textbook", _ac2),
     Target("V-AC-3", "dose-dependent respiratory depression to apnoea; naloxone rescue",
            "monotone; apnoea at high dose; rescue ≤ 5 min after IV/IM naloxone",
@@ -246,6 +292,12 @@ TARGETS: tuple[Target, ...] = (
            "Br J Pharmacol 2007;151:1324 (mouse hot plate 3.2→23.1 mg/kg); rat 1.8–4.8-fold", _tol1),
     Target("V-WD-1", "heroin withdrawal after the last dose in a dependent user",
            "onset ≤ 12 h, peak 36–72 h, acute phase over by 5–10 days", "WHO 2009 guideline; clinical reviews", _wd1),
+    Target("V-WD-2", "methadone withdrawal after maintenance", "onset 24–48 h, peak 72–96 h, lasting ≥ 14 days",
+           "WHO 2009 guideline; clinical reviews", _wd2,
+           known_gap="withdrawal here is driven by the unmasked cyclase, which recovers (1.5 days) while methadone "
+                     "is still falling (t½ 24 h): it starts and peaks too late and ends too early"),
     Target("V-WD-3", "COWS score bands", "5–12 mild, 13–24 moderate, 25–36 moderately severe, > 36 severe",
            "Wesson & Ling 2003 J Psychoactive Drugs 35:253", _wd3),
+    Target("V-D2-1", "striatal D2 availability in opioid-dependent people vs controls",
+           "about 18 % lower (accept 10–26 %)", "Wang GJ et al. 1997 Neuropsychopharmacology 16:174", _d2_1),
 )

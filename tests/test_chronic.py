@@ -1,0 +1,120 @@
+"""Chronic adaptation: directions and time courses with independent reasons (clinical facts and the
+reference solver), not numbers copied from the model."""
+import numpy as np
+import pytest
+
+from opioidsim.engine import integrate, make_grid, simulate, simulate_reference, subject_parameters
+from opioidsim.engine.dosing import compile_doses
+from opioidsim.model import default_model
+from opioidsim.scenarios import Dose, Scenario
+from opioidsim.validation.sim import run_typical
+
+HEROIN_7D = [Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="7d")]
+
+
+@pytest.fixture(scope="module")
+def week_then_abstinence():
+    return run_typical(HEROIN_7D, "21d", "1h")
+
+
+def _at(run, day):
+    return int(np.searchsorted(run.t, day * 1440.0))
+
+
+def test_tolerance_develops_fastest_for_euphoria_and_slowest_for_breathing(week_then_abstinence):
+    r = week_then_abstinence
+    i = _at(r, 6.9)
+    vta, dh, bs = (r[f"mor_capacity_{x}"][i] for x in ("vta", "dorsal_horn", "brainstem"))
+    # White & Irvine 1999; Hill 2016: euphoria tolerance > analgesic > respiratory
+    assert vta < dh < bs < 1.0
+
+
+def test_the_same_dose_gives_less_pleasure_after_a_week_of_use(week_then_abstinence):
+    r = week_then_abstinence
+    first = r["hedonic_state"][(r.t >= 480) & (r.t < 960)].max()
+    last = r["hedonic_state"][(r.t >= 6 * 1440 + 480) & (r.t < 6 * 1440 + 960)].max()
+    assert last < 0.7 * first
+
+
+def test_tolerance_and_withdrawal_resolve_in_abstinence(week_then_abstinence):
+    r = week_then_abstinence
+    end = len(r.t) - 1
+    for x in ("vta", "dorsal_horn", "brainstem"):
+        assert r[f"mor_capacity_{x}"][end] > 0.9  # largely lost within two weeks (Strang 2003)
+    assert r["cows"][end] < 5.0
+    assert abs(r["camp_lc"][end] - 1.0) < 0.05
+
+
+def test_abstinence_after_use_brings_withdrawal_that_rises_then_falls(week_then_abstinence):
+    r = week_then_abstinence
+    after = r.t >= 7 * 1440 - 480
+    cows = r["cows"][after]
+    assert cows.max() >= 5.0  # at least mild withdrawal after a week of three doses a day
+    assert 0 < int(np.argmax(cows)) < len(cows) - 1
+
+
+def test_naloxone_precipitates_withdrawal_within_minutes_in_a_dependent_subject():
+    doses = [Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="7d"),
+             Dose("naloxone", "2 mg", route="iv", at="6d17h")]
+    r = run_typical(doses, "6d18h", "1min")
+    i0 = int(np.searchsorted(r.t, 6 * 1440 + 17 * 60))
+    before = r["cows"][i0 - 1]
+    # an hour after a dose a dependent subject is not in withdrawal; within ten minutes of the
+    # antagonist they are (spontaneous withdrawal takes 6-12 h to begin: WHO 2009)
+    assert before < 5.0
+    assert r["cows"][i0 + 10] >= 5.0 and r["cows"][i0 + 10] - before >= 5.0
+    # the locus coeruleus surge behind it (Rasmussen K et al. 1990 J Neurosci 10:2308)
+    assert r["noradrenaline"][i0 + 15] > 1.5 * r["noradrenaline"][i0 - 1]
+
+
+def test_naloxone_in_a_naive_subject_does_nothing_to_cows():
+    r = run_typical([Dose("naloxone", "2 mg", route="iv", at="10min")], "2h", "1min")
+    assert r["cows"].max() < 1.0
+
+
+def test_genotypes_are_drawn_and_change_baselines():
+    ds = simulate(Scenario(duration="1h", record_every="30min", cohort={"subjects": 400, "seed": 3},
+                           readouts=["d2_density", "mor_density_vta"]))
+    a1 = ds["drd2_taq1a_a1_carrier"].values.astype(bool)
+    g = ds["oprm1_a118g_g_carrier"].values.astype(bool)
+    # carrier frequencies near the sourced ones (binomial, 400 draws)
+    assert 0.25 < a1.mean() < 0.42 and 0.17 < g.mean() < 0.33
+    d2 = ds["d2_density"].values[:, 0]
+    assert d2[a1].mean() < d2[~a1].mean()  # Pohjalainen 1998: fewer D2 in A1 carriers
+    assert np.all(ds["mor_density_vta"].values[g, 0] < ds["mor_density_vta"].values[~g, 0].min() + 1e-12)
+
+
+def _engine_and_reference(days_of_use: int, days: int):
+    model = default_model()
+    scenario = Scenario(duration=f"{days}d", record_every="6h",
+                        doses=[Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until=f"{days_of_use}d")])
+    grid = make_grid(scenario.duration_min, scenario.record_every_min)
+    p = subject_parameters(model, scenario, 1, 0, variability=False)
+    events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
+    y0 = model.initial_state(p)
+    eng = integrate(model, grid, y0, p, events, SLOW_KEY)[0]
+    ref = simulate_reference(model, y0, p, events, 0, grid.h, grid.record_times_min, SLOW_KEY, rtol=1e-7, atol=1e-9)
+    return {name: np.abs(eng[:, i] - ref[:, i]).max() / np.abs(ref[:, i]).max() for i, name in enumerate(SLOW_KEY)}
+
+
+#: the slow readouts a chronic scenario is about (the fast ones are checked in test_engine.py)
+SLOW_KEY = ("mor_capacity_vta", "mor_capacity_brainstem", "camp_lc", "crf", "da_stores", "d2_density",
+            "hedonic_set_point", "reward_threshold")
+
+
+#: Measured: every slow readout within 0.2 % of the Radau reference except CRF (1.9 % over 20 days
+#: of use), which integrates the noradrenaline excess between doses, a sharply bending function the
+#: local error estimate underrates (README "Engine").
+SLOW_TOL = {name: 0.01 for name in SLOW_KEY} | {"crf": 0.025}
+
+
+def test_engine_matches_reference_through_use_and_abstinence():
+    """20 days of daily use then 10 without drug: adaptive steps from seconds to hours."""
+    errors = _engine_and_reference(20, 30)
+    assert all(errors[n] < SLOW_TOL[n] for n in SLOW_KEY), errors
+
+
+@pytest.mark.slow
+def test_engine_matches_reference_over_180_days_of_daily_use():
+    errors = _engine_and_reference(180, 200)
+    assert all(errors[n] < SLOW_TOL[n] for n in SLOW_KEY), errors
