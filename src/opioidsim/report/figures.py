@@ -394,9 +394,10 @@ def choose_chronic_axis(duration_min: float) -> TimeAxis:
     return TimeAxis("months", _MIN_PER_DAY * _DAYS_PER_MONTH)
 
 
-def _chronic_setup(ds: xr.Dataset, names: Sequence[str]
-                   ) -> tuple[list[str], np.ndarray, bool] | None:
-    """(readouts present, time in min, show band) if a chronic panel applies, else None."""
+def _chronic_setup(ds: xr.Dataset, names: Sequence[str], axis: TimeAxis | None = None
+                   ) -> tuple[list[str], np.ndarray, bool, TimeAxis, np.ndarray] | None:
+    """(readouts present, time in min, show band, time axis, x) if a chronic panel applies, else
+    None. The axis defaults to days or months by the run's length."""
     t_min = time_minutes(ds)
     present = set(readout_names(ds))
     wanted = [n for n in names if n in present]
@@ -404,7 +405,8 @@ def _chronic_setup(ds: xr.Dataset, names: Sequence[str]
         return None
     if float(t_min[-1] - t_min[0]) < CHRONIC_MIN_DAYS * _MIN_PER_DAY:
         return None
-    return wanted, t_min, ds.sizes.get("subject", 1) > 1
+    axis = axis or choose_chronic_axis(float(t_min[-1] - t_min[0]))
+    return wanted, t_min, ds.sizes.get("subject", 1) > 1, axis, axis.convert(t_min)
 
 
 def _mark_last_dose(axes: Sequence[Axes], x_last: float | None) -> None:
@@ -481,10 +483,8 @@ def tolerance_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.nda
     setup = _chronic_setup(ds, TOLERANCE_READOUTS)
     if setup is None:
         return None
-    names, t_min, show_band = setup
+    names, t_min, show_band, axis, x = setup
     cache: Bands = {} if bands is None else bands
-    axis = choose_chronic_axis(float(t_min[-1] - t_min[0]))
-    x = axis.convert(t_min)
     fig, (ax,) = _chronic_figure([1])
     ax.axhline(1.0, color="0.5", lw=0.8)  # drug-naive: the same dose, the same effect
     top = 1.0
@@ -534,13 +534,12 @@ def withdrawal_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.nd
 
     None for runs under two days or when neither ``cows`` nor the LC readouts are recorded.
     """
-    setup = _chronic_setup(ds, WITHDRAWAL_READOUTS)
+    # withdrawal runs on a scale of days
+    setup = _chronic_setup(ds, WITHDRAWAL_READOUTS, TimeAxis("days", _MIN_PER_DAY))
     if setup is None:
         return None
-    names, t_min, show_band = setup
+    names, t_min, show_band, axis, x = setup
     cache: Bands = {} if bands is None else bands
-    axis = TimeAxis("days", _MIN_PER_DAY)  # withdrawal runs on a scale of days
-    x = axis.convert(t_min)
     has_cows = "cows" in names
     lc = [(n, lab) for n, lab in _LC_READOUTS if n in names]
     lc_bands = [_bands(ds, n, cache) for n, _ in lc]
@@ -614,10 +613,8 @@ def dopamine_adaptation_figure(ds: xr.Dataset, *,
     setup = _chronic_setup(ds, DOPAMINE_ADAPTATION_READOUTS)
     if setup is None:
         return None
-    names, t_min, show_band = setup
+    names, t_min, show_band, axis, x = setup
     cache: Bands = {} if bands is None else bands
-    axis = choose_chronic_axis(float(t_min[-1] - t_min[0]))
-    x = axis.convert(t_min)
     fig, (ax,) = _chronic_figure([1])
     ax.axhline(100.0, color="0.5", lw=0.8)
     labels = dict(_DA_ADAPTATION)
@@ -645,10 +642,8 @@ def balance_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarr
     setup = _chronic_setup(ds, BALANCE_READOUTS)
     if setup is None:
         return None
-    names, t_min, show_band = setup
+    names, t_min, show_band, axis, x = setup
     cache: Bands = {} if bands is None else bands
-    axis = choose_chronic_axis(float(t_min[-1] - t_min[0]))
-    x = axis.convert(t_min)
     lines = [(n, lab) for n, lab in _BALANCE_LINES if n in names]
     threshold = "reward_threshold" in names
     n_panels = int(bool(lines)) + int(threshold)

@@ -206,15 +206,24 @@ def _heroin_withdrawal():
     return r, (r.t[after] - _LAST_HEROIN_MIN) / 60.0, r["cows"][after]
 
 
-def _wd1() -> Outcome:
-    _, hours, cows = _heroin_withdrawal()
-    above = np.nonzero(cows >= 5.0)[0]  # COWS ≥ 5: at least mild withdrawal
+def _withdrawal_course(t_min: np.ndarray, cows: np.ndarray, last_dose_min: float) -> tuple[Outcome, tuple]:
+    after = t_min >= last_dose_min
+    hours, c = (t_min[after] - last_dose_min) / 60.0, cows[after]
+    above = np.nonzero(c >= 5.0)[0]  # COWS ≥ 5: at least mild withdrawal
     if len(above) == 0:
-        return Outcome("no withdrawal (COWS < 5)", False)
-    onset, peak, over = hours[above[0]], hours[int(np.argmax(cows))], hours[above[-1]] / 24.0
-    ok = onset <= 12.0 and 36.0 <= peak <= 72.0 and 5.0 <= over <= 10.0
-    return Outcome(f"onset {onset:.0f} h, peak {peak:.0f} h (COWS {cows.max():.0f}), acute phase over at day "
-                   f"{over:.1f}", ok)
+        return Outcome("no withdrawal (COWS < 5)", False), ()
+    onset, peak, over = hours[above[0]], hours[int(np.argmax(c))], hours[above[-1]] / 24.0
+    text = f"onset {onset:.0f} h, peak {peak:.0f} h (COWS {c.max():.0f}), over at day {over:.1f}"
+    return Outcome(text, True), (onset, peak, over)
+
+
+def _wd1() -> Outcome:
+    r, _hours, _cows = _heroin_withdrawal()
+    out, found = _withdrawal_course(r.t, r["cows"], _LAST_HEROIN_MIN)
+    if not found:
+        return out
+    onset, peak, over = found
+    return Outcome(out.simulated, onset <= 12.0 and 36.0 <= peak <= 72.0 and 5.0 <= over <= 10.0)
 
 
 def _wd3() -> Outcome:
@@ -229,17 +238,6 @@ def _wd3() -> Outcome:
     ok = bands_ok and baseline < 5.0 and cows_band(peak) in ("moderate", "moderately severe")
     return Outcome(f"baseline {baseline:.1f} ({cows_band(baseline)}), heroin withdrawal peak {peak:.0f} "
                    f"({cows_band(peak)})", ok)
-
-
-def _withdrawal_course(t_min: np.ndarray, cows: np.ndarray, last_dose_min: float) -> tuple[Outcome, tuple]:
-    after = t_min >= last_dose_min
-    hours, c = (t_min[after] - last_dose_min) / 60.0, cows[after]
-    above = np.nonzero(c >= 5.0)[0]  # COWS ≥ 5: at least mild withdrawal
-    if len(above) == 0:
-        return Outcome("no withdrawal (COWS < 5)", False), ()
-    onset, peak, over = hours[above[0]], hours[int(np.argmax(c))], hours[above[-1]] / 24.0
-    text = f"onset {onset:.0f} h, peak {peak:.0f} h (COWS {c.max():.0f}), over at day {over:.1f}"
-    return Outcome(text, True), (onset, peak, over)
 
 
 def _wd2() -> Outcome:
