@@ -8,6 +8,7 @@ between segments. Subjects are processed in chunks to bound memory.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -28,9 +29,9 @@ if _CACHE and _CACHE != "0":
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+from scipy.special import ndtri  # noqa: E402
 
 from ..model.model import Model, default_model  # noqa: E402
-from ..params import sample_parameters  # noqa: E402
 from ..readouts import READOUTS  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
 from .stepper import ros2_step  # noqa: E402
@@ -64,19 +65,56 @@ def make_grid(duration_min: float, record_every_min: float, max_step: float = QU
     return Grid(h, stride, n_records)
 
 
-def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, variability: bool = True
-                       ) -> dict[str, np.ndarray]:
-    """Per-subject parameter values in internal units; `variability=False` gives typical subjects."""
-    rng = np.random.default_rng(seed)
-    p = sample_parameters(model.parameters, n_subjects, rng)
-    if not variability:
-        p = {k: np.full(n_subjects, v.internal_value) for k, v in model.parameters.items()}
-    else:
-        # Genotypes: carrier status drawn with the population carrier frequency (after the
-        # continuous draws, so adding a genotype never changes the other parameters' draws).
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014 OOPSLA), elementwise on uint64 arrays."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def subject_uniforms(seed: int, stream: str, subjects: np.ndarray) -> np.ndarray:
+    """One uniform number in (0, 1) per subject index, a pure function of (seed, stream, index).
+
+    Counter-based: subject i of a cohort gets the same draw whatever the cohort size and however
+    the cohort is cut into chunks (processes, machines), and adding a stream (a parameter) never
+    changes another stream's draws. `stream` is the parameter's name."""
+    key = int.from_bytes(hashlib.blake2b(stream.encode(), digest_size=8).digest(), "little")
+    base = _splitmix64(np.array([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)) ^ np.uint64(key)
+    idx = np.asarray(subjects, dtype=np.uint64)
+    z = _splitmix64(_splitmix64(base + idx * np.uint64(0xD1B54A32D192ED03)))
+    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+
+def subject_normals(seed: int, stream: str, subjects: np.ndarray) -> np.ndarray:
+    """Standard normal draws per subject index (inverse CDF of `subject_uniforms`)."""
+    return ndtri(subject_uniforms(seed, stream, subjects))
+
+
+def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, variability: bool = True,
+                       first: int = 0) -> dict[str, np.ndarray]:
+    """Per-subject parameter values in internal units for subjects first … first+n_subjects−1;
+    `variability=False` gives typical subjects.
+
+    Between-subject variability is lognormal with the parameter's cv (value·exp(η), η ~ N(0, σ²),
+    σ² = ln(1 + cv²)); fraction-valued parameters are clipped to [0, 1]; genotypes are carriers
+    with their population frequency. Every draw depends only on (seed, parameter name, subject
+    index) — see `subject_uniforms` — so a subject is the same in a cohort of 10 or of a million,
+    and a cohort run in chunks equals the cohort run whole."""
+    idx = np.arange(first, first + n_subjects, dtype=np.uint64)
+    p: dict[str, np.ndarray] = {}
+    for name, par in model.parameters.items():
+        v = par.internal_value
+        if variability and par.cv > 0 and n_subjects > 0:
+            sigma = math.sqrt(math.log1p(par.cv**2))
+            draws = v * np.exp(sigma * subject_normals(seed, name, idx))
+            p[name] = np.clip(draws, 0.0, 1.0) if par.bounded_fraction else draws
+        else:
+            p[name] = np.full(n_subjects, v, dtype=float)
+    if variability:
         for carrier, frequency in GENOTYPES.items():
             if carrier in p:
-                p[carrier] = (rng.random(n_subjects) < p[frequency]).astype(float)
+                p[carrier] = (subject_uniforms(seed, carrier, idx) < p[frequency]).astype(float)
     # Scenario conditions override the parameter of the same name for every subject.
     p["pain_stimulus"] = np.full(n_subjects, float(scenario.conditions.pain_stimulus))
     return p
@@ -162,61 +200,157 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...]):
     return run, readouts
 
 
+#: per-subject integration status (coordinate `status` of the results)
+STATUS_OK = 0
+STATUS_FAILED = 1
+STATUS_MEANINGS = "ok integration_failed"
+
+
 def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray], events: DoseEvents,
               readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None, *,
-              adaptive: bool = True, stats: dict | None = None) -> np.ndarray:
+              adaptive: bool = True, stats: dict | None = None, checkpoint=None) -> np.ndarray:
     """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts).
 
-    `adaptive=False` takes every step at the grid step h (the fixed-step baseline); `stats`, if
-    given, receives the number of attempted steps per subject ("steps")."""
+    `adaptive=False` takes every step at the grid step h (the fixed-step baseline). `stats`, if
+    given, receives per subject the attempted steps ("steps"), the integration status ("status":
+    STATUS_OK, or STATUS_FAILED where a state became NaN or infinite), the time in minutes of the
+    first record that is not finite ("failed_at_min", NaN where none) and the final state
+    ("y_final"). A failed subject does not stop the others (subjects never mix): its records from
+    the failure on are NaN, and it is reported, not dropped.
+
+    `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between segments and
+    on an interruption, and a run given a checkpoint that holds saved progress continues from it,
+    to the same records bit for bit."""
     n_subjects = y0.shape[0]
     n_segments = math.ceil((grid.n_records - 1) / SEGMENT_RECORDS)
     run, readouts = _segment_runner(model, tuple(readout_names))
     out = np.empty((n_subjects, grid.n_records, len(readout_names)))
     steps = np.zeros(n_subjects, dtype=np.int64)
-    work_total = max(1, n_segments * math.ceil(n_subjects / SUBJECT_CHUNK))
-    done = 0
+    status = np.zeros(n_subjects, dtype=np.int8)
+    failed_at = np.full(n_subjects, np.nan)
+    y_final = np.array(y0, dtype=float, copy=True)
+    n_chunks = math.ceil(n_subjects / SUBJECT_CHUNK)
+    work_total = max(1, n_segments * n_chunks)
     h = jnp.asarray(grid.h, dtype=jnp.float64)
     stride = jnp.asarray(grid.stride, dtype=jnp.int64)
     max_m = jnp.asarray(grid.stride if adaptive else 1, dtype=jnp.int64)
-    for c0 in range(0, n_subjects, SUBJECT_CHUNK):
-        sl = slice(c0, min(n_subjects, c0 + SUBJECT_CHUNK))
-        pc = {k: jnp.asarray(v[sl]) for k, v in p.items()}
-        y = jnp.asarray(y0[sl])
-        ptr = jnp.zeros(y.shape[0], dtype=jnp.int64)
-        n = jnp.zeros(y.shape[0], dtype=jnp.int64)
-        m = jnp.ones(y.shape[0], dtype=jnp.int64)
-        ev = (jnp.asarray(events.step[sl]), jnp.asarray(events.target[sl]), jnp.asarray(events.amount[sl]))
-        out[sl, 0, :] = np.asarray(readouts(y, pc))
-        filled = 1
-        for _ in range(n_segments):
-            y, ptr, n, m, work, recs = run(y, ptr, n, m, pc, *ev, h, stride, max_m)
-            take = min(SEGMENT_RECORDS, grid.n_records - filled)
-            out[sl, filled:filled + take, :] = np.moveaxis(np.asarray(recs[:take]), 0, 1)
-            steps[sl] += np.asarray(work)
-            filled += take
-            done += 1
-            if progress is not None:
-                progress(done / work_total)
+    times = grid.record_times_min
+
+    resume = None
+    if checkpoint is not None:
+        checkpoint.bind({"subjects": n_subjects, "subject_chunk": SUBJECT_CHUNK, "segment_records": SEGMENT_RECORDS,
+                         "readouts": list(readout_names), "grid": [grid.h, grid.stride, grid.n_records],
+                         "adaptive": bool(adaptive), "events": int(events.n_events)})
+        resume = checkpoint.load(out)
+    first_chunk = 0 if resume is None else resume["chunk"]
+    if resume is not None:
+        steps[:], status[:], failed_at[:] = resume["steps"], resume["status"], resume["failed_at"]
+        y_final[:] = resume["y_final"]
+
+    def check(sl, lo, hi, y):
+        """Mark subjects whose records lo..hi-1 or state are not finite; NaN their records from then."""
+        recs = out[sl, lo:hi, :]
+        bad_rec = ~np.isfinite(recs).all(axis=2)  # (S, records)
+        bad = bad_rec.any(axis=1) | ~np.isfinite(y).all(axis=1)
+        for i in np.nonzero(bad & (status[sl] == STATUS_OK))[0]:
+            j = int(np.argmax(bad_rec[i])) if bad_rec[i].any() else hi - 1
+            status[sl.start + i] = STATUS_FAILED
+            failed_at[sl.start + i] = times[lo + j]
+        for i in np.nonzero(status[sl] == STATUS_FAILED)[0]:
+            k = max(lo, int(np.searchsorted(times, failed_at[sl.start + i])))
+            out[sl.start + i, k:hi, :] = np.nan
+
+    committed = None  # the last consistent point: (chunk, segment, filled, y, ptr, n, m, work)
+    try:
+        for ci in range(first_chunk, n_chunks):
+            c0 = ci * SUBJECT_CHUNK
+            sl = slice(c0, min(n_subjects, c0 + SUBJECT_CHUNK))
+            pc = {k: jnp.asarray(v[sl]) for k, v in p.items()}
+            ev = (jnp.asarray(events.step[sl]), jnp.asarray(events.target[sl]), jnp.asarray(events.amount[sl]))
+            if resume is not None and ci == resume["chunk"]:
+                seg0, filled = resume["segment"], resume["filled"]
+                y, ptr, n, m = (jnp.asarray(resume[k]) for k in ("y", "ptr", "n", "m"))
+            else:
+                seg0, filled = 0, 1
+                y = jnp.asarray(y0[sl])
+                ptr = jnp.zeros(y.shape[0], dtype=jnp.int64)
+                n = jnp.zeros(y.shape[0], dtype=jnp.int64)
+                m = jnp.ones(y.shape[0], dtype=jnp.int64)
+                out[sl, 0, :] = np.asarray(readouts(y, pc))
+                check(sl, 0, 1, np.asarray(y))
+            committed = (ci, seg0, filled, y, ptr, n, m)
+            for seg in range(seg0, n_segments):
+                y, ptr, n, m, work, recs = run(y, ptr, n, m, pc, *ev, h, stride, max_m)
+                take = min(SEGMENT_RECORDS, grid.n_records - filled)
+                out[sl, filled:filled + take, :] = np.moveaxis(np.asarray(recs[:take]), 0, 1)
+                y_host = np.asarray(y)
+                check(sl, filled, filled + take, y_host)
+                steps[sl] += np.asarray(work)
+                y_final[sl] = y_host
+                filled += take
+                committed = (ci, seg + 1, filled, y, ptr, n, m)
+                if checkpoint is not None and checkpoint.due():
+                    checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl))
+                if progress is not None:
+                    progress((ci * n_segments + seg + 1) / work_total)
+    except BaseException:
+        # Ctrl-C, SIGTERM (raised as an exception by the CLI), or an error: save the last
+        # consistent point, so that the run can be continued from there.
+        if checkpoint is not None and committed is not None:
+            ci = committed[0]
+            sl = slice(ci * SUBJECT_CHUNK, min(n_subjects, (ci + 1) * SUBJECT_CHUNK))
+            checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl),
+                            final=True)
+        raise
+    if checkpoint is not None and checkpoint.saves > 0 and committed is not None:
+        # a long run: keep its end too, so that a failure to write the results loses nothing
+        ci = committed[0]
+        sl = slice(ci * SUBJECT_CHUNK, min(n_subjects, (ci + 1) * SUBJECT_CHUNK))
+        checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl), final=True)
     if stats is not None:
-        stats["steps"] = steps
+        stats.update(steps=steps, status=status, failed_at_min=failed_at, y_final=y_final)
     return out
 
 
-def simulate(scenario, *, progress: Callable[[float], None] | None = None, model: Model | None = None) -> xr.Dataset:
-    """Run a scenario for its whole cohort; returns readouts over (subject, time)."""
+def _checkpoint_state(committed, steps, status, failed_at, y_final, sl) -> dict:
+    """The arrays a checkpoint needs to continue from `committed`.
+
+    steps/status/failed_at/y_final of the current chunk may already hold the next segment's
+    values when an interruption lands between two statements; they are only summaries (the
+    records and the carried state decide the result) and a resumed run recomputes them for the
+    segments it runs, so at worst a step count is off by one segment."""
+    ci, seg, filled, y, ptr, n, m = committed
+    return {"chunk": ci, "segment": seg, "filled": filled, "rows": (sl.start, sl.stop),
+            "y": np.asarray(y), "ptr": np.asarray(ptr), "n": np.asarray(n), "m": np.asarray(m),
+            "steps": steps.copy(), "status": status.copy(), "failed_at": failed_at.copy(),
+            "y_final": y_final.copy()}
+
+
+def simulate(scenario, *, progress: Callable[[float], None] | None = None, model: Model | None = None,
+             subjects: range | None = None, checkpoint=None) -> xr.Dataset:
+    """Run a scenario for its whole cohort (or the subjects in `subjects`, a range of indices);
+    returns readouts over (subject, time), with each subject's integration `status`.
+
+    Subject i is the same in any part of the cohort (its parameters depend only on the seed and
+    i), so running the cohort in pieces and concatenating them along `subject` gives the whole."""
     model = model or default_model()
     n_subjects, seed = scenario.cohort.subjects, scenario.cohort.seed
+    if subjects is None:
+        subjects = range(n_subjects)
+    if subjects.step != 1 or not 0 <= subjects.start <= subjects.stop <= n_subjects:
+        raise ValueError(f"subjects must be a range with step 1 within 0…{n_subjects}, got {subjects}")
     grid = make_grid(scenario.duration_min, scenario.record_every_min)
-    p = subject_parameters(model, scenario, n_subjects, seed)
+    p = subject_parameters(model, scenario, len(subjects), seed, first=subjects.start)
     events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
     y0 = model.initial_state(p)
     names = tuple(scenario.readouts) if scenario.readouts else model.readouts
-    recs = integrate(model, grid, y0, p, events, names, progress)
-    return to_dataset(recs, names, grid, p, scenario, events)
+    stats: dict = {}
+    recs = integrate(model, grid, y0, p, events, names, progress, stats=stats, checkpoint=checkpoint)
+    return to_dataset(recs, names, grid, p, scenario, events, stats=stats, first=subjects.start)
 
 
-def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEvents) -> xr.Dataset:
+def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEvents, *,
+               stats: dict | None = None, first: int = 0) -> xr.Dataset:
     from .. import __version__
 
     time = (grid.record_times_min * 60e9).round().astype("timedelta64[ns]")
@@ -225,7 +359,15 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
         r = READOUTS[name]
         data_vars[name] = xr.Variable(("subject", "time"), recs[:, :, i],
                                       attrs={"units": r.units, "long_name": r.long_name})
-    coords = {"subject": np.arange(recs.shape[0]), "time": time,
+    n = recs.shape[0]
+    status = np.zeros(n, dtype=np.int8) if stats is None else np.asarray(stats["status"], dtype=np.int8)
+    failed_at = np.full(n, np.nan) if stats is None else np.asarray(stats["failed_at_min"], dtype=float)
+    coords = {"subject": np.arange(first, first + n), "time": time,
+              "status": ("subject", status, {
+                  "long_name": "integration status of the subject", "flag_values": np.array([0, 1], np.int8),
+                  "flag_meanings": STATUS_MEANINGS}),
+              "failed_at_min": ("subject", failed_at, {
+                  "units": "min", "long_name": "time of the first record that is not finite (NaN: none)"}),
               "weight_kg": ("subject", np.asarray(p["body_weight"]) / 1e6, {"units": "kg", "long_name": "body weight"}),
               "oprm1_a118g_g_carrier": ("subject", np.asarray(p["oprm1_g_carrier"]).astype(np.int8),
                                         {"long_name": "OPRM1 A118G G-allele carrier (0/1)"}),
@@ -241,5 +383,6 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
         "dose_times_min": [float(t) for t in events.times_min],
         "integration_step_min": grid.h,
         "research_notice": "opioidsim is a research and teaching tool, never a dosing guide.",
+        "subjects_failed": int((status != STATUS_OK).sum()),
     })
     return ds
