@@ -82,16 +82,36 @@ def _int_range(lo: int, hi: int, what: str) -> Callable[[str], int]:
     return parse
 
 
+def _float_range(lo: float, hi: float, what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except (ValueError, AttributeError):
+            value = math.nan
+        if not lo <= value <= hi:  # also false for NaN
+            raise argparse.ArgumentTypeError(f"must be a number from {lo:g} to {hi:g} (got {text!r})")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
 # ---------------------------------------------------------------------------------------------
 # indirections (tests replace these; they also keep the heavy imports lazy)
 # ---------------------------------------------------------------------------------------------
 def _simulate(scenario: Any, progress: Callable[[float], None]) -> Any:
-    """Run the engine: ``opioidsim.engine.simulate(scenario, progress=callback)`` → Dataset."""
+    """Run the engine: ``opioidsim.engine.simulate(scenario, progress=callback)`` → Dataset.
+
+    The run's checkpoint (if any) travels as ``progress.checkpoint`` (see `_Progress`), so that
+    this indirection keeps its two-argument form."""
     try:
         from opioidsim.engine import simulate
     except ImportError as exc:
         raise Unavailable(f"the simulation engine cannot be loaded ({exc})") from exc
-    return simulate(scenario, progress=progress)
+    checkpoint = getattr(progress, "checkpoint", None)
+    if checkpoint is None:
+        return simulate(scenario, progress=progress)
+    return simulate(scenario, progress=progress, checkpoint=checkpoint)
 
 
 def _run_validation(only: Optional[str]) -> list[dict[str, Any]]:
@@ -223,17 +243,117 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Progress:
+    """The progress callback of `run` (a tqdm bar), carrying the run's checkpoint."""
+
+    def __init__(self, bar: Any, checkpoint: Any = None) -> None:
+        self.bar = bar
+        self.checkpoint = checkpoint
+
+    def __call__(self, fraction: float) -> None:
+        try:
+            target = int(round(min(max(float(fraction), 0.0), 1.0) * 1000))
+        except (TypeError, ValueError):
+            return
+        if target > self.bar.n:
+            self.bar.update(target - self.bar.n)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an exception so that the run saves its checkpoint and cleans up."""
+
+
+def _on_sigterm(signum, frame):  # pragma: no cover - exercised through a subprocess
+    raise _Terminated()
+
+
+INCOMPLETE_SUFFIX = ".incomplete"
+INCOMPLETE_NOTE = "INCOMPLETE.txt"
+
+
+def incomplete_dir(out: str | Path) -> Path:
+    """Where an interrupted run into ``out`` keeps its progress: ``<out>.incomplete``."""
+    out = Path(str(out).rstrip("/\\") or ".")
+    return out.with_name(out.name + INCOMPLETE_SUFFIX)
+
+
+def _resume_target(text: str) -> tuple[Path, Path]:
+    """(results folder, its .incomplete folder) for ``--resume TEXT`` (either may be given)."""
+    path = Path(text.rstrip("/\\") or ".")
+    if path.name.endswith(INCOMPLETE_SUFFIX) and len(path.name) > len(INCOMPLETE_SUFFIX):
+        return path.with_name(path.name[: -len(INCOMPLETE_SUFFIX)]), path
+    return path, incomplete_dir(path)
+
+
+def _fingerprint(scenario: Any) -> dict[str, Any]:
+    from opioidsim.io.results import package_version
+
+    return {"scenario_toml": scenario.to_toml(), "opioidsim_version": package_version()}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from opioidsim.io.results import check_out_dir, write_results
-    from opioidsim.scenarios import load_scenario
+    import shutil
 
-    scenario = load_scenario(args.scenario)
-    scenario = scenario.with_cohort(subjects=args.subjects, seed=args.seed)
-    out = args.out if args.out is not None else str(Path("out") / scenario.name)
-    check_out_dir(out, overwrite=args.overwrite)  # refuse before spending time simulating
+    from opioidsim.io.checkpoint import Checkpoint
+    from opioidsim.io.results import check_out_dir, package_version, write_results
+    from opioidsim.scenarios import Scenario, load_scenario
+
+    overwrite = args.overwrite
+    if args.resume is not None:
+        if args.scenario is not None or args.subjects is not None or args.seed is not None:
+            raise UsageError("--resume DIR continues the run exactly as it was started: give no "
+                             "scenario, --subjects or --seed with it")
+        out_path, inc = _resume_target(args.resume)
+        out = str(out_path)
+        if not (inc / "checkpoint" / "state.npz").is_file():
+            done = out_path / "run.json"
+            if done.is_file() and '"complete"' in done.read_text(encoding="utf-8", errors="replace"):
+                raise UsageError(f"'{out}' is a complete results folder; there is nothing to resume")
+            raise UsageError(f"no interrupted run to resume at '{out}' (no '{inc}' with a "
+                             "checkpoint); start it with: opioidsim run NAME_OR_FILE --out DIR")
+        scenario = Scenario.from_file(inc / "scenario.toml")
+        try:
+            started = json.loads((inc / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            started = {}
+        overwrite = overwrite or bool(started.get("overwrite", False))
+        # temporary folders left by a results write that was killed (ours: same target name)
+        for stale in out_path.parent.glob(f".{out_path.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    else:
+        if args.scenario is None:
+            raise UsageError("give a scenario (a built-in name or a .toml file), or --resume DIR")
+        scenario = load_scenario(args.scenario)
+        scenario = scenario.with_cohort(subjects=args.subjects, seed=args.seed)
+        out = args.out if args.out is not None else str(Path("out") / scenario.name)
+        inc = incomplete_dir(out)
+        if (inc.exists() or inc.is_symlink()) and not overwrite:
+            raise UsageError(f"'{inc}' holds an interrupted run into '{out}': continue it with "
+                             f"'opioidsim run --resume {out}', or pass --overwrite to start again")
+    check_out_dir(out, overwrite=overwrite)  # refuse before spending time simulating
     _check_writable(out)
+    if args.resume is None and (inc.exists() or inc.is_symlink()):  # --overwrite: start again
+        shutil.rmtree(inc) if inc.is_dir() and not inc.is_symlink() else inc.unlink()
 
-    print(f"{PROG}: running '{scenario.name}' ({scenario.duration}, "
+    def mark_incomplete() -> None:
+        """Before the first checkpoint: make the folder say what it is and how to continue."""
+        inc.mkdir(parents=True, exist_ok=True)
+        (inc / "scenario.toml").write_text(scenario.to_toml(), encoding="utf-8")
+        (inc / "run.json").write_text(json.dumps({
+            "status": "incomplete", "opioidsim_version": package_version(),
+            "scenario": str(scenario.name), "seed": int(scenario.cohort.seed),
+            "subjects": int(scenario.cohort.subjects), "results_folder": out,
+            "overwrite": bool(overwrite), "resume_with": f"opioidsim run --resume {out}",
+        }, indent=2) + "\n", encoding="utf-8")
+        (inc / INCOMPLETE_NOTE).write_text(
+            f"This is NOT a results folder: the run into '{out}' was interrupted or is still "
+            "running.\nIt holds the progress saved so far (checkpoint/), no results.\n"
+            f"Continue it with:  opioidsim run --resume {out}\n", encoding="utf-8")
+
+    checkpoint = Checkpoint(inc / "checkpoint", _fingerprint(scenario), every_s=args.checkpoint_every,
+                            on_first_save=mark_incomplete)
+    verb = "resuming" if args.resume is not None else "running"
+    print(f"{PROG}: {verb} '{scenario.name}' ({scenario.duration}, "
           f"{scenario.cohort.subjects} subject{'s' if scenario.cohort.subjects != 1 else ''}, "
           f"seed {scenario.cohort.seed})", file=sys.stderr)
     from tqdm import tqdm
@@ -241,21 +361,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     bar = tqdm(total=1000, desc=scenario.name, file=sys.stderr, leave=False,
                disable=True if args.no_progress else None,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+    progress = _Progress(bar, checkpoint)
 
-    def progress(fraction: float) -> None:
-        try:
-            target = int(round(min(max(float(fraction), 0.0), 1.0) * 1000))
-        except (TypeError, ValueError):
-            return
-        if target > bar.n:
-            bar.update(target - bar.n)
+    import signal
 
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        previous = None
     t0 = time.perf_counter()
     try:
         ds = _simulate(scenario, progress)
         progress(1.0)
+    except KeyboardInterrupt as exc:
+        bar.close()
+        code = 143 if isinstance(exc, _Terminated) else 130
+        if checkpoint.exists():
+            print(f"{PROG}: interrupted; no results were written. The progress so far is saved "
+                  f"in '{inc}': continue with 'opioidsim run --resume {out}'", file=sys.stderr)
+        else:
+            print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
+        return code
     finally:
         bar.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     wall = time.perf_counter() - t0
 
     summary_table, report_writer = _report_helpers()
@@ -263,16 +394,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     def summary_writer(d: Any, path: Path) -> None:
         summary_table(d).to_csv(path, index=False)
 
+    failed = int(ds.attrs.get("subjects_failed", 0)) if hasattr(ds, "attrs") else 0
+    extra: dict[str, Any] = {"simulation_wall_time_s": round(wall, 3), "subjects_failed": failed}
+    if args.resume is not None:
+        extra["resumed"] = True
     try:
         write_results(
             ds, out, scenario,
-            report_writer=report_writer, summary_writer=summary_writer, overwrite=args.overwrite,
-            command=[PROG] + list(args._argv), extra={"simulation_wall_time_s": round(wall, 3)},
+            report_writer=report_writer, summary_writer=summary_writer, overwrite=overwrite,
+            command=[PROG] + list(args._argv), extra=extra,
         )
     except OutputExistsError:
         raise
     except OSError as exc:
-        raise Failed(f"could not write results to '{out}': {exc}; nothing was written") from exc
+        kept = (f"; the computed progress is kept in '{inc}': free space and run "
+                f"'opioidsim run --resume {out}'") if checkpoint.exists() else "; nothing was written"
+        raise Failed(f"could not write results to '{out}': {exc}{kept}") from exc
+    if inc.exists():
+        shutil.rmtree(inc, ignore_errors=True)
 
     table = summary_table(ds)
     cols = [c for c in ("readout", "units", "baseline_median", "peak_median",
@@ -283,6 +422,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if rows:
         print(f"medians over {scenario.cohort.subjects} subject(s):")
         print(_table([headers.get(c, c) for c in cols], rows))
+    if failed:
+        print(f"{PROG}: warning: {failed} of {scenario.cohort.subjects} subjects failed to "
+              "integrate (a state became NaN or infinite); they are marked status = 1 in "
+              "results.nc, with NaN records from failed_at_min on", file=sys.stderr)
     print(f"results written to {out} (simulated in {wall:.1f} s)")
     return 0
 
@@ -372,8 +515,11 @@ def _build_parser() -> _Parser:
                     "results.nc, summary.csv, report.html, scenario.toml, run.json.\n"
                     "Research and teaching only; never a dosing guide.",
         formatter_class=_RawFormatter,
-        epilog="example:\n  opioidsim run acute-heroin-iv --out out/demo --subjects 20 --seed 1")
-    p.add_argument("scenario", metavar="NAME_OR_FILE",
+        epilog="examples:\n  opioidsim run acute-heroin-iv --out out/demo --subjects 20 --seed 1\n"
+               "  opioidsim run --resume out/demo      continue an interrupted run\n\n"
+               "A long run saves its progress in DIR.incomplete (at most every 60 s and when\n"
+               "interrupted by Ctrl-C or SIGTERM); DIR itself appears only when complete.")
+    p.add_argument("scenario", metavar="NAME_OR_FILE", nargs="?", default=None,
                    help="built-in scenario name (see 'opioidsim scenarios') or path to a .toml")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="results folder to create (default: out/<scenario name>)")
@@ -384,6 +530,11 @@ def _build_parser() -> _Parser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it exists (only once the new results are complete)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue an interrupted run into DIR (its progress is in DIR.incomplete)")
+    p.add_argument("--checkpoint-every", type=_float_range(0.0, 86400.0, "--checkpoint-every"),
+                   default=60.0, metavar="SECONDS",
+                   help="save progress at most this often (default 60; 0: after every segment)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -401,6 +552,12 @@ def _build_parser() -> _Parser:
         f"  {a.dest.ljust(width)}{a.help}" for a in sub._choices_actions]
     parser.epilog = "\n".join(lines) + "\n\n" + EPILOG
     return parser
+
+
+def _checkpoint_error() -> type:
+    from opioidsim.io.checkpoint import CheckpointError
+
+    return CheckpointError
 
 
 def _error(message: str) -> int:
@@ -433,6 +590,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return int(args.func(args) or 0)
     except (ScenarioError, UnitError, UsageError, OutputExistsError) as exc:
         return _error(str(exc))
+    except _checkpoint_error() as exc:
+        return _error(f"cannot resume: {exc}")
     except (Unavailable, Failed) as exc:
         _error(str(exc))
         return 1

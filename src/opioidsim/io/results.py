@@ -12,6 +12,12 @@ A results folder always holds the scenario it came from, the package version and
 Everything is written into a hidden temporary folder next to the target (same parent, so the
 final ``rename`` is atomic) and moved into place only when complete. On any error the temporary
 folder is removed: a results folder either exists complete or not at all.
+
+Inside the temporary folder each file is first written as ``<name>.part``, flushed to disk and
+then renamed, and run.json (``"status": "complete"``) comes last. So even a process killed
+outright (SIGKILL, power loss) never leaves a half-written file under a results file name: what
+it can leave is a hidden ``.<name>.partial-XXXX`` folder whose last file ends in ``.part``
+(`opioidsim run --resume` removes those).
 """
 from __future__ import annotations
 
@@ -159,19 +165,19 @@ def write_results(
             times = [float(t) for t, _ in scenario.dose_schedule()]
             if times:  # (an empty array is not a valid NetCDF attribute)
                 stamped.attrs["dose_times_min"] = times
-        stamped.to_netcdf(tmp / "results.nc")
+        _write_whole(tmp / "results.nc", lambda path: stamped.to_netcdf(path))
         files.append("results.nc")
 
         if summary_writer is not None:
-            summary_writer(stamped, tmp / "summary.csv")
+            _write_whole(tmp / "summary.csv", lambda path: summary_writer(stamped, path))
             files.append("summary.csv")
 
         if report_writer is not None:
-            report_writer(stamped, tmp / "report.html", scenario_toml)
+            _write_whole(tmp / "report.html", lambda path: report_writer(stamped, path, scenario_toml))
             files.append("report.html")
 
-        (tmp / "scenario.toml").write_text(_scenario_header(version, scenario, started)
-                                           + scenario_toml, encoding="utf-8")
+        _write_whole(tmp / "scenario.toml", lambda path: path.write_text(
+            _scenario_header(version, scenario, started) + scenario_toml, encoding="utf-8"))
         files.append("scenario.toml")
 
         info: dict[str, Any] = {
@@ -193,14 +199,29 @@ def write_results(
         }
         if extra:
             info.update(extra)
-        (tmp / "run.json").write_text(json.dumps(_jsonable(info), indent=2) + "\n",
-                                      encoding="utf-8")
+        _write_whole(tmp / "run.json", lambda path: path.write_text(
+            json.dumps(_jsonable(info), indent=2) + "\n", encoding="utf-8"))
 
         _move_into_place(tmp, out, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _write_whole(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(part)`` to ``<path>.part``, flush it to disk, then rename it to ``path``."""
+    part = path.with_name(path.name + ".part")
+    write(part)
+    try:
+        fd = os.open(part, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # pragma: no cover - fsync is best effort (some file systems refuse it)
+        pass
+    os.replace(part, path)
 
 
 def _move_into_place(tmp: Path, out: Path, *, overwrite: bool) -> None:
