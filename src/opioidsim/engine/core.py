@@ -332,7 +332,18 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, model
     returns readouts over (subject, time), with each subject's integration `status`.
 
     Subject i is the same in any part of the cohort (its parameters depend only on the seed and
-    i), so running the cohort in pieces and concatenating them along `subject` gives the whole."""
+    i), so running the cohort in pieces and concatenating them along `subject` gives the whole.
+    A built-in name or a .toml path is loaded first; anything else is a ScenarioError."""
+    from ..scenarios import Scenario, load_scenario
+
+    if isinstance(scenario, (str, os.PathLike)):
+        scenario = load_scenario(scenario)
+    elif not isinstance(scenario, Scenario):
+        from ..errors import ScenarioError
+
+        raise ScenarioError("<scenario>", scenario, "give a Scenario, a built-in scenario name or the path "
+                            "to a .toml file", message=f"simulate() needs a Scenario, a built-in scenario name "
+                            f"or the path to a .toml file, not {type(scenario).__name__}")
     model = model or default_model()
     n_subjects, seed = scenario.cohort.subjects, scenario.cohort.seed
     if subjects is None:

@@ -70,6 +70,12 @@ LIMITS = {
     "max_seed": 2**32 - 1,
     "min_every_min": 1.0,
     "max_dose_events": 100_000,
+    # What one run can hold in memory in this version (results stay in memory until Zarr
+    # streaming, issue 7): 2·10⁹ float64 record values = 16 GB, and 5·10⁸ per-subject dose-event
+    # cells (≈ 10 GB of step, target and amount arrays). Found by the fuzzer (issue 9): without
+    # them a valid-looking scenario could only end in a MemoryError.
+    "max_result_values": 2_000_000_000,
+    "max_dose_cells": 500_000_000,
 }
 
 _TIME_EXAMPLES = '"30s", "90min", "12h", "14d", "2y"'
@@ -479,6 +485,15 @@ class Scenario(_Model):
                            f"gives {points:,.0f} record points (duration / record_every); at most "
                            f"{LIMITS['max_record_points']:,}: record less often",
                            ("record_every",))
+        subjects = self.cohort.subjects
+        values = subjects * (math.floor(points + 1e-9) + 1) * len(self.recorded_readouts)
+        if values > LIMITS["max_result_values"]:
+            field = ("cohort", "subjects") if subjects > 1 else ("record_every",)
+            raise _Problem(subjects if subjects > 1 else self.record_every,
+                           f"the results would hold {values:,} values (subjects × record points × "
+                           f"readouts), more than the {LIMITS['max_result_values']:,} (16 GB) one run "
+                           "can hold in memory: record less often, fewer readouts or fewer subjects",
+                           field)
         total = 0
         for i, d in enumerate(self.doses):
             if d.at_min >= duration:
@@ -491,6 +506,10 @@ class Scenario(_Model):
                                f"the doses expand to more than {LIMITS['max_dose_events']:,} dose "
                                "events per subject (the most allowed); dose less often or for "
                                "a shorter time", ("doses", i, field))
+        if subjects * total > LIMITS["max_dose_cells"]:
+            raise _Problem(subjects, f"{subjects:,} subjects × {total:,} dose events is more than the "
+                                     f"{LIMITS['max_dose_cells']:,} dose-event cells one run can hold in "
+                                     "memory: fewer subjects or fewer doses", ("cohort", "subjects"))
         return self
 
     # -- internal units and helpers ------------------------------------------------------------
@@ -520,6 +539,11 @@ class Scenario(_Model):
             subjects=self.cohort.subjects if subjects is None else subjects,
             seed=self.cohort.seed if seed is None else seed,
         )
+        if cohort.subjects != self.cohort.subjects:  # the size limits depend on the cohort
+            try:
+                return type(self).model_validate({**self.model_dump(), "cohort": cohort.model_dump()})
+            except ValidationError as exc:
+                raise _to_scenario_error(exc) from None
         return self.model_copy(update={"cohort": cohort})
 
     # -- TOML ------------------------------------------------------------------------------------
