@@ -94,9 +94,10 @@ def test_random_physiology_reduced(short_run):
     assert ext["overdose"][1] == 1.0 and ext["mor_occupancy_brainstem"][1] > 0.5  # the doses bite
 
 
-@pytest.mark.xfail(strict=True, reason=R.KNOWN_FINDINGS["negative_affect"][1])
 def test_negative_affect_stays_on_its_scale(short_run):
-    assert short_run["known_findings"]["negative_affect"] is None
+    # found by this run (it dipped to −0.09 while an agonist lowered CRF) and fixed in model/stress.py
+    lo, hi = short_run["extremes"]["negative_affect"]
+    assert 0.0 <= lo and hi <= 10.0
 
 
 @pytest.mark.slow

@@ -70,13 +70,9 @@ BOUND_TOL = 1e-9
 #: separately, and tests/test_reliability_physiology.py holds a strict xfail that fails once the
 #: model is fixed, so the note must then go.
 KNOWN_FINDINGS: dict[str, tuple[float, str]] = {
-    # excess(x, w) = softplus(x, w) − w·ln 2 (model/base.py) tends to −w·ln 2, not 0, for x ≪ 0: when an
-    # agonist lowers LC noradrenaline, CRF falls below its baseline and stress.py's
-    # 10·tanh(gain·excess(CRF − 1)) goes negative, down to −10·tanh(1.2 · 0.02 · ln 2) ≈ −0.166 at the top
-    # of the drawn gain range (−0.111 at the typical gain 0.8).
-    "negative_affect": (-0.17, "negative_affect falls below 0 (to about −0.1 on its 0–10 scale) while an "
-                               "agonist lowers CRF below baseline: excess() in model/base.py has a floor of "
-                               "−w·ln 2, not 0 (model owner to fix)"),
+    # readout → (worst value seen, why): model findings the random-physiology run found and that are
+    # not fixed yet. Empty: negative_affect's dip below 0 (excess() has a floor of −w·ln 2) is fixed
+    # in model/stress.py.
 }
 KEY_READOUTS = ("plasma_morphine", "plasma_fentanyl", "mor_occupancy_vta", "mor_occupancy_brainstem",
                 "nac_dopamine", "hedonic_state", "pain", "ventilation", "spo2", "cows")

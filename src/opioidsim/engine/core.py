@@ -33,6 +33,7 @@ from scipy.special import ndtri  # noqa: E402
 
 from ..model.model import Model, default_model  # noqa: E402
 from ..readouts import READOUTS  # noqa: E402
+from ..units import to_internal  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
 from .stepper import ros2_step  # noqa: E402
 
@@ -117,6 +118,9 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
                 p[carrier] = (subject_uniforms(seed, carrier, idx) < p[frequency]).astype(float)
     # Scenario conditions override the parameter of the same name for every subject.
     p["pain_stimulus"] = np.full(n_subjects, float(scenario.conditions.pain_stimulus))
+    age = getattr(scenario.cohort, "age_at_first_use", None)
+    if age is not None and "age_at_first_use" in model.parameters:  # years → internal units
+        p["age_at_first_use"] = np.full(n_subjects, to_internal(float(age), "year"))
     return p
 
 

@@ -9,7 +9,15 @@ Chronic: repeated surges deplete releasable dopamine (recovering with synthesis 
 down-regulate D2 receptors (recovering over months); D2 signalling = density × occupancy by
 dopamine. DRD2 Taq1A A1 carriers start with fewer D2 receptors. Together these make the blunted
 response and the anhedonia of chronic use and early abstinence (Volkow ND et al. 2004 Mol
-Psychiatry 9:557; Wang GJ et al. 1997 Neuropsychopharmacology 16:174).
+Psychiatry 9:557; Wang GJ et al. 1997 Neuropsychopharmacology 16:174). Dopamine-transporter
+availability falls too (Kamp F et al. 2019 Neuropsychopharmacology 44:660). DAT loss is read as
+loss of transporter at the terminals: release and uptake scale together there, so the
+extracellular level it leaves is unchanged and DAT is a readout, not a feedback.
+
+`natural_reward_response` is how much D2 signalling a standard natural reward (dopamine firing
+up by half, as for food in a hungry animal; Schultz W 1998 J Neurophysiol 80:1) still produces,
+relative to the subject's drug-naive brain: the anhedonia of chronic use and early abstinence.
+Adolescent onset (model/development.py) slows the recovery of D2 receptors.
 """
 from __future__ import annotations
 
@@ -39,11 +47,12 @@ PARAMETERS = (
               "stores; with daily heroin use stores settle ≈ 20-30 % below normal"),
     Parameter("d2_recovery_time", 90.0, "day", "assumed: striatal D2 availability recovers over months of "
               "abstinence (Volkow ND et al. 2001 Am J Psychiatry 158:2015, methamphetamine; seeds)"),
-    Parameter("d2_downregulation_rate", 0.04, "1/day", "fitted: D2 availability ≈ 18 % lower in opioid-dependent "
+    Parameter("d2_downregulation_rate", 0.035, "1/day", "fitted: D2 availability ≈ 18 % lower in opioid-dependent "
               "people after years of use (V-D2-1, Wang 1997)"),
     Parameter("d2_between_subject", 1.0, "1", "typical relative D2 density; between-subject spread of striatal "
-              "D2 availability", cv=0.12,
-              cv_source="Volkow ND et al. 1996 and Farde L et al. 1995: striatal D2 BP CV ≈ 10-15 % in controls"),
+              "D2 availability", cv=0.14,
+              cv_source="Volkow ND et al. 1996 and Farde L et al. 1995: striatal D2 BP CV ≈ 10-15 % in controls; the "
+              "upper end, as a scan's BP also carries test-retest variability (≈ 5-10 %)"),
     Parameter("drd2_a1_density_factor", 0.85, "1", "Pohjalainen T et al. 1998 Mol Psychiatry 3:256: ≈ 15 % lower "
               "striatal D2 availability in Taq1A A1 carriers"),
     Parameter("drd2_a1_carrier", 0.0, "1", "genotype indicator (0/1), drawn per subject from "
@@ -54,6 +63,19 @@ PARAMETERS = (
               "al. 1996 Synapse)"),
     Parameter("raclopride_da_kd", 20.0, "nM", "assumed: endogenous dopamine competing with raclopride "
               "(Laruelle M 2000 J Cereb Blood Flow Metab 20:423)"),
+    Parameter("dat_downregulation_rate", 0.02, "1/day", "fitted to V-D2-2: striatal DAT availability in "
+              "opioid users lower with Hedges g ≈ 1.55 (Kamp F et al. 2019 Neuropsychopharmacology 44:660)"),
+    Parameter("dat_recovery_time", 180.0, "day", "assumed: DAT deficits persist for months of abstinence "
+              "(Shi J et al. 2008 PLoS One 3:e3454: lower DAT in abstinent heroin users)"),
+    Parameter("dat_between_subject", 1.0, "1", "typical relative DAT density; between-subject spread of "
+              "striatal DAT availability", cv=0.1,
+              cv_source="van Dyck CH et al. 2002 J Nucl Med 43:1114: [123I]β-CIT striatal DAT ≈ 10 % CV in "
+              "healthy adults of one age"),
+    Parameter("natural_reward_firing", 1.5, "1", "assumed: a natural reward raises dopamine-neuron firing by "
+              "about half (phasic responses, Schultz 1998 J Neurophysiol 80:1)"),
+    Parameter("adolescent_d2_recovery_slowing", 1.0, "1", "assumed: D2 recovery takes twice as long after "
+              "adolescent onset; direction from the prolonged deficits after adolescent exposure in rodents "
+              "(Spear LP 2000 Neurosci Biobehav Rev 24:417)"),
     Parameter("da_excess_smoothing", 0.02, "1", "numerical: smooth max(x, 0)"),
 )
 
@@ -64,18 +86,20 @@ class DopamineModule(Module):
         State("da_firing", "1", 1.0, "VTA dopamine-neuron firing rate, relative to baseline"),
         State("da_stores", "1", 1.0, "releasable dopamine, relative to a naive subject"),
         State("d2_density", "1", 1.0, "striatal D2 receptor density, relative to a typical naive brain"),
+        State("dat_density", "1", 1.0, "striatal dopamine-transporter density, relative to a typical naive brain"),
     )
     parameters = PARAMETERS
-    inputs = ("mor_signal_vta",)
+    inputs = ("mor_signal_vta", "adolescent_onset")
     provides = ("vta_gaba_activity", "nac_dopamine", "d2_activation", "d2_signal", "d2_signal_reference",
-                "da_stores", "d2_density", "pet_d2_bp", "tonic_d2_signal")
+                "da_stores", "d2_density", "pet_d2_bp", "tonic_d2_signal", "dat_density", "natural_reward_response")
 
     @staticmethod
     def baseline_d2(p):
         return p["d2_between_subject"] * (1.0 - (1.0 - p["drd2_a1_density_factor"]) * p["drd2_a1_carrier"])
 
     def initial_state(self, p):
-        return {"da_firing": 1.0, "da_stores": 1.0, "d2_density": self.baseline_d2(p)}
+        return {"da_firing": 1.0, "da_stores": 1.0, "d2_density": self.baseline_d2(p),
+                "dat_density": p["dat_between_subject"]}
 
     def outputs(self, y, u, p):
         gaba = 1.0 - p["gaba_max_inhibition"] * hill(u["mor_signal_vta"], p["gaba_signal_half"], p["gaba_signal_hill"])
@@ -83,6 +107,10 @@ class DopamineModule(Module):
         act = da / (da + p["d2_dopamine_kd"])
         tonic_da = p["da_basal_nac"] * y["da_stores"]
         act0 = p["da_basal_nac"] / (p["da_basal_nac"] + p["d2_dopamine_kd"])
+        reward_da, reward_da0 = p["natural_reward_firing"] * tonic_da, p["natural_reward_firing"] * p["da_basal_nac"]
+        reward_now = y["d2_density"] * (reward_da / (reward_da + p["d2_dopamine_kd"])
+                                        - tonic_da / (tonic_da + p["d2_dopamine_kd"]))
+        reward_naive = self.baseline_d2(p) * (reward_da0 / (reward_da0 + p["d2_dopamine_kd"]) - act0)
         # raclopride sees the receptors dopamine leaves free (Laruelle 2000)
         bp_free = y["d2_density"] / (1.0 + da / p["raclopride_da_kd"])
         bp_ref = 1.0 / (1.0 + p["da_basal_nac"] / p["raclopride_da_kd"])
@@ -97,6 +125,8 @@ class DopamineModule(Module):
             "da_stores": y["da_stores"],
             "d2_density": y["d2_density"],
             "pet_d2_bp": p["pet_bp_baseline"] * bp_free / bp_ref,
+            "dat_density": y["dat_density"],
+            "natural_reward_response": reward_now / reward_naive,
         }
 
     def rates(self, t, y, u, p):
@@ -108,6 +138,9 @@ class DopamineModule(Module):
             "da_firing": (target - y["da_firing"]) / p["da_firing_time_constant"],
             "da_stores": ((1.0 - y["da_stores"]) / p["da_store_recovery_time"]
                           - p["da_store_depletion_rate"] * excess_firing * y["da_stores"]),
-            "d2_density": ((self.baseline_d2(p) - y["d2_density"]) / p["d2_recovery_time"]
+            "d2_density": ((self.baseline_d2(p) - y["d2_density"])
+                           / (p["d2_recovery_time"] * (1.0 + p["adolescent_d2_recovery_slowing"] * u["adolescent_onset"]))
                            - p["d2_downregulation_rate"] * excess_da * y["d2_density"]),
+            "dat_density": ((p["dat_between_subject"] - y["dat_density"]) / p["dat_recovery_time"]
+                            - p["dat_downregulation_rate"] * excess_da * y["dat_density"]),
         }

@@ -6,7 +6,10 @@ b-process: a slow opponent process that grows with each high and decays over day
 Corbit JD 1974 Psychol Rev 81:119). The hedonic state is a − b. The set point is the hedonic level
 with no drug on board — below zero once the balance has tipped toward pain (Koob & Le Moal 2001
 Neuropsychopharmacology 24:97) — and the reward threshold is what an intracranial
-self-stimulation experiment would measure, relative to the subject's naive threshold.
+self-stimulation experiment would measure now, relative to the subject's naive threshold: lowered
+while the drug acts, raised as the opponent process and dopamine depletion outweigh it (Kenny PJ
+et al. 2006 J Neurosci 26:5894). Adolescent onset (model/development.py) makes the opponent
+process grow faster and fade more slowly.
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ PARAMETERS = (
     Parameter("reward_threshold_scale", 10.0, "1", "assumed: a set point of −10 (maximal dysphoria) raises the "
               "reward threshold e-fold; chronic heroin raises ICSS thresholds by tens of % (Kenny PJ et al. "
               "2006 J Neurosci 26:5894)"),
+    Parameter("adolescent_opponent_gain", 0.5, "1", "assumed: the opponent process grows 50 % faster and fades "
+              "50 % more slowly after adolescent onset; direction from faster progression to dependence with "
+              "earlier onset (Chen CY et al. 2009 Addict Behav 34:319) and adolescent rodent data (Spear 2000)"),
     Parameter("hedonic_smoothing", 0.05, "1", "numerical: smooth max(x, 0)"),
 )
 
@@ -40,7 +46,7 @@ class HedonicModule(Module):
         State("opponent_process", "1", 0.0, "the slow opponent (b-) process", upper=10.0),
     )
     parameters = PARAMETERS
-    inputs = ("d2_signal", "d2_signal_reference", "tonic_d2_signal")
+    inputs = ("d2_signal", "d2_signal_reference", "tonic_d2_signal", "adolescent_onset")
     provides = ("hedonic_state", "hedonic_set_point", "reward_threshold", "opponent_process")
 
     def _a(self, signal, u, p):
@@ -51,15 +57,17 @@ class HedonicModule(Module):
         return {
             "hedonic_state": y["hedonic"],
             "hedonic_set_point": set_point,
-            "reward_threshold": 100.0 * jnp.exp(-set_point / p["reward_threshold_scale"]),
+            # ICSS measures the reward tone of the moment, drug on board included (Kenny 2006)
+            "reward_threshold": 100.0 * jnp.exp(-y["hedonic"] / p["reward_threshold_scale"]),
             "opponent_process": y["opponent_process"],
         }
 
     def rates(self, t, y, u, p):
         a = self._a(u["d2_signal"], u, p)
         target = a - y["opponent_process"]
+        adolescent = 1.0 + p["adolescent_opponent_gain"] * u["adolescent_onset"]
         return {
             "hedonic": (target - y["hedonic"]) / p["hedonic_time_constant"],
-            "opponent_process": (p["opponent_growth_rate"] * excess(a, p["hedonic_smoothing"])
-                                 - y["opponent_process"] / p["opponent_decay_time"]),
+            "opponent_process": (p["opponent_growth_rate"] * adolescent * excess(a, p["hedonic_smoothing"])
+                                 - y["opponent_process"] / (p["opponent_decay_time"] * adolescent)),
         }

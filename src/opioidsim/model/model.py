@@ -19,6 +19,7 @@ from ..params import Parameter, check_parameters
 from ..readouts import READOUTS
 from .base import Module, State
 from .camp import CampModule
+from .development import DevelopmentModule
 from .dopamine import DopamineModule
 from .hedonic import HedonicModule
 from .pain import PainModule
@@ -123,7 +124,7 @@ class Model:
 
 
 def default_modules() -> list[Module]:
-    return [PharmacokineticsModule(), ToleranceModule(), ReceptorModule(), StressModule(), CampModule(),
+    return [DevelopmentModule(), PharmacokineticsModule(), ToleranceModule(), ReceptorModule(), StressModule(), CampModule(),
             DopamineModule(), HedonicModule(), PainModule(), RespirationModule(), WithdrawalModule()]
 
 

@@ -85,11 +85,12 @@ PARAMETERS = (
     Parameter("methadone_mor_koff", 1.2, "1/min", "assumed: as the morphinans (no kinetic data in Mann 2022)"),
     Parameter("methadone_mor_hill", 1.0, "1", "assumed: simple mass action"),
     Parameter("methadone_efficacy", 1.0, "1", "full agonist"),
-    Parameter("methadone_brain_partition", 0.02, "1",
-              "fitted between two constraints: single-dose IV methadone roughly equipotent with IV morphine "
-              "(Gourlay GK et al. 1986 Anesthesiology 64:322) and the modest MOR occupancy of methadone "
-              "maintenance in PET (Kling MA et al. 2000 JPET 295:1070) that lets withdrawal start within days "
-              "(V-WD-2, not yet reproduced: onset ≈ 63 h)"),
+    Parameter("methadone_brain_partition", 0.002, "1",
+              "fitted: methadone maintenance occupies only ≈ 20-30 % of MOR at trough in PET (Kling MA et al. 2000 "
+              "JPET 295:1070: [11C]carfentanil binding 19-32 % lower), so occupancy, and withdrawal, follow plasma "
+              "levels as they fall (V-WD-2 onset 24-48 h). The model has no receptor reserve, so a single IV dose "
+              "is less potent relative to morphine than in Gourlay GK et al. 1986 Anesthesiology 64:322 (a known "
+              "limitation)"),
     # morphine-type ligands: in-vitro affinity from the Volpe panel
     Parameter("morphine_mor_kd", 1.168, "nM", VOLPE + ": morphine Ki 1.168 nM"),
     Parameter("morphine_mor_koff", 1.2, "1/min", _MORPHINAN_KOFF),

@@ -15,9 +15,12 @@ from ..params import Parameter
 from .base import Module, State, excess
 
 PARAMETERS = (
-    Parameter("crf_time_constant", 1.0, "day", "assumed: CRF recruitment over 1-2 days of withdrawal (Koob 2008); "
-              "places the peak of heroin withdrawal at 36-72 h (V-WD-1)"),
+    Parameter("crf_time_constant", 0.35, "day", "fitted to the peak times of V-WD-1 (heroin, 36-72 h) and V-WD-2 "
+              "(methadone, 72-96 h): CRF recruited within hours of rising noradrenaline (Koob 2008)"),
     Parameter("crf_noradrenaline_gain", 1.0, "1", "assumed: strength of noradrenergic drive of amygdala CRF"),
+    Parameter("crf_max_excess", 2.0, "1", "assumed: amygdala CRF rises at most about three-fold over baseline in "
+              "withdrawal (microdialysis, Koob 2008); the bound keeps the CRF-LC loop from running away however "
+              "sensitised it becomes"),
     Parameter("stress_sensitization_rate", 0.05, "1/day", "assumed: each withdrawal sensitises the CRF response "
               "(Koob & Le Moal 2001)"),
     Parameter("stress_sensitization_decay", 1 / 90, "1/day", "assumed: sensitisation fades over months of "
@@ -37,16 +40,21 @@ class StressModule(Module):
     )
     parameters = PARAMETERS
     rate_inputs = ("noradrenaline",)
-    provides = ("crf", "negative_affect", "stress_sensitization")
+    provides = ("crf", "negative_affect", "stress_sensitization", "stress_reactivity")
 
     def outputs(self, y, u, p):
-        crf_excess = excess(y["crf"] - 1.0, p["excess_smoothing"])
+        # excess() dips to −w·ln 2 below baseline (an agonist lowers CRF): negative affect is 0 there
+        crf_excess = jnp.maximum(excess(y["crf"] - 1.0, p["excess_smoothing"]), 0.0)
         na = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * crf_excess)
-        return {"crf": y["crf"], "negative_affect": na, "stress_sensitization": y["stress_sensitization"]}
+        # the gain of the CRF response to a given noradrenergic (stress) drive, relative to a naive subject:
+        # a readout of protracted abstinence, when stressors provoke more than they used to (Koob 2008)
+        return {"crf": y["crf"], "negative_affect": na, "stress_sensitization": y["stress_sensitization"],
+                "stress_reactivity": 1.0 + y["stress_sensitization"]}
 
     def rates(self, t, y, u, p):
         na_excess = excess(u["noradrenaline"] - 1.0, p["excess_smoothing"])
-        target = 1.0 + p["crf_noradrenaline_gain"] * na_excess * (1.0 + y["stress_sensitization"])
+        drive = p["crf_noradrenaline_gain"] * na_excess * (1.0 + y["stress_sensitization"])
+        target = 1.0 + p["crf_max_excess"] * jnp.tanh(drive / p["crf_max_excess"])
         return {
             "crf": (target - y["crf"]) / p["crf_time_constant"],
             "stress_sensitization": (p["stress_sensitization_rate"] * na_excess

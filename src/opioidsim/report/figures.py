@@ -372,7 +372,9 @@ _LC_READOUTS: tuple[tuple[str, str], ...] = (("noradrenaline", "LC noradrenaline
 WITHDRAWAL_READOUTS: tuple[str, ...] = ("cows", *(n for n, _ in _LC_READOUTS))
 _DA_ADAPTATION: tuple[tuple[str, str], ...] = (("d2_density", "D2 receptor density"),
                                                ("da_stores", "dopamine stores"),
-                                               ("pet_d2_bp", "PET D2 binding potential"))
+                                               ("pet_d2_bp", "PET D2 binding potential"),
+                                               ("dat_density", "dopamine transporter"),
+                                               ("natural_reward_response", "response to a natural reward"))
 DOPAMINE_ADAPTATION_READOUTS: tuple[str, ...] = tuple(n for n, _ in _DA_ADAPTATION)
 _BALANCE_LINES: tuple[tuple[str, str], ...] = (
     ("hedonic_state", "felt state (a − b)"),
@@ -607,8 +609,8 @@ def _percent_of_first(block: np.ndarray, first: np.ndarray) -> np.ndarray:
 def dopamine_adaptation_figure(ds: xr.Dataset, *,
                                dose_times_min: Sequence[float] | np.ndarray = (),
                                bands: Bands | None = None) -> Figure | None:
-    """D2 receptor density, dopamine stores and PET D2 binding potential as % of each subject's
-    first record, over days (runs ≤ 120 days) or months. None for runs under two days or
+    """D2 receptor density, dopamine stores, PET D2 binding potential, DAT and the response to a
+    natural reward (anhedonia) as % of each subject's first record, over days (runs ≤ 120 days) or months. None for runs under two days or
     without any of these readouts."""
     setup = _chronic_setup(ds, DOPAMINE_ADAPTATION_READOUTS)
     if setup is None:

@@ -12,6 +12,7 @@ A scenario file looks like this (quantities are strings with units)::
     [cohort]
     subjects = 1
     seed = 0
+    age_at_first_use = 16                 # optional, years (critical period); default 25
 
     [conditions]
     pain_stimulus = 0.5
@@ -316,10 +317,12 @@ class Dose(_Model):
 # Cohort and conditions
 # ---------------------------------------------------------------------------------------------
 class Cohort(_Model):
-    """How many virtual subjects, and the seed that draws their parameters."""
+    """How many virtual subjects, the seed that draws their parameters, and their age at first use."""
 
     subjects: int = 1
     seed: int = 0
+    #: years; the critical period of model/development.py (None: the parameter's typical value, 25)
+    age_at_first_use: Optional[float] = None
 
     def __init__(self, **kwargs: Any) -> None:
         try:
@@ -336,6 +339,16 @@ class Cohort(_Model):
     @classmethod
     def _check_seed(cls, v: Any) -> int:
         return _strict_int(v, 0, LIMITS["max_seed"], "the random seed")
+
+    @field_validator("age_at_first_use", mode="before")
+    @classmethod
+    def _check_age(cls, v: Any) -> Optional[float]:
+        allowed = "must be a number of years from 10 to 80 (age of the subjects at their first use), e.g. 16"
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (10.0 <= float(v) <= 80.0):
+            raise _Problem(v, allowed)
+        return float(v)
 
 
 class Conditions(_Model):
@@ -556,7 +569,9 @@ class Scenario(_Model):
             header["readouts"] = list(self.readouts)
         out: dict[str, Any] = {
             "scenario": header,
-            "cohort": {"subjects": self.cohort.subjects, "seed": self.cohort.seed},
+            "cohort": {"subjects": self.cohort.subjects, "seed": self.cohort.seed,
+                       **({} if self.cohort.age_at_first_use is None
+                          else {"age_at_first_use": self.cohort.age_at_first_use})},
             "conditions": {"pain_stimulus": self.conditions.pain_stimulus},
         }
         if self.doses:
