@@ -95,7 +95,7 @@ def test_random_physiology_reduced(short_run):
 
 
 def test_negative_affect_stays_on_its_scale(short_run):
-    # found by this run (it dipped to −0.09 while an agonist lowered CRF) and fixed in model/stress.py
+    # found by this run (it dipped to −0.09 while an agonist lowered CRF); excess() in model/base.py fixed
     lo, hi = short_run["extremes"]["negative_affect"]
     assert 0.0 <= lo and hi <= 10.0
 

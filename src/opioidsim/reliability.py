@@ -71,8 +71,8 @@ BOUND_TOL = 1e-9
 #: model is fixed, so the note must then go.
 KNOWN_FINDINGS: dict[str, tuple[float, str]] = {
     # readout → (worst value seen, why): model findings the random-physiology run found and that are
-    # not fixed yet. Empty: negative_affect's dip below 0 (excess() has a floor of −w·ln 2) is fixed
-    # in model/stress.py.
+    # not fixed yet. Empty: negative_affect's dip below 0 (excess() had a floor of −w·ln 2) is fixed
+    # in excess() itself (model/base.py).
 }
 KEY_READOUTS = ("plasma_morphine", "plasma_fentanyl", "mor_occupancy_vta", "mor_occupancy_brainstem",
                 "nac_dopamine", "hedonic_state", "pain", "ventilation", "spo2", "cows")

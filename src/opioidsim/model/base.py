@@ -82,9 +82,11 @@ def softplus(x: Arr, scale: float) -> Arr:
 
 
 def excess(x: Arr, scale: float) -> Arr:
-    """Smooth max(x, 0) that is exactly 0 at x = 0 (softplus shifted down by scale·ln 2): a drive
-    built on it vanishes in the drug-naive steady state, so nothing drifts at baseline."""
-    return softplus(x, scale) - scale * jnp.log(2.0)
+    """Smooth max(x, 0) that is exactly 0 for x <= 0: x²/(x + scale) above 0, ≈ x − scale for
+    x ≫ scale, with a continuous first derivative (0 at 0). A drive built on it vanishes in the
+    drug-naive steady state (nothing drifts at baseline) and never turns negative below it."""
+    xs = jnp.where(x > 0, x, 0.0)  # keeps the untaken branch finite for autodiff
+    return xs * xs / (xs + scale)
 
 
 def sigmoid(x: Arr) -> Arr:

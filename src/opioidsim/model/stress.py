@@ -43,8 +43,7 @@ class StressModule(Module):
     provides = ("crf", "negative_affect", "stress_sensitization", "stress_reactivity")
 
     def outputs(self, y, u, p):
-        # excess() dips to −w·ln 2 below baseline (an agonist lowers CRF): negative affect is 0 there
-        crf_excess = jnp.maximum(excess(y["crf"] - 1.0, p["excess_smoothing"]), 0.0)
+        crf_excess = excess(y["crf"] - 1.0, p["excess_smoothing"])
         na = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * crf_excess)
         # the gain of the CRF response to a given noradrenergic (stress) drive, relative to a naive subject:
         # a readout of protracted abstinence, when stressors provoke more than they used to (Koob 2008)
