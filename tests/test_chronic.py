@@ -149,7 +149,7 @@ def adolescent_vs_adult():
     from opioidsim.units import to_internal
 
     ages = [to_internal(15.0, "year"), to_internal(25.0, "year")]
-    return _typical_pair(HEROIN_7D * 1, "120d", "12h", {"age_at_first_use": ages})
+    return _typical_pair(HEROIN_7D, "120d", "12h", {"age_at_first_use": ages})
 
 
 def test_adolescent_onset_tips_the_balance_further_and_recovers_slower(adolescent_vs_adult):

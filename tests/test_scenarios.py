@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from opioidsim.drugs import DRUGS
 from opioidsim.errors import MISSING, ScenarioError
+from opioidsim.fuzz import key_paths
 from opioidsim.readouts import READOUTS
 from opioidsim.scenarios import (
     Cohort,
@@ -351,18 +352,7 @@ def test_error_is_a_value_error_and_picklable():
 # ------------------------------------------------------------------------------------------------
 # property tests: bad input gives ScenarioError naming a field, never any other exception
 # ------------------------------------------------------------------------------------------------
-def _paths(d, prefix=()):
-    out = [prefix] if prefix else []
-    if isinstance(d, dict):
-        for k, v in d.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(d, list):
-        for i, v in enumerate(d):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
-PATHS = _paths(VALID)
+PATHS = key_paths(VALID)
 UNITS = ["mg", "g", "ug", "kg", "s", "min", "h", "d", "y", "w", "ms", "", "banana", "mg/h",
          "1/min", "mmHg", "degC", "min**2", "m", "%", "mg mg", "e", "nan"]
 numbers = st.one_of(st.integers(-10**6, 10**12), st.floats(allow_nan=True, allow_infinity=True))

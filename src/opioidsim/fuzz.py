@@ -113,14 +113,15 @@ def valid_like(draw) -> dict:
     return data
 
 
-def _paths(d: Any, prefix: tuple = ()) -> list[tuple]:
+def key_paths(d: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path of keys and list indices into nested dicts/lists (e.g. ("dose", 0, "route"))."""
     out = [prefix] if prefix else []
     if isinstance(d, dict):
         for k, v in d.items():
-            out += _paths(v, prefix + (k,))
+            out += key_paths(v, prefix + (k,))
     elif isinstance(d, list):
         for i, v in enumerate(d):
-            out += _paths(v, prefix + (i,))
+            out += key_paths(v, prefix + (i,))
     return out
 
 
@@ -133,7 +134,7 @@ def mutated(draw) -> dict:
     """A valid-like scenario with 1–3 things broken."""
     d = draw(valid_like())
     for _ in range(draw(st.integers(1, 3))):
-        paths = _paths(d)
+        paths = key_paths(d)
         op = draw(st.sampled_from(["replace", "delete", "add", "paradigm", "schedule", "cohort", "unit"]))
         if op == "paradigm":
             where = draw(st.sampled_from(["top", "scenario", "dose"]))

@@ -118,7 +118,7 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
                 p[carrier] = (subject_uniforms(seed, carrier, idx) < p[frequency]).astype(float)
     # Scenario conditions override the parameter of the same name for every subject.
     p["pain_stimulus"] = np.full(n_subjects, float(scenario.conditions.pain_stimulus))
-    age = getattr(scenario.cohort, "age_at_first_use", None)
+    age = scenario.cohort.age_at_first_use
     if age is not None and "age_at_first_use" in model.parameters:  # years → internal units
         p["age_at_first_use"] = np.full(n_subjects, to_internal(float(age), "year"))
     return p

@@ -375,11 +375,13 @@ def _chronic_sections(ds: xr.Dataset, meta: _Meta, bands: dict[str, np.ndarray],
     if fig is not None:
         blocks += ["<h2>Dopamine adaptation</h2>", _figure_block(
             figure_to_data_uri(fig, _DPI),
-            "dopamine adaptation: D2 receptor density, dopamine stores and PET D2 binding "
-            "potential as percent of baseline over time",
+            "dopamine adaptation: D2 receptor density, dopamine stores, PET D2 binding "
+            "potential, dopamine transporter and response to a natural reward as percent of "
+            "baseline over time",
             "Repeated dopamine surges make the brain turn its dopamine system down: fewer D2 "
             "receptors and emptier dopamine stores, the low D2 binding that PET scans show in "
-            "addiction (Volkow et al. 2004); 100 % is each subject's own first record. "
+            "addiction (Volkow et al. 2004), fewer dopamine transporters, and a smaller response "
+            "to natural rewards (anhedonia); 100 % is each subject's own first record. "
             + band_text + last_text)]
 
     fig = balance_figure(ds, dose_times_min=meta.dose_times_min, bands=bands)
