@@ -67,6 +67,31 @@ def test_naloxone_precipitates_withdrawal_within_minutes_in_a_dependent_subject(
     assert r["noradrenaline"][i0 + 15] > 1.5 * r["noradrenaline"][i0 - 1]
 
 
+def test_withdrawal_drops_accumbens_dopamine_below_normal_and_dysphoria_comes_first():
+    doses = [Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="7d"),
+             Dose("naloxone", "2 mg", route="iv", at="6d17h")]
+    r = run_typical(doses, "6d18h", "1min")
+    basal = r["nac_dopamine"][0]
+    i0 = int(np.searchsorted(r.t, 6 * 1440 + 17 * 60))
+    # naloxone-precipitated withdrawal lowers NAc dopamine below its drug-free level (Pothos E et al.
+    # 1991 Brain Res 566:348; Rossetti ZL et al. 1992 Eur J Pharmacol 221:227) ...
+    assert r["nac_dopamine"][i0 + 15] < 0.97 * basal
+    # ... and the dysphoria it brings is there within minutes, before CRF has had time to rise: the
+    # within-system part of negative affect (Koob GF & Le Moal M 2008 Annu Rev Psychol 59:29)
+    assert r["negative_affect"][i0 + 15] > r["negative_affect"][i0 - 1] + 0.5
+    assert r["crf"][i0 + 15] < r["crf"][i0 - 1] + 0.05
+
+
+def test_spontaneous_withdrawal_lowers_dopamine_which_recovers_in_abstinence(week_then_abstinence):
+    r = week_then_abstinence
+    basal = r["nac_dopamine"][0]
+    # a day after the last dose, below normal (Crippens D & Robinson TE 1994 Brain Res 650:56:
+    # 24 h of spontaneous morphine withdrawal lowers basal dialysate dopamine) ...
+    assert r["nac_dopamine"][_at(r, 7 + 2 / 3)] < 0.97 * basal
+    # ... back within a few percent after two weeks without drug
+    assert abs(r["nac_dopamine"][-1] / basal - 1.0) < 0.05
+
+
 def test_naloxone_in_a_naive_subject_does_nothing_to_cows():
     r = run_typical([Dose("naloxone", "2 mg", route="iv", at="10min")], "2h", "1min")
     assert r["cows"].max() < 1.0

@@ -91,3 +91,11 @@ def excess(x: Arr, scale: float) -> Arr:
 
 def sigmoid(x: Arr) -> Arr:
     return 0.5 * (1.0 + jnp.tanh(0.5 * x))
+
+
+def relax(level: Arr, target: Arr, up_time: Arr, down_time: Arr, width: Arr) -> Arr:
+    """First-order approach of `level` to `target`, with one time constant on the way up and another
+    on the way down (adaptations that build and fade at different speeds), switched smoothly over
+    a band `width` around the target."""
+    rising = sigmoid((target - level) / width)
+    return (target - level) / (rising * up_time + (1.0 - rising) * down_time)

@@ -18,7 +18,7 @@ has a slow tail. Longer use therefore gives longer withdrawal, as clinicians rep
 from __future__ import annotations
 
 from ..params import Parameter
-from .base import Module, State, excess, hill, sigmoid
+from .base import Module, State, excess, hill, relax
 
 PARAMETERS = (
     Parameter("lc_camp_max_inhibition", 0.8, "1", "assumed: full agonists suppress most LC firing (Aghajanian GK "
@@ -72,19 +72,14 @@ class CampModule(Module):
         noradrenaline = camp * (1.0 + p["crf_lc_gain"] * (u["crf"] - 1.0))
         return {"camp_lc": camp, "noradrenaline": noradrenaline, "ac_superactivation": self._cyclase(y) - 1.0}
 
-    @staticmethod
-    def _relax(level, target, up_time, down_time, p):
-        rising = sigmoid((target - level) / p["ac_switch_width"])
-        return (target - level) / (rising * up_time + (1.0 - rising) * down_time)
-
     def rates(self, t, y, u, p):
         full = 1.0 / (1.0 - self._inhibition(u, p)) - 1.0  # the extra activity that restores cAMP to normal
         slow = y["adenylyl_cyclase_lc_transcriptional"]
         fast_target = 1.0 + excess(full - slow, p["ac_switch_width"])  # never below normal
         return {
-            "adenylyl_cyclase_lc": self._relax(y["adenylyl_cyclase_lc"], fast_target, p["ac_upregulation_time"],
-                                               p["ac_recovery_time"], p),
-            "adenylyl_cyclase_lc_transcriptional": self._relax(
+            "adenylyl_cyclase_lc": relax(y["adenylyl_cyclase_lc"], fast_target, p["ac_upregulation_time"],
+                                         p["ac_recovery_time"], p["ac_switch_width"]),
+            "adenylyl_cyclase_lc_transcriptional": relax(
                 slow, p["ac_transcriptional_share"] * full, p["ac_transcriptional_buildup_time"],
-                p["ac_transcriptional_recovery_time"], p),
+                p["ac_transcriptional_recovery_time"], p["ac_switch_width"]),
         }

@@ -5,6 +5,15 @@ disinhibited (Johnson & North 1992 J Neurosci 12:483). Dopamine-neuron firing fo
 with a short network time constant; NAc extracellular dopamine is in quasi-steady state between
 release (∝ firing × releasable stores) and DAT uptake, which clears it in well under a second.
 
+Within-system dependence: chronic MOR inhibition of the GABA terminals up-regulates their cAMP
+pathway, so GABA release onto dopamine neurons recovers despite the drug; when the agonist falls
+— it wanes, or an antagonist strips it — GABA release overshoots and dopamine-neuron firing and
+NAc dopamine fall below normal (Bonci A & Williams JT 1997 J Neurosci 17:796; Pothos E et al.
+1991 Brain Res 566:348; Rossetti ZL et al. 1992 Eur J Pharmacol 221:227). That dip is the
+within-system part of withdrawal dysphoria (Koob GF & Le Moal M 2008 Annu Rev Psychol 59:29).
+GABA release above normal inhibits firing as 1/(1 + g·(GABA − 1)), the continuation with the same
+slope g of the disinhibition line 1 + g·(1 − GABA) below normal.
+
 Chronic: repeated surges deplete releasable dopamine (recovering with synthesis over weeks) and
 down-regulate D2 receptors (recovering over months); D2 signalling = density × occupancy by
 dopamine. DRD2 Taq1A A1 carriers start with fewer D2 receptors. Together these make the blunted
@@ -21,8 +30,10 @@ Adolescent onset (model/development.py) slows the recovery of D2 receptors.
 """
 from __future__ import annotations
 
+import jax.numpy as jnp
+
 from ..params import Parameter
-from .base import Module, State, excess, hill
+from .base import Module, State, excess, hill, relax
 
 PARAMETERS = (
     Parameter("gaba_max_inhibition", 0.9, "1", "assumed: MOR agonists silence most VTA GABA-neuron firing "
@@ -41,13 +52,21 @@ PARAMETERS = (
     Parameter("d2_dopamine_kd", 10.0, "nM", "Richfield EK et al. 1989 Neuroscience 30:767: dopamine affinity "
               "for the high-affinity D2 state ≈ 10 nM"),
     # slow adaptation
+    Parameter("gaba_camp_share", 1.0, "1", "assumed: the GABA-terminal cAMP up-regulation restores half of the "
+              "release the drug inhibits on average; partial, as the dopamine surge to morphine is undiminished "
+              "after a week of daily doses (Pothos E et al. 1991 Brain Res 566:348) while GABA release is "
+              "clearly raised in withdrawal (Bonci A & Williams JT 1997 J Neurosci 17:796)"),
+    Parameter("gaba_camp_upregulation_time", 4.0, "day", "assumed: as the LC cyclase (Nestler EJ & Tallman JF "
+              "1988 Mol Pharmacol 33:127); Bonci & Williams 1997 saw it after 6-7 days of morphine"),
+    Parameter("gaba_camp_recovery_time", 1.5, "day", "assumed: as the LC cyclase; NAc dopamine stays below "
+              "normal for days of withdrawal (Acquas E & Di Chiara G 1992 J Neurochem 58:1620)"),
     Parameter("da_store_recovery_time", 21.0, "day", "assumed: releasable dopamine recovers with synthesis over "
               "weeks of abstinence"),
     Parameter("da_store_depletion_rate", 0.03, "1/day", "assumed: each unit of excess firing depletes releasable "
               "stores; with daily heroin use stores settle ≈ 20-30 % below normal"),
     Parameter("d2_recovery_time", 90.0, "day", "assumed: striatal D2 availability recovers over months of "
               "abstinence (Volkow ND et al. 2001 Am J Psychiatry 158:2015, methamphetamine; seeds)"),
-    Parameter("d2_downregulation_rate", 0.035, "1/day", "fitted: D2 availability ≈ 18 % lower in opioid-dependent "
+    Parameter("d2_downregulation_rate", 0.08, "1/day", "fitted: D2 availability ≈ 18 % lower in opioid-dependent "
               "people after years of use (V-D2-1, Wang 1997)"),
     Parameter("d2_between_subject", 1.0, "1", "typical relative D2 density; between-subject spread of striatal "
               "D2 availability", cv=0.14,
@@ -63,7 +82,7 @@ PARAMETERS = (
               "al. 1996 Synapse)"),
     Parameter("raclopride_da_kd", 20.0, "nM", "assumed: endogenous dopamine competing with raclopride "
               "(Laruelle M 2000 J Cereb Blood Flow Metab 20:423)"),
-    Parameter("dat_downregulation_rate", 0.02, "1/day", "fitted to V-D2-2: striatal DAT availability in "
+    Parameter("dat_downregulation_rate", 0.04, "1/day", "fitted to V-D2-2: striatal DAT availability in "
               "opioid users lower with Hedges g ≈ 1.55 (Kamp F et al. 2019 Neuropsychopharmacology 44:660)"),
     Parameter("dat_recovery_time", 180.0, "day", "assumed: DAT deficits persist for months of abstinence "
               "(Shi J et al. 2008 PLoS One 3:e3454: lower DAT in abstinent heroin users)"),
@@ -83,6 +102,8 @@ PARAMETERS = (
 class DopamineModule(Module):
     name = "dopamine"
     states = (
+        State("gaba_camp_vta", "1", 1.0, "cAMP-pathway drive of GABA release onto VTA dopamine neurons, "
+              "relative to naive (up-regulated by chronic MOR inhibition)"),
         State("da_firing", "1", 1.0, "VTA dopamine-neuron firing rate, relative to baseline"),
         State("da_stores", "1", 1.0, "releasable dopamine, relative to a naive subject"),
         State("d2_density", "1", 1.0, "striatal D2 receptor density, relative to a typical naive brain"),
@@ -98,11 +119,21 @@ class DopamineModule(Module):
         return p["d2_between_subject"] * (1.0 - (1.0 - p["drd2_a1_density_factor"]) * p["drd2_a1_carrier"])
 
     def initial_state(self, p):
-        return {"da_firing": 1.0, "da_stores": 1.0, "d2_density": self.baseline_d2(p),
+        return {"gaba_camp_vta": 1.0, "da_firing": 1.0, "da_stores": 1.0, "d2_density": self.baseline_d2(p),
                 "dat_density": p["dat_between_subject"]}
 
+    @staticmethod
+    def _inhibition(u, p):
+        return p["gaba_max_inhibition"] * hill(u["mor_signal_vta"], p["gaba_signal_half"], p["gaba_signal_hill"])
+
+    @staticmethod
+    def _firing_target(gaba, p):
+        below = 1.0 + p["disinhibition_gain"] * (1.0 - gaba)
+        above = 1.0 / (1.0 + p["disinhibition_gain"] * jnp.maximum(gaba - 1.0, 0.0))
+        return jnp.where(gaba <= 1.0, below, above)
+
     def outputs(self, y, u, p):
-        gaba = 1.0 - p["gaba_max_inhibition"] * hill(u["mor_signal_vta"], p["gaba_signal_half"], p["gaba_signal_hill"])
+        gaba = y["gaba_camp_vta"] * (1.0 - self._inhibition(u, p))
         da = p["da_basal_nac"] * y["da_firing"] * y["da_stores"]
         act = da / (da + p["d2_dopamine_kd"])
         tonic_da = p["da_basal_nac"] * y["da_stores"]
@@ -130,11 +161,15 @@ class DopamineModule(Module):
         }
 
     def rates(self, t, y, u, p):
-        gaba = 1.0 - p["gaba_max_inhibition"] * hill(u["mor_signal_vta"], p["gaba_signal_half"], p["gaba_signal_hill"])
-        target = 1.0 + p["disinhibition_gain"] * (1.0 - gaba)
+        inhibition = self._inhibition(u, p)
+        gaba = y["gaba_camp_vta"] * (1.0 - inhibition)
+        target = self._firing_target(gaba, p)
+        camp_target = 1.0 + p["gaba_camp_share"] * (1.0 / (1.0 - inhibition) - 1.0)
         excess_firing = excess(y["da_firing"] - 1.0, p["da_excess_smoothing"])
         excess_da = excess(y["da_firing"] * y["da_stores"] - 1.0, p["da_excess_smoothing"])
         return {
+            "gaba_camp_vta": relax(y["gaba_camp_vta"], camp_target, p["gaba_camp_upregulation_time"],
+                                   p["gaba_camp_recovery_time"], p["da_excess_smoothing"]),
             "da_firing": (target - y["da_firing"]) / p["da_firing_time_constant"],
             "da_stores": ((1.0 - y["da_stores"]) / p["da_store_recovery_time"]
                           - p["da_store_depletion_rate"] * excess_firing * y["da_stores"]),

@@ -124,8 +124,8 @@ class Model:
 
 
 def default_modules() -> list[Module]:
-    return [DevelopmentModule(), PharmacokineticsModule(), ToleranceModule(), ReceptorModule(), StressModule(), CampModule(),
-            DopamineModule(), HedonicModule(), PainModule(), RespirationModule(), WithdrawalModule()]
+    return [DevelopmentModule(), PharmacokineticsModule(), ToleranceModule(), ReceptorModule(), DopamineModule(),
+            HedonicModule(), StressModule(), CampModule(), PainModule(), RespirationModule(), WithdrawalModule()]
 
 
 @lru_cache(maxsize=1)

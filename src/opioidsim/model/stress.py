@@ -3,9 +3,14 @@
 Withdrawal-driven noradrenaline recruits extended-amygdala CRF over a day or so; repeated
 withdrawals sensitise the response, which fades over months (Koob GF 2008 Neuron 59:11; Koob &
 Le Moal 2001 Neuropsychopharmacology 24:97). CRF in turn excites the locus coeruleus (used by
-model/camp.py), a loop that builds withdrawal over the first days. Negative affect (0-10) is read
-from CRF. The module's outputs depend on its own states only, so it can sit before the LC module
-whose noradrenaline its rates read.
+model/camp.py), a loop that builds withdrawal over the first days.
+
+Negative affect (0-10) has Koob's two parts (Koob GF & Le Moal M 2008 Annu Rev Psychol 59:29): the
+between-system part read from CRF, and the within-system part, dysphoria from a reward system
+below its normal tone (a negative hedonic state: dopamine below normal in withdrawal, the opponent
+process, the tipped set point). The two add inside one saturating scale. The module's outputs
+need only its own states and the hedonic state, so it sits before the LC module whose
+noradrenaline its rates read.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ PARAMETERS = (
               "abstinence (protracted abstinence, Koob 2008)"),
     Parameter("negative_affect_scale", 10.0, "1", "scale definition: negative affect on 0-10"),
     Parameter("negative_affect_gain", 0.8, "1", "assumed: CRF up by 70 % gives moderate negative affect (≈ 5/10)"),
+    Parameter("dysphoria_weight", 1.0, "1", "scale identity: a hedonic state of −n on its ±10 scale counts as n "
+              "points of within-system negative affect on the 0-10 scale (both are the same subjective scale)"),
     Parameter("excess_smoothing", 0.02, "1", "numerical: smooth max(x, 0) for excesses over baseline"),
 )
 
@@ -39,12 +46,15 @@ class StressModule(Module):
         State("stress_sensitization", "1", 0.0, "sensitisation of the CRF response by past withdrawals"),
     )
     parameters = PARAMETERS
+    inputs = ("hedonic_state",)
     rate_inputs = ("noradrenaline",)
     provides = ("crf", "negative_affect", "stress_sensitization", "stress_reactivity")
 
     def outputs(self, y, u, p):
         crf_excess = excess(y["crf"] - 1.0, p["excess_smoothing"])
-        na = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * crf_excess)
+        dysphoria = p["dysphoria_weight"] * excess(-u["hedonic_state"], p["excess_smoothing"])
+        na = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * crf_excess
+                                                   + dysphoria / p["negative_affect_scale"])
         # the gain of the CRF response to a given noradrenergic (stress) drive, relative to a naive subject:
         # a readout of protracted abstinence, when stressors provoke more than they used to (Koob 2008)
         return {"crf": y["crf"], "negative_affect": na, "stress_sensitization": y["stress_sensitization"],
