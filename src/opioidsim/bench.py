@@ -1,0 +1,230 @@
+"""`opioidsim bench`: the engine's speed and accuracy on one standard scenario, measured side by side.
+
+The standard scenario is a cohort in daily heroin use for 30 days (20 mg IV three times a day),
+genetic and between-subject variability on, recorded hourly. In one process and one run:
+
+- **engine**: the batched, adaptive ROS2 engine on the whole cohort, in subject-days per second.
+  Compilation (or loading the compiled program from the persistent cache) runs first on a short run
+  of the same shapes and is reported apart;
+- **scipy path**: the Radau reference (`simulate_reference`), one subject at a time, at its
+  production tolerance (rtol 1e-6), on the first `reference_subjects` subjects; the solver's time
+  only (the JAX tracing of its vector field is reported apart);
+- **libRoadRunner** on the exported SBML, doses as events: reported as not available until the
+  SBML exporter exists (the row says why; the JSON value is null);
+- **accuracy**: for subject 0, the engine against a Radau rtol 1e-8 reference on the key
+  readouts, each error relative to the reference's largest magnitude of that readout;
+- **how close to the machine**: state updates per second (attempted steps × states) of the engine,
+  against the same machine's throughput for the simplest possible update of the same states
+  (y ← a·y + b, jit-compiled, in place), measured in the same process.
+
+Timings depend on the machine and on what else it runs: compare ratios from one run, not seconds
+across machines. Used by `opioidsim bench` and `benchmarks/`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the readouts whose accuracy is reported: one per mechanism a chronic course is about
+KEY_READOUTS = ("mor_occupancy_vta", "nac_dopamine", "hedonic_state", "ventilation", "pain", "camp_lc", "crf",
+                "cows", "mor_capacity_vta", "d2_density", "da_stores", "hedonic_set_point")
+REFERENCE_RTOL = 1e-8
+SCIPY_PATH_RTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    subjects: int = 256
+    days: float = 30.0
+    reference_subjects: int = 1
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> "BenchConfig":
+        return cls(subjects=4, days=2.0, reference_subjects=1)
+
+
+def standard_scenario(cfg: BenchConfig):
+    from .scenarios import Dose, Scenario
+
+    return Scenario(name="bench-daily-heroin", duration=f"{cfg.days:g}d", record_every="1h",
+                    description="daily IV heroin, 20 mg three times a day, variability on",
+                    cohort={"subjects": cfg.subjects, "seed": cfg.seed},
+                    doses=[Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until=f"{cfg.days:g}d")])
+
+
+def _setup(model, sc):
+    from .engine import make_grid, subject_parameters
+    from .engine.dosing import compile_doses
+
+    grid = make_grid(sc.duration_min, sc.record_every_min)
+    p = subject_parameters(model, sc, sc.cohort.subjects, sc.cohort.seed)
+    events = compile_doses(model, sc.doses, sc.duration_min, grid.h, p)
+    return grid, p, events, model.initial_state(p)
+
+
+def _engine(model, sc, setup, names) -> tuple[dict, np.ndarray]:
+    from .engine import integrate, make_grid
+
+    grid, p, events, y0 = setup
+    short = make_grid(sc.record_every_min, sc.record_every_min)
+    t0 = time.perf_counter()
+    integrate(model, short, y0, p, events, names)  # compile (or load from the cache)
+    compile_s = time.perf_counter() - t0
+    stats: dict = {}
+    t0 = time.perf_counter()
+    records = integrate(model, grid, y0, p, events, names, stats=stats)
+    run_s = time.perf_counter() - t0
+    days = sc.cohort.subjects * sc.duration_min / 1440.0
+    updates = float(stats["steps"].sum()) * model.n_states
+    return {"path": "engine (ROS2, batched, adaptive)", "subjects": sc.cohort.subjects, "compile_s": compile_s,
+            "run_s": run_s, "subject_days_per_s": days / run_s, "state_updates_per_s": updates / run_s,
+            "steps_per_subject_day": float(stats["steps"].mean()) / (sc.duration_min / 1440.0)}, records
+
+
+def _reference(model, setup, names, subjects: range, rtol: float, atol: float) -> tuple[dict, list[np.ndarray]]:
+    """Radau one subject at a time; the clock covers solve_ivp only (JAX tracing is warmed first)."""
+    from .engine import reference
+
+    grid, p, events, y0 = setup
+    solver = reference.solve_ivp
+    spent = {"solve": 0.0}
+
+    def timed(fun, t_span, y, **kw):
+        yy = np.asarray(y, dtype=float)
+        for t in (float(t_span[0]), np.float64(t_span[0])):  # JAX compiles once per argument type
+            fun(t, yy)
+            if callable(kw.get("jac")):
+                kw["jac"](t, yy)
+        t0 = time.perf_counter()
+        try:
+            return solver(fun, t_span, y, **kw)
+        finally:
+            spent["solve"] += time.perf_counter() - t0
+
+    reference.solve_ivp = timed
+    out = []
+    t0 = time.perf_counter()
+    try:
+        for s in subjects:
+            out.append(reference.simulate_reference(model, y0, p, events, s, grid.h, grid.record_times_min, names,
+                                                    rtol=rtol, atol=atol))
+    finally:
+        reference.solve_ivp = solver
+    total = time.perf_counter() - t0
+    days = len(subjects) * grid.record_times_min[-1] / 1440.0
+    return {"path": f"scipy Radau, one subject at a time (rtol {rtol:g})", "subjects": len(subjects),
+            "compile_s": total - spent["solve"], "run_s": spent["solve"],
+            "subject_days_per_s": days / spent["solve"]}, out
+
+
+def _roadrunner_row() -> dict:
+    """libRoadRunner on the exported SBML: not measured until opioidsim exports SBML."""
+    try:
+        from .io import sbml  # noqa: F401
+    except ImportError:
+        return {"path": "libRoadRunner on exported SBML", "subjects": 0, "compile_s": None, "run_s": None,
+                "subject_days_per_s": None, "note": "not measured: opioidsim has no SBML exporter yet (issue 7)"}
+    raise NotImplementedError("SBML export exists: measure libRoadRunner here")  # pragma: no cover
+
+
+def machine_update_ceiling(n_states: int, subjects: int, repeats: int = 200) -> float:
+    """State updates per second of the simplest update y ← a·y + b over (subjects, n_states) float64,
+    jit-compiled and looped on the device: what this machine does when a step costs nothing."""
+    import jax
+    import jax.numpy as jnp
+
+    y = jnp.ones((subjects, n_states))
+
+    @jax.jit
+    def loop(y):
+        return jax.lax.fori_loop(0, repeats, lambda i, v: 0.999 * v + 1e-3, y)
+
+    loop(y).block_until_ready()
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        loop(y).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return subjects * n_states * repeats / best
+
+
+def accuracy(records: np.ndarray, ref: np.ndarray, names: tuple) -> dict[str, float]:
+    """Largest pointwise error of each key readout, relative to the reference's largest magnitude."""
+    out = {}
+    for name in KEY_READOUTS:
+        if name in names:
+            i = names.index(name)
+            scale = float(np.max(np.abs(ref[:, i])))
+            out[name] = float(np.max(np.abs(records[:, i] - ref[:, i]))) / max(scale, 1e-300)
+    return out
+
+
+def run_bench(cfg: BenchConfig, progress=print) -> dict:
+    import jax
+
+    from .model import default_model
+
+    if cfg.subjects < 1 or cfg.reference_subjects < 1 or cfg.reference_subjects > cfg.subjects or cfg.days <= 0:
+        raise ValueError(f"bench needs subjects ≥ 1, 1 ≤ reference_subjects ≤ subjects and days > 0, got {cfg}")
+    model = default_model()
+    sc = standard_scenario(cfg)
+    setup = _setup(model, sc)
+    names = tuple(n for n in KEY_READOUTS if n in model.readouts)
+    progress(f"engine: {cfg.subjects} subjects × {cfg.days:g} days …")
+    engine_row, records = _engine(model, sc, setup, names)
+    progress(f"scipy path: {cfg.reference_subjects} subject(s) at rtol {SCIPY_PATH_RTOL:g} …")
+    scipy_row, _ = _reference(model, setup, names, range(cfg.reference_subjects), SCIPY_PATH_RTOL, 1e-8)
+    progress(f"accuracy reference: subject 0 at rtol {REFERENCE_RTOL:g} …")
+    _, (ref,) = _reference(model, setup, names, range(1), REFERENCE_RTOL, 1e-10)
+    errors = accuracy(records[0], ref, names)
+    rr_row = _roadrunner_row()
+    ceiling = machine_update_ceiling(model.n_states, cfg.subjects)
+    return {
+        "scenario": sc.description, "subjects": cfg.subjects, "days": cfg.days,
+        "engine_subject_days_per_s": engine_row["subject_days_per_s"],
+        "scipy_subject_days_per_s": scipy_row["subject_days_per_s"],
+        "roadrunner_subject_days_per_s": rr_row["subject_days_per_s"],
+        "engine_over_scipy": engine_row["subject_days_per_s"] / scipy_row["subject_days_per_s"],
+        "engine_over_roadrunner": None,
+        "max_relative_error": max(errors.values()),
+        "errors": errors,
+        "state_updates_per_s": engine_row["state_updates_per_s"],
+        "machine_state_updates_per_s": ceiling,
+        "fraction_of_machine": engine_row["state_updates_per_s"] / ceiling,
+        "rows": [engine_row, scipy_row, rr_row],
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "jax": jax.__version__,
+                    "backend": jax.default_backend(), "cpus": os.cpu_count()},
+    }
+
+
+def _fmt(x, width: int) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–".rjust(width)
+    return (f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}").rjust(width)
+
+
+def format_table(result: dict) -> str:
+    lines = [f"opioidsim bench: {result['subjects']} subjects × {result['days']:g} days, {result['scenario']}",
+             f"jax {result['machine']['jax']} on {result['machine']['backend']}, {result['machine']['cpus']} CPUs", ""]
+    widths = (48, 9, 10, 10, 16)
+    head = ("path", "subjects", "compile s", "run s", "subject-days/s")
+    lines.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))))
+    lines.append("  ".join("-" * w for w in widths))
+    for r in result["rows"]:
+        lines.append("  ".join([r["path"].ljust(widths[0]), str(r["subjects"]).rjust(widths[1]),
+                                _fmt(r["compile_s"], widths[2]), _fmt(r["run_s"], widths[3]),
+                                _fmt(r["subject_days_per_s"], widths[4])]))
+        if r.get("note"):
+            lines.append(f"    {r['note']}")
+    lines += ["", f"ratio engine / scipy path: {result['engine_over_scipy']:,.1f}×",
+              f"state updates per second: engine {result['state_updates_per_s']:.3g}, machine ceiling (y ← a·y + b) "
+              f"{result['machine_state_updates_per_s']:.3g}: {100 * result['fraction_of_machine']:.2g} % of it",
+              "", f"engine vs Radau rtol {REFERENCE_RTOL:g}, subject 0 (largest error / largest magnitude):"]
+    lines += [f"  {name:<22}{err:10.2e}" for name, err in result["errors"].items()]
+    return "\n".join(lines)
