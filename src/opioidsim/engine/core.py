@@ -46,6 +46,12 @@ QUANTUM_MIN = 1.0 / 16.0
 #: the fixed-step baseline (`integrate(..., adaptive=False)`) takes steps of at most this (15 s)
 MAX_STEP_MIN = 0.25
 SUBJECT_CHUNK = 4096
+#: the smallest batch the compiled segment is given: a one-subject batch is padded with a copy of
+#: its subject. XLA simplifies a batch dimension of size 1 away, which changes the order of
+#: floating-point operations (a subject alone differs in the last bits from the same subject in a
+#: batch), while every batch of two or more computes each subject identically. With the padding a
+#: subject's records are bitwise the same in any chunking of the cohort (Dask chunks included).
+MIN_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -242,7 +248,8 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
 
     resume = None
     if checkpoint is not None:
-        checkpoint.bind({"subjects": n_subjects, "subject_chunk": SUBJECT_CHUNK, "segment_records": SEGMENT_RECORDS,
+        checkpoint.bind({"subjects": n_subjects, "subject_chunk": SUBJECT_CHUNK, "min_batch": MIN_BATCH,
+                         "segment_records": SEGMENT_RECORDS,
                          "readouts": list(readout_names), "grid": [grid.h, grid.stride, grid.n_records],
                          "adaptive": bool(adaptive), "events": int(events.n_events)})
         resume = checkpoint.load(out)
@@ -269,27 +276,34 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
         for ci in range(first_chunk, n_chunks):
             c0 = ci * SUBJECT_CHUNK
             sl = slice(c0, min(n_subjects, c0 + SUBJECT_CHUNK))
-            pc = {k: jnp.asarray(v[sl]) for k, v in p.items()}
-            ev = (jnp.asarray(events.step[sl]), jnp.asarray(events.target[sl]), jnp.asarray(events.amount[sl]))
+            rows = sl.stop - sl.start  # the real subjects; the batch may carry copies (MIN_BATCH)
+
+            def batch(a, sl=sl, rows=rows):
+                a = a[sl]
+                return np.concatenate([a] + [a[-1:]] * (MIN_BATCH - rows)) if rows < MIN_BATCH else a
+
+            pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
+            ev = (jnp.asarray(batch(events.step)), jnp.asarray(batch(events.target)),
+                  jnp.asarray(batch(events.amount)))
             if resume is not None and ci == resume["chunk"]:
                 seg0, filled = resume["segment"], resume["filled"]
                 y, ptr, n, m = (jnp.asarray(resume[k]) for k in ("y", "ptr", "n", "m"))
             else:
                 seg0, filled = 0, 1
-                y = jnp.asarray(y0[sl])
+                y = jnp.asarray(batch(y0))
                 ptr = jnp.zeros(y.shape[0], dtype=jnp.int64)
                 n = jnp.zeros(y.shape[0], dtype=jnp.int64)
                 m = jnp.ones(y.shape[0], dtype=jnp.int64)
-                out[sl, 0, :] = np.asarray(readouts(y, pc))
-                check(sl, 0, 1, np.asarray(y))
+                out[sl, 0, :] = np.asarray(readouts(y, pc))[:rows]
+                check(sl, 0, 1, np.asarray(y)[:rows])
             committed = (ci, seg0, filled, y, ptr, n, m)
             for seg in range(seg0, n_segments):
                 y, ptr, n, m, work, recs = run(y, ptr, n, m, pc, *ev, h, stride, max_m)
                 take = min(SEGMENT_RECORDS, grid.n_records - filled)
-                out[sl, filled:filled + take, :] = np.moveaxis(np.asarray(recs[:take]), 0, 1)
-                y_host = np.asarray(y)
+                out[sl, filled:filled + take, :] = np.moveaxis(np.asarray(recs[:take, :rows]), 0, 1)
+                y_host = np.asarray(y)[:rows]
                 check(sl, filled, filled + take, y_host)
-                steps[sl] += np.asarray(work)
+                steps[sl] += np.asarray(work)[:rows]
                 y_final[sl] = y_host
                 filled += take
                 committed = (ci, seg + 1, filled, y, ptr, n, m)
@@ -330,6 +344,30 @@ def _checkpoint_state(committed, steps, status, failed_at, y_final, sl) -> dict:
             "y_final": y_final.copy()}
 
 
+def _as_scenario(scenario):
+    """A Scenario from a Scenario, a built-in name or a .toml path; anything else is a ScenarioError."""
+    from ..scenarios import Scenario, load_scenario
+
+    if isinstance(scenario, (str, os.PathLike)):
+        return load_scenario(scenario)
+    if not isinstance(scenario, Scenario):
+        from ..errors import ScenarioError
+
+        raise ScenarioError("<scenario>", scenario, "give a Scenario, a built-in scenario name or the path "
+                            "to a .toml file", message=f"simulate() needs a Scenario, a built-in scenario name "
+                            f"or the path to a .toml file, not {type(scenario).__name__}")
+    return scenario
+
+
+def _setup(scenario, model: Model, subjects: range):
+    """Grid, per-subject parameters, dose events and readout names of `subjects` of the cohort."""
+    grid = make_grid(scenario.duration_min, scenario.record_every_min)
+    p = subject_parameters(model, scenario, len(subjects), scenario.cohort.seed, first=subjects.start)
+    events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
+    names = tuple(scenario.readouts) if scenario.readouts else model.readouts
+    return grid, p, events, names
+
+
 def simulate(scenario, *, progress: Callable[[float], None] | None = None, model: Model | None = None,
              subjects: range | None = None, checkpoint=None) -> xr.Dataset:
     """Run a scenario for its whole cohort (or the subjects in `subjects`, a range of indices);
@@ -338,30 +376,29 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, model
     Subject i is the same in any part of the cohort (its parameters depend only on the seed and
     i), so running the cohort in pieces and concatenating them along `subject` gives the whole.
     A built-in name or a .toml path is loaded first; anything else is a ScenarioError."""
-    from ..scenarios import Scenario, load_scenario
-
-    if isinstance(scenario, (str, os.PathLike)):
-        scenario = load_scenario(scenario)
-    elif not isinstance(scenario, Scenario):
-        from ..errors import ScenarioError
-
-        raise ScenarioError("<scenario>", scenario, "give a Scenario, a built-in scenario name or the path "
-                            "to a .toml file", message=f"simulate() needs a Scenario, a built-in scenario name "
-                            f"or the path to a .toml file, not {type(scenario).__name__}")
+    scenario = _as_scenario(scenario)
     model = model or default_model()
-    n_subjects, seed = scenario.cohort.subjects, scenario.cohort.seed
+    n_subjects = scenario.cohort.subjects
     if subjects is None:
         subjects = range(n_subjects)
     if subjects.step != 1 or not 0 <= subjects.start <= subjects.stop <= n_subjects:
         raise ValueError(f"subjects must be a range with step 1 within 0…{n_subjects}, got {subjects}")
-    grid = make_grid(scenario.duration_min, scenario.record_every_min)
-    p = subject_parameters(model, scenario, len(subjects), seed, first=subjects.start)
-    events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
+    grid, p, events, names = _setup(scenario, model, subjects)
     y0 = model.initial_state(p)
-    names = tuple(scenario.readouts) if scenario.readouts else model.readouts
     stats: dict = {}
     recs = integrate(model, grid, y0, p, events, names, progress, stats=stats, checkpoint=checkpoint)
     return to_dataset(recs, names, grid, p, scenario, events, stats=stats, first=subjects.start)
+
+
+def result_template(scenario, *, model: Model | None = None) -> xr.Dataset:
+    """The Dataset `simulate(scenario)` returns, for no subject: every variable, coordinate,
+    dtype and attribute, with a `subject` dimension of length 0 and nothing integrated.
+
+    It lays out a results store (Zarr) for the whole cohort before any subject is run."""
+    scenario = _as_scenario(scenario)
+    model = model or default_model()
+    grid, p, events, names = _setup(scenario, model, range(0))
+    return to_dataset(np.empty((0, grid.n_records, len(names))), names, grid, p, scenario, events)
 
 
 def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEvents, *,
