@@ -13,6 +13,10 @@ Everything is written into a hidden temporary folder next to the target (same pa
 final ``rename`` is atomic) and moved into place only when complete. On any error the temporary
 folder is removed: a results folder either exists complete or not at all.
 
+A cohort run on Dask (``opioidsim run --cluster`` / ``--scheduler``, see `opioidsim.cluster`)
+has ``results.zarr`` (a Zarr store, the same Dataset) in place of ``results.nc``: its workers
+write the store inside ``<out>.incomplete/`` and `write_results(..., store=...)` moves it in.
+
 Inside the temporary folder each file is first written as ``<name>.part``, flushed to disk and
 then renamed, and run.json (``"status": "complete"``) comes last. So even a process killed
 outright (SIGKILL, power loss) never leaves a half-written file under a results file name: what
@@ -33,9 +37,12 @@ from typing import Any, Callable, Optional
 
 from opioidsim.errors import OutputExistsError
 
-__all__ = ["write_results", "package_version", "check_out_dir", "RESULT_FILES"]
+__all__ = ["write_results", "package_version", "check_out_dir", "result_attrs", "utc_now", "RESULT_FILES",
+           "STORE_RESULT_FILES"]
 
 RESULT_FILES = ("results.nc", "summary.csv", "report.html", "scenario.toml", "run.json")
+#: the files of a results folder written from a Zarr store (a cohort run on Dask)
+STORE_RESULT_FILES = ("results.zarr",) + RESULT_FILES[1:]
 
 SummaryWriter = Callable[[Any, Path], None]
 ReportWriter = Callable[[Any, Path, str], None]
@@ -60,7 +67,8 @@ def package_version() -> str:
     return "0.1.0+unknown"
 
 
-def _utc_now() -> str:
+def utc_now() -> str:
+    """The time now in UTC, to the second, as results files record it (``2024-01-31T12:00:00Z``)."""
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace(
         "+00:00", "Z")
 
@@ -122,6 +130,29 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
+def result_attrs(attrs: dict[str, Any], scenario: Any, created_utc: str,
+                 version: Optional[str] = None) -> dict[str, Any]:
+    """The attributes a results file carries: ``attrs`` (the Dataset's own) plus the version,
+    scenario name and text, seed, subjects and creation time; the description and dose times
+    from the scenario when ``attrs`` lacks them."""
+    out = dict(attrs)
+    out.update(
+        opioidsim_version=version or package_version(),
+        scenario_name=str(scenario.name),
+        seed=int(scenario.cohort.seed),
+        subjects=int(scenario.cohort.subjects),
+        scenario_toml=scenario.to_toml(),
+        created_utc=created_utc,
+    )
+    if "description" not in attrs and getattr(scenario, "description", ""):
+        out["description"] = str(scenario.description)
+    if "dose_times_min" not in attrs and hasattr(scenario, "dose_schedule"):
+        times = [float(t) for t, _ in scenario.dose_schedule()]
+        if times:  # (an empty array is not a valid NetCDF attribute)
+            out["dose_times_min"] = times
+    return out
+
+
 def write_results(
     ds: Any,
     out_dir: str | os.PathLike,
@@ -132,6 +163,7 @@ def write_results(
     overwrite: bool = False,
     command: Optional[list[str] | str] = None,
     extra: Optional[dict[str, Any]] = None,
+    store: Optional[str | os.PathLike] = None,
 ) -> Path:
     """Write a complete results folder for ``ds`` (an xarray Dataset) at ``out_dir``; return it.
 
@@ -139,34 +171,30 @@ def write_results(
     writes report.html; each is skipped when None. ``command`` (argv) and ``extra`` (e.g. wall
     time) go into run.json. Refuses a non-empty existing ``out_dir`` unless ``overwrite=True``,
     in which case the old folder is replaced only once the new one is complete.
+
+    ``store``: a finished Zarr store (a folder) holding ``ds``, its attributes already stamped
+    (`result_attrs`); ``ds`` is the Dataset opened from it. The store is moved in as
+    ``results.zarr`` (no results.nc is written) after the summary and report are written from
+    it, and moved back where it was if the folder cannot be completed.
     """
     out = check_out_dir(out_dir, overwrite=overwrite)
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
     version = package_version()
-    started = _utc_now()
+    started = utc_now()
     scenario_toml = scenario.to_toml()
 
     tmp = _make_temp_dir(parent, out.name, "partial")
+    moved: Optional[tuple[Path, Path]] = None  # (store's own place, its place in tmp)
     try:
         files: list[str] = []
 
-        stamped = ds.assign_attrs(
-            opioidsim_version=version,
-            scenario_name=str(scenario.name),
-            seed=int(scenario.cohort.seed),
-            subjects=int(scenario.cohort.subjects),
-            scenario_toml=scenario_toml,
-            created_utc=started,
-        )
-        if "description" not in ds.attrs and getattr(scenario, "description", ""):
-            stamped.attrs["description"] = str(scenario.description)
-        if "dose_times_min" not in ds.attrs and hasattr(scenario, "dose_schedule"):
-            times = [float(t) for t, _ in scenario.dose_schedule()]
-            if times:  # (an empty array is not a valid NetCDF attribute)
-                stamped.attrs["dose_times_min"] = times
-        _write_whole(tmp / "results.nc", lambda path: stamped.to_netcdf(path))
-        files.append("results.nc")
+        if store is None:
+            stamped = ds.assign_attrs(result_attrs(ds.attrs, scenario, started, version))
+            _write_whole(tmp / "results.nc", lambda path: stamped.to_netcdf(path))
+            files.append("results.nc")
+        else:
+            stamped = ds  # the store's attributes were stamped when it was finished
 
         if summary_writer is not None:
             _write_whole(tmp / "summary.csv", lambda path: summary_writer(stamped, path))
@@ -180,6 +208,11 @@ def write_results(
             _scenario_header(version, scenario, started) + scenario_toml, encoding="utf-8"))
         files.append("scenario.toml")
 
+        if store is not None:  # last of the data: a rename, after everything that reads it
+            moved = (Path(store), tmp / "results.zarr")
+            os.rename(*moved)
+            files.insert(0, "results.zarr")
+
         info: dict[str, Any] = {
             "opioidsim_version": version,
             "status": "complete",
@@ -192,7 +225,7 @@ def write_results(
             "command": (command if isinstance(command, str) or command is None
                         else [str(c) for c in command]),
             "started_utc": started,
-            "finished_utc": _utc_now(),
+            "finished_utc": utc_now(),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "files": files + ["run.json"],
@@ -204,6 +237,11 @@ def write_results(
 
         _move_into_place(tmp, out, overwrite=overwrite)
     except BaseException:
+        if moved is not None and moved[1].exists():
+            try:  # the store is the run's work: keep it where the run can be resumed from
+                os.rename(moved[1], moved[0])
+            except OSError:  # pragma: no cover - same file system, same parent: not expected
+                pass
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
