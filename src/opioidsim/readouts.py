@@ -69,6 +69,16 @@ _R = [
     Readout("overdose", "1", "life-threatening opioid toxicity: apnoea, SpO2 below 75 % or cardiac arrest (0/1)"),
     Readout("cows", "1", "Clinical Opiate Withdrawal Scale score, 0-48 (Wesson & Ling 2003)"),
     Readout("cardiac_arrest", "1", "hypoxic cardiac-arrest criterion met (0/1), latched"),
+    Readout("glt1", "1", "NAc core GLT-1 glutamate transport, relative to the drug-naive brain"),
+    Readout("nac_glutamate", "1", "NAc core extrasynaptic glutamate spillover at rest, relative to naive "
+            "(synaptic release over GLT-1 uptake)"),
+    Readout("cue_memory", "1", "strength of the drug-cue association, 0-1"),
+    Readout("cue_incubation", "1", "abstinence-dependent potentiation of the cue → NAc glutamate pathway "
+            "(incubation of craving), 0-1"),
+    Readout("cue_glutamate", "1", "NAc core extrasynaptic glutamate a drug cue would evoke now, relative to the "
+            "naive resting level"),
+    Readout("cue_craving", "1", "craving a drug cue would evoke now, 0-10 VAS (a cue-reactivity test)"),
+    Readout("craving", "1", "background craving without a cue, 0-10 VAS"),
 ]
 
 READOUTS: dict[str, Readout] = {r.name: r for r in _R}

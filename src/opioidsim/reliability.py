@@ -61,7 +61,8 @@ READOUT_BOUNDS: dict[str, tuple[float, float]] = {
     "d2_activation": (0.0, 1.0), "overdose": (0.0, 1.0), "cardiac_arrest": (0.0, 1.0),
     "spo2": (0.0, 100.0), "pain": (0.0, 10.0), "negative_affect": (0.0, 10.0),
     "hedonic_state": (-10.0, 10.0), "hedonic_set_point": (-10.0, 10.0), "opponent_process": (0.0, 10.0),
-    "cows": (0.0, 48.0),
+    "cows": (0.0, 48.0), "glt1": (0.0, 1.0), "cue_memory": (0.0, 1.0), "cue_incubation": (0.0, 1.0), "cue_craving": (0.0, 10.0),
+    "craving": (0.0, 10.0),
 }
 #: tolerance on a bound (rounding in the readout arithmetic)
 BOUND_TOL = 1e-9

@@ -21,6 +21,7 @@ from .base import Module, State
 from .camp import CampModule
 from .development import DevelopmentModule
 from .dopamine import DopamineModule
+from .glutamate import GlutamateModule
 from .hedonic import HedonicModule
 from .pain import PainModule
 from .pk import PharmacokineticsModule
@@ -125,7 +126,8 @@ class Model:
 
 def default_modules() -> list[Module]:
     return [DevelopmentModule(), PharmacokineticsModule(), ToleranceModule(), ReceptorModule(), DopamineModule(),
-            HedonicModule(), StressModule(), CampModule(), PainModule(), RespirationModule(), WithdrawalModule()]
+            HedonicModule(), StressModule(), CampModule(), PainModule(), RespirationModule(), WithdrawalModule(),
+            GlutamateModule()]
 
 
 @lru_cache(maxsize=1)

@@ -322,6 +322,22 @@ def _d2_2_reduced() -> Outcome:
     return _d2_2_outcome(*g, "typical user's reductions on 400 controls' baselines")
 
 
+def _inc1() -> Outcome:
+    # A cue-reactivity test at several times after a month of daily IV heroin (the cross-sectional
+    # design of Wang 2013, in one typical subject): cue-induced craving against background craving.
+    use = 30
+    r = run_typical([Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until=f"{use}d")], f"{use + 366}d", "1d")
+    at = lambda name, day: float(r[name][int(np.searchsorted(r.t, (use + day) * 1440.0))])  # noqa: E731
+    days = (1, 7, 30, 90, 180, 365)
+    cue = {d: at("cue_craving", d) for d in days}
+    background = {d: at("craving", d) for d in days}
+    peak = max(cue, key=cue.get)
+    ok = (cue[30] > cue[1] and 7 <= peak <= 90 and cue[365] < cue[peak] and cue[180] < cue[peak]
+          and background[30] < background[1])
+    return Outcome("cue craving " + ", ".join(f"d{d} {cue[d]:.1f}" for d in days) + f" (peak day {peak}); "
+                   f"background d1 {background[1]:.1f} → d30 {background[30]:.1f}", ok)
+
+
 def _allo1() -> Outcome:
     # Kenny 2006 design on the human model (rat physiology arrives with the behaviour issue): 14 daily
     # sessions. Short access: 3 IV heroin doses of 5 mg in 1 h; thresholds just before and just after
@@ -376,4 +392,9 @@ TARGETS: tuple[Target, ...] = (
            "Kamp F et al. 2019 Neuropsychopharmacology 44:660", _d2_2, reduced=_d2_2_reduced),
     Target("V-ALLO-1", "brain-reward thresholds: lowered after 1 h sessions, rising progressively with 23 h access",
            "direction and progression", "Kenny PJ et al. 2006 J Neurosci 26:5894", _allo1),
+    Target("V-INC-1", "incubation of cue-induced craving in abstinence, while background craving fades",
+           "cue craving higher at 1 month than at day 1, peaking within 1 week–3 months, lower at 6 and 12 "
+           "months; background craving lower at 1 month than at day 1",
+           "Wang G et al. 2013 PLoS One 8:e68791; Bedi G et al. 2011 Biol Psychiatry 69:708; Pickens CL et al. "
+           "2011 Trends Neurosci 34:411", _inc1),
 )

@@ -1,0 +1,60 @@
+"""Glutamate and craving (model/glutamate.py): directions and time courses from published findings."""
+import numpy as np
+import pytest
+
+from opioidsim.scenarios import Dose
+from opioidsim.validation.sim import run_typical
+
+USE_DAYS = 60
+
+
+@pytest.fixture(scope="module")
+def use_then_a_year_abstinent():
+    doses = [Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until=f"{USE_DAYS}d")]
+    return run_typical(doses, f"{USE_DAYS + 366}d", "1d")
+
+
+def _abstinent(run, days):
+    return int(np.searchsorted(run.t, (USE_DAYS + days) * 1440.0))
+
+
+def test_a_drug_naive_subject_has_no_cue_craving_and_full_glutamate_transport():
+    r = run_typical([], "3d", "6h")
+    assert np.all(r["glt1"] == 1.0) and np.all(r["nac_glutamate"] == 1.0)
+    assert np.all(r["cue_craving"] == 0.0) and np.all(r["craving"] == 0.0)
+
+
+def test_heroin_lowers_glt1_for_weeks_into_abstinence_then_it_recovers(use_then_a_year_abstinent):
+    r = use_then_a_year_abstinent
+    # Shen HW et al. 2014 J Neurosci 34:5649: lower GLT-1 and glutamate spillover in NAc core after
+    # heroin self-administration, still there after weeks of extinction
+    week3 = _abstinent(r, 21)
+    assert r["glt1"][week3] < 0.9 and r["nac_glutamate"][week3] > 1.1
+    # spillover is release over uptake
+    assert np.allclose(r["nac_glutamate"], 1.0 / r["glt1"], rtol=1e-12)
+    assert r["glt1"][-1] > 0.97  # back within a year
+
+
+def test_cue_craving_incubates_in_abstinence_while_background_craving_fades(use_then_a_year_abstinent):
+    r = use_then_a_year_abstinent
+    cue, background = r["cue_craving"], r["craving"]
+    day1, day3, day30 = _abstinent(r, 1), _abstinent(r, 3), _abstinent(r, 30)
+    # incubation: a cue provokes more craving after a month without drug than on day 1 (heroin rats:
+    # Shalev U et al. 2001 Psychopharmacology 156:98; humans: Bedi G et al. 2011 Biol Psychiatry 69:708)
+    assert cue[day30] > cue[day1] * 1.05
+    # ... and declines later: lower at 6 and 12 months than at its peak (Wang G et al. 2013 PLoS One
+    # 8:e68791; Pickens CL et al. 2011 Trends Neurosci 34:411)
+    after = cue[day1:]
+    peak_day = int(np.argmax(after))
+    assert 7 <= peak_day <= 120
+    assert cue[_abstinent(r, 180)] < after.max() and cue[_abstinent(r, 365)] < 0.6 * after.max()
+    # while background craving, carried by withdrawal and dysphoria, falls over the same month
+    assert background[day30] < 0.7 * background[day3]
+
+
+def test_incubation_needs_abstinence():
+    # the same time since the cue memory formed, but still using: no incubation (potentiation of
+    # the NAc cue pathway appears only after prolonged withdrawal: Conrad KL et al. 2008 Nature 454:118)
+    using = run_typical([Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="40d")], "40d", "1d")
+    stopped = run_typical([Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="20d")], "40d", "1d")
+    assert using["cue_incubation"][-1] < 0.5 * stopped["cue_incubation"][-1]
