@@ -36,6 +36,7 @@ from opioidsim.report.summary import (
 __all__ = [
     "BALANCE_READOUTS",
     "CASCADE_READOUTS",
+    "CRAVING_READOUTS",
     "CHRONIC_MIN_DAYS",
     "DOPAMINE_ADAPTATION_READOUTS",
     "TOLERANCE_READOUTS",
@@ -45,6 +46,7 @@ __all__ = [
     "cascade_figure",
     "choose_chronic_axis",
     "choose_time_axis",
+    "craving_figure",
     "dopamine_adaptation_figure",
     "figure_to_data_uri",
     "other_readouts_figure",
@@ -381,6 +383,9 @@ _BALANCE_LINES: tuple[tuple[str, str], ...] = (
     ("opponent_process", "opponent process (b)"),
     ("hedonic_set_point", "set point (no drug on board)"))
 BALANCE_READOUTS: tuple[str, ...] = (*(n for n, _ in _BALANCE_LINES), "reward_threshold")
+_CRAVING_LINES: tuple[tuple[str, str], ...] = (("craving", "background craving"),
+                                               ("cue_craving", "craving a drug cue would provoke"))
+CRAVING_READOUTS: tuple[str, ...] = (*(n for n, _ in _CRAVING_LINES), "glt1")
 
 _COWS_MAX = 48.0
 _COWS_COLORS = ("#fff3bf", "#ffd8a8", "#ffa8a8", "#e599f7")
@@ -668,6 +673,41 @@ def balance_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarr
               show_band)
         _finish(ax, "Reward threshold (brain stimulation, ICSS)",
                 f"{units_of(ds, 'reward_threshold') or '%'} of naive")
+    _mark_last_dose(axes, _last_dose_x(dose_times_min, axis))
+    for ax in axes:
+        _legend(ax)
+        _set_xlim(ax, x)
+    axes[-1].set_xlabel(axis.label, fontsize=9)
+    return fig
+
+
+def craving_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarray = (),
+                   bands: Bands | None = None) -> Figure | None:
+    """Background craving and the craving a cue test would provoke (0-10), and below them NAc
+    GLT-1 (% of naive). None for runs under two days or without any of these readouts."""
+    setup = _chronic_setup(ds, CRAVING_READOUTS)
+    if setup is None:
+        return None
+    names, t_min, show_band, axis, x = setup
+    cache: Bands = {} if bands is None else bands
+    lines = [(n, lab) for n, lab in _CRAVING_LINES if n in names]
+    glt1 = "glt1" in names
+    n_panels = int(bool(lines)) + int(glt1)
+    fig, axes = _chronic_figure([n_panels], heights=[1.3, 1.0][:n_panels] if lines else None)
+    k = 0
+    if lines:
+        ax = axes[k]
+        for (name, label), color in zip(lines, ("#9467bd", "#d62728")):
+            _draw(ax, x, _bands(ds, name, cache), label, color, show_band)
+        _finish(ax, "Craving", "0–10 (VAS)")
+        k += 1
+    if glt1:
+        ax = axes[k]
+        ax.axhline(100.0, color="0.5", lw=0.8)
+        if "percent:glt1" not in cache:
+            cache["percent:glt1"] = 100.0 * _bands(ds, "glt1", cache)
+        _draw(ax, x, cache["percent:glt1"], "GLT-1", "#2ca02c", show_band)
+        _finish(ax, "Glutamate transport in the nucleus accumbens (GLT-1)", "% of naive")
     _mark_last_dose(axes, _last_dose_x(dose_times_min, axis))
     for ax in axes:
         _legend(ax)

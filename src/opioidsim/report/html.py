@@ -328,8 +328,10 @@ def _chronic_sections(ds: xr.Dataset, meta: _Meta, bands: dict[str, np.ndarray],
     from opioidsim.report.figures import (
         BALANCE_READOUTS,
         CHRONIC_MIN_DAYS,
+        CRAVING_READOUTS,
         WITHDRAWAL_READOUTS,
         balance_figure,
+        craving_figure,
         dopamine_adaptation_figure,
         figure_to_data_uri,
         tolerance_figure,
@@ -395,6 +397,18 @@ def _chronic_sections(ds: xr.Dataset, meta: _Meta, bands: dict[str, np.ndarray],
             "point drops below zero, the balance tipped toward pain, and the brain-reward "
             "threshold rises so that ordinary pleasures count for less (Koob & Le Moal 2001). "
             + band_text + last_text)]
+
+    fig = craving_figure(ds, dose_times_min=meta.dose_times_min, bands=bands)
+    if fig is not None:
+        drawn |= set(CRAVING_READOUTS) & present
+        blocks += ["<h2>Craving</h2>", _figure_block(
+            figure_to_data_uri(fig, _DPI),
+            "craving over time: background craving, the craving a drug cue would provoke, and "
+            "nucleus accumbens GLT-1",
+            "Background craving follows withdrawal and dysphoria and fades within weeks of "
+            "stopping; the craving a drug cue would provoke grows for a month or two of "
+            "abstinence before it declines (incubation of craving), while glutamate transport "
+            "(GLT-1) recovers only over months. " + band_text + last_text)]
     return blocks, drawn
 
 
