@@ -299,23 +299,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     from opioidsim.scenarios import Scenario, load_scenario
 
     overwrite = args.overwrite
+    spec = _dask_spec(args)  # None: one process
+    chunk_subjects = args.chunk_subjects
     if args.resume is not None:
         if args.scenario is not None or args.subjects is not None or args.seed is not None:
             raise UsageError("--resume DIR continues the run exactly as it was started: give no "
                              "scenario, --subjects or --seed with it")
         out_path, inc = _resume_target(args.resume)
         out = str(out_path)
-        if not (inc / "checkpoint" / "state.npz").is_file():
+        try:
+            started = json.loads((inc / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            started = {}
+        on_dask = started.get("mode") == "dask" and (inc / "scenario.toml").is_file()
+        if not on_dask and not (inc / "checkpoint" / "state.npz").is_file():
             done = out_path / "run.json"
             if done.is_file() and '"complete"' in done.read_text(encoding="utf-8", errors="replace"):
                 raise UsageError(f"'{out}' is a complete results folder; there is nothing to resume")
             raise UsageError(f"no interrupted run to resume at '{out}' (no '{inc}' with a "
                              "checkpoint); start it with: opioidsim run NAME_OR_FILE --out DIR")
+        if on_dask:
+            spec, chunk_subjects = _dask_resume_spec(args, started, spec)
+        elif spec is not None or chunk_subjects is not None:
+            raise UsageError(f"the run into '{out}' was started in one process: resume it the same "
+                             "way, without --cluster, --scheduler or --chunk-subjects")
         scenario = Scenario.from_file(inc / "scenario.toml")
-        try:
-            started = json.loads((inc / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            started = {}
         overwrite = overwrite or bool(started.get("overwrite", False))
         # temporary folders left by a results write that was killed (ours: same target name)
         for stale in out_path.parent.glob(f".{out_path.name}.partial-*"):
@@ -334,6 +342,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_writable(out)
     if args.resume is None and (inc.exists() or inc.is_symlink()):  # --overwrite: start again
         shutil.rmtree(inc) if inc.is_dir() and not inc.is_symlink() else inc.unlink()
+    if spec is not None:
+        return _run_on_dask(args, scenario, out, inc, overwrite, spec, chunk_subjects)
 
     def mark_incomplete() -> None:
         """Before the first checkpoint: make the folder say what it is and how to continue."""
@@ -413,21 +423,220 @@ def cmd_run(args: argparse.Namespace) -> int:
     if inc.exists():
         shutil.rmtree(inc, ignore_errors=True)
 
-    table = summary_table(ds)
-    cols = [c for c in ("readout", "units", "baseline_median", "peak_median",
-                        "time_of_peak_median_min", "final_median", "kind") if c in table.columns]
-    headers = {"baseline_median": "baseline", "peak_median": "peak/nadir",
-               "time_of_peak_median_min": "at (min)", "final_median": "final"}
-    rows = [[_fmt(r[c]) for c in cols] for r in table.to_dict("records")]
-    if rows:
-        print(f"medians over {scenario.cohort.subjects} subject(s):")
-        print(_table([headers.get(c, c) for c in cols], rows))
+    _print_summary(summary_table(ds), scenario.cohort.subjects)
     if failed:
         print(f"{PROG}: warning: {failed} of {scenario.cohort.subjects} subjects failed to "
               "integrate (a state became NaN or infinite); they are marked status = 1 in "
               "results.nc, with NaN records from failed_at_min on", file=sys.stderr)
     print(f"results written to {out} (simulated in {wall:.1f} s)")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# run on Dask (--cluster / --scheduler): see opioidsim.cluster
+# ---------------------------------------------------------------------------------------------
+def _dask_spec(args: argparse.Namespace) -> Any:
+    """The cluster the flags ask for (an `opioidsim.cluster.ClusterSpec`), or None: one process."""
+    from opioidsim.cluster import ClusterError, parse_cluster, parse_scheduler
+
+    if args.cluster is not None and args.scheduler is not None:
+        raise UsageError(f"--cluster {args.cluster!r} and --scheduler {args.scheduler!r}: give one of "
+                         "them, not both (--cluster local[:WORKERS] starts a Dask cluster on this "
+                         "machine, --scheduler ADDRESS uses a running Dask scheduler)")
+    try:
+        if args.cluster is not None:
+            return parse_cluster(args.cluster)
+        if args.scheduler is not None:
+            return parse_scheduler(args.scheduler)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    if args.chunk_subjects is not None and args.resume is None:
+        raise UsageError(f"--chunk-subjects {args.chunk_subjects}: only a run on Dask is cut into "
+                         "chunks; add --cluster local[:WORKERS] or --scheduler ADDRESS")
+    return None
+
+
+def _dask_resume_spec(args: argparse.Namespace, started: dict[str, Any], spec: Any) -> tuple[Any, int]:
+    """(cluster, chunk size) to resume a Dask run: the flags given now, else those it started with."""
+    from opioidsim.cluster import ClusterError, parse_cluster, parse_scheduler
+
+    chunk = started.get("chunk_subjects")
+    if not isinstance(chunk, int) or chunk < 1:
+        raise UsageError("cannot resume: the interrupted run's run.json has no chunk size; start it "
+                         "again with --overwrite")
+    if args.chunk_subjects is not None and args.chunk_subjects != chunk:
+        raise UsageError(f"--chunk-subjects {args.chunk_subjects}: the interrupted run was cut into "
+                         f"chunks of {chunk} subjects and continues so (leave out --chunk-subjects)")
+    if spec is None:
+        flags = started.get("dask") or ["--cluster", "local"]
+        try:
+            spec = parse_cluster(flags[1]) if flags[0] == "--cluster" else parse_scheduler(flags[1])
+        except (ClusterError, IndexError, TypeError) as exc:
+            raise UsageError(f"cannot resume on the cluster the run started on ({exc}); give "
+                             "--cluster or --scheduler") from None
+    return spec, chunk
+
+
+def _run_on_dask(args: argparse.Namespace, scenario: Any, out: str, inc: Path, overwrite: bool,
+                 spec: Any, chunk_subjects: Optional[int]) -> int:
+    """`run` with the cohort in chunks on Dask: the workers write ``<out>.incomplete/results.zarr.part``
+    (chunks that finished are kept there, and ``--resume`` runs only the others); the results
+    folder, with results.zarr in place of results.nc, appears only when complete."""
+    import shutil
+    import signal
+
+    from opioidsim import cluster
+    from opioidsim.io.results import package_version, write_results
+
+    resuming = args.resume is not None
+    version = package_version()
+    store, done_dir = inc / cluster.STORE_PART, inc / cluster.DONE_DIR
+    n = int(scenario.cohort.subjects)
+    verb = "resuming" if resuming else "running"
+    print(f"{PROG}: {verb} '{scenario.name}' ({scenario.duration}, {n} subject{'s' if n != 1 else ''}, "
+          f"seed {scenario.cohort.seed}) on {spec.describe()}", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    conn = cluster.Connection(spec)
+    created_inc = False
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        previous = None
+    try:
+        try:
+            conn.__enter__()
+            conn.check_workers(version)
+        except cluster.ClusterError as exc:
+            raise UsageError(str(exc)) from None
+        threads = conn.threads()
+        if chunk_subjects is None:
+            empty, _ = cluster.store_layout(scenario, 1)
+            chunk_subjects = cluster.default_chunk_subjects(
+                n, threads, empty.sizes["time"], len(empty.data_vars))
+        if not resuming or cluster.store_matches(store, scenario.to_toml(), version) != chunk_subjects:
+            if resuming:
+                print(f"{PROG}: the partial results in '{inc}' cannot be reused; computing every "
+                      "chunk again", file=sys.stderr)
+                shutil.rmtree(done_dir, ignore_errors=True)
+            else:
+                created_inc = True
+            _mark_incomplete_dask(inc, scenario, out, overwrite, spec, chunk_subjects, version)
+            cluster.create_store(store, scenario, chunk_subjects)
+        done_dir.mkdir(parents=True, exist_ok=True)
+        blind = conn.unreachable(inc / INCOMPLETE_NOTE)
+        if blind:
+            raise UsageError(
+                f"{len(blind)} Dask worker(s) cannot see the results folder's location '{inc.parent}' "
+                f"(e.g. {blind[0]}): with --scheduler, --out must be on storage every worker "
+                "reaches, such as a shared file system mounted at the same path")
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=1, desc=scenario.name, file=sys.stderr, leave=False,
+                   disable=True if args.no_progress else None,
+                   bar_format="{desc}: {n_fmt}/{total_fmt} chunks|{bar}| {elapsed}<{remaining}")
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            cluster.run_chunks(conn, scenario, store, chunk_subjects, done_dir, version, progress=progress)
+        finally:
+            bar.close()
+    except UsageError:
+        conn.close()
+        if created_inc:
+            shutil.rmtree(inc, ignore_errors=True)  # bad input: nothing is left written
+        raise
+    except KeyboardInterrupt as exc:
+        conn.close()
+        code = 143 if isinstance(exc, _Terminated) else 130
+        print(f"{PROG}: interrupted; {_dask_kept(store, done_dir, inc, out, 'continue')}", file=sys.stderr)
+        return code
+    except (cluster.ChunkFailed, OSError, TimeoutError) as exc:
+        conn.close()
+        raise Failed(f"{exc}; {_dask_kept(store, done_dir, inc, out, 'fix the cause and continue')}") from exc
+    finally:
+        conn.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    wall = time.perf_counter() - t0
+
+    failed = cluster.finish_store(store)
+    ds = cluster.open_results(store)
+    summary_table, report_writer = _report_helpers()
+    table = summary_table(ds)  # once: it reads the whole store, a block at a time
+
+    def summary_writer(d: Any, path: Path) -> None:
+        table.to_csv(path, index=False)
+
+    extra: dict[str, Any] = {
+        "simulation_wall_time_s": round(wall, 3), "subjects_failed": failed,
+        "dask": {"cluster": " ".join(spec.flags), "worker_threads": threads,
+                 "chunk_subjects": chunk_subjects,
+                 "chunks": len(cluster.chunks_of(n, chunk_subjects))}}
+    if resuming:
+        extra["resumed"] = True
+    try:
+        write_results(ds, out, scenario, report_writer=report_writer, summary_writer=summary_writer,
+                      overwrite=overwrite, command=[PROG] + list(args._argv), extra=extra, store=store)
+    except OutputExistsError:
+        raise
+    except OSError as exc:
+        raise Failed(f"could not write results to '{out}': {exc}; the computed results are kept in "
+                     f"'{inc}': free space and run 'opioidsim run --resume {out}'") from exc
+    finally:
+        ds.close()
+    shutil.rmtree(inc, ignore_errors=True)
+    _print_summary(table, n)
+    if failed:
+        print(f"{PROG}: warning: {failed} of {n} subjects failed to integrate (a state became NaN or "
+              "infinite); they are marked status = 1 in results.zarr, with NaN records from "
+              "failed_at_min on", file=sys.stderr)
+    print(f"results written to {out} (simulated in {wall:.1f} s on {spec.describe()})")
+    return 0
+
+
+def _dask_kept(store: Path, done_dir: Path, inc: Path, out: str, then: str) -> str:
+    """What an interrupted or failed Dask run leaves, and how to continue it."""
+    from opioidsim.cluster import done_chunks
+
+    if not store.exists():
+        return "nothing was written"
+    return (f"no results were written. The {len(done_chunks(done_dir))} finished chunk(s) of subjects "
+            f"are kept in '{inc}': {then} with 'opioidsim run --resume {out}'")
+
+
+def _mark_incomplete_dask(inc: Path, scenario: Any, out: str, overwrite: bool, spec: Any,
+                          chunk_subjects: int, version: str) -> None:
+    inc.mkdir(parents=True, exist_ok=True)
+    (inc / "scenario.toml").write_text(scenario.to_toml(), encoding="utf-8")
+    (inc / "run.json").write_text(json.dumps({
+        "status": "incomplete", "mode": "dask", "opioidsim_version": version,
+        "scenario": str(scenario.name), "seed": int(scenario.cohort.seed),
+        "subjects": int(scenario.cohort.subjects), "results_folder": out,
+        "overwrite": bool(overwrite), "dask": spec.flags, "chunk_subjects": int(chunk_subjects),
+        "resume_with": f"opioidsim run --resume {out}",
+    }, indent=2) + "\n", encoding="utf-8")
+    (inc / INCOMPLETE_NOTE).write_text(
+        f"This is NOT a results folder: the run into '{out}' on Dask was interrupted or is still "
+        "running.\nIt holds the chunks of subjects finished so far (results.zarr.part, done/), "
+        f"no results.\nContinue it with:  opioidsim run --resume {out}\n", encoding="utf-8")
+
+
+def _print_summary(table: Any, n_subjects: int) -> None:
+    cols = [c for c in ("readout", "units", "baseline_median", "peak_median",
+                        "time_of_peak_median_min", "final_median", "kind") if c in table.columns]
+    headers = {"baseline_median": "baseline", "peak_median": "peak/nadir",
+               "time_of_peak_median_min": "at (min)", "final_median": "final"}
+    rows = [[_fmt(r[c]) for c in cols] for r in table.to_dict("records")]
+    if rows:
+        print(f"medians over {n_subjects} subject(s):")
+        print(_table([headers.get(c, c) for c in cols], rows))
 
 
 def _check_writable(out: str) -> None:
@@ -527,11 +736,13 @@ def _build_parser() -> _Parser:
     p = sub.add_parser(
         "run", help="run a scenario and write a results folder",
         description="Run a scenario (a built-in name or a .toml file) and write a results folder:\n"
-                    "results.nc, summary.csv, report.html, scenario.toml, run.json.\n"
+                    "results.nc (results.zarr when run on Dask), summary.csv, report.html,\n"
+                    "scenario.toml, run.json.\n"
                     "Research and teaching only; never a dosing guide.",
         formatter_class=_RawFormatter,
         epilog="examples:\n  opioidsim run acute-heroin-iv --out out/demo --subjects 20 --seed 1\n"
-               "  opioidsim run --resume out/demo      continue an interrupted run\n\n"
+               "  opioidsim run --resume out/demo      continue an interrupted run\n"
+               "  opioidsim run big.toml --out out/big --cluster local:2   chunks on Dask\n\n"
                "A long run saves its progress in DIR.incomplete (at most every 60 s and when\n"
                "interrupted by Ctrl-C or SIGTERM); DIR itself appears only when complete.")
     p.add_argument("scenario", metavar="NAME_OR_FILE", nargs="?", default=None,
@@ -550,6 +761,16 @@ def _build_parser() -> _Parser:
     p.add_argument("--checkpoint-every", type=_float_range(0.0, 86400.0, "--checkpoint-every"),
                    default=60.0, metavar="SECONDS",
                    help="save progress at most this often (default 60; 0: after every segment)")
+    p.add_argument("--cluster", metavar="local[:WORKERS]", default=None,
+                   help="run the cohort as chunks of subjects on a Dask cluster started on this "
+                        "machine (default: one worker per CPU core); writes results.zarr")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the cohort as chunks on the running Dask scheduler at ADDRESS (e.g. "
+                        "tcp://host:8786); DIR must be on storage every worker reaches")
+    p.add_argument("--chunk-subjects", type=_int_range(1, MAX_SUBJECTS, "--chunk-subjects"),
+                   default=None, metavar="N",
+                   help="subjects per Dask task (default: at most 1,024, and few enough that "
+                        "every worker gets work)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
