@@ -48,16 +48,18 @@ class StressModule(Module):
     parameters = PARAMETERS
     inputs = ("hedonic_state",)
     rate_inputs = ("noradrenaline",)
-    provides = ("crf", "negative_affect", "stress_sensitization", "stress_reactivity")
+    provides = ("crf", "negative_affect", "anxiety", "stress_sensitization", "stress_reactivity")
 
     def outputs(self, y, u, p):
         crf_excess = excess(y["crf"] - 1.0, p["excess_smoothing"])
         dysphoria = p["dysphoria_weight"] * excess(-u["hedonic_state"], p["excess_smoothing"])
         na = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * crf_excess
                                                    + dysphoria / p["negative_affect_scale"])
+        # the between-system part alone: CRF-driven anxiety and restlessness (what COWS scores)
+        anxiety = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * crf_excess)
         # the gain of the CRF response to a given noradrenergic (stress) drive, relative to a naive subject:
         # a readout of protracted abstinence, when stressors provoke more than they used to (Koob 2008)
-        return {"crf": y["crf"], "negative_affect": na, "stress_sensitization": y["stress_sensitization"],
+        return {"crf": y["crf"], "negative_affect": na, "anxiety": anxiety, "stress_sensitization": y["stress_sensitization"],
                 "stress_reactivity": 1.0 + y["stress_sensitization"]}
 
     def rates(self, t, y, u, p):

@@ -6,7 +6,9 @@ physiology that produces it — withdrawal is a state of the model, not a timer:
   sweating (0-4), pupil size (0-5), runny nose/tearing (0-4), GI upset (0-5), tremor (0-4),
   yawning (0-4), gooseflesh (0-5) — 35 points;
 - bone/joint aches (0-4), from pain above the subject's own drug-free level (hyperalgesia);
-- restlessness (0-5) and anxiety/irritability (0-4), from negative affect — 9 points.
+- restlessness (0-5) and anxiety/irritability (0-4), from the CRF-driven (between-system) part of
+  negative affect — 9 points. COWS does not score dysphoria or anhedonia, so the within-system
+  part (a reward system below its normal tone, model/stress.py) is not counted here.
 Each item saturates smoothly (Hill function) at its maximum.
 """
 from __future__ import annotations
@@ -22,7 +24,8 @@ PARAMETERS = (
               "J Neurosci 10:2308)"),
     Parameter("cows_autonomic_hill", 1.5, "1", "assumed"),
     Parameter("cows_aches_half", 1.5, "1", "assumed: 1.5 points of extra pain (0-10 scale) give half of the aches item"),
-    Parameter("cows_affect_half", 4.0, "1", "assumed: negative affect 4/10 gives half of restlessness and anxiety"),
+    Parameter("cows_affect_half", 4.0, "1", "assumed: CRF-driven anxiety 4/10 gives half of restlessness and "
+              "anxiety"),
     Parameter("cows_smoothing", 0.02, "1", "numerical: smooth max(x, 0)"),
 )
 
@@ -50,7 +53,7 @@ def cows_band(score: float) -> str:
 
 class WithdrawalModule(Module):
     name = "withdrawal"
-    inputs = ("noradrenaline", "negative_affect", "pain", "ac_superactivation")
+    inputs = ("noradrenaline", "anxiety", "pain", "ac_superactivation")
     parameters = PARAMETERS
     provides = ("cows",)
 
@@ -60,7 +63,7 @@ class WithdrawalModule(Module):
         # the part of pain due to hyperalgesia: pain rises in proportion to AC superactivation
         aches = ACHES_POINTS * hill(softplus(u["ac_superactivation"], p["cows_smoothing"]) * u["pain"],
                            p["cows_aches_half"], 1.0)
-        affect = AFFECT_POINTS * hill(u["negative_affect"], p["cows_affect_half"], 1.5)
+        affect = AFFECT_POINTS * hill(u["anxiety"], p["cows_affect_half"], 1.5)
         return {"cows": autonomic + aches + affect}
 
     def rates(self, t, y, u, p):
