@@ -45,7 +45,11 @@ GENOTYPES = {"oprm1_g_carrier": "oprm1_g_carrier_frequency", "drd2_a1_carrier": 
 QUANTUM_MIN = 1.0 / 16.0
 #: the fixed-step baseline (`integrate(..., adaptive=False)`) takes steps of at most this (15 s)
 MAX_STEP_MIN = 0.25
-SUBJECT_CHUNK = 4096
+#: subjects integrated together in one compiled batch (a larger cohort runs as several batches).
+#: Kept well below ~1,000: with jaxlib 0.10 on CPU a batch of 1,000 or 1,024 subjects hangs for
+#: good (every XLA thread idle, the result never ready; found running a cohort on Dask, not
+#: affected by --xla_cpu_multi_thread_eigen=false), while 512, 768 and 900 run.
+SUBJECT_CHUNK = 512
 #: the smallest batch the compiled segment is given: a one-subject batch is padded with a copy of
 #: its subject. XLA simplifies a batch dimension of size 1 away, which changes the order of
 #: floating-point operations (a subject alone differs in the last bits from the same subject in a
