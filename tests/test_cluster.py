@@ -98,10 +98,20 @@ def test_command_on_a_local_cluster_equals_single_process_bitwise(scenario_file,
     a lone subject), results.zarr equal bit for bit to the whole cohort run in one process."""
     out = tmp_path / "res"
     env = dict(os.environ, PYTHONPATH=str(Path(cli.__file__).resolve().parents[1]))
+    # hold Dask's default dashboard port, as another run on the machine might: stderr must stay clean
+    busy = socket.socket()
+    try:
+        busy.bind(("127.0.0.1", 8787))
+        busy.listen()
+    except OSError:
+        pass  # already held by someone else: the same situation
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "opioidsim.cli", "run", str(scenario_file), "--out",
-                           str(out), "--cluster", "local:2", "--chunk-subjects", "2", "--no-progress"],
-                          capture_output=True, text=True, env=env, timeout=900)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "opioidsim.cli", "run", str(scenario_file), "--out",
+                               str(out), "--cluster", "local:2", "--chunk-subjects", "2", "--no-progress"],
+                              capture_output=True, text=True, env=env, timeout=900)
+    finally:
+        busy.close()
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines() == [
@@ -200,7 +210,7 @@ def test_scheduler_without_workers_is_a_clear_error(scenario_file, tmp_path, cap
     from distributed import LocalCluster
 
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1.0)
-    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
         rc = cli.main(["run", str(scenario_file), "--out", str(tmp_path / "o"), "--scheduler",
                        empty.scheduler_address])
     line = _one_error_line(capsys.readouterr().err)

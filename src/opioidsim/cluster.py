@@ -167,8 +167,10 @@ class Connection:
         try:
             if self.spec.address is None:
                 n = self.spec.local_workers or cpu_count()
+                # dashboard on a free port: the default 8787 may be held by another run, and the
+                # warning Dask would print is not the user's business
                 self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=self.processes,
-                                            dashboard_address=None, silence_logs=quiet)
+                                            dashboard_address=":0", silence_logs=quiet)
                 self.client = Client(self.cluster, set_as_default=False)
             else:
                 for name in ("distributed.client", "distributed.core", "distributed.comm.tcp"):
