@@ -52,10 +52,11 @@ PARAMETERS = (
     Parameter("d2_dopamine_kd", 10.0, "nM", "Richfield EK et al. 1989 Neuroscience 30:767: dopamine affinity "
               "for the high-affinity D2 state ≈ 10 nM"),
     # slow adaptation
-    Parameter("gaba_camp_share", 1.0, "1", "assumed: the GABA-terminal cAMP up-regulation restores half of the "
-              "release the drug inhibits on average; partial, as the dopamine surge to morphine is undiminished "
-              "after a week of daily doses (Pothos E et al. 1991 Brain Res 566:348) while GABA release is "
-              "clearly raised in withdrawal (Bonci A & Williams JT 1997 J Neurosci 17:796)"),
+    Parameter("gaba_camp_share", 1.0, "1", "assumed: the GABA-terminal cAMP up-regulation fully restores the "
+              "release the drug inhibits on average, as assumed for the LC cyclase; GABA release is clearly raised "
+              "in withdrawal (Bonci A & Williams JT 1997 J Neurosci 17:796). With intermittent doses the average "
+              "inhibition is small, so surges are blunted only modestly, in line with an undiminished dopamine "
+              "surge to morphine after a week of daily doses (Pothos E et al. 1991 Brain Res 566:348)"),
     Parameter("gaba_camp_upregulation_time", 4.0, "day", "assumed: as the LC cyclase (Nestler EJ & Tallman JF "
               "1988 Mol Pharmacol 33:127); Bonci & Williams 1997 saw it after 6-7 days of morphine"),
     Parameter("gaba_camp_recovery_time", 1.5, "day", "assumed: as the LC cyclase; NAc dopamine stays below "
