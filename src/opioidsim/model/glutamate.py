@@ -32,7 +32,7 @@ from .base import Module, State
 
 PARAMETERS = (
     Parameter("glt1_downregulation_rate", 0.05, "1/day", "assumed: daily heroin use lowers NAc core GLT-1 by "
-              "about 30 % at steady state; direction and persistence from heroin self-administration in rats "
+              "about a third over three months; direction and persistence from heroin self-administration in rats "
               "(Shen HW et al. 2014 J Neurosci 34:5649)"),
     Parameter("glt1_recovery_time", 90.0, "day", "assumed: GLT-1 stays low after weeks of extinction (Shen 2014: "
               "'long-lasting downregulation')"),
@@ -53,7 +53,7 @@ PARAMETERS = (
     Parameter("incubation_gain", 2.0, "1", "assumed: fully incubated, the cue response is three times the early "
               "one (incubated cue-induced seeking several-fold over day 1 in rats: Shalev 2001)"),
     Parameter("cue_craving_gain", 0.25, "1", "assumed: scales cue-evoked glutamate to a 0-10 craving VAS so a cue "
-              "test early in abstinence gives moderate craving (≈ 4-6 of 10)"),
+              "test early in abstinence gives moderate craving (≈ 3.5-5.5 of 10 after one to three months of use)"),
     Parameter("craving_affect_weight", 1.0, "1", "scale identity: negative affect of n (0-10) gives n points of "
               "background craving before saturation (negative reinforcement; Koob & Le Moal 2008)"),
     Parameter("tonic_cue_weight", 0.15, "1", "assumed: everyday surroundings carry a small part of a drug cue's "
