@@ -18,8 +18,8 @@ incubation of cue-induced craving in abstinence.
   the product of a potentiation that builds with one time constant and a memory that fades with
   another.
 
-`cue_incubation` (0-1) is the potentiation itself. Readouts are probes, like a lab test taken now: `cue_glutamate` is the extrasynaptic NAc glutamate
-a drug cue would evoke; `cue_craving` the craving it would evoke (0-10 VAS); `craving` the
+`cue_incubation` (0-1) is the potentiation itself. Readouts are probes, like a lab test taken
+now: `cue_glutamate` is the extrasynaptic NAc glutamate a drug cue would evoke; `cue_craving` the craving it would evoke (0-10 VAS); `craving` the
 background craving without a cue (0-10): negative reinforcement from negative affect (withdrawal,
 dysphoria) plus the tonic pull of the cue memory in everyday surroundings.
 """
@@ -39,8 +39,8 @@ PARAMETERS = (
     Parameter("cue_learning_rate", 0.5, "1/day", "assumed: a cue-drug association saturates within two to three "
               "weeks of daily use (rats acquire cue-controlled heroin seeking within ~10-14 daily sessions)"),
     Parameter("cue_memory_time", 365.0, "day", "assumed: without extinction the drug-cue memory fades over a "
-              "year or more (cue reactivity persists long into abstinence); sets the late decline of incubated craving, lower at 6-12 months than at 3 months "
-              "(Wang G et al. 2013 PLoS One 8:e68791)"),
+              "year or more (cue reactivity persists long into abstinence); sets the late decline of incubated "
+              "craving, lower at 6-12 months than at 3 months (Wang G et al. 2013 PLoS One 8:e68791)"),
     Parameter("incubation_time", 30.0, "day", "assumed: potentiation of the cue pathway builds over weeks of "
               "abstinence (Conrad KL et al. 2008 Nature 454:118; Pickens CL et al. 2011 Trends Neurosci 34:411)"),
     Parameter("recent_use_time", 2.0, "day", "assumed: the potentiation needs the drug to have been absent for "
@@ -53,7 +53,8 @@ PARAMETERS = (
     Parameter("incubation_gain", 2.0, "1", "assumed: fully incubated, the cue response is three times the early "
               "one (incubated cue-induced seeking several-fold over day 1 in rats: Shalev 2001)"),
     Parameter("cue_craving_gain", 0.25, "1", "assumed: scales cue-evoked glutamate to a 0-10 craving VAS so a cue "
-              "test early in abstinence gives moderate craving (≈ 3.5-5.5 of 10 after one to three months of use)"),
+              "test early in abstinence gives moderate craving (≈ 3.5-5.5 of 10 after one to three "
+              "months of use)"),
     Parameter("craving_affect_weight", 1.0, "1", "scale identity: negative affect of n (0-10) gives n points of "
               "background craving before saturation (negative reinforcement; Koob & Le Moal 2008)"),
     Parameter("tonic_cue_weight", 0.15, "1", "assumed: everyday surroundings carry a small part of a drug cue's "
