@@ -19,9 +19,10 @@ incubation of cue-induced craving in abstinence.
   another.
 
 `cue_incubation` (0-1) is the potentiation itself. Readouts are probes, like a lab test taken
-now: `cue_glutamate` is the extrasynaptic NAc glutamate a drug cue would evoke; `cue_craving` the craving it would evoke (0-10 VAS); `craving` the
-background craving without a cue (0-10): negative reinforcement from negative affect (withdrawal,
-dysphoria) plus the tonic pull of the cue memory in everyday surroundings.
+now: `cue_glutamate` is the extrasynaptic NAc glutamate a drug cue would evoke; `cue_craving` the
+craving it would evoke (0-10 VAS); `craving` the background craving without a cue (0-10):
+negative reinforcement from negative affect (withdrawal, dysphoria) plus the tonic pull of the
+cue memory in everyday surroundings.
 """
 from __future__ import annotations
 
