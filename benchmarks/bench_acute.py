@@ -77,32 +77,13 @@ def bench_engine(model, n_subjects: int, duration: str | None) -> tuple[dict, np
     return row, records, (grid, p, events, y0, names)
 
 
-class _SolverClock:
-    """Wraps the reference module's `solve_ivp`: evaluates the vector field and its Jacobian once
-    (so that their JAX tracing and compilation happen outside the clock), then times the solver."""
-
-    def __init__(self, solve_ivp):
-        self.solve_ivp, self.seconds = solve_ivp, 0.0
-
-    def __call__(self, fun, t_span, y0, **kw):
-        y = np.asarray(y0, dtype=float)
-        for t in (float(t_span[0]), np.float64(t_span[0])):  # JAX compiles per argument type
-            fun(t, y)
-            if callable(kw.get("jac")):
-                kw["jac"](t, y)
-        t0 = time.perf_counter()
-        try:
-            return self.solve_ivp(fun, t_span, y0, **kw)
-        finally:
-            self.seconds += time.perf_counter() - t0
-
-
 def bench_reference(model, setup) -> tuple[dict, np.ndarray]:
+    from opioidsim.bench import SolverClock
     from opioidsim.engine import reference, simulate_reference
 
     grid, p, events, y0, names = setup
     times = grid.record_times_min
-    clock = _SolverClock(reference.solve_ivp)
+    clock = SolverClock(reference.solve_ivp)
     reference.solve_ivp = clock
     try:
         t0 = time.perf_counter()

@@ -3,15 +3,12 @@
 A `Parameter` is declared in the module that uses it. Units are checked once, when the model is
 built (`internal_value`), and converted to the fixed internal system of `opioidsim.units`; the
 integrator then sees plain floats. Between-subject variability is a lognormal coefficient of
-variation (`cv`), sampled per subject by `sample_parameters`.
+variation (`cv`), drawn per subject by `opioidsim.engine.subject_parameters`.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping
-
-import numpy as np
+from typing import Iterable
 
 from .units import UnitError, to_internal
 
@@ -53,28 +50,4 @@ def check_parameters(params: Iterable[Parameter]) -> dict[str, Parameter]:
             raise ValueError(f"parameter {p.name!r} is declared twice")
         p.internal_value  # raises a named UnitError now rather than inside the integrator
         out[p.name] = p
-    return out
-
-
-def sample_parameters(
-    params: Mapping[str, Parameter], n_subjects: int, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """Draw one value per subject for every parameter (in internal units).
-
-    Parameters are drawn in sorted-name order so that adding a parameter with cv = 0 never
-    changes the draws of the others (fixed parameters consume no random numbers).
-    """
-    out: dict[str, np.ndarray] = {}
-    for name in sorted(params):
-        p = params[name]
-        v = p.internal_value
-        if p.cv > 0 and n_subjects > 0:
-            sigma = math.sqrt(math.log1p(p.cv**2))
-            # median = typical value: the usual NONMEM-style exp(eta) parameterisation
-            draws = v * np.exp(rng.normal(0.0, sigma, size=n_subjects))
-            if p.bounded_fraction:
-                draws = np.clip(draws, 0.0, 1.0)
-            out[name] = draws
-        else:
-            out[name] = np.full(n_subjects, v, dtype=float)
     return out

@@ -51,16 +51,17 @@ class StressModule(Module):
     provides = ("crf", "negative_affect", "anxiety", "stress_sensitization", "stress_reactivity")
 
     def outputs(self, y, u, p):
-        crf_excess = excess(y["crf"] - 1.0, p["excess_smoothing"])
+        # between-system drive (CRF) and within-system dysphoria (hedonic state below zero), summed
+        # inside one saturating 0-10 scale; COWS scores the CRF-driven anxiety alone
+        between = p["negative_affect_gain"] * excess(y["crf"] - 1.0, p["excess_smoothing"])
         dysphoria = p["dysphoria_weight"] * excess(-u["hedonic_state"], p["excess_smoothing"])
-        na = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * crf_excess
-                                                   + dysphoria / p["negative_affect_scale"])
-        # the between-system part alone: CRF-driven anxiety and restlessness (what COWS scores)
-        anxiety = p["negative_affect_scale"] * jnp.tanh(p["negative_affect_gain"] * crf_excess)
-        # the gain of the CRF response to a given noradrenergic (stress) drive, relative to a naive subject:
-        # a readout of protracted abstinence, when stressors provoke more than they used to (Koob 2008)
-        return {"crf": y["crf"], "negative_affect": na, "anxiety": anxiety, "stress_sensitization": y["stress_sensitization"],
-                "stress_reactivity": 1.0 + y["stress_sensitization"]}
+        scale = p["negative_affect_scale"]
+        na = scale * jnp.tanh(between + dysphoria / scale)
+        anxiety = scale * jnp.tanh(between)
+        # stress_reactivity: the gain of the CRF response to a given noradrenergic (stress) drive,
+        # relative to a naive subject; a readout of protracted abstinence (Koob 2008)
+        return {"crf": y["crf"], "negative_affect": na, "anxiety": anxiety,
+                "stress_sensitization": y["stress_sensitization"], "stress_reactivity": 1.0 + y["stress_sensitization"]}
 
     def rates(self, t, y, u, p):
         na_excess = excess(u["noradrenaline"] - 1.0, p["excess_smoothing"])

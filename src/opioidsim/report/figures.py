@@ -469,6 +469,16 @@ def _chronic_figure(groups: Sequence[int], *, heights: Sequence[float] | None = 
     return fig, axes
 
 
+def _close_chronic_axes(axes: Sequence[Axes], dose_times_min: Sequence[float] | np.ndarray, axis: TimeAxis,
+                        x: np.ndarray, legend_loc: str = "upper right") -> None:
+    """What every chronic figure ends with: the last-dose line, legends, x-limits, the time label."""
+    _mark_last_dose(axes, _last_dose_x(dose_times_min, axis))
+    for ax in axes:
+        _legend(ax, loc=legend_loc)
+        _set_xlim(ax, x)
+    axes[-1].set_xlabel(axis.label, fontsize=9)
+
+
 def _legend(ax: Axes, loc: str = "upper right") -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc=loc, fontsize=8, framealpha=0.85)
@@ -509,10 +519,7 @@ def tolerance_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.nda
     ax.set_ylim(0.0, top * 1.08)
     _finish(ax, "Tolerance: how much more drug the same effect needs",
             "fold shift in equi-effective dose (≈ 1/capacity)")
-    _mark_last_dose([ax], _last_dose_x(dose_times_min, axis))
-    _legend(ax, loc="best")
-    _set_xlim(ax, x)
-    ax.set_xlabel(axis.label, fontsize=9)
+    _close_chronic_axes([ax], dose_times_min, axis, x, legend_loc="best")
     return fig
 
 
@@ -634,10 +641,7 @@ def dopamine_adaptation_figure(ds: xr.Dataset, *,
             cache[key] = cohort_bands(ds, name, lambda b, f=first: _percent_of_first(b, f))
         _draw(ax, x, cache[key], labels[name], _COLORS[(i + 2) % len(_COLORS)], show_band)
     _finish(ax, "Dopamine system adaptation", "% of the subject's first record")
-    _mark_last_dose([ax], _last_dose_x(dose_times_min, axis))
-    _legend(ax, loc="best")
-    _set_xlim(ax, x)
-    ax.set_xlabel(axis.label, fontsize=9)
+    _close_chronic_axes([ax], dose_times_min, axis, x, legend_loc="best")
     return fig
 
 
@@ -673,11 +677,7 @@ def balance_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarr
               show_band)
         _finish(ax, "Reward threshold (brain stimulation, ICSS)",
                 f"{units_of(ds, 'reward_threshold') or '%'} of naive")
-    _mark_last_dose(axes, _last_dose_x(dose_times_min, axis))
-    for ax in axes:
-        _legend(ax)
-        _set_xlim(ax, x)
-    axes[-1].set_xlabel(axis.label, fontsize=9)
+    _close_chronic_axes(axes, dose_times_min, axis, x)
     return fig
 
 
@@ -708,9 +708,5 @@ def craving_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarr
             cache["percent:glt1"] = 100.0 * _bands(ds, "glt1", cache)
         _draw(ax, x, cache["percent:glt1"], "GLT-1", "#2ca02c", show_band)
         _finish(ax, "Glutamate transport in the nucleus accumbens (GLT-1)", "% of naive")
-    _mark_last_dose(axes, _last_dose_x(dose_times_min, axis))
-    for ax in axes:
-        _legend(ax)
-        _set_xlim(ax, x)
-    axes[-1].set_xlabel(axis.label, fontsize=9)
+    _close_chronic_axes(axes, dose_times_min, axis, x)
     return fig
