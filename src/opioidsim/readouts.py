@@ -79,6 +79,28 @@ _R = [
             "naive resting level"),
     Readout("cue_craving", "1", "craving a drug cue would evoke now, 0-10 VAS (a cue-reactivity test)"),
     Readout("craving", "1", "background craving without a cue, 0-10 VAS"),
+    Readout("glial_activation", "1", "activated fraction of microglia and astrocytes above the drug-naive brain, 0-1"),
+    Readout("gmv_pfc", "1", "prefrontal grey matter, fraction of the subject's own baseline"),
+    Readout("gmv_acc", "1", "anterior cingulate grey matter, fraction of the subject's own baseline"),
+    Readout("gmv_temporal", "1", "temporal cortex grey matter, fraction of the subject's own baseline"),
+    Readout("gmv_insula", "1", "insular grey matter, fraction of the subject's own baseline"),
+    Readout("gmv_nac", "1", "nucleus accumbens volume, fraction of the subject's own baseline"),
+    Readout("gmv_fusiform", "1", "fusiform cortex grey matter, fraction of the subject's own baseline"),
+    Readout("white_matter", "1", "white-matter integrity (fractional anisotropy), fraction of the subject's own baseline"),
+    Readout("hypoxic_injury", "1", "lost fraction of hypoxia-vulnerable neurons (pallidum, hippocampus, cortex), 0-1"),
+    Readout("leukoencephalopathy_risk", "1", "probability that toxic leukoencephalopathy from inhaled heroin has "
+            "developed by now, 0-1"),
+    Readout("executive", "1", "executive function, fraction of the subject's drug-naive level"),
+    Readout("memory", "1", "working memory (verbal and spatial), fraction of the subject's drug-naive level"),
+    Readout("attention", "1", "sustained attention, fraction of the subject's drug-naive level"),
+    Readout("pfc_control", "1", "prefrontal top-down control of choice, 0-1 (1 = intact)"),
+    Readout("fmri_cue_nac", "%", "drug-cue minus neutral-cue BOLD contrast in the nucleus accumbens (% signal change)"),
+    Readout("vbm_pfc", "%", "prefrontal grey matter a VBM scan would report, % difference from a typical matched control"),
+    Readout("vbm_acc", "%", "anterior cingulate grey matter (VBM), % difference from a typical matched control"),
+    Readout("vbm_temporal", "%", "temporal grey matter (VBM), % difference from a typical matched control"),
+    Readout("vbm_insula", "%", "insular grey matter (VBM), % difference from a typical matched control"),
+    Readout("vbm_nac", "%", "nucleus accumbens volume (segmentation), % difference from a typical matched control"),
+    Readout("vbm_fusiform", "%", "fusiform grey matter (VBM), % difference from a typical matched control"),
 ]
 
 READOUTS: dict[str, Readout] = {r.name: r for r in _R}

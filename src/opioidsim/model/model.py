@@ -19,15 +19,19 @@ from ..params import Parameter, check_parameters
 from ..readouts import READOUTS
 from .base import Module, State
 from .camp import CampModule
+from .cognition import CognitionModule
 from .development import DevelopmentModule
 from .dopamine import DopamineModule
 from .glutamate import GlutamateModule
 from .hedonic import HedonicModule
+from .inflammation import InflammationModule
+from .neuroimaging import NeuroimagingModule
 from .pain import PainModule
 from .pk import PharmacokineticsModule
 from .receptor import ReceptorModule
 from .respiration import RespirationModule
 from .stress import StressModule
+from .structure import StructureModule
 from .tolerance import ToleranceModule
 from .withdrawal import WithdrawalModule
 
@@ -127,7 +131,7 @@ class Model:
 def default_modules() -> list[Module]:
     return [DevelopmentModule(), PharmacokineticsModule(), ToleranceModule(), ReceptorModule(), DopamineModule(),
             HedonicModule(), StressModule(), CampModule(), PainModule(), RespirationModule(), WithdrawalModule(),
-            GlutamateModule()]
+            GlutamateModule(), InflammationModule(), StructureModule(), CognitionModule(), NeuroimagingModule()]
 
 
 @lru_cache(maxsize=1)

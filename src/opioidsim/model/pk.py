@@ -198,6 +198,8 @@ class PharmacokineticsModule(Module):
         "plasma_buprenorphine", "plasma_naloxone",
         "brain_heroin", "brain_6mam", "brain_morphine", "brain_fentanyl", "brain_methadone", "brain_buprenorphine",
         "brain_naloxone",
+        # heroin absorbed through the lungs (mg/min): the smoked route's exposure to heated vapour
+        "inhaled_heroin",
     )
 
     @staticmethod
@@ -246,6 +248,7 @@ class PharmacokineticsModule(Module):
             "brain_methadone": y["effect_methadone"],
             "brain_buprenorphine": y["effect_buprenorphine"],
             "brain_naloxone": y["effect_naloxone"],
+            "inhaled_heroin": p["heroin_smoked_absorption_rate"] * y["heroin_smoked_depot"],
         }
 
     def rates(self, t, y, u, p):
