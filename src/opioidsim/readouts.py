@@ -79,6 +79,7 @@ _R = [
             "naive resting level"),
     Readout("cue_craving", "1", "craving a drug cue would evoke now, 0-10 VAS (a cue-reactivity test)"),
     Readout("craving", "1", "background craving without a cue, 0-10 VAS"),
+    Readout("opioid_exposure", "day", "cumulative VTA MOR signal: days at full receptor activation"),
     Readout("glial_activation", "1", "activated fraction of microglia and astrocytes above the drug-naive brain, 0-1"),
     Readout("gmv_pfc", "1", "prefrontal grey matter, fraction of the subject's own baseline"),
     Readout("gmv_acc", "1", "anterior cingulate grey matter, fraction of the subject's own baseline"),

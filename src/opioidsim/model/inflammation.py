@@ -13,6 +13,9 @@ whitepaper; Kohno M et al. 2019 Pharmacol Biochem Behav 179:34, review of imagin
 It builds while the time-averaged VTA MOR signal stays up (the glutamate module's `recent_use`
 reads the same signal), and resolves over weeks once the drug stops. The rates read the fast
 signals (`mor_signal_vta`, `spo2`) as rate inputs and integrate them, so no average is needed.
+`opioid_exposure` is the VTA MOR signal integrated over time (days at full activation): its
+growth over a window is the mean signal there (opioidsim.imaging uses it to carry a steady use
+pattern over years).
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ PARAMETERS = (
               "threshold of hypoxaemia)"),
     Parameter("hypoxia_severity_span", 40.0, "%", "scale definition: hypoxia severity 1 is an SpO2 40 points below "
               "its threshold"),
+    Parameter("exposure_unit", 1.0, "day", "scale definition: opioid exposure counted in days at full activation"),
     Parameter("hypoxia_smoothing", 0.005, "1", "numerical: smooth max(x, 0) of the SpO2 deficit (half a point)"),
 )
 
@@ -47,17 +51,19 @@ class InflammationModule(Module):
     name = "inflammation"
     timescale = "slow"
     states = (State("glial_activation", "1", 0.0, "activated fraction of microglia and astrocytes above the "
-                    "drug-naive brain", upper=1.0),)
+                    "drug-naive brain", upper=1.0),
+              State("opioid_exposure", "1", 0.0, "cumulative VTA MOR signal: days at full receptor activation"))
     parameters = PARAMETERS
     rate_inputs = ("mor_signal_vta", "spo2")
-    provides = ("glial_activation",)
+    provides = ("glial_activation", "opioid_exposure")
 
     def outputs(self, y, u, p):
-        return {"glial_activation": y["glial_activation"]}
+        return {"glial_activation": y["glial_activation"], "opioid_exposure": y["opioid_exposure"]}
 
     def rates(self, t, y, u, p):
         g = y["glial_activation"]
         hypoxia = hypoxia_severity(u["spo2"], p["glia_hypoxia_spo2"], p["hypoxia_severity_span"],
                                    p["hypoxia_smoothing"])
         drive = p["glia_opioid_activation_rate"] * u["mor_signal_vta"] + p["glia_hypoxia_activation_rate"] * hypoxia
-        return {"glial_activation": drive * (1.0 - g) - g / p["glia_resolution_time"]}
+        return {"glial_activation": drive * (1.0 - g) - g / p["glia_resolution_time"],
+                "opioid_exposure": u["mor_signal_vta"] / p["exposure_unit"]}

@@ -25,7 +25,7 @@ from .dopamine import DopamineModule
 from .glutamate import GlutamateModule
 from .hedonic import HedonicModule
 from .inflammation import InflammationModule
-from .neuroimaging import NeuroimagingModule
+from .neuroimaging import CueFmriModule, VbmModule
 from .pain import PainModule
 from .pk import PharmacokineticsModule
 from .receptor import ReceptorModule
@@ -131,7 +131,8 @@ class Model:
 def default_modules() -> list[Module]:
     return [DevelopmentModule(), PharmacokineticsModule(), ToleranceModule(), ReceptorModule(), DopamineModule(),
             HedonicModule(), StressModule(), CampModule(), PainModule(), RespirationModule(), WithdrawalModule(),
-            GlutamateModule(), InflammationModule(), StructureModule(), CognitionModule(), NeuroimagingModule()]
+            GlutamateModule(), InflammationModule(), StructureModule(), CognitionModule(), VbmModule(),
+            CueFmriModule()]
 
 
 @lru_cache(maxsize=1)

@@ -33,17 +33,29 @@ PARAMETERS = tuple(
 )
 
 
-class NeuroimagingModule(Module):
-    name = "neuroimaging"
+class VbmModule(Module):
+    name = "vbm"
     timescale = "slow"
-    parameters = PARAMETERS
-    inputs = tuple(f"gmv_{r}" for r in REGIONS) + ("cue_glutamate", "nac_glutamate")
-    provides = tuple(f"vbm_{r}" for r in REGIONS) + ("fmri_cue_nac",)
+    parameters = PARAMETERS[:-1]
+    inputs = tuple(f"gmv_{r}" for r in REGIONS)
+    provides = tuple(f"vbm_{r}" for r in REGIONS)
 
     def outputs(self, y, u, p):
-        out = {f"vbm_{r}": 100.0 * (p[f"volume_trait_{r}"] * u[f"gmv_{r}"] - 1.0) for r in REGIONS}
-        out["fmri_cue_nac"] = p["bold_cue_gain"] * (u["cue_glutamate"] - u["nac_glutamate"]) * u["gmv_nac"]
-        return out
+        return {f"vbm_{r}": 100.0 * (p[f"volume_trait_{r}"] * u[f"gmv_{r}"] - 1.0) for r in REGIONS}
+
+    def rates(self, t, y, u, p):
+        return {}
+
+
+class CueFmriModule(Module):
+    name = "cue_fmri"
+    timescale = "slow"
+    parameters = PARAMETERS[-1:]
+    inputs = ("gmv_nac", "cue_glutamate", "nac_glutamate")
+    provides = ("fmri_cue_nac",)
+
+    def outputs(self, y, u, p):
+        return {"fmri_cue_nac": p["bold_cue_gain"] * (u["cue_glutamate"] - u["nac_glutamate"]) * u["gmv_nac"]}
 
     def rates(self, t, y, u, p):
         return {}

@@ -263,10 +263,17 @@ _D2_SCHEDULE = [Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until=f
 
 
 @lru_cache(maxsize=1)
+def _typical_user_run():
+    """The typical subject through four months of IV heroin three times a day (shared by V-D2-1,
+    V-D2-2 and, for the mean drives of steady use, V-GMV-1/2)."""
+    return run_typical(_D2_SCHEDULE, f"{_D2_USE_DAYS}d", "4h")
+
+
+@lru_cache(maxsize=1)
 def _typical_user_scan() -> tuple[float, float]:
     """Fractional D2 BPND and DAT reductions of the typical subject after four months of IV heroin
     three times a day, scanned at the trough 8 h after the last dose (shared by V-D2-1 and V-D2-2)."""
-    r = run_typical(_D2_SCHEDULE, f"{_D2_USE_DAYS}d", "4h")
+    r = _typical_user_run()
     return (1.0 - float(r["pet_d2_bp"][-1] / r["pet_d2_bp"][0]),
             1.0 - float(r["dat_density"][-1] / r["dat_density"][0]))
 
@@ -320,6 +327,36 @@ def _d2_2_reduced() -> Outcome:
     users = {"pet_d2_bp": controls["pet_d2_bp"] * (1.0 - d2), "dat_density": controls["dat_density"] * (1.0 - dat)}
     g = [hedges_g(users[k], controls[k]) for k in ("pet_d2_bp", "dat_density")]
     return _d2_2_outcome(*g, "typical user's reductions on 400 controls' baselines")
+
+
+@lru_cache(maxsize=1)
+def _gmv_study():
+    """A cross-sectional VBM study in the design of Yuan 2009 (users abstinent for 5 months against
+    drug-free controls from the same population), enlarged to 240 users with 1-10 years of daily
+    use (evenly spread) and 120 controls so that the direction of each region is decided by the
+    model rather than by sampling. Years of use carry the typical subject's mean drives of steady
+    use (the last 30 days of four months of IV heroin three times a day) through the damage
+    modules (opioidsim.imaging)."""
+    from .. import imaging
+
+    r = _typical_user_run()
+    signal, inhaled = imaging.steady_use_drives(r.t, r["opioid_exposure"], r["leukoencephalopathy_risk"], 30.0)
+    return imaging.cross_sectional_study(np.linspace(1.0, 10.0, 240), signal, inhaled=inhaled, abstinent_days=150.0,
+                                         n_controls=120, seed=21)
+
+
+def _gmv1() -> Outcome:
+    table = _gmv_study().table
+    lower = bool((table["difference"] < 0).all())
+    return Outcome("Hedges g " + ", ".join(f"{m[4:]} {g:.2f}" for m, g in zip(table["measure"], table["hedges_g"]))
+                   + " (240 users with 1-10 years of use, 5 months abstinent, vs 120 controls)", lower,
+                   float(table["hedges_g"].max()))
+
+
+def _gmv2() -> Outcome:
+    c = _gmv_study().correlation.set_index("measure").loc["vbm_pfc"]
+    return Outcome(f"PFC grey matter vs years of use r = {c['r']:.2f} (p = {c['p']:.2g}, n = {int(c['n'])})",
+                   bool(c["r"] < 0 and c["p"] < 0.05), float(c["r"]))
 
 
 def _inc1() -> Outcome:
@@ -392,6 +429,12 @@ TARGETS: tuple[Target, ...] = (
            "Kamp F et al. 2019 Neuropsychopharmacology 44:660", _d2_2, reduced=_d2_2_reduced),
     Target("V-ALLO-1", "brain-reward thresholds: lowered after 1 h sessions, rising progressively with 23 h access",
            "direction and progression", "Kenny PJ et al. 2006 J Neurosci 26:5894", _allo1),
+    Target("V-GMV-1", "grey matter lower in PFC, ACC, temporal, insula, fusiform; NAc volume lower",
+           "direction in each region (users − controls < 0)",
+           "seed whitepaper table; Yuan Y et al. 2009 Brain Cogn 71:223; Qiu et al. 2013; Seifert CL et al. 2015 "
+           "Eur Arch Psychiatry Clin Neurosci 265:637", _gmv1),
+    Target("V-GMV-2", "PFC grey-matter density falls with years of use", "negative correlation with duration "
+           "(p < 0.05)", "Yuan Y et al. 2009 Brain Cogn 71:223", _gmv2),
     Target("V-INC-1", "incubation of cue-induced craving in abstinence, while background craving fades",
            "cue craving higher at 1 month than at day 1, peaking within 1 week–3 months, lower at 6 and 12 "
            "months; background craving lower at 1 month than at day 1",
