@@ -108,6 +108,10 @@ def _simulate(scenario: Any, progress: Callable[[float], None]) -> Any:
         from opioidsim.engine import simulate
     except ImportError as exc:
         raise Unavailable(f"the simulation engine cannot be loaded ({exc})") from exc
+    if getattr(scenario, "paradigm", None) is not None:  # an animal experiment: the behaviour layer
+        from opioidsim.behavior import simulate_paradigm
+
+        return simulate_paradigm(scenario, progress=progress)
     checkpoint = getattr(progress, "checkpoint", None)
     if checkpoint is None:
         return simulate(scenario, progress=progress)
@@ -342,6 +346,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_writable(out)
     if args.resume is None and (inc.exists() or inc.is_symlink()):  # --overwrite: start again
         shutil.rmtree(inc) if inc.is_dir() and not inc.is_symlink() else inc.unlink()
+    if spec is not None and scenario.paradigm is not None:
+        raise UsageError("experiments with a [paradigm] run in one process in this version: leave out "
+                         "--cluster/--scheduler")
     if spec is not None:
         return _run_on_dask(args, scenario, out, inc, overwrite, spec, chunk_subjects)
 
@@ -400,6 +407,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
 
     summary_table, report_writer = _report_helpers()
+    if getattr(scenario, "paradigm", None) is not None:  # one row per session, and the experiment's report
+        from opioidsim.behavior.report import paradigm_summary_table, write_paradigm_report
+
+        summary_table, report_writer = paradigm_summary_table, write_paradigm_report
 
     def summary_writer(d: Any, path: Path) -> None:
         summary_table(d).to_csv(path, index=False)
@@ -629,6 +640,13 @@ def _mark_incomplete_dask(inc: Path, scenario: Any, out: str, overwrite: bool, s
 
 
 def _print_summary(table: Any, n_subjects: int) -> None:
+    if "session" in table.columns:  # an experiment: one row per session
+        cols = ["session", "kind", "trigger", "session_infusions_median", "session_presses_median",
+                "breakpoint_median", "cpp_score_median"]
+        rows = [[_fmt(r[c]) for c in cols] for r in table.to_dict("records")]
+        print(f"medians over {n_subjects} subject(s):")
+        print(_table(["session", "kind", "trigger", "infusions", "presses", "breakpoint", "CPP (s)"], rows))
+        return
     cols = [c for c in ("readout", "units", "baseline_median", "peak_median",
                         "time_of_peak_median_min", "final_median", "kind") if c in table.columns]
     headers = {"baseline_median": "baseline", "peak_median": "peak/nadir",

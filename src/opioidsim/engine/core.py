@@ -112,9 +112,13 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
     with their population frequency. Every draw depends only on (seed, parameter name, subject
     index) — see `subject_uniforms` — so a subject is the same in a cohort of 10 or of a million,
     and a cohort run in chunks equals the cohort run whole."""
+    from ..species import species_overrides
+
     idx = np.arange(first, first + n_subjects, dtype=np.uint64)
     p: dict[str, np.ndarray] = {}
+    overrides = species_overrides(getattr(scenario.cohort, "species", "human"))
     for name, par in model.parameters.items():
+        par = overrides.get(name, par)
         v = par.internal_value
         if variability and par.cv > 0 and n_subjects > 0:
             sigma = math.sqrt(math.log1p(par.cv**2))
@@ -144,13 +148,41 @@ ATOL = 1e-5
 SEGMENT_RECORDS = 64
 
 
+def state_atol(model: Model):
+    """Per-state absolute tolerance of the adaptive step (the state's own, else ATOL)."""
+    return jnp.asarray(np.where(np.isnan(model.atol), ATOL, model.atol))
+
+
+def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m):
+    """One attempt of the adaptive step for every subject of a batch (traceable; used by the
+    dose-schedule engine here and by the behaviour layer's decision loop).
+
+    Each active subject tries a step of m quanta (m·h minutes), never past `limit` (its next
+    event, in quanta); a step whose error estimate exceeds the tolerance is retried smaller, one
+    of a single quantum is always taken. Returns the new (y, n, m)."""
+    m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), limit - n))
+    hs = jnp.where(active, m_eff * h, 0.0)
+    y_new, err = ros2_step(model, n * h, y, p, hs)
+    scale = atol + RTOL * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
+    e = jnp.max(jnp.abs(err) / scale, axis=-1)
+    accept = active & ((e <= 1.0) | (m_eff == 1))
+    y = jnp.where(accept[:, None], y_new, y)
+    n = n + jnp.where(accept, m_eff, 0)
+    # error ∝ h² for the embedded estimate: double the step where there is room for it,
+    # quadruple where there is plenty; on rejection shrink by the same rule
+    grown = jnp.maximum(m, m_eff) * jnp.where(e < 0.0125, 4, jnp.where(e < 0.2, 2, 1))
+    shrunk = jnp.maximum(1, m_eff // jnp.where(e < 3.2, 2, jnp.where(e < 51.2, 8, 64)))
+    m = jnp.where(active, jnp.where(accept, jnp.minimum(grown, max_m), shrunk), m)
+    return y, n, m
+
+
 @lru_cache(maxsize=16)
 def _segment_runner(model: Model, readout_names: tuple[str, ...]):
     """The compiled unit. Step quantum, steps per record and the largest step are traced
     arguments, so one compilation serves every scenario with the same cohort size, event count
     and readouts, adaptive or fixed-step."""
     n_states = model.n_states
-    atol = jnp.asarray(np.where(np.isnan(model.atol), ATOL, model.atol))
+    atol = state_atol(model)
 
     def apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount):
         n_ev = ev_step.shape[1]
@@ -175,29 +207,16 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...]):
         n_ev = ev_step.shape[1]
 
         def one_try(c):
-            # Each subject takes its own step of m quanta (m·h minutes), never past its next dose
-            # or the next record; a step whose error estimate exceeds the tolerance is retried
-            # smaller, one of a single quantum is always taken. Dosing resets the step to one
-            # quantum: a bolus starts the fastest transient there is.
+            # Each subject takes its own step (see adaptive_try), never past its next dose or the
+            # next record. Dosing resets the step to one quantum: a bolus starts the fastest
+            # transient there is.
             y, ptr, n, m, n_end, work = c
             active = n < n_end
             y, ptr, dosed = apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount)
             m = jnp.where(dosed, 1, m)
             nxt = jnp.where(ptr < n_ev, jnp.take_along_axis(ev_step, jnp.minimum(ptr, n_ev - 1)[:, None], 1)[:, 0],
                             n_end)
-            m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), jnp.minimum(n_end, nxt) - n))
-            hs = jnp.where(active, m_eff * h, 0.0)
-            y_new, err = ros2_step(model, n * h, y, p, hs)
-            scale = atol + RTOL * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
-            e = jnp.max(jnp.abs(err) / scale, axis=-1)
-            accept = active & ((e <= 1.0) | (m_eff == 1))
-            y = jnp.where(accept[:, None], y_new, y)
-            n = n + jnp.where(accept, m_eff, 0)
-            # error ∝ h² for the embedded estimate: double the step where there is room for it,
-            # quadruple where there is plenty; on rejection shrink by the same rule
-            grown = jnp.maximum(m, m_eff) * jnp.where(e < 0.0125, 4, jnp.where(e < 0.2, 2, 1))
-            shrunk = jnp.maximum(1, m_eff // jnp.where(e < 3.2, 2, jnp.where(e < 51.2, 8, 64)))
-            m = jnp.where(active, jnp.where(accept, jnp.minimum(grown, max_m), shrunk), m)
+            y, n, m = adaptive_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m)
             return y, ptr, n, m, n_end, work + active.astype(work.dtype)
 
         def one_record(carry, _):

@@ -323,6 +323,8 @@ class Cohort(_Model):
     seed: int = 0
     #: years; the critical period of model/development.py (None: the parameter's typical value, 25)
     age_at_first_use: Optional[float] = None
+    #: "human" or "rat" (rat: body weight and allometrically scaled PK, see opioidsim.species)
+    species: str = "human"
 
     def __init__(self, **kwargs: Any) -> None:
         try:
@@ -339,6 +341,15 @@ class Cohort(_Model):
     @classmethod
     def _check_seed(cls, v: Any) -> int:
         return _strict_int(v, 0, LIMITS["max_seed"], "the random seed")
+
+    @field_validator("species", mode="before")
+    @classmethod
+    def _check_species(cls, v: Any) -> str:
+        from opioidsim.species import SPECIES
+
+        if isinstance(v, str) and v.strip().lower() in SPECIES:
+            return v.strip().lower()
+        raise _Problem(v, f"must be one of {', '.join(SPECIES)}")
 
     @field_validator("age_at_first_use", mode="before")
     @classmethod
@@ -379,7 +390,7 @@ class Conditions(_Model):
 # Scenario
 # ---------------------------------------------------------------------------------------------
 _HEADER_FIELDS = ("name", "description", "duration", "record_every", "readouts")
-_TOP_TABLES = ("scenario", "cohort", "conditions", "dose")
+_TOP_TABLES = ("scenario", "cohort", "conditions", "dose", "paradigm")
 
 
 class Scenario(_Model):
@@ -393,12 +404,45 @@ class Scenario(_Model):
     cohort: Cohort = Field(default_factory=Cohort)
     conditions: Conditions = Field(default_factory=Conditions)
     doses: list[Dose] = Field(default_factory=list)
+    #: an animal experiment (opioidsim.scenarios.paradigm): doses come from the subject's choices
+    paradigm: Optional["Paradigm"] = None
 
     def __init__(self, **kwargs: Any) -> None:
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
             raise _to_scenario_error(exc) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paradigm_defaults(cls, data: Any) -> Any:
+        """A paradigm sets its own length (duration may be left out) and records every 30 min
+        between sessions unless record_every says otherwise."""
+        if isinstance(data, dict) and data.get("paradigm") is not None:
+            data = dict(data)
+            par = data["paradigm"]
+            if "duration" not in data:
+                try:
+                    from .paradigm import Paradigm
+
+                    p = par if isinstance(par, Paradigm) else Paradigm(**par) if isinstance(par, dict) else None
+                except ScenarioError:
+                    p = None  # the paradigm's own error is reported when the field is validated
+                # (a placeholder when the paradigm is wrong, so that its error is the one reported)
+                data["duration"] = f"{p.length_min:g}min" if p is not None else "1min"
+            data.setdefault("record_every", "30min")
+        return data
+
+    @field_validator("paradigm", mode="before")
+    @classmethod
+    def _check_paradigm(cls, v: Any) -> Any:
+        from .paradigm import Paradigm
+
+        if v is None or isinstance(v, Paradigm):
+            return v
+        if isinstance(v, dict):
+            return Paradigm(**v)
+        raise _Problem(v, "must be a table: [paradigm] with drug, infusion and [[paradigm.phase]] entries")
 
     # -- field checks ------------------------------------------------------------------------
     @field_validator("name", mode="before")
@@ -507,6 +551,15 @@ class Scenario(_Model):
                            f"readouts), more than the {LIMITS['max_result_values']:,} (16 GB) one run "
                            "can hold in memory: record less often, fewer readouts or fewer subjects",
                            field)
+        if self.paradigm is not None:
+            if self.doses:
+                raise _Problem(self.doses[0].drug, "a scenario with a [paradigm] takes its doses from the "
+                                                   "paradigm (self-administration, priming, conditioning): "
+                                                   "remove the [[dose]] entries", ("doses", 0, "drug"))
+            if duration + 1e-6 < self.paradigm.length_min:
+                raise _Problem(self.duration, f"is shorter than the paradigm "
+                                              f"({self.paradigm.length_min / 1440:g} days); leave duration out "
+                                              "to use the paradigm's length", ("duration",))
         total = 0
         for i, d in enumerate(self.doses):
             if d.at_min >= duration:
@@ -548,10 +601,11 @@ class Scenario(_Model):
 
     def with_cohort(self, subjects: Optional[int] = None, seed: Optional[int] = None) -> "Scenario":
         """A copy with the cohort size and/or seed replaced (validated)."""
-        cohort = Cohort(
-            subjects=self.cohort.subjects if subjects is None else subjects,
-            seed=self.cohort.seed if seed is None else seed,
-        )
+        cohort = Cohort(**{
+            **self.cohort.model_dump(),
+            "subjects": self.cohort.subjects if subjects is None else subjects,
+            "seed": self.cohort.seed if seed is None else seed,
+        })
         if cohort.subjects != self.cohort.subjects:  # the size limits depend on the cohort
             try:
                 return type(self).model_validate({**self.model_dump(), "cohort": cohort.model_dump()})
@@ -571,13 +625,16 @@ class Scenario(_Model):
             "scenario": header,
             "cohort": {"subjects": self.cohort.subjects, "seed": self.cohort.seed,
                        **({} if self.cohort.age_at_first_use is None
-                          else {"age_at_first_use": self.cohort.age_at_first_use})},
+                          else {"age_at_first_use": self.cohort.age_at_first_use}),
+                       **({} if self.cohort.species == "human" else {"species": self.cohort.species})},
             "conditions": {"pain_stimulus": self.conditions.pain_stimulus},
         }
         if self.doses:
             out["dose"] = [
                 {k: v for k, v in d.model_dump().items() if v is not None} for d in self.doses
             ]
+        if self.paradigm is not None:
+            out["paradigm"] = self.paradigm.to_toml_dict()
         return out
 
     def to_toml(self) -> str:
@@ -588,6 +645,8 @@ class Scenario(_Model):
         parts = [tomli_w.dumps({key: data[key]}) for key in ("scenario", "cohort", "conditions")]
         for dose in data.get("dose", []):
             parts.append("[[dose]]\n" + tomli_w.dumps(dose))
+        if "paradigm" in data:
+            parts.append(tomli_w.dumps({"paradigm": data["paradigm"]}))
         return "\n".join(parts)
 
     @classmethod
@@ -600,7 +659,7 @@ class Scenario(_Model):
         if unknown:
             k = unknown[0]
             raise ScenarioError(str(k), data[k], "unknown table or key; a scenario file has "
-                                f"[{'], ['.join(_TOP_TABLES[:3])}] and [[dose]]",
+                                f"[{'], ['.join(_TOP_TABLES[:3])}], [[dose]] and [paradigm]",
                                 more=len(unknown) - 1)
         if "scenario" not in data:
             raise ScenarioError("scenario", MISSING, "a [scenario] table is required, with at "
@@ -617,7 +676,8 @@ class Scenario(_Model):
         flat: dict[str, Any] = dict(header)
         if default_name is not None and "name" not in flat and _NAME_RE.match(default_name):
             flat["name"] = default_name
-        for key, target in (("cohort", "cohort"), ("conditions", "conditions"), ("dose", "doses")):
+        for key, target in (("cohort", "cohort"), ("conditions", "conditions"), ("dose", "doses"),
+                            ("paradigm", "paradigm")):
             if key in data:
                 flat[target] = data[key]
         try:
@@ -688,6 +748,8 @@ def _path(loc: Iterable[Any], *, toml: bool) -> str:
                 item = "dose"
             elif item in _HEADER_FIELDS:
                 item = f"scenario.{item}"
+        if toml and item == "phases":
+            item = "phase"
         parts.append(item if not parts else f".{item}")
     return "".join(parts) or "<scenario>"
 
@@ -697,6 +759,11 @@ def _keys_at(loc: tuple, *, toml: bool) -> tuple[str, ...]:
     where = parent[-1] if parent else None
     if where in ("doses", "dose"):
         return _KEYS["dose"]
+    if where in ("paradigm", "phases", "phase"):
+        from .paradigm import Paradigm, Phase
+
+        return tuple(Phase.model_fields) if where in ("phases", "phase") else ("drug", "infusion", "decide_every",
+                                                                                "phase")
     if where in ("cohort", "conditions"):
         return _KEYS[where]
     if toml:
@@ -817,3 +884,8 @@ def load_scenario(name_or_path: str | os.PathLike | Scenario) -> Scenario:
     raise ScenarioError("<name>", text, "", message=(
         f"unknown scenario {text!r}: not a built-in name or a .toml file; {hint}"
         f"built-in scenarios: {', '.join(files)}"))
+
+
+from .paradigm import Paradigm  # noqa: E402  (the paradigm module builds on this one's helpers)
+
+Scenario.model_rebuild()

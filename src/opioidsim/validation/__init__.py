@@ -1,7 +1,12 @@
 """`opioidsim validate`: the published record the model must reproduce, as a table."""
 from __future__ import annotations
 
-from .targets import TARGETS, Outcome, Target
+from .behaviour import behaviour_targets
+from .targets import TARGETS as _PHYSIOLOGY_TARGETS
+from .targets import Outcome, Target
+
+#: every target: physiology (targets.py) and behaviour (behaviour.py)
+TARGETS = _PHYSIOLOGY_TARGETS + behaviour_targets()
 
 
 def run_validation(only: str | None = None) -> list[dict]:

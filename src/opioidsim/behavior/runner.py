@@ -1,0 +1,311 @@
+"""Run a paradigm: the agent and the physiology together, batched over subjects.
+
+One compiled unit — a `lax.scan` over `STEPS_PER_CALL` decision steps — is reused for the whole
+timeline and every subject chunk. Each step: read the physiology, decide (presses drawn from a
+Poisson distribution with the agent's press rate), deliver what the box gives (infusion,
+experimenter dose, cue, footshock), learn, then integrate the physiology to the next step with
+the engine's adaptive step (`engine.core.adaptive_try`). Doses are inputs added to the state,
+not branches.
+
+Randomness is counter-based: subject i's draw at step k depends only on (seed, i, k), so a
+subject behaves the same in a cohort of 2 or of 10,000 and however the cohort is chunked.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache, partial
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from ..engine.core import (MIN_BATCH, QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, adaptive_try, state_atol,
+                           subject_parameters)
+from ..model.model import Model, default_model
+from ..model.pk import DOSE_TARGETS
+from ..params import check_parameters
+from ..readouts import READOUTS
+from . import agent as ag
+from .timeline import CPP_DRUG_SIDE, CPP_TEST, CPP_VEHICLE_SIDE, HOME, Timeline, compile_timeline, \
+    progressive_ratio
+
+#: decision steps per compiled call
+STEPS_PER_CALL = 256
+#: the longest progressive-ratio series a session can climb (ratio 9,000+: never reached)
+PR_STEPS = 60
+#: at most this many presses are counted in one decision step (a physical ceiling of the lever)
+MAX_PRESSES_PER_STEP = 60
+
+#: physiology readouts a paradigm run records by default (any READOUTS name can be asked for)
+DEFAULT_READOUTS = ("nac_dopamine", "hedonic_state", "negative_affect", "mor_occupancy_vta", "mor_signal_vta",
+                    "mor_capacity_vta",
+                    "cue_glutamate", "glt1", "stress_reactivity", "cows")
+#: what the agent records at every step
+BEHAVIOUR_READOUTS = ("lever_presses", "infusions", "use_event", "craving", "drug_value", "habit", "pfc_control")
+
+
+def agent_parameters(n: int, seed: int, first: int) -> dict[str, np.ndarray]:
+    """The agent's parameters for subjects first … first+n−1 (typical values: the variability of
+    the physiology is enough to spread behaviour)."""
+    pars = check_parameters(ag.PARAMETERS)
+    return {k: np.full(n, par.internal_value) for k, par in pars.items()}
+
+
+def _dose_target(model: Model, drug: str, route: str):
+    target, fraction, _ = DOSE_TARGETS[(drug, route)]
+    return model.index[target], fraction
+
+
+@lru_cache(maxsize=8)
+def _step_runner(model: Model, readout_names: tuple[str, ...]):
+    atol = state_atol(model)
+    n_states = model.n_states
+    pr_series = jnp.asarray([progressive_ratio(k) for k in range(PR_STEPS)], dtype=jnp.float64)
+
+    h = jnp.asarray(QUANTUM_MIN, dtype=jnp.float64)
+
+    def one_step(p, iv_idx, exp_idx, exp_fraction, carry, x):
+        y, n, m, a, keys, k_step = carry
+        (quanta, session, lever, reinforced, ratio, timeout_steps, cue, shock, exp_dose, context, start) = x
+        out = model.outputs(y, p)
+        pfc = out.get("pfc_control", jnp.ones(y.shape[:1]))
+        # -- what the box shows ----------------------------------------------------------------
+        in_box = context != HOME
+        a = dict(a)
+        a["stress_level"] = jnp.maximum(a["stress_level"] * jnp.exp(-quanta * QUANTUM_MIN / p["stress_time"]), shock)
+        a["cue_level"] = a["cue_level"] * jnp.exp(-quanta * QUANTUM_MIN / p["cue_time"])
+        # the drug's interoceptive state is a cue as strongly as it has come to control seeking
+        a["interoceptive"] = a["drug_state_cue"] * ag.interoceptive_cue(out, p) * in_box
+        cue_input = jnp.maximum(jnp.where(in_box, p["chamber_cue_strength"], 0.0),
+                                jnp.maximum(a["cue_level"], a["interoceptive"]))
+        # -- learn from the last infusion's outcome ----------------------------------------------
+        # (`pending` counts down the minutes to the judgement; a new infusion restarts it)
+        minutes = quanta * QUANTUM_MIN
+        judge = (a["pending"] > 0) & (a["pending"] <= minutes)
+        a["drug_value"] = jnp.where(judge, ag.learn_from_infusion(a["drug_value"], out, a["pre_drive"],
+                                                                    a["pre_dopamine"], p),
+                                    a["drug_value"])
+        a["pending"] = jnp.maximum(a["pending"] - minutes, 0.0)
+        # -- decide ----------------------------------------------------------------------------------
+        mot = ag.motivation(out, a, cue_input, pfc, p)
+        rate = ag.press_rate(mot, p) * lever
+        step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, k_step)
+        presses = jax.vmap(lambda k, lam: jax.random.poisson(k, lam))(step_keys, rate * quanta * QUANTUM_MIN)
+        presses = jnp.minimum(presses.astype(jnp.float64), MAX_PRESSES_PER_STEP)
+        # each session starts with a fresh ratio counter, the first progressive ratio and no time-out
+        a["ratio_count"] = a["ratio_count"] * (1.0 - start)
+        a["pr_step"] = a["pr_step"] * (1.0 - start)
+        a["timeout_left"] = a["timeout_left"] * (1.0 - start)
+        counting = a["timeout_left"] <= 0
+        count = a["ratio_count"] + jnp.where(counting, presses, 0.0)
+        need = jnp.where(ratio > 0, ratio.astype(jnp.float64),
+                         pr_series[jnp.minimum(a["pr_step"], PR_STEPS - 1).astype(jnp.int32)])
+        done = counting & (count >= need) & (lever > 0)
+        infusion = (done & (reinforced > 0)).astype(jnp.float64)
+        a["ratio_count"] = jnp.where(done, 0.0, count)
+        a["pr_step"] = a["pr_step"] + jnp.where(done & (ratio == 0), 1.0, 0.0)
+        a["timeout_left"] = jnp.where(done, timeout_steps.astype(jnp.float64), a["timeout_left"] - 1.0)
+        # a response-contingent cue: with each infusion in self-administration, with each press in a cue test
+        a["cue_level"] = jnp.maximum(a["cue_level"], cue * jnp.where(reinforced > 0, infusion, (presses > 0) * 1.0))
+        # -- extinction and habit ----------------------------------------------------------------
+        unreinforced = presses * (1.0 - reinforced) * lever
+        a["extinction"] = 1.0 - (1.0 - a["extinction"]) * (1.0 - p["extinction_rate"]) ** unreinforced
+        a["habit"] = a["habit"] * (1.0 - p["habit_extinction_rate"]) ** unreinforced
+        a["habit"] = a["habit"] + p["habit_rate"] * (1.0 - a["habit"]) * infusion
+        a["extinction"] = a["extinction"] * (1.0 - p["extinction_rate"]) ** infusion  # reacquisition
+        loaded = out["mor_occupancy_vta"] * infusion
+        a["drug_state_cue"] = a["drug_state_cue"] + p["drug_state_learning_rate"] * loaded * (1.0 - a["drug_state_cue"])
+        # the state before the first of a run of infusions is the baseline the outcome is judged against
+        first = (infusion > 0) & (a["pending"] <= 0)
+        a["pre_drive"] = jnp.where(first, ag.drive(out, p), a["pre_drive"])
+        a["pre_dopamine"] = jnp.where(first, out["nac_dopamine"], a["pre_dopamine"])
+        a["pending"] = jnp.where(infusion > 0, p["outcome_delay"] + minutes, a["pending"])
+        # -- place conditioning --------------------------------------------------------------------
+        k_ctx = 1.0 - jnp.exp(-p["cpp_learning_rate"] * minutes)
+        felt = out["hedonic_state"] / p["drive_scale"]
+        a["ctx_paired"] = jnp.where(context == CPP_DRUG_SIDE, a["ctx_paired"] + k_ctx * (felt - a["ctx_paired"]),
+                                    a["ctx_paired"])
+        a["ctx_unpaired"] = jnp.where(context == CPP_VEHICLE_SIDE,
+                                      a["ctx_unpaired"] + k_ctx * (felt - a["ctx_unpaired"]), a["ctx_unpaired"])
+        p_paired = jax.nn.sigmoid(p["cpp_choice_gain"] * (a["ctx_paired"] - a["ctx_unpaired"]))
+        cpp_paired_min = jnp.where(context == CPP_TEST, p_paired * minutes, 0.0)
+        # -- doses -----------------------------------------------------------------------------------
+        y = y + jax.nn.one_hot(iv_idx, n_states, dtype=y.dtype) * (infusion * p["infusion_mg"])[:, None]
+        y = y + jax.nn.one_hot(exp_idx, n_states, dtype=y.dtype) * (exp_dose * p["body_weight_kg"]
+                                                                    * exp_fraction)[:, None]
+        m = jnp.where((infusion > 0) | (exp_dose > 0), 1, m)
+        # -- integrate to the next decision ----------------------------------------------------------
+        n_end = n + quanta
+        max_m = jnp.maximum(quanta, 1)
+
+        def cond(c):
+            return jnp.any(c[1] < n_end)
+
+        def body(c):
+            yy, nn, mm = c
+            return adaptive_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m)
+
+        y, n, m = jax.lax.while_loop(cond, body, (y, n, m))
+        rec_b = jnp.stack([presses * lever, infusion, infusion, ag.craving(out, a, cue_input, p), a["drug_value"],
+                           a["habit"], jnp.broadcast_to(pfc, presses.shape), cpp_paired_min], axis=-1)
+        rec_p = jnp.stack([jnp.broadcast_to(out[r], presses.shape) for r in readout_names], axis=-1)
+        return (y, n, m, a, keys, k_step + 1), (rec_b, rec_p)
+
+    @jax.jit
+    def run(y, n, m, a, keys, k_step, p, iv_idx, exp_idx, exp_fraction, xs):
+        step = partial(one_step, p, iv_idx, exp_idx, exp_fraction)
+        (y, n, m, a, keys, k_step), recs = jax.lax.scan(step, (y, n, m, a, keys, k_step), xs)
+        return y, n, m, a, k_step, recs
+
+    return run
+
+
+def _subject_keys(seed: int, subjects: np.ndarray):
+    base = jax.random.PRNGKey(seed)
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jnp.asarray(subjects, dtype=jnp.uint32))
+
+
+def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = None, model: Model | None = None,
+                      subjects: range | None = None) -> xr.Dataset:
+    """Run a scenario with a [paradigm]: returns per-step behaviour and physiology over
+    (subject, time) and per-session summaries over (subject, session)."""
+    scenario = _as_scenario(scenario)
+    if scenario.paradigm is None:
+        raise ValueError("simulate_paradigm needs a scenario with a [paradigm] table; use engine.core.simulate")
+    model = model or default_model()
+    par = scenario.paradigm
+    n_all = scenario.cohort.subjects
+    subjects = range(n_all) if subjects is None else subjects
+    tl = compile_timeline(par, scenario.record_every_min)
+    names = tuple(r for r in (scenario.readouts or DEFAULT_READOUTS) if r not in BEHAVIOUR_READOUTS)
+    p = subject_parameters(model, scenario, len(subjects), scenario.cohort.seed, first=subjects.start)
+    p.update(agent_parameters(len(subjects), scenario.cohort.seed, subjects.start))
+    p["body_weight_kg"] = p["body_weight"] / 1e6  # internal mg → kg
+    p["infusion_mg"] = par.infusion_mg_per_kg * p["body_weight_kg"]
+    iv_idx, _ = _dose_target(model, par.drug, "iv")
+    exp_route = "im" if "im" in DOSE_TARGETS_ROUTES(par.drug) else "iv"
+    exp_idx, exp_frac_name = _dose_target(model, par.drug, exp_route)
+    y0 = model.initial_state(p)
+    run = _step_runner(model, names)
+
+    n_steps = tl.n_steps
+    n_calls = math.ceil(n_steps / STEPS_PER_CALL)
+    pad = n_calls * STEPS_PER_CALL - n_steps
+    xs_np = [tl.quanta, tl.session, tl.lever, tl.reinforced, tl.ratio, tl.timeout_steps, tl.cue, tl.shock,
+             tl.experimenter_mg_per_kg, tl.context, tl.session_start]
+    xs_np = [np.concatenate([x, np.zeros(pad, dtype=x.dtype)]) for x in xs_np]  # zero-length steps
+    rec_b = np.empty((len(subjects), n_steps, 8))
+    rec_p = np.empty((len(subjects), n_steps, len(names)))
+    n_chunks = max(1, math.ceil(len(subjects) / SUBJECT_CHUNK))
+    for ci in range(n_chunks):
+        sl = slice(ci * SUBJECT_CHUNK, min(len(subjects), (ci + 1) * SUBJECT_CHUNK))
+        rows = sl.stop - sl.start
+
+        def batch(arr, sl=sl, rows=rows):
+            arr = np.asarray(arr)[sl]
+            return np.concatenate([arr] + [arr[-1:]] * (MIN_BATCH - rows)) if rows < MIN_BATCH else arr
+
+        pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
+        exp_fraction = jnp.asarray(batch(p[exp_frac_name])) if exp_frac_name else jnp.ones(max(rows, MIN_BATCH))
+        y = jnp.asarray(batch(y0))
+        size = y.shape[0]
+        n = jnp.zeros(size, dtype=jnp.int64)
+        m = jnp.ones(size, dtype=jnp.int64)
+        a = ag.initial_agent_state(size)
+        idx = np.arange(subjects.start + sl.start, subjects.start + sl.stop)
+        keys = _subject_keys(scenario.cohort.seed, batch(idx))
+        k_step = jnp.asarray(0, dtype=jnp.int64)
+        for c in range(n_calls):
+            win = slice(c * STEPS_PER_CALL, (c + 1) * STEPS_PER_CALL)
+            xs = tuple(jnp.asarray(x[win]) for x in xs_np)
+            y, n, m, a, k_step, (rb, rp) = run(y, n, m, a, keys, k_step, pc, iv_idx, exp_idx, exp_fraction, xs)
+            take = min(STEPS_PER_CALL, n_steps - c * STEPS_PER_CALL)
+            lo = c * STEPS_PER_CALL
+            rec_b[sl, lo:lo + take] = np.moveaxis(np.asarray(rb[:take, :rows]), 0, 1)
+            rec_p[sl, lo:lo + take] = np.moveaxis(np.asarray(rp[:take, :rows]), 0, 1)
+            if progress is not None:
+                progress((ci * n_calls + c + 1) / (n_chunks * n_calls))
+    return _to_dataset(scenario, tl, names, rec_b, rec_p, p, subjects.start)
+
+
+def DOSE_TARGETS_ROUTES(drug: str) -> tuple[str, ...]:
+    return tuple(r for (d, r) in DOSE_TARGETS if d == drug)
+
+
+BEHAVIOUR_UNITS = {
+    "lever_presses": ("1", "active-lever presses in the decision step"),
+    "infusions": ("1", "self-administered infusions in the decision step"),
+    "use_event": ("1", "1 where the subject took the drug in the decision step"),
+    "craving": ("1", "the agent's craving, 0-10 (value × salience, drive, stress)"),
+    "drug_value": ("1", "learned value of taking the drug"),
+    "habit": ("1", "stimulus-response (habit) strength, 0-1"),
+    "pfc_control": ("1", "prefrontal control, 0-1 (1 = intact)"),
+}
+
+
+def _to_dataset(scenario, tl: Timeline, names, rec_b, rec_p, p, first: int) -> xr.Dataset:
+    from .. import __version__
+
+    n_sub = rec_b.shape[0]
+    time = (tl.start_min * 60e9).round().astype("timedelta64[ns]")
+    dv = {}
+    for i, name in enumerate(BEHAVIOUR_READOUTS):
+        units, long = BEHAVIOUR_UNITS[name]
+        dv[name] = xr.Variable(("subject", "time"), rec_b[:, :, i], attrs={"units": units, "long_name": long})
+    for i, name in enumerate(names):
+        r = READOUTS[name]
+        dv[name] = xr.Variable(("subject", "time"), rec_p[:, :, i], attrs={"units": r.units, "long_name": r.long_name})
+    summ = session_summary(tl, rec_b)
+    for k, (arr, units, long) in summ.items():
+        dv[k] = xr.Variable(("subject", "session"), arr, attrs={"units": units, "long_name": long})
+    info = tl.sessions
+    coords = {
+        "subject": np.arange(first, first + n_sub), "time": time,
+        "session": np.arange(len(info)),
+        "session_kind": ("session", np.array([s["kind"] for s in info], dtype=str)),
+        "session_phase": ("session", np.array([s["phase"] for s in info], dtype=np.int64)),
+        "session_trigger": ("session", np.array([s["trigger"] for s in info], dtype=str)),
+        "session_start_min": ("session", np.array([s["start_min"] for s in info]), {"units": "min"}),
+        "session_length_min": ("session", np.array([s["length_min"] for s in info]), {"units": "min"}),
+        "step_session": ("time", tl.session),
+        "weight_kg": ("subject", np.asarray(p["body_weight_kg"]), {"units": "kg", "long_name": "body weight"}),
+    }
+    ds = xr.Dataset(dv, coords=coords)
+    ds.attrs.update({"scenario_name": scenario.name, "description": scenario.description,
+                     "opioidsim_version": __version__, "seed": int(scenario.cohort.seed),
+                     "species": scenario.cohort.species, "scenario_toml": scenario.to_toml(),
+                     "research_notice": "opioidsim is a research and teaching tool, never a dosing guide."})
+    return ds
+
+
+def session_summary(tl: Timeline, rec_b: np.ndarray) -> dict:
+    """Per (subject, session): infusions, presses, first-hour infusions, breakpoint (last ratio
+    completed, progressive ratio), CPP score (s in the drug-paired side minus the other)."""
+    n_sub, n_ses = rec_b.shape[0], len(tl.sessions)
+    presses = np.zeros((n_sub, n_ses))
+    infusions = np.zeros((n_sub, n_ses))
+    first_hour = np.zeros((n_sub, n_ses))
+    breakpoint_ = np.full((n_sub, n_ses), np.nan)
+    cpp = np.full((n_sub, n_ses), np.nan)
+    for s, info in enumerate(tl.sessions):
+        sel = tl.session == s
+        presses[:, s] = rec_b[:, sel, 0].sum(axis=1)
+        inf = rec_b[:, sel, 1]
+        infusions[:, s] = inf.sum(axis=1)
+        early = (tl.start_min[sel] - info["start_min"]) < 60.0
+        first_hour[:, s] = inf[:, early].sum(axis=1)
+        if info["kind"] == "progressive_ratio":
+            k = infusions[:, s].astype(int)
+            breakpoint_[:, s] = [progressive_ratio(j - 1) if j > 0 else 0 for j in k]
+        if info["kind"] == "cpp_test":
+            paired = rec_b[:, sel, 7].sum(axis=1)
+            cpp[:, s] = (2.0 * paired - info["length_min"]) * 60.0
+    return {
+        "session_presses": (presses, "1", "active-lever presses in the session"),
+        "session_infusions": (infusions, "1", "infusions in the session"),
+        "first_hour_infusions": (first_hour, "1", "infusions in the first hour of the session"),
+        "breakpoint": (breakpoint_, "1", "progressive ratio: the last ratio completed"),
+        "cpp_score": (cpp, "s", "place preference: time in the drug-paired side minus the other side"),
+    }
