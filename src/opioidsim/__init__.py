@@ -15,7 +15,14 @@ from .scenarios import Cohort, Conditions, Dose, Scenario, load_scenario  # noqa
 
 
 def simulate(scenario: Scenario, *, progress=None):
-    """Simulate a scenario; returns an xarray Dataset with dims (subject, time), one variable per readout."""
+    """Simulate a scenario; returns an xarray Dataset with dims (subject, time), one variable per readout.
+
+    A scenario with a [paradigm] (an animal experiment) runs the behaviour layer and adds per-session
+    summaries over (subject, session)."""
+    if getattr(scenario, "paradigm", None) is not None:
+        from .behavior import simulate_paradigm
+
+        return simulate_paradigm(scenario, progress=progress)
     from .engine import simulate as _simulate
 
     return _simulate(scenario, progress=progress)
