@@ -220,3 +220,18 @@ def scenarios_page() -> str:
         text = builtin_dir().joinpath(f"{name}.toml").read_text(encoding="utf-8")
         out += [f"## {name}\n", cell(desc) + "\n", fenced(text, "toml")]
     return "\n".join(out)
+
+
+def behaviour_page() -> str:
+    """The behaviour layer's page: what the agent does (its module docstrings) and every agent
+    parameter with value, unit and source, read from the Parameter objects."""
+    from ..behavior import agent, runner, timeline
+
+    out = ["# behaviour (the agent and the paradigms)\n",
+           "Source: `src/opioidsim/behavior/` (agent.py, timeline.py, runner.py). Not a mechanism module of "
+           "the ODE model: the agent reads the model's outputs every decision step and gives doses.\n",
+           (agent.__doc__ or "").strip() + "\n",
+           "## How a paradigm runs\n", (runner.__doc__ or "").strip() + "\n",
+           (timeline.__doc__ or "").strip() + "\n",
+           "## Agent parameters\n", table(PARAMETER_HEADER, parameter_rows(agent.PARAMETERS))]
+    return "\n".join(out)
