@@ -30,6 +30,9 @@ session_length = "1h"
 kind = "extinction"
 sessions = 2
 session_length = "30min"
+[[paradigm.phase]]
+kind = "progressive_ratio"
+session_length = "1h"
 """
 
 
@@ -41,7 +44,7 @@ def tiny() -> Scenario:
 
 def test_paradigm_sets_duration_and_round_trips_through_toml():
     s = tiny()
-    assert s.duration_min == pytest.approx(4 * 24 * 60)  # 2 + 2 days of daily sessions
+    assert s.duration_min == pytest.approx(5 * 24 * 60)  # 2 + 2 + 1 days of daily sessions
     assert s.cohort.species == "rat"
     assert Scenario.from_toml_text(s.to_toml()) == s
 
@@ -54,7 +57,7 @@ def test_builtin_experiments_load_and_round_trip(name):
 
 
 @pytest.mark.parametrize("edit, field, words", [
-    (('trigger = "footshock"', 'trigger = "shock"'), "paradigm.phase[2].trigger", "cue, footshock, priming"),
+    (('trigger = "footshock"', 'trigger = "shock"'), "paradigm.phase[3].trigger", "cue, footshock, priming"),
     (('kind = "extinction"', 'kind = "extinktion"'), "paradigm.phase[1].kind", "self_administration"),
     (('infusion = "60 ug/kg"', 'infusion = "60 ug"'), "paradigm.infusion", "per kg"),
     (('sessions = 2\nsession_length = "1h"', 'sessions = 2\nsession_length = "1h"\nspeed = 3'),
@@ -77,7 +80,7 @@ def test_bad_paradigm_input_names_the_field(edit, field, words):
 def test_priming_test_needs_a_priming_dose_and_doses_are_refused_beside_a_paradigm():
     with pytest.raises(ScenarioError) as e:
         Scenario.from_toml_text(SA + '[[paradigm.phase]]\nkind = "reinstatement"\ntrigger = "priming"\n')
-    assert e.value.field == "paradigm.phase[2].priming_dose"
+    assert e.value.field == "paradigm.phase[3].priming_dose"
     with pytest.raises(ScenarioError) as e:
         Scenario.from_toml_text(SA + '[[dose]]\ndrug = "heroin"\namount = "1 mg"\n')
     assert "paradigm" in str(e.value)
@@ -86,7 +89,7 @@ def test_priming_test_needs_a_priming_dose_and_doses_are_refused_beside_a_paradi
 def test_a_duration_shorter_than_the_paradigm_is_refused():
     with pytest.raises(ScenarioError) as e:
         Scenario.from_toml_text(SA.replace('name = "tiny-sa"', 'name = "tiny-sa"\nduration = "2d"'))
-    assert e.value.field == "scenario.duration" and "4 days" in str(e.value)
+    assert e.value.field == "scenario.duration" and "5 days" in str(e.value)
 
 
 # --- the timeline ----------------------------------------------------------------------------------
@@ -101,7 +104,7 @@ def test_timeline_starts_sessions_each_day_and_covers_the_paradigm():
     s = tiny()
     tl = compile_timeline(s.paradigm, s.record_every_min)
     starts = [x["start_min"] for x in tl.sessions]
-    assert starts == [0.0, 1440.0, 2880.0, 4320.0]
+    assert starts == [0.0, 1440.0, 2880.0, 4320.0, 5760.0]
     assert tl.quanta.sum() * (1 / 16) == pytest.approx(s.duration_min)
     in_session = tl.session >= 0
     assert (tl.lever[~in_session] == 0).all() and (tl.context[~in_session] == HOME).all()
@@ -134,7 +137,14 @@ def test_rats_acquire_self_administration_and_extinguish(tiny_run):
     ds = tiny_run
     inf = ds.session_infusions.values
     assert (inf[:, :2].sum(axis=1) >= 2).all()  # every rat found the drug
-    assert (inf[:, 2:] == 0).all()  # the extinction lever gives nothing
+    assert (inf[:, 2:4] == 0).all()  # the extinction lever gives nothing
+    # progressive ratio: the breakpoint is a ratio of the series the rat completed, and it took
+    # at least the sum of the ratios up to it in presses
+    bp, pr_presses = ds.breakpoint.values[:, 4], ds.session_presses.values[:, 4]
+    series = [progressive_ratio(k) for k in range(60)]
+    for b, n_inf, n_pr in zip(bp, ds.session_infusions.values[:, 4], pr_presses):
+        assert (b in series and n_inf >= 1) or (b == 0 and n_inf == 0)
+        assert n_pr >= sum(series[:int(n_inf)])
     # infusions never exceed presses (FR1), and nothing happens in the home cage
     assert (ds.infusions.values <= ds.lever_presses.values).all()
     home = ds.step_session.values < 0
@@ -144,6 +154,24 @@ def test_rats_acquire_self_administration_and_extinguish(tiny_run):
     sa_end = np.nonzero(ds.step_session.values == 1)[0][-1]
     assert (ds.drug_value.values[:, sa_end] > 0.3).all()
     assert np.isfinite(ds.craving.values).all()
+
+
+def test_cli_runs_an_experiment_and_writes_session_rows(tmp_path, tiny_run):
+    from opioidsim.cli import main
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(SA)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    import pandas as pd
+    import xarray as xr
+
+    table = pd.read_csv(out / "summary.csv")
+    assert list(table["kind"]) == ["self_administration"] * 2 + ["extinction"] * 2 + ["progressive_ratio"]
+    with xr.open_dataset(out / "results.nc") as ds:  # the same run as in memory (same seed)
+        assert np.array_equal(ds.session_infusions.values, tiny_run.session_infusions.values)
+    html = (out / "report.html").read_text()
+    assert "never a dosing guide" in html.lower() or "not medical advice" in html.lower()
 
 
 def test_same_seed_same_choices_and_a_subject_is_the_same_alone():
