@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all validate bench fuzz reliability docs clean
+.PHONY: demo test test-all validate bench bench-explorer explore browser fuzz reliability docs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,11 +15,26 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/opioidsim run acute-heroin-iv --out out/demo --subjects 20 --seed 1 --overwrite
 
-test: $(STAMP)
+# The explorer's browser tests drive Debian's chromium through Playwright (never `playwright
+# install`, which downloads browsers from the internet): install the package where it is missing.
+# Guarded: without apt-get as root (or passwordless sudo) it says so, and the browser tests fail
+# with the same hint.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	[ -n "$$OPIOIDSIM_CHROMIUM" ] || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else SUDO=none; fi; \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$SUDO" != none ]; then \
+	    echo "installing Debian's chromium for the explorer's browser tests"; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
+	      || echo "warning: could not install chromium: the explorer's browser tests will fail"; \
+	  else echo "warning: chromium is missing and cannot be installed here (apt-get as root): the explorer's browser tests will fail; install chromium or set OPIOIDSIM_CHROMIUM"; fi; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # Every validation target at full size (slow tests included).
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 validate: $(STAMP)
@@ -27,6 +42,14 @@ validate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_acute.py
+
+# Issue 8: how fast the explorer answers (cold, from the disk cache, warm; the chronic page too).
+bench-explorer: $(STAMP)
+	$(BIN)/python benchmarks/bench_explorer.py --chronic
+
+# Issue 8: the interactive explorer at http://127.0.0.1:8765/ (Ctrl-C to stop).
+explore: $(STAMP)
+	$(BIN)/opioidsim explore
 
 # Issue 9: 10,000 fuzzed inputs (scenario files, API calls, command lines); prints the figures.
 fuzz: $(STAMP)

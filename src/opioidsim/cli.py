@@ -738,6 +738,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    try:
+        from opioidsim.explorer.server import make_server
+    except ImportError as exc:
+        raise Unavailable(f"the explorer cannot be loaded ({exc})") from exc
+    try:
+        server = make_server(args.host, args.port, warmup=not args.no_warmup, quiet=not args.verbose)
+    except OSError as exc:
+        if getattr(exc, "errno", None) in (98, 48, 10048):  # address in use (Linux, macOS, Windows)
+            raise UsageError(f"--port {args.port}: the port is in use on {args.host}; choose another "
+                             "(--port 0 picks a free one)") from None
+        raise UsageError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    if not server.loopback:
+        print(f"{PROG}: warning: serving on {args.host}: anyone who can reach this machine can run "
+              "simulations on it", file=sys.stderr)
+    print(f"{PROG} explorer at {server.url}  (Ctrl-C to stop; research and teaching only, never a "
+          "dosing guide)", flush=True)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print(f"{PROG}: explorer stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(prog=PROG, usage=f"{PROG} [-h] [--version] COMMAND [ARGS ...]",
                      description=DESCRIPTION, epilog=EPILOG,
@@ -818,6 +848,26 @@ def _build_parser() -> _Parser:
     p.add_argument("--reference-subjects", type=_int_range(1, 1000, "--reference-subjects"), default=None,
                    metavar="K", help="subjects run on the scipy path (default 1)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "explore", help="an interactive explorer in the browser (runs the real engine)",
+        description="Serve the explorer, a local web app: pick a drug, route and dose and watch the\n"
+                    "five steps (plasma, receptors, dopamine, pleasure; pain and breathing), add\n"
+                    "naloxone; follow chronic use and recovery over months. Every figure is a fresh\n"
+                    "run of the engine. Scenarios built there download as .toml files that\n"
+                    "'opioidsim run' accepts. Research and teaching only; never a dosing guide.",
+        formatter_class=_RawFormatter,
+        epilog="examples:\n  opioidsim explore                    http://127.0.0.1:8765/\n"
+               "  opioidsim explore --port 0 --open    a free port, opened in the browser")
+    p.add_argument("--port", type=_int_range(0, 65535, "--port"), default=8765, metavar="P",
+                   help="port to serve on (default 8765; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", metavar="H",
+                   help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--no-warmup", action="store_true",
+                   help="do not compile the engine in the background at start-up")
+    p.add_argument("--open", action="store_true", help="open the explorer in the default browser")
+    p.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    p.set_defaults(func=cmd_explore)
 
     # One line per command, listed before the examples (argparse's own listing wraps badly).
     width = max(len(name) for name in sub.choices) + 2
