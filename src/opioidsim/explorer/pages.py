@@ -37,9 +37,9 @@ LIMITS = {
     "max_subjects": 20,
     "max_duration_days": 3 * 365,
     "max_records": 20_000,
-    #: subjects × dose events: the engine's work is mostly the minutes after each dose
-    #: (about 0.05–0.1 s per subject-dose on 2 cores), so this bounds a run to a few minutes
-    "max_subject_doses": 1_500,
+    #: subjects × dose events: the engine's work is mostly the minutes after each dose (about
+    #: 0.15–0.45 s per subject-dose on a busy 2-core machine), so this bounds a run to minutes
+    "max_subject_doses": 1_000,
 }
 
 #: agonists the pages offer (naloxone has its own controls)
