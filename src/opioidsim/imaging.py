@@ -37,8 +37,8 @@ from .model.model import Model
 from .model.neuroimaging import VbmModule
 from .model.structure import REGIONS, StructureModule
 
-__all__ = ["VBM_MEASURES", "hedges_g", "compare_groups", "correlate", "control_scans", "steady_use_drives",
-           "life_course", "cross_sectional_study", "longitudinal_study", "StudyResult"]
+__all__ = ["VBM_MEASURES", "hedges_g", "hedges_g_ci", "compare_groups", "correlate", "control_scans",
+           "steady_use_drives", "life_course", "life_course_dataset", "cross_sectional_study", "longitudinal_study", "StudyResult"]
 
 VBM_MEASURES = tuple(f"vbm_{r}" for r in REGIONS)
 DAY_MIN = 1440.0
@@ -54,10 +54,20 @@ def hedges_g(users: np.ndarray, controls: np.ndarray) -> float:
     return float((np.mean(users) - np.mean(controls)) / pooled * (1.0 - 3.0 / (4.0 * (n1 + n2) - 9.0)))
 
 
+def hedges_g_ci(g: float, n1: int, n2: int, level: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of Hedges' g from its large-sample standard error
+    sqrt((n1 + n2)/(n1 n2) + g²/(2 (n1 + n2))) (Hedges LV & Olkin I 1985, Statistical Methods for
+    Meta-Analysis; normal approximation)."""
+    se = np.sqrt((n1 + n2) / (n1 * n2) + g**2 / (2.0 * (n1 + n2)))
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    return float(g - z * se), float(g + z * se)
+
+
 def compare_groups(users: Mapping[str, np.ndarray], controls: Mapping[str, np.ndarray],
                    measures: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per measure: group means and SDs, difference, Hedges' g, Welch's t, df and p, and
-    the direction of the users' difference ("lower"/"higher")."""
+    """One row per measure: group means and SDs, difference, Hedges' g with its 95 % confidence
+    interval (g_ci_low, g_ci_high), Welch's t, df and p, and the direction of the users'
+    difference ("lower"/"higher")."""
     rows = []
     for m in measures or [k for k in users if k in controls]:
         u, c = np.asarray(users[m], float), np.asarray(controls[m], float)
@@ -65,10 +75,12 @@ def compare_groups(users: Mapping[str, np.ndarray], controls: Mapping[str, np.nd
         vu, vc = np.var(u, ddof=1) / len(u), np.var(c, ddof=1) / len(c)
         df = (vu + vc) ** 2 / (vu**2 / (len(u) - 1) + vc**2 / (len(c) - 1))
         diff = float(np.mean(u) - np.mean(c))
+        g = hedges_g(u, c)
+        lo, hi = hedges_g_ci(g, len(u), len(c))
         rows.append({"measure": m, "n_users": len(u), "n_controls": len(c), "mean_users": float(np.mean(u)),
                      "sd_users": float(np.std(u, ddof=1)), "mean_controls": float(np.mean(c)),
-                     "sd_controls": float(np.std(c, ddof=1)), "difference": diff, "hedges_g": hedges_g(u, c),
-                     "t": float(t.statistic), "df": float(df), "p": float(t.pvalue),
+                     "sd_controls": float(np.std(c, ddof=1)), "difference": diff, "hedges_g": g,
+                     "g_ci_low": lo, "g_ci_high": hi, "t": float(t.statistic), "df": float(df), "p": float(t.pvalue),
                      "direction": "lower" if diff < 0 else "higher"})
     return pd.DataFrame(rows)
 
@@ -180,12 +192,37 @@ def life_course(use_years: np.ndarray, abstinent_days: np.ndarray | float, signa
     return da, scans
 
 
+def life_course_dataset(records) -> "xr.Dataset":
+    """`life_course` records as a results Dataset (subject × time as timedelta, one variable per
+    measure with its units and long name), so that the report's panels draw a life course:
+    ``report.figures.grey_matter_figure(life_course_dataset(records))``."""
+    import xarray as xr
+
+    from .readouts import READOUTS
+
+    t = (np.asarray(records["time_days"].values, float) * DAY_MIN * 60e9).round().astype("timedelta64[ns]")
+    data = {}
+    for m in records["measure"].values:
+        m = str(m)
+        attrs = {"units": READOUTS[m].units, "long_name": READOUTS[m].long_name} if m in READOUTS else {}
+        data[m] = (("subject", "time"), np.asarray(records.sel(measure=m).values, float), attrs)
+    return xr.Dataset(data, coords={"subject": records["subject"].values, "time": t},
+                      attrs={"scenario_name": "life course (slow damage modules under mean drives of use)"})
+
+
 @dataclass
 class StudyResult:
     table: pd.DataFrame  # group differences, one row per measure (per scan in a longitudinal study)
     correlation: pd.DataFrame  # measure vs years of use, within users
     users: pd.DataFrame  # one row per user: years of use and each scanned measure
     controls: pd.DataFrame  # one row per control
+
+    def figure(self, title: str | None = None):
+        """The group differences as a figure (region × Hedges' g with 95 % CI, t and p):
+        ``study.figure().savefig("effects.png")`` (report.figures.effect_size_figure)."""
+        from .report.figures import effect_size_figure
+
+        return effect_size_figure(self.table, title=title)
 
 
 def cross_sectional_study(use_years: np.ndarray, signal: float, *, inhaled: float = 0.0,
@@ -206,7 +243,7 @@ def longitudinal_study(use_years: np.ndarray, signal: float, scan_days: Sequence
                        measures: Sequence[str] = VBM_MEASURES) -> pd.DataFrame:
     """The same users scanned repeatedly across abstinence (days after their last use): per scan
     and measure the users' mean, the mean change from the first scan with a paired t-test, and
-    Hedges' g against controls from the same population."""
+    Hedges' g (with its 95 % confidence interval) against controls from the same population."""
     use_years = np.asarray(use_years, float)
     controls = control_scans(n_controls, seed + 1, measures)
     gaps = np.diff([0.0, *scan_days])
@@ -220,10 +257,13 @@ def longitudinal_study(use_years: np.ndarray, signal: float, scan_days: Sequence
     for d in scan_days:
         for m in measures:
             x = scans[d][m]
+            g = hedges_g(x, controls[m])
+            lo, hi = hedges_g_ci(g, len(x), len(controls[m]))
             paired = stats.ttest_rel(x, first[m]) if d != scan_days[0] else None
             rows.append({"abstinent_days": d, "measure": m, "mean_users": float(np.mean(x)),
                          "change_from_first": float(np.mean(x - first[m])),
                          "t_paired": float(paired.statistic) if paired else np.nan,
                          "p_paired": float(paired.pvalue) if paired else np.nan,
-                         "hedges_g": hedges_g(x, controls[m])})
+                         "hedges_g": g, "g_ci_low": lo, "g_ci_high": hi, "n_users": len(x),
+                         "n_controls": len(controls[m])})
     return pd.DataFrame(rows)

@@ -1,6 +1,7 @@
 """Matplotlib figures for the report: the dose-to-breathing cascade, the other readouts and, for
-runs of days to years, the chronic panels (tolerance, withdrawal, dopamine adaptation and the
-pleasure–pain balance).
+runs of days to years, the chronic panels (tolerance, withdrawal, dopamine adaptation, the
+pleasure–pain balance, craving, grey matter and cognition); and the effect-size figure of a
+synthetic imaging study (opioidsim.imaging).
 
 Figures are built with :class:`matplotlib.figure.Figure` directly, so no pyplot, no global
 figure registry and no GUI backend are involved (safe in threads, servers and tests); PNGs are
@@ -36,19 +37,26 @@ from opioidsim.report.summary import (
 __all__ = [
     "BALANCE_READOUTS",
     "CASCADE_READOUTS",
-    "CRAVING_READOUTS",
+    "BRAIN_MIN_CHANGE",
     "CHRONIC_MIN_DAYS",
+    "COGNITION_READOUTS",
+    "CRAVING_READOUTS",
     "DOPAMINE_ADAPTATION_READOUTS",
+    "GREY_MATTER_READOUTS",
     "TOLERANCE_READOUTS",
     "WITHDRAWAL_READOUTS",
     "TimeAxis",
     "balance_figure",
     "cascade_figure",
+    "choose_brain_axis",
     "choose_chronic_axis",
     "choose_time_axis",
+    "cognition_figure",
     "craving_figure",
     "dopamine_adaptation_figure",
+    "effect_size_figure",
     "figure_to_data_uri",
+    "grey_matter_figure",
     "other_readouts_figure",
     "tolerance_figure",
     "withdrawal_figure",
@@ -709,4 +717,212 @@ def craving_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarr
         _draw(ax, x, cache["percent:glt1"], "GLT-1", "#2ca02c", show_band)
         _finish(ax, "Glutamate transport in the nucleus accumbens (GLT-1)", "% of naive")
     _close_chronic_axes(axes, dose_times_min, axis, x)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# brain damage and cognition (issue 6): slow readouts, fractions of the subject's own baseline
+
+_GMV_LINES: tuple[tuple[str, str], ...] = (("gmv_pfc", "prefrontal cortex"),
+                                           ("gmv_acc", "anterior cingulate"),
+                                           ("gmv_temporal", "temporal cortex"),
+                                           ("gmv_insula", "insula"),
+                                           ("gmv_nac", "nucleus accumbens"),
+                                           ("gmv_fusiform", "fusiform cortex"))
+GREY_MATTER_READOUTS: tuple[str, ...] = (*(n for n, _ in _GMV_LINES), "white_matter")
+_COGNITION_LINES: tuple[tuple[str, str], ...] = (("executive", "executive function"),
+                                                 ("memory", "working memory"),
+                                                 ("attention", "attention"),
+                                                 ("pfc_control", "PFC control of choice"))
+COGNITION_READOUTS: tuple[str, ...] = tuple(n for n, _ in _COGNITION_LINES)
+#: The brain panels are drawn only when a cohort median of one of their readouts (fractions of
+#: the subject's own baseline) moves at least this far over the run: grey matter changes by
+#: about half a percent a month early in daily use, so a run of days shows only flat lines at 100 %.
+BRAIN_MIN_CHANGE = 1e-3
+# Beyond this many days the brain panels count years.
+_YEARS_AFTER_DAYS = 730.0
+_DAYS_PER_YEAR = 365.25
+# The y axes of the brain panels reach down at least this far (in % of baseline), so that a loss
+# of a fraction of a percent does not fill the panel like a large one.
+_GMV_FLOOR = 90.0
+_COGNITION_FLOOR = 80.0
+_GMV_COLORS = ("#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b")
+#: Region labels for study tables whose measures are named vbm_<region> or gmv_<region>.
+REGION_LABELS: dict[str, str] = {n[4:]: label for n, label in _GMV_LINES}
+
+
+def choose_brain_axis(duration_min: float) -> TimeAxis:
+    """Years for runs over two years (life courses), else days or months as the chronic panels."""
+    if duration_min / _MIN_PER_DAY > _YEARS_AFTER_DAYS:
+        return TimeAxis("years", _MIN_PER_DAY * _DAYS_PER_YEAR)
+    return choose_chronic_axis(duration_min)
+
+
+def _percent_band(ds: xr.Dataset, name: str, cache: Bands) -> np.ndarray:
+    key = f"percent:{name}"
+    if key not in cache:
+        cache[key] = 100.0 * _bands(ds, name, cache)
+    return cache[key]
+
+
+def _moves(band: np.ndarray) -> bool:
+    """Whether the median line (in %) spans at least BRAIN_MIN_CHANGE of the baseline."""
+    median = band[1][np.isfinite(band[1])]
+    return median.size > 1 and float(median.max() - median.min()) >= 100.0 * BRAIN_MIN_CHANGE
+
+
+def _percent_limits(ax: Axes, bands: Sequence[np.ndarray], floor: float) -> None:
+    finite = np.concatenate([b[np.isfinite(b)] for b in bands]) if bands else np.zeros(0)
+    if finite.size:
+        ax.set_ylim(min(floor, float(finite.min()) - 1.0), max(100.5, float(finite.max()) + 0.5))
+
+
+def _brain_setup(ds: xr.Dataset, names: Sequence[str], cache: Bands
+                 ) -> tuple[list[str], bool, TimeAxis, np.ndarray] | None:
+    setup = _chronic_setup(ds, names)
+    if setup is None:
+        return None
+    present, t_min, show_band, _, _ = setup
+    if not any(_moves(_percent_band(ds, n, cache)) for n in present):
+        return None
+    axis = choose_brain_axis(float(t_min[-1] - t_min[0]))
+    return present, show_band, axis, axis.convert(t_min)
+
+
+def grey_matter_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarray = (),
+                       bands: Bands | None = None) -> Figure | None:
+    """Regional grey matter (``gmv_<region>``) and, dotted, white-matter integrity as % of the
+    subject's own baseline, over days, months or years. None for runs under two days, without
+    a ``gmv_<region>`` readout, or when no cohort median of the panel moves by BRAIN_MIN_CHANGE
+    (0.1 % of baseline) over the run."""
+    cache: Bands = {} if bands is None else bands
+    if not any(n in ds for n, _ in _GMV_LINES):
+        return None
+    setup = _brain_setup(ds, GREY_MATTER_READOUTS, cache)
+    if setup is None:
+        return None
+    names, show_band, axis, x = setup
+    fig, (ax,) = _chronic_figure([1])
+    ax.axhline(100.0, color="0.5", lw=0.8)  # the drug-naive brain
+    drawn = []
+    for k, ((name, label), color) in enumerate(zip(_GMV_LINES, _GMV_COLORS)):
+        if name in names:
+            band = _percent_band(ds, name, cache)
+            _draw(ax, x, band, label, color, show_band)
+            if k % 2:  # regions of equal weight overlap: every other one dashed, so both show
+                ax.get_lines()[-1].set_linestyle((0, (5, 3)))
+            drawn.append(band)
+    if "white_matter" in names:
+        band = _percent_band(ds, "white_matter", cache)
+        ax.plot(x, band[1], color="0.25", lw=1.4, ls=":", label="white matter (FA)")
+        drawn.append(band)
+    _percent_limits(ax, drawn, _GMV_FLOOR)
+    _finish(ax, "Grey matter by region", "% of the subject's own baseline")
+    _close_chronic_axes([ax], dose_times_min, axis, x, legend_loc="lower left")
+    return fig
+
+
+def cognition_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.ndarray = (),
+                     bands: Bands | None = None) -> Figure | None:
+    """Executive function, working memory, attention and prefrontal control of choice as % of
+    the subject's drug-naive level. None for runs under two days, without these readouts, or
+    when none of their cohort medians moves by BRAIN_MIN_CHANGE over the run."""
+    cache: Bands = {} if bands is None else bands
+    setup = _brain_setup(ds, COGNITION_READOUTS, cache)
+    if setup is None:
+        return None
+    names, show_band, axis, x = setup
+    fig, (ax,) = _chronic_figure([1])
+    ax.axhline(100.0, color="0.5", lw=0.8)
+    drawn = []
+    for i, (name, label) in enumerate(_COGNITION_LINES):
+        if name not in names:
+            continue
+        band = _percent_band(ds, name, cache)
+        if name == "pfc_control":  # dashed: in this model it is the executive domain itself
+            ax.plot(x, band[1], color="0.2", lw=1.3, ls="--", label=label)
+        else:
+            _draw(ax, x, band, label, _COLORS[(i + 6) % len(_COLORS)], show_band)
+        drawn.append(band)
+    _percent_limits(ax, drawn, _COGNITION_FLOOR)
+    _finish(ax, "Cognition", "% of the subject's drug-naive level")
+    _close_chronic_axes([ax], dose_times_min, axis, x, legend_loc="lower left")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# synthetic imaging studies (opioidsim.imaging)
+
+def _measure_label(measure: str) -> str:
+    prefix, _, region = measure.partition("_")
+    if prefix in ("vbm", "gmv") and region in REGION_LABELS:
+        return REGION_LABELS[region]
+    return measure
+
+
+def effect_size_figure(table, *, title: str | None = None) -> Figure:
+    """A study's group differences as a figure: one horizontal bar per measure (region) with its
+    Hedges' g (users − controls; negative: lower in users) and, where the table has them
+    (``g_ci_low``, ``g_ci_high``), 95 % confidence whiskers; t and p are written beside each bar.
+
+    ``table`` is ``cross_sectional_study(...).table`` or ``compare_groups(...)``; a
+    ``longitudinal_study`` table (with ``abstinent_days``) gives one bar per region and scan,
+    grouped by region, coloured by the time since the last use.
+    """
+    required = {"measure", "hedges_g"}
+    if not required <= set(table.columns):
+        raise ValueError(f"an effect-size table needs the columns {sorted(required)}; got {list(table.columns)}")
+    measures = list(dict.fromkeys(table["measure"]))
+    scans = list(dict.fromkeys(table["abstinent_days"])) if "abstinent_days" in table.columns else [None]
+    n_m, n_s = len(measures), len(scans)
+    height = 0.8 + max(n_m * (0.45 + 0.22 * (n_s - 1)), 1.2)
+    fig = Figure(figsize=(8.0, height))
+    fig.subplots_adjust(left=1.9 / 8.0, right=1 - 2.3 / 8.0, bottom=0.55 / height, top=1 - 0.4 / height)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.axvline(0.0, color="0.2", lw=1.0)
+    width = 0.8 / n_s
+    lo_all, hi_all = [0.0], [0.0]
+    for k, scan in enumerate(scans):
+        rows = table if scan is None else table[table["abstinent_days"] == scan]
+        rows = rows.set_index("measure").reindex(measures)
+        g = rows["hedges_g"].to_numpy(dtype=float)
+        y = np.arange(n_m) - 0.4 + width * (k + 0.5)
+        if scan is None:
+            colors = ["#1f77b4" if v < 0 else "#d62728" for v in g]
+            label = None
+        else:
+            shade = 0.25 + 0.6 * (k / max(n_s - 1, 1))
+            colors = [(0.12 * shade, 0.47 * shade + 0.2, 0.71 * shade + 0.25)] * n_m
+            label = f"day {scan:g} of abstinence"
+        ax.barh(y, g, height=width * 0.9, color=colors, label=label)
+        if {"g_ci_low", "g_ci_high"} <= set(rows.columns):
+            lo, hi = rows["g_ci_low"].to_numpy(dtype=float), rows["g_ci_high"].to_numpy(dtype=float)
+            ax.errorbar(g, y, xerr=np.vstack([g - lo, hi - g]), fmt="none", ecolor="0.15", elinewidth=1.0,
+                        capsize=2.5)
+            lo_all += list(lo[np.isfinite(lo)])
+            hi_all += list(hi[np.isfinite(hi)])
+        lo_all += list(g[np.isfinite(g)])
+        hi_all += list(g[np.isfinite(g)])
+        if scan is None:  # the statistics beside each bar, right of the plot
+            for yi, (_, r) in zip(y, rows.iterrows()):
+                text = f"g = {r['hedges_g']:.2f}"
+                if "t" in rows.columns and np.isfinite(r["t"]):
+                    text += f", t = {r['t']:.1f}"
+                if "p" in rows.columns and np.isfinite(r["p"]):
+                    text += f", p = {r['p']:.2g}"
+                ax.text(1.02, yi, text, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+    span = max(hi_all) - min(lo_all)
+    ax.set_xlim(min(lo_all) - 0.08 * span - 0.05, max(hi_all) + 0.08 * span + 0.05)
+    ax.set_yticks(np.arange(n_m), [_measure_label(m) for m in measures])
+    ax.invert_yaxis()  # the table's first measure on top
+    ax.grid(True, axis="x", alpha=0.3, lw=0.6)
+    ax.tick_params(labelsize=8)
+    who = ""
+    if {"n_users", "n_controls"} <= set(table.columns):
+        who = f" ({int(table['n_users'].iloc[0])} users vs {int(table['n_controls'].iloc[0])} controls)"
+    ax.set_xlabel("Hedges' g, users − controls (negative: lower in users)"
+                  + (", 95 % CI" if "g_ci_low" in table.columns else ""), fontsize=9)
+    ax.set_title(title or "Group differences" + who, loc="left", fontsize=10, fontweight="bold")
+    if n_s > 1:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.85)
     return fig

@@ -328,12 +328,16 @@ def _chronic_sections(ds: xr.Dataset, meta: _Meta, bands: dict[str, np.ndarray],
     from opioidsim.report.figures import (
         BALANCE_READOUTS,
         CHRONIC_MIN_DAYS,
+        COGNITION_READOUTS,
         CRAVING_READOUTS,
+        GREY_MATTER_READOUTS,
         WITHDRAWAL_READOUTS,
         balance_figure,
+        cognition_figure,
         craving_figure,
         dopamine_adaptation_figure,
         figure_to_data_uri,
+        grey_matter_figure,
         tolerance_figure,
         withdrawal_figure,
     )
@@ -409,6 +413,34 @@ def _chronic_sections(ds: xr.Dataset, meta: _Meta, bands: dict[str, np.ndarray],
             "stopping; the craving a drug cue would provoke grows for a month or two of "
             "abstinence before it declines (incubation of craving), while glutamate transport "
             "(GLT-1) recovers only over months. " + band_text + last_text)]
+
+    fig = grey_matter_figure(ds, dose_times_min=meta.dose_times_min, bands=bands)
+    if fig is not None:
+        drawn |= set(GREY_MATTER_READOUTS) & present
+        wm = " The dotted line is white-matter integrity (fractional anisotropy)." if "white_matter" in present else ""
+        blocks += ["<h2>Grey matter</h2>", _figure_block(
+            figure_to_data_uri(fig, _DPI),
+            "grey matter by brain region over time, percent of each subject's own baseline",
+            "Grey matter per region as a percentage of the subject's own drug-naive brain (a scanner "
+            "comparing users with controls sees the vbm_* readouts instead). It shrinks with "
+            "cumulative opioid exposure and neuroinflammation, most in the prefrontal and anterior "
+            "cingulate cortex: part of the loss (dendrites, spines, glia) recovers over months of "
+            "abstinence, part of it is lasting and grows with years of use. The changes are slow: "
+            "about half a percent a month early in daily use." + wm + " " + band_text + last_text)]
+
+    fig = cognition_figure(ds, dose_times_min=meta.dose_times_min, bands=bands)
+    if fig is not None:
+        drawn |= set(COGNITION_READOUTS) & present
+        blocks += ["<h2>Cognition</h2>", _figure_block(
+            figure_to_data_uri(fig, _DPI),
+            "cognition over time: executive function, working memory, attention and prefrontal "
+            "control of choice, percent of the drug-naive level",
+            "Executive function, working memory and attention as a percentage of the subject's "
+            "drug-naive level: they fall with prefrontal (and temporal, cingulate) grey-matter loss, "
+            "low striatal D2 signalling (hypofrontality), inflammation and white-matter damage, and "
+            "come back only in part in abstinence. The dashed line, prefrontal control of choice, "
+            "is what the behaviour layer weighs craving against (the executive domain itself). "
+            + band_text + last_text)]
     return blocks, drawn
 
 
