@@ -58,3 +58,35 @@ def test_incubation_needs_abstinence():
     using = run_typical([Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="40d")], "40d", "1d")
     stopped = run_typical([Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="20d")], "40d", "1d")
     assert using["cue_incubation"][-1] < 0.5 * stopped["cue_incubation"][-1]
+
+
+def test_ceftriaxone_restores_glt1_and_lowers_cue_evoked_glutamate():
+    # Shen HW et al. 2014 J Neurosci 34:5649: ceftriaxone given in abstinence restored NAc core
+    # GLT-1 lowered by heroin and reduced cue-induced seeking. Same subject, same doses, with and
+    # without the drug (given throughout the run).
+    from opioidsim.engine.core import simulate
+    from opioidsim.scenarios import Scenario
+
+    def run(drug):
+        s = Scenario(duration="30d", record_every="1d", readouts=["glt1", "cue_glutamate", "nac_dopamine"],
+                     doses=[Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="20d")],
+                     conditions={"glt1_drug": drug})
+        return simulate(s)
+
+    without, with_drug = run("none"), run("ceftriaxone")
+    assert without.glt1.values[0, -1] < 0.95  # heroin lowered GLT-1 and it is still low 10 days on
+    assert with_drug.glt1.values[0, -1] > without.glt1.values[0, -1] + 0.03
+    assert with_drug.cue_glutamate.values[0, -1] < without.cue_glutamate.values[0, -1]
+    # GLT-1 is all the drug acts on: dopamine is the same
+    assert np.allclose(with_drug.nac_dopamine.values, without.nac_dopamine.values, rtol=1e-6)
+
+
+def test_an_unknown_glt1_drug_is_refused_with_the_choices():
+    from opioidsim.errors import ScenarioError
+    from opioidsim.scenarios import Scenario
+
+    with pytest.raises(ScenarioError) as e:
+        Scenario(duration="1h", conditions={"glt1_drug": "aspirin"})
+    assert e.value.field == "conditions.glt1_drug" and "ceftriaxone" in str(e.value)
+    assert Scenario.from_toml_text(Scenario(duration="1h", conditions={"glt1_drug": "ceftriaxone"}).to_toml()) \
+        .conditions.glt1_drug == "ceftriaxone"

@@ -132,6 +132,11 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
                 p[carrier] = (subject_uniforms(seed, carrier, idx) < p[frequency]).astype(float)
     # Scenario conditions override the parameter of the same name for every subject.
     p["pain_stimulus"] = np.full(n_subjects, float(scenario.conditions.pain_stimulus))
+    from ..model.glutamate import GLT1_DRUGS
+
+    drug = GLT1_DRUGS.get(getattr(scenario.conditions, "glt1_drug", "none"))
+    if drug is not None and "glt1_restoration" in p:
+        p["glt1_restoration"] = np.array(p[drug], dtype=float, copy=True)
     age = scenario.cohort.age_at_first_use
     if age is not None and "age_at_first_use" in model.parameters:  # years → internal units
         p["age_at_first_use"] = np.full(n_subjects, to_internal(float(age), "year"))

@@ -18,6 +18,9 @@ incubation of cue-induced craving in abstinence.
   the product of a potentiation that builds with one time constant and a memory that fades with
   another.
 
+GLT-1 can be restored by drugs (ceftriaxone, N-acetylcysteine; scenario `conditions.glt1_drug`),
+which lowers spillover and cue-evoked glutamate: a testable intervention (Shen 2014).
+
 `cue_incubation` (0-1) is the potentiation itself. Readouts are probes, like a lab test taken
 now: `cue_glutamate` is the extrasynaptic NAc glutamate a drug cue would evoke; `cue_craving` the
 craving it would evoke (0-10 VAS); `craving` the background craving without a cue (0-10):
@@ -61,7 +64,18 @@ PARAMETERS = (
     Parameter("tonic_cue_weight", 0.15, "1", "assumed: everyday surroundings carry a small part of a drug cue's "
               "pull"),
     Parameter("craving_scale", 10.0, "1", "scale definition: craving on a 0-10 visual analogue scale"),
+    Parameter("glt1_restoration", 0.0, "1/day", "scenario condition (conditions.glt1_drug): the rate at which a "
+              "GLT-1-restoring drug brings GLT-1 back toward normal; 0 without one"),
+    Parameter("ceftriaxone_glt1_rate", 0.5, "1/day", "assumed: ceftriaxone (200 mg/kg/day i.p. in rats) restores NAc "
+              "core GLT-1 lowered by heroin self-administration to control levels within about a week of "
+              "extinction and reduces cue-induced heroin seeking (Shen HW et al. 2014 J Neurosci 34:5649)"),
+    Parameter("n_acetylcysteine_glt1_rate", 0.3, "1/day", "assumed: N-acetylcysteine restores NAc GLT-1 somewhat more "
+              "slowly than ceftriaxone over days of daily dosing (Reissner KJ et al. 2015 Biol Psychiatry 77:316, "
+              "cocaine; reduced heroin seeking: Zhou W & Kalivas PW 2008 Biol Psychiatry 63:338)"),
 )
+
+#: conditions.glt1_drug → the parameter holding its restoration rate (None: no drug)
+GLT1_DRUGS = {"none": None, "ceftriaxone": "ceftriaxone_glt1_rate", "n-acetylcysteine": "n_acetylcysteine_glt1_rate"}
 
 
 class GlutamateModule(Module):
@@ -100,7 +114,8 @@ class GlutamateModule(Module):
         s = u["mor_signal_vta"]
         abstinent = p["recent_use_half"] / (p["recent_use_half"] + y["recent_use"])
         return {
-            "glt1": (1.0 - y["glt1"]) / p["glt1_recovery_time"] - p["glt1_downregulation_rate"] * s * y["glt1"],
+            "glt1": (1.0 - y["glt1"]) * (1.0 / p["glt1_recovery_time"] + p["glt1_restoration"])
+                    - p["glt1_downregulation_rate"] * s * y["glt1"],
             "cue_memory": p["cue_learning_rate"] * s * (1.0 - y["cue_memory"]) - y["cue_memory"] / p["cue_memory_time"],
             "recent_use": (s - y["recent_use"]) / p["recent_use_time"],
             "cue_potentiation": (y["cue_memory"] * abstinent - y["cue_potentiation"]) / p["incubation_time"],

@@ -366,12 +366,24 @@ class Conditions(_Model):
     """Experimental conditions held through the run."""
 
     pain_stimulus: float = 0.5
+    #: a drug that restores NAc GLT-1 given throughout the run: "none", "ceftriaxone" or
+    #: "n-acetylcysteine" (model/glutamate.py)
+    glt1_drug: str = "none"
 
     def __init__(self, **kwargs: Any) -> None:
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
             raise _to_scenario_error(exc, prefix=("conditions",)) from None
+
+    @field_validator("glt1_drug", mode="before")
+    @classmethod
+    def _check_glt1_drug(cls, v: Any) -> str:
+        from opioidsim.model.glutamate import GLT1_DRUGS
+
+        if isinstance(v, str) and v.strip().lower() in GLT1_DRUGS:
+            return v.strip().lower()
+        raise _Problem(v, f"must be one of {', '.join(GLT1_DRUGS)} (a GLT-1-restoring drug given throughout)")
 
     @field_validator("pain_stimulus", mode="before")
     @classmethod
@@ -627,7 +639,8 @@ class Scenario(_Model):
                        **({} if self.cohort.age_at_first_use is None
                           else {"age_at_first_use": self.cohort.age_at_first_use}),
                        **({} if self.cohort.species == "human" else {"species": self.cohort.species})},
-            "conditions": {"pain_stimulus": self.conditions.pain_stimulus},
+            "conditions": {"pain_stimulus": self.conditions.pain_stimulus,
+                           **({} if self.conditions.glt1_drug == "none" else {"glt1_drug": self.conditions.glt1_drug})},
         }
         if self.doses:
             out["dose"] = [
