@@ -81,9 +81,11 @@ def test_cognition_panel_draws_the_domains_and_pfc_control_dashed():
     assert fig is not None
     (ax,) = fig.axes
     assert ax.get_title(loc="left") == "Cognition"
-    for label in ("executive function", "working memory", "attention"):
+    for label in ("executive function", "working memory"):
         assert _line(ax, label).get_linestyle() == "-"
+    assert _line(ax, "attention").get_linestyle() == "--"  # lies close to memory
     assert _line(ax, "PFC control of choice").get_linestyle() == "--"
+    assert _line(ax, "PFC control of choice").get_color() != _line(ax, "attention").get_color()
     y = np.asarray(_line(ax, "executive function").get_ydata(), float)
     assert y[0] == pytest.approx(99.9) and y.min() == pytest.approx(79.9)
     assert cognition_figure(_ds(COGNITION, loss=0.0)) is None

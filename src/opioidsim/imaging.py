@@ -38,7 +38,8 @@ from .model.neuroimaging import VbmModule
 from .model.structure import REGIONS, StructureModule
 
 __all__ = ["VBM_MEASURES", "hedges_g", "hedges_g_ci", "compare_groups", "correlate", "control_scans",
-           "steady_use_drives", "life_course", "life_course_dataset", "cross_sectional_study", "longitudinal_study", "StudyResult"]
+           "steady_use_drives", "life_course", "life_course_dataset", "cross_sectional_study", "longitudinal_study",
+           "StudyResult"]
 
 VBM_MEASURES = tuple(f"vbm_{r}" for r in REGIONS)
 DAY_MIN = 1440.0

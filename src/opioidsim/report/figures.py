@@ -843,6 +843,8 @@ def cognition_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.nda
             ax.plot(x, band[1], color="0.2", lw=1.3, ls="--", label=label)
         else:
             _draw(ax, x, band, label, _COLORS[(i + 6) % len(_COLORS)], show_band)
+            if name == "attention":  # close to memory (ACC vs PFC and temporal loss): dashed, so both show
+                ax.get_lines()[-1].set_linestyle((0, (5, 3)))
         drawn.append(band)
     _percent_limits(ax, drawn, _COGNITION_FLOOR)
     _finish(ax, "Cognition", "% of the subject's drug-naive level")

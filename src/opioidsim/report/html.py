@@ -438,7 +438,7 @@ def _chronic_sections(ds: xr.Dataset, meta: _Meta, bands: dict[str, np.ndarray],
             "Executive function, working memory and attention as a percentage of the subject's "
             "drug-naive level: they fall with prefrontal (and temporal, cingulate) grey-matter loss, "
             "low striatal D2 signalling (hypofrontality), inflammation and white-matter damage, and "
-            "come back only in part in abstinence. The dashed line, prefrontal control of choice, "
+            "come back only in part in abstinence. The black dashed line, prefrontal control of choice, "
             "is what the behaviour layer weighs craving against (the executive domain itself). "
             + band_text + last_text)]
     return blocks, drawn
