@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import urllib.parse
 
 import pytest
 import xarray as xr
@@ -79,12 +80,12 @@ def extreme(pg, readout) -> float:
 
 
 def open_acute(pg, server, **values):
-    pg.goto(server.url + "#five-steps")
+    """The five-steps page with these control values (from the address, as a shared link gives them)."""
+    query = urllib.parse.urlencode(values)
+    pg.goto(server.url + "#five-steps" + (f"?{query}" if query else ""))
     settled(pg, FIRST_RUN_MS)
     for name, value in values.items():
-        pg.fill(f"#ctl-{name}", value)
-    if values:
-        settled(pg)
+        assert pg.input_value(f"#ctl-{name}") == value
 
 
 def test_the_page_loads_with_the_notice_the_pages_and_the_five_steps(page, server):
@@ -108,14 +109,15 @@ def test_a_larger_dose_raises_the_curves_and_naloxone_adds_its_own(page, server)
     assert 3.5 < extreme(page, "plasma_heroin") / before_heroin < 4.5  # linear kinetics: 4× the dose
     assert extreme(page, "mor_occupancy_vta") > before_occ
     assert page.get_attribute('path.median[data-readout="mor_occupancy_vta"]', "d") != path
+    assert "amount=40+mg" in page.url  # the address keeps the settings (a link shows the same run)
     assert page.locator('path.median[data-readout="plasma_naloxone"]').count() == 0
     page.check("#ctl-naloxone1")
     settled(page)
     assert page.locator('path.median[data-readout="plasma_naloxone"]').count() == 1
     # the route list follows the drug
-    page.select_option("#ctl-drug", "fentanyl")
+    page.select_option("#ctl-drug", "morphine")
     settled(page)
-    assert page.locator("#ctl-route option").all_inner_texts() == ["iv", "intranasal"]
+    assert page.locator("#ctl-route option").all_inner_texts() == ["iv", "im", "oral"]
 
 
 def test_a_bad_value_shows_its_message_and_clears_when_fixed(page, server):
@@ -139,13 +141,7 @@ def test_a_bad_value_shows_its_message_and_clears_when_fixed(page, server):
 
 
 def test_a_downloaded_scenario_runs_with_opioidsim_run(page, server, tmp_path):
-    open_acute(page, server)
-    page.select_option("#ctl-drug", "morphine")
-    page.fill("#ctl-amount", "5 mg")
-    page.fill("#ctl-duration", "90min")
-    page.click("details summary")
-    page.fill("#ctl-name", "morphine-lesson")
-    settled(page)
+    open_acute(page, server, drug="morphine", amount="5 mg", duration="90min", name="morphine-lesson")
     with page.expect_download() as info:
         page.click("#download")
     download = info.value

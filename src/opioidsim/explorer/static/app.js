@@ -13,7 +13,7 @@ const state = {
 // #figure[data-pending="1"] while anything is on its way (a debounced change, a request, a run):
 // tests and scripts wait for data-pending="0" to read a settled figure.
 function markPending() {
-  $("figure").dataset.pending = state.waiting || state.starting || state.requests > 0 || state.job ? "1" : "0";
+  $("figure").dataset.pending = state.waiting || state.starting || state.loading || state.requests > 0 || state.job ? "1" : "0";
 }
 
 // ------------------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ function showPage(id, values, file) {
   state.values = { ...page.defaults, ...(values || {}) };
   state.file = file || null;
   state.result = null;
-  if (location.hash !== `#${page.id}`) history.replaceState(null, "", `#${page.id}`);
+  writeHash();
   document.querySelectorAll("nav button").forEach((b) => {
     if (b.dataset.page === page.id) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   });
@@ -268,7 +268,35 @@ function renderFileBox() {
   box.appendChild(back);
 }
 
+// The address keeps the page and the settings that differ from its defaults
+// (#five-steps?amount=20%20mg&naloxone1=true): a link or a reload shows the same run.
+function readHash() {
+  const [id, query] = location.hash.replace(/^#/, "").split("?");
+  const values = {};
+  const page = state.pages.find((p) => p.id === id);
+  if (page && query) {
+    for (const [k, v] of new URLSearchParams(query)) {
+      const c = page.controls.find((x) => x.name === k);
+      if (c) values[k] = c.kind === "checkbox" ? v === "true" : v;
+    }
+  }
+  return [id, values];
+}
+
+function writeHash() {
+  const q = new URLSearchParams();
+  if (!state.file) {
+    for (const c of state.page.controls) {
+      const v = state.values[c.name];
+      if (v !== c.default && String(v) !== String(c.default)) q.set(c.name, String(v));
+    }
+  }
+  const hash = `#${state.page.id}${q.toString() ? "?" + q.toString() : ""}`;
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+}
+
 function changed(delay) {
+  writeHash();
   clearTimeout(state.timer);
   state.waiting = true;
   markPending();
@@ -470,8 +498,8 @@ function renderResult(res, elapsed) {
 }
 
 function drawPanel(sec, panel, res, log, legend) {
-  const W = Math.max(320, sec.clientWidth - 14), H = 150;
-  const m = { l: 48, r: 10, t: 8, b: 22 };
+  const W = Math.max(320, sec.clientWidth - 14), H = 158;
+  const m = { l: 48, r: 10, t: 8, b: 30 };
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img",
                              "aria-label": panel.title });
   const t = res.time;
@@ -520,7 +548,7 @@ function drawPanel(sec, panel, res, log, legend) {
   for (const v of niceTicks(t0, t1, 8)) {
     const x = X(v);
     svg.appendChild(svgEl("line", { class: "axis", x1: x, x2: x, y1: H - m.b, y2: H - m.b + 3 }));
-    const tx = svgEl("text", { x, y: H - m.b + 13, "text-anchor": "middle" });
+    const tx = svgEl("text", { x, y: H - m.b + 12, "text-anchor": "middle" });
     tx.textContent = fmt(v);
     svg.appendChild(tx);
   }
@@ -654,9 +682,16 @@ async function init() {
   $("upload").addEventListener("change", async (ev) => {
     const f = ev.target.files[0];
     if (!f) return;
-    const text = await f.text();
-    ev.target.value = "";
-    load({ toml: text, filename: f.name });
+    state.loading = true;  // pending from the moment a file is chosen
+    markPending();
+    try {
+      const text = await f.text();
+      ev.target.value = "";
+      await load({ toml: text, filename: f.name });
+    } finally {
+      state.loading = false;
+      markPending();
+    }
   });
   sel.addEventListener("change", () => { if (sel.value) load({ builtin: sel.value }); sel.value = ""; });
   let resize = null;
@@ -664,8 +699,8 @@ async function init() {
     clearTimeout(resize);
     resize = setTimeout(() => { if (state.result && $("figure").dataset.state === "ready") renderResult(state.result); }, 200);
   });
-  const wanted = location.hash.replace("#", "");
-  showPage(state.pages.some((p) => p.id === wanted) ? wanted : state.pages[0].id);
+  const [wanted, values] = readHash();
+  showPage(state.pages.some((p) => p.id === wanted) ? wanted : state.pages[0].id, values);
 }
 
 document.addEventListener("DOMContentLoaded", init);
