@@ -668,7 +668,7 @@ def _chronic_notes(ds: Any, s: Scenario) -> list[str]:
         if math.isfinite(shift.median) and shift.median >= 1.05:
             notes.append(f"Tolerance at its deepest ({region}, {effect}): about {shift.median:.1f}× the dose "
                          f"for the first dose's effect, on day {shift.time_median_min / 1440:.0f} (median).")
-    times = [t for t, _ in s.dose_schedule()]
+    times = [t for t, d in s.dose_schedule() if d.drug != "naloxone"]  # uses, not the antagonist
     if times and "cows" in ds.data_vars:
         peak = withdrawal_peak(ds, after_min=times[-1])
         if peak is not None and math.isfinite(peak.median):

@@ -557,8 +557,10 @@ function drawPanel(sec, panel, res, log, legend) {
   svg.appendChild(xl);
   svg.appendChild(svgEl("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
   svg.appendChild(svgEl("line", { class: "axis", x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
-  if (res.doses.length <= 12) {
-    for (const d of res.doses) {
+  // every dose while there are few; the antagonist's always (a rescue, a precipitated withdrawal)
+  const marked = res.doses.length <= 12 ? res.doses : res.doses.filter((d) => d.drug === "naloxone").slice(0, 12);
+  {
+    for (const d of marked) {
       const line = svgEl("line", { class: "dose", x1: X(d.t), x2: X(d.t), y1: m.t, y2: H - m.b });
       const title = svgEl("title");
       title.textContent = `${d.drug} ${d.amount} ${d.route} at ${fmt(d.t)} ${res.time_unit}`;
