@@ -2,8 +2,8 @@
 
 Each target runs the paradigm through the same agent and physiology as every other experiment
 (opioidsim.behavior), with the published designs: FR1, 20 s time-out, 60 µg/kg per infusion
-(Vendruscolo LF et al. 2011 Pharmacol Biochem Behav 98:570 used 60 µg/kg/0.1 mL), three 1 h
-training sessions before the access groups split (as in Ahmed SH et al. 2000
+(Vendruscolo LF et al. 2011 Pharmacol Biochem Behav 98:570 used 60 µg/kg/0.1 mL), 1 h training
+sessions until intake is stable before the access groups split (as in Ahmed SH et al. 2000
 Neuropsychopharmacology 22:413), then extinction and reinstatement tests. The agent's parameters
 are shared by all targets; none is set per target.
 """
@@ -18,10 +18,13 @@ from ..scenarios.schema import Cohort
 
 INFUSION = "60 ug/kg"
 DECIDE_EVERY = "2min"
+#: 1 h FR1 training sessions before the access groups split (Ahmed 2000 trained on 1 h sessions
+#: until intake was stable before splitting)
+TRAINING_SESSIONS = 6
 
 
 def _sa_scenario(hours: float, sessions: int, subjects: int, seed: int, *, tests: bool) -> Scenario:
-    phases = [{"kind": "self_administration", "sessions": 3, "session_length": "1h"},
+    phases = [{"kind": "self_administration", "sessions": TRAINING_SESSIONS, "session_length": "1h"},
               {"kind": "self_administration", "sessions": sessions, "session_length": f"{hours:g}h"}]
     if tests:
         phases += [{"kind": "extinction", "sessions": 6, "session_length": "1h"},
@@ -43,7 +46,7 @@ def run_group(hours: float, sessions: int, subjects: int, seed: int = 11, tests:
 
     ds = simulate_paradigm(_sa_scenario(hours, sessions, subjects, seed, tests=tests))
     kinds = [str(k) for k in ds.session_kind.values]
-    access = np.arange(3, 3 + sessions)  # the sessions after training
+    access = np.arange(TRAINING_SESSIONS, TRAINING_SESSIONS + sessions)  # the sessions after training
     return {"kinds": kinds, "access": access, "infusions": ds.session_infusions.values,
             "first_hour": ds.first_hour_infusions.values, "presses": ds.session_presses.values}
 
