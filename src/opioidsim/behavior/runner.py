@@ -46,9 +46,9 @@ DEFAULT_READOUTS = ("nac_dopamine", "hedonic_state", "negative_affect", "mor_occ
 BEHAVIOUR_READOUTS = ("lever_presses", "infusions", "use_event", "craving", "drug_value", "habit", "pfc_control")
 
 
-def agent_parameters(n: int, seed: int, first: int) -> dict[str, np.ndarray]:
-    """The agent's parameters for subjects first … first+n−1 (typical values: the variability of
-    the physiology is enough to spread behaviour)."""
+def agent_parameters(n: int) -> dict[str, np.ndarray]:
+    """The agent's parameters for n subjects, at their typical values: the subjects' physiology
+    varies (and their choices are random), so behaviour spreads without a spread in the agent."""
     pars = check_parameters(ag.PARAMETERS)
     return {k: np.full(n, par.internal_value) for k, par in pars.items()}
 
@@ -181,11 +181,13 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
     tl = compile_timeline(par, scenario.record_every_min)
     names = tuple(r for r in (scenario.readouts or DEFAULT_READOUTS) if r not in BEHAVIOUR_READOUTS)
     p = subject_parameters(model, scenario, len(subjects), scenario.cohort.seed, first=subjects.start)
-    p.update(agent_parameters(len(subjects), scenario.cohort.seed, subjects.start))
+    p.update(agent_parameters(len(subjects)))
     p["body_weight_kg"] = p["body_weight"] / 1e6  # internal mg → kg
     p["infusion_mg"] = par.infusion_mg_per_kg * p["body_weight_kg"]
     iv_idx, _ = _dose_target(model, par.drug, "iv")
-    exp_route = "im" if "im" in DOSE_TARGETS_ROUTES(par.drug) else "iv"
+    # experimenter injections (priming, conditioning) are subcutaneous in rats: the model's nearest
+    # route is an intramuscular depot
+    exp_route = "im" if (par.drug, "im") in DOSE_TARGETS else "iv"
     exp_idx, exp_frac_name = _dose_target(model, par.drug, exp_route)
     y0 = model.initial_state(p)
     run = _step_runner(model, names)
@@ -228,10 +230,6 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
             if progress is not None:
                 progress((ci * n_calls + c + 1) / (n_chunks * n_calls))
     return _to_dataset(scenario, tl, names, rec_b, rec_p, p, subjects.start)
-
-
-def DOSE_TARGETS_ROUTES(drug: str) -> tuple[str, ...]:
-    return tuple(r for (d, r) in DOSE_TARGETS if d == drug)
 
 
 BEHAVIOUR_UNITS = {
