@@ -31,8 +31,10 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from scipy.special import ndtri  # noqa: E402
 
+from ..model.glutamate import GLT1_DRUGS  # noqa: E402
 from ..model.model import Model, default_model  # noqa: E402
 from ..readouts import READOUTS  # noqa: E402
+from ..species import species_overrides  # noqa: E402
 from ..units import to_internal  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
 from .stepper import ros2_step  # noqa: E402
@@ -109,11 +111,10 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
 
     Between-subject variability is lognormal with the parameter's cv (value·exp(η), η ~ N(0, σ²),
     σ² = ln(1 + cv²)); fraction-valued parameters are clipped to [0, 1]; genotypes are carriers
-    with their population frequency. Every draw depends only on (seed, parameter name, subject
+    with their population frequency; a species other than human replaces the parameters it
+    changes (opioidsim.species). Every draw depends only on (seed, parameter name, subject
     index) — see `subject_uniforms` — so a subject is the same in a cohort of 10 or of a million,
     and a cohort run in chunks equals the cohort run whole."""
-    from ..species import species_overrides
-
     idx = np.arange(first, first + n_subjects, dtype=np.uint64)
     p: dict[str, np.ndarray] = {}
     overrides = species_overrides(getattr(scenario.cohort, "species", "human"))
@@ -132,8 +133,6 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
                 p[carrier] = (subject_uniforms(seed, carrier, idx) < p[frequency]).astype(float)
     # Scenario conditions override the parameter of the same name for every subject.
     p["pain_stimulus"] = np.full(n_subjects, float(scenario.conditions.pain_stimulus))
-    from ..model.glutamate import GLT1_DRUGS
-
     drug = GLT1_DRUGS.get(getattr(scenario.conditions, "glt1_drug", "none"))
     if drug is not None and "glt1_restoration" in p:
         p["glt1_restoration"] = np.array(p[drug], dtype=float, copy=True)
