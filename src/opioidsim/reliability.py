@@ -63,6 +63,14 @@ READOUT_BOUNDS: dict[str, tuple[float, float]] = {
     "hedonic_state": (-10.0, 10.0), "hedonic_set_point": (-10.0, 10.0), "opponent_process": (0.0, 10.0),
     "cows": (0.0, 48.0), "glt1": (0.0, 1.0), "cue_memory": (0.0, 1.0), "cue_incubation": (0.0, 1.0), "cue_craving": (0.0, 10.0),
     "craving": (0.0, 10.0),
+    # issue 6: fractions of a baseline or of a population, probabilities and 0-1 scores
+    **{k: (0.0, 1.0) for k in ("glial_activation", "white_matter", "hypoxic_injury", "leukoencephalopathy_risk",
+                                "executive", "memory", "attention", "pfc_control")},
+    **{f"gmv_{r}": (0.0, 1.0) for r in ("pfc", "acc", "temporal", "insula", "nac", "fusiform")},
+    # VBM: % difference from a typical control — a person's own anatomy can be larger or smaller,
+    # but no region can lose more than all of it; a BOLD contrast can be of either sign
+    **{f"vbm_{r}": (-100.0, math.inf) for r in ("pfc", "acc", "temporal", "insula", "nac", "fusiform")},
+    "fmri_cue_nac": (-math.inf, math.inf),
 }
 #: tolerance on a bound (rounding in the readout arithmetic)
 BOUND_TOL = 1e-9
