@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 
-from .engine.core import MIN_BATCH, QUANTUM_MIN, adaptive_try, state_atol, subject_parameters
+from .engine.core import MIN_BATCH, QUANTUM_MIN, advance_to, state_atol, subject_parameters
 from .model.model import Model, default_model
 from .model.pk import DOSE_TARGETS
 from .units import UnitError, parse_quantity
@@ -134,17 +134,8 @@ def _advance_fn(model: Model):
 
         def sub(carry, j):
             yy, nn, mm, k = carry
-            n_end = n0 + (quanta * j) // SUBSTEPS
-
-            def cond(c):
-                return jnp.any(c[1] < n_end)
-
-            def body(c):
-                y_, n_, m_, k_ = c
-                return (*adaptive_try(model, atol, y_, n_, m_, n_end, n_ < n_end, p, h, max_m), k_ + 1)
-
-            yy, nn, mm, k = jax.lax.while_loop(cond, body, (yy, nn, mm, k))
-            return (yy, nn, mm, k), read(yy, p)
+            yy, nn, mm, tries = advance_to(model, atol, yy, nn, mm, n0 + (quanta * j) // SUBSTEPS, p, h, max_m)
+            return (yy, nn, mm, k + tries), read(yy, p)
 
         (y, n, m, tries), rs = jax.lax.scan(sub, (y, n, m, jnp.asarray(0, jnp.int64)),
                                             jnp.arange(1, SUBSTEPS + 1, dtype=jnp.int64))

@@ -96,7 +96,7 @@ PARAMETERS = (
 )
 
 #: the agent's own states, carried between decision steps (per subject)
-AGENT_STATES = ("drug_value", "extinction", "habit", "drug_state_cue", "interoceptive", "ratio_count", "pr_step", "timeout_left", "pending", "pre_drive", "pre_dopamine",
+AGENT_STATES = ("drug_value", "extinction", "habit", "drug_state_cue", "ratio_count", "pr_step", "timeout_left", "pending", "pre_drive", "pre_dopamine",
                 "stress_level", "cue_level", "ctx_paired", "ctx_unpaired")
 
 
@@ -131,12 +131,12 @@ def interoceptive_cue(out: dict, p: dict):
     return s / (s + p["interoceptive_cue_half"])
 
 
-def trigger(out: dict, agent: dict, cue_input, p: dict):
+def trigger(out: dict, agent: dict, interoceptive, p: dict):
     """How strongly a reinstating event is present now (0-1): a presented cue, the drug's
     interoceptive state (as strong as it was learned to control seeking), or stress (CRF scaled
     by the subject's stress reactivity)."""
     stress = jnp.tanh(agent["stress_level"] * out["stress_reactivity"] * p["stress_weight"])
-    return jnp.maximum(jnp.maximum(agent["cue_level"], agent["interoceptive"]), stress)
+    return jnp.maximum(jnp.maximum(agent["cue_level"], interoceptive), stress)
 
 
 def expressed(agent: dict, trig):
@@ -146,11 +146,11 @@ def expressed(agent: dict, trig):
     return 1.0 - agent["extinction"] * (1.0 - trig)
 
 
-def motivation(out: dict, agent: dict, cue_input, pfc_control, p: dict):
+def motivation(out: dict, agent: dict, cue_input, interoceptive, pfc_control, p: dict):
     """Wanting to press now (dimensionless): (value × salience + habit) × expression × (1 − satiety)
     + drive + stress, less the threshold and the prefrontal brake. Satiety gates habit too: even
     compulsive rats pause while brain levels are high."""
-    trig = trigger(out, agent, cue_input, p)
+    trig = trigger(out, agent, interoceptive, p)
     pull = (agent["drug_value"] * salience(out, cue_input, p) + p["habit_weight"] * agent["habit"]) \
         * expressed(agent, trig)
     push = p["drive_weight"] * drive(out, p)
@@ -162,9 +162,9 @@ def press_rate(m, p: dict):
     return p["press_rate_max"] * sigmoid(p["motivation_gain"] * m) + p["operant_rate"]
 
 
-def craving(out: dict, agent: dict, cue_input, p: dict):
+def craving(out: dict, agent: dict, cue_input, interoceptive, p: dict):
     """The agent's craving on a 0-10 scale: what pulls toward the drug before any brake or satiety."""
-    pull = (agent["drug_value"] * salience(out, cue_input, p) * expressed(agent, trigger(out, agent, cue_input, p))
+    pull = (agent["drug_value"] * salience(out, cue_input, p) * expressed(agent, trigger(out, agent, interoceptive, p))
             + p["drive_weight"] * drive(out, p))
     return p["craving_scale"] * jnp.tanh(pull / 2.0)
 

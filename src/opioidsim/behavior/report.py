@@ -38,22 +38,6 @@ def paradigm_summary_table(ds: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def reinstatement_table(ds: xr.Dataset) -> pd.DataFrame:
-    """Each reinstatement test against the extinction session just before it: mean presses."""
-    kinds = [str(k) for k in ds.session_kind.values]
-    rows = []
-    for s, k in enumerate(kinds):
-        if k != "reinstatement":
-            continue
-        before = [j for j in range(s) if kinds[j] == "extinction"]
-        base = ds.session_presses.values[:, before[-1]] if before else np.full(ds.sizes["subject"], np.nan)
-        test = ds.session_presses.values[:, s]
-        rows.append({"session": s + 1, "trigger": str(ds.session_trigger.values[s]),
-                     "extinction_presses_mean": float(np.mean(base)), "test_presses_mean": float(np.mean(test)),
-                     "ratio": float(np.mean(test) / max(np.mean(base), 1e-9))})
-    return pd.DataFrame(rows)
-
-
 def paradigm_figure(ds: xr.Dataset):
     """Sessions × infusions (median and IQR), presses by session kind, reinstatement bars by
     trigger, and the place-preference score where the experiment has them."""

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ..engine.core import (MIN_BATCH, QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, adaptive_try, state_atol,
+from ..engine.core import (MIN_BATCH, QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, advance_to, state_atol,
                            subject_parameters)
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
@@ -44,6 +44,9 @@ DEFAULT_READOUTS = ("nac_dopamine", "hedonic_state", "negative_affect", "mor_occ
                     "cue_glutamate", "glt1", "stress_reactivity", "cows")
 #: what the agent records at every step
 BEHAVIOUR_READOUTS = ("lever_presses", "infusions", "use_event", "craving", "drug_value", "habit", "pfc_control")
+#: what the compiled loop records per step, in this order (use_event is derived from infusions)
+RECORDED = ("lever_presses", "infusions", "craving", "drug_value", "habit", "pfc_control", "cpp_paired_min")
+_COL = {name: i for i, name in enumerate(RECORDED)}
 
 
 def agent_parameters(n: int) -> dict[str, np.ndarray]:
@@ -77,9 +80,9 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
         a["stress_level"] = jnp.maximum(a["stress_level"] * jnp.exp(-quanta * QUANTUM_MIN / p["stress_time"]), shock)
         a["cue_level"] = a["cue_level"] * jnp.exp(-quanta * QUANTUM_MIN / p["cue_time"])
         # the drug's interoceptive state is a cue as strongly as it has come to control seeking
-        a["interoceptive"] = a["drug_state_cue"] * ag.interoceptive_cue(out, p) * in_box
+        interoceptive = a["drug_state_cue"] * ag.interoceptive_cue(out, p) * in_box
         cue_input = jnp.maximum(jnp.where(in_box, p["chamber_cue_strength"], 0.0),
-                                jnp.maximum(a["cue_level"], a["interoceptive"]))
+                                jnp.maximum(a["cue_level"], interoceptive))
         # -- learn from the last infusion's outcome ----------------------------------------------
         # (`pending` counts down the minutes to the judgement; a new infusion restarts it)
         minutes = quanta * QUANTUM_MIN
@@ -89,7 +92,7 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
                                     a["drug_value"])
         a["pending"] = jnp.maximum(a["pending"] - minutes, 0.0)
         # -- decide ----------------------------------------------------------------------------------
-        mot = ag.motivation(out, a, cue_input, pfc, p)
+        mot = ag.motivation(out, a, cue_input, interoceptive, pfc, p)
         rate = ag.press_rate(mot, p) * lever
         step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, k_step)
         presses = jax.vmap(lambda k, lam: jax.random.poisson(k, lam))(step_keys, rate * quanta * QUANTUM_MIN)
@@ -137,19 +140,10 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
                                                                     * exp_fraction)[:, None]
         m = jnp.where((infusion > 0) | (exp_dose > 0), 1, m)
         # -- integrate to the next decision ----------------------------------------------------------
-        n_end = n + quanta
-        max_m = jnp.maximum(quanta, 1)
-
-        def cond(c):
-            return jnp.any(c[1] < n_end)
-
-        def body(c):
-            yy, nn, mm = c
-            return adaptive_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m)
-
-        y, n, m = jax.lax.while_loop(cond, body, (y, n, m))
-        rec_b = jnp.stack([presses * lever, infusion, infusion, ag.craving(out, a, cue_input, p), a["drug_value"],
-                           a["habit"], jnp.broadcast_to(pfc, presses.shape), cpp_paired_min], axis=-1)
+        y, n, m, _ = advance_to(model, atol, y, n, m, n + quanta, p, h, jnp.maximum(quanta, 1))
+        rec_b = jnp.stack([presses * lever, infusion, ag.craving(out, a, cue_input, interoceptive, p),
+                           a["drug_value"], a["habit"], jnp.broadcast_to(pfc, presses.shape), cpp_paired_min],
+                          axis=-1)
         rec_p = jnp.stack([jnp.broadcast_to(out[r], presses.shape) for r in readout_names], axis=-1)
         return (y, n, m, a, keys, k_step + 1), (rec_b, rec_p)
 
@@ -198,7 +192,7 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
     xs_np = [tl.quanta, tl.session, tl.lever, tl.reinforced, tl.ratio, tl.timeout_steps, tl.cue, tl.shock,
              tl.experimenter_mg_per_kg, tl.context, tl.session_start]
     xs_np = [np.concatenate([x, np.zeros(pad, dtype=x.dtype)]) for x in xs_np]  # zero-length steps
-    rec_b = np.empty((len(subjects), n_steps, 8))
+    rec_b = np.empty((len(subjects), n_steps, len(RECORDED)))
     rec_p = np.empty((len(subjects), n_steps, len(names)))
     n_chunks = max(1, math.ceil(len(subjects) / SUBJECT_CHUNK))
     for ci in range(n_chunks):
@@ -249,9 +243,10 @@ def _to_dataset(scenario, tl: Timeline, names, rec_b, rec_p, p, first: int) -> x
     n_sub = rec_b.shape[0]
     time = (tl.start_min * 60e9).round().astype("timedelta64[ns]")
     dv = {}
-    for i, name in enumerate(BEHAVIOUR_READOUTS):
+    for name in BEHAVIOUR_READOUTS:
         units, long = BEHAVIOUR_UNITS[name]
-        dv[name] = xr.Variable(("subject", "time"), rec_b[:, :, i], attrs={"units": units, "long_name": long})
+        values = (rec_b[:, :, _COL["infusions"]] > 0).astype(float) if name == "use_event" else rec_b[:, :, _COL[name]]
+        dv[name] = xr.Variable(("subject", "time"), values, attrs={"units": units, "long_name": long})
     for i, name in enumerate(names):
         r = READOUTS[name]
         dv[name] = xr.Variable(("subject", "time"), rec_p[:, :, i], attrs={"units": r.units, "long_name": r.long_name})
@@ -287,18 +282,19 @@ def session_summary(tl: Timeline, rec_b: np.ndarray) -> dict:
     first_hour = np.zeros((n_sub, n_ses))
     breakpoint_ = np.full((n_sub, n_ses), np.nan)
     cpp = np.full((n_sub, n_ses), np.nan)
+    # the ratio completed by the j-th infusion (0 for none)
+    completed = np.array([0] + [progressive_ratio(j) for j in range(PR_STEPS)], dtype=float)
     for s, info in enumerate(tl.sessions):
         sel = tl.session == s
-        presses[:, s] = rec_b[:, sel, 0].sum(axis=1)
-        inf = rec_b[:, sel, 1]
+        presses[:, s] = rec_b[:, sel, _COL["lever_presses"]].sum(axis=1)
+        inf = rec_b[:, sel, _COL["infusions"]]
         infusions[:, s] = inf.sum(axis=1)
         early = (tl.start_min[sel] - info["start_min"]) < 60.0
         first_hour[:, s] = inf[:, early].sum(axis=1)
         if info["kind"] == "progressive_ratio":
-            k = infusions[:, s].astype(int)
-            breakpoint_[:, s] = [progressive_ratio(j - 1) if j > 0 else 0 for j in k]
+            breakpoint_[:, s] = completed[np.minimum(infusions[:, s].astype(int), PR_STEPS)]
         if info["kind"] == "cpp_test":
-            paired = rec_b[:, sel, 7].sum(axis=1)
+            paired = rec_b[:, sel, _COL["cpp_paired_min"]].sum(axis=1)
             cpp[:, s] = (2.0 * paired - info["length_min"]) * 60.0
     return {
         "session_presses": (presses, "1", "active-lever presses in the session"),

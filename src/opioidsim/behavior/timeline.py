@@ -84,7 +84,7 @@ def compile_timeline(paradigm: Paradigm, record_every_min: float) -> Timeline:
             home(s_start)
             sessions.append(_session_info(pi, phase, k, t_q))
             length_q = _q(phase.session_length_min)
-            rows.extend(_session_rows(paradigm, phase, k, len(sessions) - 1, length_q, decide_q))
+            rows.extend(_session_rows(phase, k, len(sessions) - 1, length_q, decide_q))
             t_q += length_q
         home(phase_start + _q(phase.length_min))
     a = list(zip(*rows))
@@ -103,7 +103,7 @@ def _session_info(pi: int, phase: Phase, k: int, t_q: int) -> dict:
             "trigger": phase.trigger or ""}
 
 
-def _session_rows(paradigm: Paradigm, phase: Phase, k: int, index: int, length_q: int, decide_q: int) -> list:
+def _session_rows(phase: Phase, k: int, index: int, length_q: int, decide_q: int) -> list:
     kind = phase.kind
     # a time-out shorter than a decision step ends within the step of the infusion
     timeout_steps = int(math.floor(_q(phase.timeout_min) / decide_q + 1e-9))

@@ -180,6 +180,21 @@ def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m):
     return y, n, m
 
 
+def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m):
+    """Adaptive steps (`adaptive_try`) until every subject of the batch reaches quantum n_end, with
+    no events on the way (traceable; the behaviour layer's decision loop and the gym's step).
+    Returns (y, n, m, tries): tries counts the attempts of the batch."""
+
+    def cond(c):
+        return jnp.any(c[1] < n_end)
+
+    def body(c):
+        yy, nn, mm, k = c
+        return (*adaptive_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m), k + 1)
+
+    return jax.lax.while_loop(cond, body, (y, n, m, jnp.asarray(0, jnp.int64)))
+
+
 @lru_cache(maxsize=16)
 def _segment_runner(model: Model, readout_names: tuple[str, ...]):
     """The compiled unit. Step quantum, steps per record and the largest step are traced

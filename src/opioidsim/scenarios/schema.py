@@ -773,7 +773,7 @@ def _keys_at(loc: tuple, *, toml: bool) -> tuple[str, ...]:
     if where in ("doses", "dose"):
         return _KEYS["dose"]
     if where in ("paradigm", "phases", "phase"):
-        from .paradigm import Paradigm, Phase
+        from .paradigm import Phase
 
         return tuple(Phase.model_fields) if where in ("phases", "phase") else ("drug", "infusion", "decide_every",
                                                                                 "phase")

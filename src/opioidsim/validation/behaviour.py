@@ -60,8 +60,8 @@ def escalation(values: np.ndarray, access: np.ndarray) -> float:
 def sa1(groups=(1, 6, 12, 23), sessions: int = 14, subjects: int = 6, marked: float = 1.5):
     from .targets import Outcome
 
-    esc = {h: escalation(run_group(h, sessions, subjects)["infusions"], run_group(h, sessions, subjects)["access"])
-           for h in groups}
+    runs = {h: run_group(h, sessions, subjects) for h in groups}
+    esc = {h: escalation(r["infusions"], r["access"]) for h, r in runs.items()}
     ok = esc[1] < 1.3 and all(esc[h] >= marked for h in groups if h >= 12)
     if 6 in esc:
         ok = ok and esc[1] < esc[6] < min(esc[h] for h in groups if h >= 12)
