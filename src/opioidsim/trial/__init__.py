@@ -1,0 +1,1 @@
+"""Virtual clinical trials: simulation, statistics, CONSORT flow and report."""
