@@ -325,12 +325,23 @@ class Cohort(_Model):
     age_at_first_use: Optional[float] = None
     #: "human" or "rat" (rat: body weight and allometrically scaled PK, see opioidsim.species)
     species: str = "human"
+    #: co-occurring disorders: the share of subjects with major depression and with PTSD
+    #: (traits with effects on the agent: opioidsim.behavior.human)
+    depression: float = 0.0
+    ptsd: float = 0.0
 
     def __init__(self, **kwargs: Any) -> None:
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
             raise _to_scenario_error(exc, prefix=("cohort",)) from None
+
+    @field_validator("depression", "ptsd", mode="before")
+    @classmethod
+    def _check_prevalence(cls, v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= float(v) <= 1.0):
+            raise _Problem(v, "must be a number from 0 to 1 (the share of subjects with the disorder), e.g. 0.3")
+        return float(v)
 
     @field_validator("subjects", mode="before")
     @classmethod
@@ -402,7 +413,7 @@ class Conditions(_Model):
 # Scenario
 # ---------------------------------------------------------------------------------------------
 _HEADER_FIELDS = ("name", "description", "duration", "record_every", "readouts")
-_TOP_TABLES = ("scenario", "cohort", "conditions", "dose", "paradigm")
+_TOP_TABLES = ("scenario", "cohort", "conditions", "dose", "paradigm", "life", "trial")
 
 
 class Scenario(_Model):
@@ -418,6 +429,10 @@ class Scenario(_Model):
     doses: list[Dose] = Field(default_factory=list)
     #: an animal experiment (opioidsim.scenarios.paradigm): doses come from the subject's choices
     paradigm: Optional["Paradigm"] = None
+    #: a human life course (opioidsim.scenarios.course): street use, forced abstinence, treatment
+    life: Optional["Life"] = None
+    #: a virtual clinical trial (opioidsim.scenarios.course): arms, randomisation, follow-up
+    trial: Optional["Trial"] = None
 
     def __init__(self, **kwargs: Any) -> None:
         try:
@@ -430,6 +445,17 @@ class Scenario(_Model):
     def _paradigm_defaults(cls, data: Any) -> Any:
         """A paradigm sets its own length (duration may be left out) and records every 30 min
         between sessions unless record_every says otherwise."""
+        if isinstance(data, dict):
+            for key in ("life", "trial"):
+                if data.get(key) is not None:
+                    data = dict(data)
+                    if "duration" not in data:
+                        try:
+                            c = _course(key, data[key])
+                        except ScenarioError:
+                            c = None  # the table's own error is reported when the field is validated
+                        data["duration"] = f"{c.length_min:g}min" if c is not None else "1min"
+                    data.setdefault("record_every", "1d")
         if isinstance(data, dict) and data.get("paradigm") is not None:
             data = dict(data)
             par = data["paradigm"]
@@ -455,6 +481,20 @@ class Scenario(_Model):
         if isinstance(v, dict):
             return Paradigm(**v)
         raise _Problem(v, "must be a table: [paradigm] with drug, infusion and [[paradigm.phase]] entries")
+
+    @field_validator("life", mode="before")
+    @classmethod
+    def _check_life(cls, v: Any) -> Any:
+        from .course import Life, check_course_table
+
+        return check_course_table(v, Life, "life")
+
+    @field_validator("trial", mode="before")
+    @classmethod
+    def _check_trial(cls, v: Any) -> Any:
+        from .course import Trial, check_course_table
+
+        return check_course_table(v, Trial, "trial")
 
     # -- field checks ------------------------------------------------------------------------
     @field_validator("name", mode="before")
@@ -572,6 +612,23 @@ class Scenario(_Model):
                 raise _Problem(self.duration, f"is shorter than the paradigm "
                                               f"({self.paradigm.length_min / 1440:g} days); leave duration out "
                                               "to use the paradigm's length", ("duration",))
+        courses = [k for k in ("paradigm", "life", "trial") if getattr(self, k) is not None]
+        if len(courses) > 1:
+            raise _Problem(courses[1], f"a scenario is one of a dose schedule, a [paradigm], a [life] or a "
+                                       f"[trial]: this one has both [{courses[0]}] and [{courses[1]}]",
+                           (courses[1],))
+        for key in ("life", "trial"):
+            course = getattr(self, key)
+            if course is None:
+                continue
+            if self.doses:
+                raise _Problem(self.doses[0].drug, f"a scenario with a [{key}] takes its doses from the subjects' "
+                                                   "choices and the programme: remove the [[dose]] entries",
+                               ("doses", 0, "drug"))
+            if abs(duration - course.length_min) > 1e-6:
+                raise _Problem(self.duration, f"must equal the length of the [{key}] "
+                                              f"({course.length_min / 1440:g} days); leave duration out",
+                               ("duration",))
         total = 0
         for i, d in enumerate(self.doses):
             if d.at_min >= duration:
@@ -638,7 +695,8 @@ class Scenario(_Model):
             "cohort": {"subjects": self.cohort.subjects, "seed": self.cohort.seed,
                        **({} if self.cohort.age_at_first_use is None
                           else {"age_at_first_use": self.cohort.age_at_first_use}),
-                       **({} if self.cohort.species == "human" else {"species": self.cohort.species})},
+                       **({} if self.cohort.species == "human" else {"species": self.cohort.species}),
+                       **{k: getattr(self.cohort, k) for k in ("depression", "ptsd") if getattr(self.cohort, k)}},
             "conditions": {"pain_stimulus": self.conditions.pain_stimulus,
                            **({} if self.conditions.glt1_drug == "none" else {"glt1_drug": self.conditions.glt1_drug})},
         }
@@ -648,6 +706,9 @@ class Scenario(_Model):
             ]
         if self.paradigm is not None:
             out["paradigm"] = self.paradigm.to_toml_dict()
+        for key in ("life", "trial"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key).to_toml_dict()
         return out
 
     def to_toml(self) -> str:
@@ -658,8 +719,9 @@ class Scenario(_Model):
         parts = [tomli_w.dumps({key: data[key]}) for key in ("scenario", "cohort", "conditions")]
         for dose in data.get("dose", []):
             parts.append("[[dose]]\n" + tomli_w.dumps(dose))
-        if "paradigm" in data:
-            parts.append(tomli_w.dumps({"paradigm": data["paradigm"]}))
+        for key in ("paradigm", "life", "trial"):
+            if key in data:
+                parts.append(tomli_w.dumps({key: data[key]}))
         return "\n".join(parts)
 
     @classmethod
@@ -672,7 +734,7 @@ class Scenario(_Model):
         if unknown:
             k = unknown[0]
             raise ScenarioError(str(k), data[k], "unknown table or key; a scenario file has "
-                                f"[{'], ['.join(_TOP_TABLES[:3])}], [[dose]] and [paradigm]",
+                                f"[{'], ['.join(_TOP_TABLES[:3])}], [[dose]], [paradigm], [life] and [trial]",
                                 more=len(unknown) - 1)
         if "scenario" not in data:
             raise ScenarioError("scenario", MISSING, "a [scenario] table is required, with at "
@@ -690,7 +752,7 @@ class Scenario(_Model):
         if default_name is not None and "name" not in flat and _NAME_RE.match(default_name):
             flat["name"] = default_name
         for key, target in (("cohort", "cohort"), ("conditions", "conditions"), ("dose", "doses"),
-                            ("paradigm", "paradigm")):
+                            ("paradigm", "paradigm"), ("life", "life"), ("trial", "trial")):
             if key in data:
                 flat[target] = data[key]
         try:
@@ -761,8 +823,8 @@ def _path(loc: Iterable[Any], *, toml: bool) -> str:
                 item = "dose"
             elif item in _HEADER_FIELDS:
                 item = f"scenario.{item}"
-        if toml and item == "phases":
-            item = "phase"
+        if toml and item in ("phases", "periods", "arms"):
+            item = item[:-1]
         parts.append(item if not parts else f".{item}")
     return "".join(parts) or "<scenario>"
 
@@ -777,6 +839,13 @@ def _keys_at(loc: tuple, *, toml: bool) -> tuple[str, ...]:
 
         return tuple(Phase.model_fields) if where in ("phases", "phase") else ("drug", "infusion", "decide_every",
                                                                                 "phase")
+    if where in ("life", "trial", "period", "periods", "arm", "arms", "supply"):
+        from .course import Arm, Life, Period, Supply, Trial
+
+        table = {"life": Life, "trial": Trial, "period": Period, "periods": Period, "arm": Arm, "arms": Arm,
+                 "supply": Supply}[where]
+        names = tuple(table.model_fields)
+        return tuple({"periods": "period", "arms": "arm"}.get(n, n) for n in names)
     if where in ("cohort", "conditions"):
         return _KEYS[where]
     if toml:
@@ -900,5 +969,12 @@ def load_scenario(name_or_path: str | os.PathLike | Scenario) -> Scenario:
 
 
 from .paradigm import Paradigm  # noqa: E402  (the paradigm module builds on this one's helpers)
+from .course import Life, Trial  # noqa: E402  (likewise)
+
+
+def _course(key: str, value: Any):
+    table = {"life": Life, "trial": Trial}[key]
+    return value if isinstance(value, table) else table(**value) if isinstance(value, dict) else None
+
 
 Scenario.model_rebuild()

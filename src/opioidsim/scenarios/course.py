@@ -1,0 +1,575 @@
+"""Human courses: a `[life]` table (a life course as periods) or a `[trial]` table (a virtual
+clinical trial: arms, randomisation, follow-up), both with a street `[…supply]`.
+
+Doses come from the subject's own choices (street use) and from the programme (medication at
+the clinic, when the subject attends). Example of a trial::
+
+    [cohort]
+    subjects = 200
+
+    [trial]
+    history = "60d"              # street use before randomisation (dependence develops)
+    follow_up = "12w"
+    urine_tests_per_week = 1
+    missing_urine = "positive"   # a missed urine counts as positive (the usual convention)
+
+    [trial.supply]
+    route = "iv"
+    dose = "20 mg"               # a typical bag, pure heroin
+    fentanyl_contamination = 0.0 # probability that a bag also holds fentanyl
+
+    [[trial.arm]]
+    name = "control"             # the first arm is the control arm
+    psychosocial = ["counselling"]
+
+    [[trial.arm]]
+    name = "methadone"
+    medication = "methadone"
+    dose = "80 mg"
+
+A life course is a list of periods — `community` (street supply available), `forced_abstinence`
+(prison, hospital: none), `treatment` (community plus a programme) — e.g. two years of use, six
+months in prison, then release. Problems are reported like every other scenario field, e.g.
+``trial.arm[1].medication = 'metadone': must be one of none, methadone, buprenorphine, …``.
+Research and teaching only: never a dosing guide for a person.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from opioidsim.errors import MISSING as MISSING_VALUE
+from opioidsim.units import parse_quantity
+
+from .schema import _Model, _Problem, _strict_int, _time, _to_scenario_error
+
+DAY_MIN = 24 * 60.0
+WEEK_MIN = 7 * DAY_MIN
+MEDICATIONS = ("none", "methadone", "buprenorphine", "naltrexone", "naltrexone_xr")
+#: the medication's drug and route in the PK module
+MEDICATION_ROUTE = {"methadone": ("methadone", "oral"), "buprenorphine": ("buprenorphine", "sublingual"),
+                    "naltrexone": ("naltrexone", "oral"), "naltrexone_xr": ("naltrexone", "xr_injection")}
+#: (maintenance dose, first dose, daily increase, days between doses) by medication, mg — usual
+#: practice, overridable: methadone 20-30 mg first, +5-10 mg every few days to 60-120 mg (WHO 2009
+#: Guidelines for the psychosocially assisted pharmacological treatment of opioid dependence);
+#: buprenorphine 4 mg first, 8-16 mg by day 2-3 (SAMHSA TIP 63, 2021); oral naltrexone 50 mg daily,
+#: XR naltrexone 380 mg every 4 weeks (Vivitrol label).
+MEDICATION_DEFAULTS = {"methadone": (80.0, 30.0, 10.0 / 3.0, 1), "buprenorphine": (16.0, 4.0, 4.0, 1),
+                       "naltrexone": (50.0, 50.0, 0.0, 1), "naltrexone_xr": (380.0, 380.0, 0.0, 28)}
+PSYCHOSOCIAL = ("counselling", "cbt", "contingency_management", "dbt", "trauma_therapy", "family_therapy",
+                "group_therapy", "twelve_step", "aftercare")
+PERIOD_KINDS = ("community", "forced_abstinence", "treatment")
+SUPPLY_DRUGS = ("heroin", "fentanyl")
+SUPPLY_ROUTES = {"heroin": ("iv", "smoked", "intranasal"), "fentanyl": ("iv", "intranasal")}
+MISSING_URINE = ("positive", "exclude")
+#: at most this many decision steps per subject (an input sanity limit: hourly for ~40 years)
+MAX_STEPS = 400_000
+
+
+def _mg(v: Any, lo: float, hi: float, what: str) -> float:
+    allowed = f"must be {what} written as text with a mass unit, from {lo:g} to {hi:g} mg, e.g. \"20 mg\""
+    if not isinstance(v, str):
+        raise _Problem(v, allowed)
+    try:
+        x = parse_quantity(v, "mass")
+    except Exception:
+        raise _Problem(v, allowed) from None
+    if not (math.isfinite(x) and lo <= x <= hi):
+        raise _Problem(v, allowed)
+    return x
+
+
+def _fraction(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= float(v) <= 1.0):
+        raise _Problem(v, f"must be a number from 0 to 1 ({what})")
+    return float(v)
+
+
+def _duration(v: Any, lo_min: float, hi_min: float, what: str, example: str) -> str:
+    x = _time(v)
+    if not (lo_min <= x <= hi_min):
+        raise _Problem(v, f"must be {what}, e.g. \"{example}\"")
+    return v.strip()
+
+
+class Supply(_Model):
+    """The street supply: what a use is, how often it can be had, and who is there in an overdose."""
+
+    drug: str = "heroin"
+    route: str = "iv"
+    #: one use: pure drug in a typical bag
+    dose: str = "20 mg"
+    #: spread of the purity from bag to bag (lognormal coefficient of variation)
+    potency_cv: float = 0.5
+    #: probability that a bag also holds fentanyl
+    fentanyl_contamination: float = 0.0
+    fentanyl_dose: str = "0.1 mg"
+    #: probability that the drug can be had at a given decision (money, dealer, company)
+    availability: float = 0.8
+    #: probability that someone gives intranasal naloxone (4 mg) in an overdose
+    naloxone_bystander: float = 0.3
+
+    def __init__(self, **kwargs: Any) -> None:
+        from pydantic import ValidationError
+
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("supply",)) from None
+
+    @field_validator("drug", mode="before")
+    @classmethod
+    def _check_drug(cls, v: Any) -> str:
+        if isinstance(v, str) and v.strip().lower() in SUPPLY_DRUGS:
+            return v.strip().lower()
+        raise _Problem(v, f"must be one of {', '.join(SUPPLY_DRUGS)}")
+
+    @field_validator("route", mode="before")
+    @classmethod
+    def _check_route(cls, v: Any) -> str:
+        routes = sorted({r for rs in SUPPLY_ROUTES.values() for r in rs})
+        if isinstance(v, str) and v.strip().lower() in routes:
+            return v.strip().lower()
+        raise _Problem(v, f"must be one of {', '.join(routes)}")
+
+    @field_validator("dose", mode="before")
+    @classmethod
+    def _check_dose(cls, v: Any) -> str:
+        _mg(v, 0.001, 500.0, "the pure drug in one use")
+        return v.strip()
+
+    @field_validator("fentanyl_dose", mode="before")
+    @classmethod
+    def _check_fentanyl(cls, v: Any) -> str:
+        _mg(v, 0.0001, 10.0, "the fentanyl in a contaminated bag")
+        return v.strip()
+
+    @field_validator("potency_cv", mode="before")
+    @classmethod
+    def _check_cv(cls, v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= float(v) <= 3.0):
+            raise _Problem(v, "must be a number from 0 to 3 (coefficient of variation of the purity)")
+        return float(v)
+
+    @field_validator("fentanyl_contamination", "availability", "naloxone_bystander", mode="before")
+    @classmethod
+    def _check_fraction(cls, v: Any) -> float:
+        return _fraction(v, "a probability")
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> "Supply":
+        if self.route not in SUPPLY_ROUTES[self.drug]:
+            raise _Problem(self.route, f"{self.drug} is used {' or '.join(SUPPLY_ROUTES[self.drug])} in this "
+                                       "model", ("route",))
+        return self
+
+    @property
+    def dose_mg(self) -> float:
+        return parse_quantity(self.dose, "mass")
+
+    @property
+    def fentanyl_dose_mg(self) -> float:
+        return parse_quantity(self.fentanyl_dose, "mass")
+
+
+class Treatment(_Model):
+    """A programme: a medication given at the clinic when the subject attends, and psychosocial
+    treatments. Attendance (and so retention) is the subject's choice."""
+
+    medication: str = "none"
+    #: maintenance dose (default by medication: see MEDICATION_DEFAULTS)
+    dose: Optional[str] = None
+    #: first dose, raised by `titration_step` a day until the maintenance dose
+    start_dose: Optional[str] = None
+    titration_step: Optional[str] = None
+    #: buprenorphine: the first dose waits until the subject's COWS reaches this (0: at once)
+    induction_cows: float = 0.0
+    #: naltrexone: days without opioid use needed before the first dose
+    opioid_free_days: float = 0.0
+    #: length of a linear taper to zero at the end of the period (none: maintenance to the end)
+    taper: Optional[str] = None
+    psychosocial: list[str] = Field(default_factory=lambda: ["counselling"])
+    #: contingency management: weeks of vouchers (from the period start; none: all of it)
+    cm_weeks: Optional[float] = None
+    antidepressant: bool = False
+
+    @field_validator("medication", mode="before")
+    @classmethod
+    def _check_medication(cls, v: Any) -> str:
+        if isinstance(v, str) and v.strip().lower() in MEDICATIONS:
+            return v.strip().lower()
+        raise _Problem(v, f"must be one of {', '.join(MEDICATIONS)}")
+
+    @field_validator("dose", "start_dose", mode="before")
+    @classmethod
+    def _check_dose(cls, v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        _mg(v, 0.1, 1000.0, "a medication dose")
+        return v.strip()
+
+    @field_validator("titration_step", mode="before")
+    @classmethod
+    def _check_step(cls, v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        _mg(v, 0.0, 200.0, "the daily increase while titrating")
+        return v.strip()
+
+    @field_validator("induction_cows", mode="before")
+    @classmethod
+    def _check_cows(cls, v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= float(v) <= 48):
+            raise _Problem(v, "must be a COWS score from 0 to 48 (0: dose at once; 8-12 is usual for buprenorphine)")
+        return float(v)
+
+    @field_validator("opioid_free_days", mode="before")
+    @classmethod
+    def _check_free(cls, v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= float(v) <= 60):
+            raise _Problem(v, "must be a number of days from 0 to 60 (7-10 is usual before naltrexone)")
+        return float(v)
+
+    @field_validator("taper", mode="before")
+    @classmethod
+    def _check_taper(cls, v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        return _duration(v, DAY_MIN, 365 * DAY_MIN, "from 1 day to 1 year", "21d")
+
+    @field_validator("psychosocial", mode="before")
+    @classmethod
+    def _check_psychosocial(cls, v: Any) -> list:
+        if not isinstance(v, (list, tuple)):
+            raise _Problem(v, f"must be a list drawn from {', '.join(PSYCHOSOCIAL)} (may be empty)")
+        out = []
+        for i, x in enumerate(v):
+            if not (isinstance(x, str) and x.strip().lower() in PSYCHOSOCIAL):
+                raise _Problem(x, f"must be one of {', '.join(PSYCHOSOCIAL)}", (i,))
+            out.append(x.strip().lower())
+        return out
+
+    @field_validator("cm_weeks", mode="before")
+    @classmethod
+    def _check_cm_weeks(cls, v: Any) -> Optional[float]:
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < float(v) <= 520):
+            raise _Problem(v, "must be a number of weeks from 0 to 520 (how long vouchers are paid)")
+        return float(v)
+
+    @field_validator("antidepressant", mode="before")
+    @classmethod
+    def _check_ad(cls, v: Any) -> bool:
+        if isinstance(v, bool):
+            return v
+        raise _Problem(v, "must be true or false")
+
+    def _check_medication_fields(self) -> None:
+        if self.medication == "none":
+            for f in ("dose", "start_dose", "titration_step", "taper"):
+                if getattr(self, f) is not None:
+                    raise _Problem(getattr(self, f), "only a programme with a medication has a dose, "
+                                                     "start_dose, titration_step or taper", (f,))
+        if self.induction_cows > 0 and self.medication != "buprenorphine":
+            raise _Problem(self.induction_cows, "induction by COWS threshold applies to buprenorphine",
+                           ("induction_cows",))
+        if self.opioid_free_days > 0 and not self.medication.startswith("naltrexone"):
+            raise _Problem(self.opioid_free_days, "an opioid-free period before the first dose applies to "
+                                                  "naltrexone", ("opioid_free_days",))
+        if self.cm_weeks is not None and "contingency_management" not in self.psychosocial:
+            raise _Problem(self.cm_weeks, "cm_weeks needs \"contingency_management\" in psychosocial",
+                           ("cm_weeks",))
+
+    # -- schedule ------------------------------------------------------------------------------
+    def schedule(self) -> tuple[float, float, float, int]:
+        """(maintenance mg, first mg, daily increase mg, days between doses)."""
+        if self.medication == "none":
+            return 0.0, 0.0, 0.0, 1
+        dose, first, step, every = MEDICATION_DEFAULTS[self.medication]
+        if self.dose is not None:
+            dose = parse_quantity(self.dose, "mass")
+            first = min(first, dose)
+        if self.start_dose is not None:
+            first = parse_quantity(self.start_dose, "mass")
+        if self.titration_step is not None:
+            step = parse_quantity(self.titration_step, "mass")
+        return dose, min(first, dose), step, every
+
+    @property
+    def taper_days(self) -> float:
+        return 0.0 if self.taper is None else parse_quantity(self.taper, "time") / DAY_MIN
+
+    def treatment_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items()
+                if k in Treatment.model_fields and v is not None and v != Treatment.model_fields[k].get_default(
+                    call_default_factory=True)}
+
+
+class Arm(Treatment):
+    """One arm of a trial: a programme and its share of the randomisation."""
+
+    name: str
+    allocation: int = 1
+
+    def __init__(self, **kwargs: Any) -> None:
+        from pydantic import ValidationError
+
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("arm",)) from None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _check_name(cls, v: Any) -> str:
+        if isinstance(v, str) and 0 < len(v.strip()) <= 40 and v.strip().replace("-", "").replace("_", "").isalnum():
+            return v.strip()
+        raise _Problem(v, "must be a short name of letters, digits, '-' or '_' (up to 40 characters)")
+
+    @field_validator("allocation", mode="before")
+    @classmethod
+    def _check_allocation(cls, v: Any) -> int:
+        return _strict_int(v, 1, 10, "the arm's share of the randomisation, e.g. 1 for 1:1")
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> "Arm":
+        self._check_medication_fields()
+        return self
+
+
+class Period(Treatment):
+    """One period of a life course."""
+
+    kind: str
+    duration: str
+
+    def __init__(self, **kwargs: Any) -> None:
+        from pydantic import ValidationError
+
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("period",)) from None
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _check_kind(cls, v: Any) -> str:
+        if isinstance(v, str) and v.strip().lower() in PERIOD_KINDS:
+            return v.strip().lower()
+        raise _Problem(v, f"must be one of {', '.join(PERIOD_KINDS)}")
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _check_duration(cls, v: Any) -> str:
+        return _duration(v, DAY_MIN, 40 * 365.25 * DAY_MIN, "from 1 day to 40 years", "180d")
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> "Period":
+        if self.kind != "treatment":
+            for f in ("dose", "start_dose", "titration_step", "taper", "cm_weeks"):
+                if getattr(self, f) is not None:
+                    raise _Problem(getattr(self, f), f"only treatment periods have a programme ({f})", (f,))
+            if self.medication != "none":
+                raise _Problem(self.medication, "only treatment periods have a medication", ("medication",))
+        self._check_medication_fields()
+        return self
+
+    @property
+    def length_min(self) -> float:
+        return parse_quantity(self.duration, "time")
+
+
+class _Course(_Model):
+    decide_every: str = "1h"
+    supply: Supply = Field(default_factory=Supply)
+
+    @field_validator("decide_every", mode="before")
+    @classmethod
+    def _check_decide(cls, v: Any) -> str:
+        x = _time(v)
+        if not (15.0 <= x <= 6 * 60.0) or abs(DAY_MIN / x - round(DAY_MIN / x)) > 1e-9:
+            raise _Problem(v, "must be from 15 min to 6 h and divide a day evenly (how often the subject "
+                              "decides), e.g. \"1h\" or \"2h\"")
+        return v.strip()
+
+    @field_validator("supply", mode="before")
+    @classmethod
+    def _check_supply(cls, v: Any) -> Any:
+        if isinstance(v, (Supply, dict)):
+            return Supply(**v) if isinstance(v, dict) else v
+        raise _Problem(v, "must be a table with drug, route, dose, potency_cv, fentanyl_contamination, "
+                          "fentanyl_dose, availability, naloxone_bystander")
+
+    @property
+    def decide_every_min(self) -> float:
+        return parse_quantity(self.decide_every, "time")
+
+    def _check_steps(self) -> None:
+        steps = self.length_min / self.decide_every_min
+        if steps > MAX_STEPS:
+            raise _Problem(self.decide_every, f"the course lasts {self.length_min / DAY_MIN:,.0f} days: "
+                                              f"{steps:,.0f} decision steps, more than the {MAX_STEPS:,} allowed; "
+                                              "decide less often or shorten it", ("decide_every",))
+
+
+class Life(_Course):
+    """A life course: periods one after the other, from first regular use."""
+
+    periods: list[Period] = Field(default_factory=list)
+
+    def __init__(self, **kwargs: Any) -> None:
+        from pydantic import ValidationError
+
+        if "period" in kwargs and "periods" not in kwargs:  # the TOML spelling ([[life.period]])
+            kwargs["periods"] = kwargs.pop("period")
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("life",)) from None
+
+    @field_validator("periods", mode="before")
+    @classmethod
+    def _check_periods(cls, v: Any) -> Any:
+        if not isinstance(v, (list, tuple)) or not v:
+            raise _Problem(v, "must be a list of periods ([[life.period]] tables with kind and duration), "
+                              "at least one")
+        for i, ph in enumerate(v):
+            if not isinstance(ph, (dict, Period)):
+                raise _Problem(ph, "each period must be a table: [[life.period]] with kind = ...", (i,))
+        return list(v)
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> "Life":
+        if not self.periods:
+            raise _Problem([], "at least one [[life.period]] is needed", ("periods",))
+        self._check_steps()
+        return self
+
+    @property
+    def length_min(self) -> float:
+        return sum(p.length_min for p in self.periods)
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        return {"decide_every": self.decide_every, "supply": self.supply.model_dump(),
+                "period": [{"kind": p.kind, "duration": p.duration, **p.treatment_dict()} for p in self.periods]}
+
+
+class Trial(_Course):
+    """A virtual randomised trial: street use (history), randomisation, follow-up per arm."""
+
+    history: str = "60d"
+    follow_up: str = "12w"
+    urine_tests_per_week: int = 1
+    missing_urine: str = "positive"
+    #: research urines continue after a subject leaves treatment (false: only at clinic visits)
+    follow_up_after_dropout: bool = False
+    #: consecutive missed clinic days after which a subject is discharged
+    discharge_after_missed_days: int = 7
+    arms: list[Arm] = Field(default_factory=list)
+
+    def __init__(self, **kwargs: Any) -> None:
+        from pydantic import ValidationError
+
+        if "arm" in kwargs and "arms" not in kwargs:  # the TOML spelling ([[trial.arm]])
+            kwargs["arms"] = kwargs.pop("arm")
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("trial",)) from None
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _check_history(cls, v: Any) -> str:
+        return _duration(v, 7 * DAY_MIN, 10 * 365.25 * DAY_MIN, "from 7 days to 10 years of use before "
+                         "randomisation", "60d")
+
+    @field_validator("follow_up", mode="before")
+    @classmethod
+    def _check_follow(cls, v: Any) -> str:
+        x = _time(v)
+        if not (WEEK_MIN <= x <= 5 * 52 * WEEK_MIN) or abs(x / WEEK_MIN - round(x / WEEK_MIN)) > 1e-9:
+            raise _Problem(v, "must be a whole number of weeks from 1 week to 5 years, e.g. \"12w\"")
+        return v.strip()
+
+    @field_validator("urine_tests_per_week", mode="before")
+    @classmethod
+    def _check_urines(cls, v: Any) -> int:
+        return _strict_int(v, 1, 7, "research urine tests a week")
+
+    @field_validator("discharge_after_missed_days", mode="before")
+    @classmethod
+    def _check_discharge(cls, v: Any) -> int:
+        return _strict_int(v, 1, 60, "consecutive missed days before discharge")
+
+    @field_validator("missing_urine", mode="before")
+    @classmethod
+    def _check_missing(cls, v: Any) -> str:
+        if isinstance(v, str) and v.strip().lower() in MISSING_URINE:
+            return v.strip().lower()
+        raise _Problem(v, f"must be one of {', '.join(MISSING_URINE)} (how a missed urine is counted)")
+
+    @field_validator("follow_up_after_dropout", mode="before")
+    @classmethod
+    def _check_fad(cls, v: Any) -> bool:
+        if isinstance(v, bool):
+            return v
+        raise _Problem(v, "must be true or false")
+
+    @field_validator("arms", mode="before")
+    @classmethod
+    def _check_arms(cls, v: Any) -> Any:
+        if not isinstance(v, (list, tuple)) or len(v) < 1:
+            raise _Problem(v, "must be a list of arms ([[trial.arm]] tables with name = ...), the first the control")
+        for i, a in enumerate(v):
+            if not isinstance(a, (dict, Arm)):
+                raise _Problem(a, "each arm must be a table: [[trial.arm]] with name = ...", (i,))
+        return list(v)
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> "Trial":
+        if not self.arms:
+            raise _Problem([], "at least one [[trial.arm]] is needed", ("arms",))
+        names = [a.name for a in self.arms]
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                raise _Problem(n, "arm names must differ", ("arms", i, "name"))
+        self._check_steps()
+        return self
+
+    @property
+    def history_min(self) -> float:
+        return parse_quantity(self.history, "time")
+
+    @property
+    def follow_up_weeks(self) -> int:
+        return int(round(parse_quantity(self.follow_up, "time") / WEEK_MIN))
+
+    @property
+    def length_min(self) -> float:
+        return self.history_min + self.follow_up_weeks * WEEK_MIN
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("decide_every", "history", "follow_up", "urine_tests_per_week",
+                                               "missing_urine", "follow_up_after_dropout",
+                                               "discharge_after_missed_days")}
+        out["supply"] = self.supply.model_dump()
+        out["arm"] = [{"name": a.name, **({"allocation": a.allocation} if a.allocation != 1 else {}),
+                       **a.treatment_dict()} for a in self.arms]
+        return out
+
+
+def check_course_table(v: Any, cls, table: str) -> Any:
+    """Validate a [life] or [trial] table given as a dict (or already built)."""
+    if v is None or isinstance(v, cls):
+        return v
+    if isinstance(v, dict):
+        return cls(**v)
+    what = "[[life.period]]" if table == "life" else "[[trial.arm]]"
+    raise _Problem(v, f"must be a table: [{table}] with {what} entries")
+
+
+__all__ = ["Supply", "Treatment", "Arm", "Period", "Life", "Trial", "MEDICATIONS", "PSYCHOSOCIAL",
+           "PERIOD_KINDS", "MISSING_VALUE"]
