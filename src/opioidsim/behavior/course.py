@@ -1,0 +1,479 @@
+"""Run a human course — a life course or one arm of a trial — batched over subjects.
+
+A course is a timeline of decision steps (`decide_every`, dividing a day). The clinic opens at
+09:00: on programme days the subject decides whether to attend; if it does, the day's medication
+dose is given (titrated, tapered, after a COWS threshold or an opioid-free period where the
+medication needs one). Every step the subject decides whether to use, when the street has the
+drug; a use is the supply's bag × the subject's habitual dose × the bag's purity, sometimes with
+fentanyl in it. Breathing is judged minutes later: an overdose may be reversed by a bystander's
+naloxone; cardiac arrest (model/respiration.py) is death. Everything the physiology does to the
+decision goes through the same readouts the rat agent reads.
+
+One compiled unit (a `lax.scan` over whole days of steps) is reused for every call and chunk.
+Randomness is counter-based per (seed, subject, step): a subject lives the same life in a cohort
+of 2 or of 10,000, however the cohort is chunked. Results are per (subject, day).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jax.scipy.special import ndtri
+
+from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, subject_parameters, \
+    subject_uniforms
+from ..model.model import Model, default_model
+from ..model.pk import DOSE_TARGETS
+from ..model.receptor import LIGANDS, bound_state
+from ..params import check_parameters
+from ..readouts import READOUTS
+from ..scenarios.course import DAY_MIN, MEDICATION_ROUTE, MEDICATIONS, Treatment
+from . import agent as ag
+from . import human as hu
+
+CLINIC_HOUR = 9.0
+#: decision steps per compiled call (whatever the step length: one compiled loop for every course)
+STEPS_PER_CALL = 128
+#: the smallest batch compiled: every course of up to 16 subjects (per trial arm) shares one
+#: compiled loop (compiling takes minutes; a few idle rows cost seconds)
+COURSE_MIN_BATCH = 16
+#: physiology readouts a course records each day at clinic time (any READOUTS name can be asked for)
+DEFAULT_READOUTS = ("cows", "hedonic_state", "negative_affect", "mor_occupancy_vta", "mor_signal_vta",
+                    "tolerance", "d2_density", "spo2", "pfc_control")
+#: what the compiled loop records per step, in this order
+RECORDED = ("use", "overdose", "naloxone", "attend", "medication_mg", "in_treatment", "urine", "alive", "craving",
+            "drug_value", "dose_multiplier")
+_COL = {name: i for i, name in enumerate(RECORDED)}
+#: the urine column: 1 positive, 0 negative, −1 scheduled but missed, −2 no test this step
+URINE_MISSED, URINE_NONE = -1.0, -2.0
+SOCIAL = ("family_therapy", "group_therapy", "twelve_step")
+
+
+@dataclass(frozen=True)
+class CourseTimeline:
+    steps_per_day: int
+    quanta: np.ndarray  # (E,) int: step length in engine quanta (0 for padding)
+    clinic: np.ndarray  # (E,) 0/1: the clinic step of a programme day
+    clinic_rest: np.ndarray  # (E,) 0/1: later steps of a programme day (an induction may still happen)
+    programme: np.ndarray  # (E,) 0/1: a programme is running (attendance applies)
+    programme_start: np.ndarray  # (E,) 0/1: the first clinic step of a programme
+    med: np.ndarray  # (E,) int: medication code (index into MEDICATIONS)
+    med_mg: np.ndarray  # (E,) float: the day's scheduled dose
+    dose_day: np.ndarray  # (E,) 0/1: the medication is given today (XR: every 28 days)
+    induction_cows: np.ndarray
+    opioid_free_min: np.ndarray
+    available: np.ndarray  # (E,) street availability this step (0 in forced abstinence)
+    cm: np.ndarray
+    cbt: np.ndarray
+    support: np.ndarray  # (E,) number of social-support treatments
+    stress_therapy: np.ndarray
+    antidepressant: np.ndarray
+    urine: np.ndarray  # (E,) 0/1: a urine test at this step
+    period: np.ndarray  # (E,) int: period index (−1 padding)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.quanta)
+
+    @property
+    def n_days(self) -> int:
+        return self.n_steps // self.steps_per_day
+
+
+def _q(minutes: float) -> int:
+    return int(round(minutes / QUANTUM_MIN))
+
+
+def compile_course(periods: list[tuple[str, float, Treatment | None]], decide_every_min: float,
+                   availability: float, urine_days: tuple[int, ...] = (6,), aftercare_days: float = 84.0
+                   ) -> CourseTimeline:
+    """periods: (kind, days, programme or None). kind: community | forced_abstinence | treatment.
+    Urine tests on programme days whose day-of-week (from the programme start) is in urine_days;
+    aftercare keeps a programme's social support for `aftercare_days` after it ends."""
+    spd = int(round(DAY_MIN / decide_every_min))
+    clinic_step = int(math.ceil(CLINIC_HOUR * 60.0 / decide_every_min - 1e-9)) % spd
+    cols: dict[str, list] = {k: [] for k in CourseTimeline.__dataclass_fields__ if k != "steps_per_day"}
+    aftercare_left = 0.0
+    aftercare_support = 0.0
+    for pi, (kind, days, prog) in enumerate(periods):
+        n_days = int(round(days))
+        dose, first, step, every = prog.schedule() if prog is not None else (0.0, 0.0, 0.0, 1)
+        taper = prog.taper_days if prog is not None else 0.0
+        psy = set(prog.psychosocial) if prog is not None else set()
+        support = float(sum(s in psy for s in SOCIAL))
+        cm_days = (prog.cm_weeks * 7.0 if prog.cm_weeks is not None else float("inf")) if prog is not None else 0.0
+        for d in range(n_days):
+            in_prog = kind == "treatment"
+            scheduled = min(first + step * d, dose)
+            if taper > 0 and d >= n_days - taper:
+                scheduled *= max(0.0, (n_days - d - 1) / taper)
+            aft = aftercare_left > 0 and not in_prog
+            for k in range(spd):
+                at_clinic = in_prog and k == clinic_step
+                cols["quanta"].append(_q(decide_every_min))
+                cols["clinic"].append(float(at_clinic))
+                cols["clinic_rest"].append(float(in_prog and k > clinic_step))
+                cols["programme"].append(float(in_prog))
+                cols["programme_start"].append(float(at_clinic and d == 0))
+                cols["med"].append(MEDICATIONS.index(prog.medication) if in_prog else 0)
+                cols["med_mg"].append(scheduled if in_prog else 0.0)
+                cols["dose_day"].append(float(in_prog and d % every == 0 and scheduled > 0))
+                cols["induction_cows"].append(prog.induction_cows if in_prog else 0.0)
+                cols["opioid_free_min"].append(prog.opioid_free_days * DAY_MIN if in_prog else 0.0)
+                cols["available"].append(0.0 if kind == "forced_abstinence" else availability)
+                cols["cm"].append(float(in_prog and "contingency_management" in psy and d < cm_days))
+                cols["cbt"].append(float(in_prog and "cbt" in psy))
+                cols["support"].append(support if in_prog else (aftercare_support if aft else 0.0))
+                cols["stress_therapy"].append(float(in_prog and bool(psy & {"dbt", "trauma_therapy"})))
+                cols["antidepressant"].append(float(in_prog and prog.antidepressant))
+                cols["urine"].append(float(at_clinic and (d % 7) in urine_days))
+                cols["period"].append(pi)
+            if not in_prog and aftercare_left > 0:
+                aftercare_left -= 1
+        if kind == "treatment" and "aftercare" in psy:
+            aftercare_left, aftercare_support = aftercare_days, max(support, 1.0)
+        elif kind == "treatment":
+            aftercare_left = 0.0
+    arrays = {k: np.asarray(v, dtype=np.int64 if k in ("quanta", "med", "period") else float) for k, v in cols.items()}
+    return CourseTimeline(spd, **arrays)
+
+
+def course_parameters(scenario, supply, n: int, first: int) -> dict[str, np.ndarray]:
+    """The agent's and the person's parameters (typical values), the supply, and traits drawn with
+    the cohort's prevalences (counter-based, so a subject's traits do not depend on the cohort)."""
+    pars = check_parameters(ag.PARAMETERS + hu.PARAMETERS)
+    p = {k: np.full(n, par.internal_value) for k, par in pars.items()}
+    idx = np.arange(first, first + n, dtype=np.uint64)
+    seed = scenario.cohort.seed
+    dep = subject_uniforms(seed, "trait_depression", idx) < scenario.cohort.depression
+    ptsd = subject_uniforms(seed, "trait_ptsd", idx) < scenario.cohort.ptsd
+    p["depressed"] = dep.astype(float)
+    p["ptsd"] = ptsd.astype(float)
+    p["supply_mg"] = np.full(n, supply.dose_mg)
+    p["purity_sigma"] = np.full(n, math.sqrt(math.log1p(supply.potency_cv ** 2)))
+    p["contamination"] = np.full(n, supply.fentanyl_contamination)
+    p["fentanyl_mg"] = np.full(n, supply.fentanyl_dose_mg)
+    p["bystander"] = np.full(n, supply.naloxone_bystander)
+    return p
+
+
+def _target(model: Model, drug: str, route: str):
+    if (drug, route) not in DOSE_TARGETS:
+        raise ValueError(f"the model has no {drug} by the {route} route")
+    target, fraction, _ = DOSE_TARGETS[(drug, route)]
+    return model.index[target], fraction
+
+
+@lru_cache(maxsize=8)
+def _course_runner(model: Model, readout_names: tuple[str, ...]):
+    """The compiled unit. Each decision step is two scan iterations with one integration each
+    (one `advance_to` in the body halves the compile time): phase 0 decides (attend, dose, use)
+    and integrates to the overdose check minutes later; phase 1 judges breathing (bystander
+    naloxone) and learns from the use, then integrates to the next decision."""
+    atol = state_atol(model)
+    n_states = model.n_states
+    h = jnp.asarray(QUANTUM_MIN, dtype=jnp.float64)
+    bound_idx = jnp.asarray([model.index[bound_state("vta", lig)] for lig in LIGANDS])
+    efficacy_names = [lig.efficacy for lig in LIGANDS]
+    arrest_idx = model.index["arrest"]
+
+    def one_step(p, consts, carry, x):
+        y, n, m, s, keys, k_step = carry
+        (phase, quanta, step_quanta, clinic, clinic_rest, programme, programme_start, med, med_mg, dose_day, induction_cows,
+         opioid_free_min, available, cm, cbt, support, stress_therapy, antidepressant, urine) = x
+        (supply_idx, supply_f, fent_idx, fent_f, nal_idx, nal_f, med_idx, med_f, discharge,
+         follow_after_dropout) = consts
+        decide = (phase == 0).astype(jnp.float64)
+        judge = 1.0 - decide
+        minutes = quanta * QUANTUM_MIN
+        out = model.outputs(y, p)
+        pfc = out.get("pfc_control", jnp.ones(y.shape[:1]))
+        alive = s["alive"]
+        s = dict(s)
+        u = jax.vmap(lambda k: jax.random.uniform(k, (5,), dtype=jnp.float64))(
+            jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, k_step))
+        # -- what the subject feels ----------------------------------------------------------------
+        agonist = jnp.stack([p[e] > 0 for e in efficacy_names], axis=-1)
+        agonist_occ = jnp.sum(y[:, bound_idx] * agonist, axis=-1)
+        trait = p["depressed"] * p["depression_drive"] * (1.0 - p["antidepressant_relief"] * antidepressant)
+        stress_w = (1.0 + p["ptsd_stress_gain"] * p["ptsd"]) * (1.0 - p["stress_therapy_reduction"] * stress_therapy)
+        drv = hu.distress(out, trait, stress_w, p)
+        cue = p["community_cue_strength"]
+        want = hu.wanting(s["drug_value"], s["habit"], cue, cbt, support, agonist_occ, out, p)
+        craving = p["craving_scale"] * jnp.tanh((hu.wanting(s["drug_value"], s["habit"], cue, cbt, support, 0.0,
+                                                            out, p) + drv) / 2.0)
+        # == phase 0: decide ==========================================================================
+        # -- the programme: attendance, discharge, medication --------------------------------------
+        for key in ("dropped", "missed_days", "inducted", "cm_streak"):
+            s[key] = jnp.where(programme_start * decide > 0, 0.0, s[key])
+        in_prog = programme * (1.0 - s["dropped"]) * alive
+        attend = decide * clinic * in_prog * (u[:, 0] < hu.attend_probability(want, drv, support, cm, p))
+        s["missed_days"] = jnp.where(decide * clinic * in_prog > 0,
+                                     jnp.where(attend > 0, 0.0, s["missed_days"] + 1.0), s["missed_days"])
+        s["dropped"] = jnp.where(s["missed_days"] >= discharge, 1.0, s["dropped"])
+        waiting = jnp.where(clinic > 0, attend * (1.0 - s["inducted"]),
+                            jnp.where(clinic_rest > 0, s["waiting"], 0.0)) * alive * decide
+        ready = (out["cows"] >= induction_cows) & (s["minutes_since_use"] >= opioid_free_min)
+        first_dose = waiting * ready * (med > 0)
+        s["waiting"] = jnp.where(decide > 0, waiting * (1.0 - first_dose), s["waiting"])
+        maintenance = attend * s["inducted"] * dose_day
+        given = jnp.minimum(first_dose * dose_day + maintenance, 1.0) * (med_mg > 0)
+        s["inducted"] = jnp.maximum(s["inducted"], jnp.where(med > 0, first_dose, attend))
+        mi = jnp.asarray(med_idx)[med]
+        y = y + jax.nn.one_hot(mi, n_states, dtype=y.dtype) * (given * med_mg * med_f[:, med])[:, None]
+        # -- urine: positive within the detection window of the last use --------------------------
+        # a research urine needs a clinic visit, or (follow-up after dropout) only being alive
+        tested = decide * urine * jnp.where(follow_after_dropout > 0, alive, attend)
+        positive = (s["minutes_since_use"] <= p["detection_window"]).astype(jnp.float64)
+        urine_code = jnp.where(decide * urine > 0, jnp.where(tested > 0, positive, URINE_MISSED), URINE_NONE)
+        s["cm_streak"] = jnp.where(tested > 0, jnp.where(positive > 0, 0.0, s["cm_streak"] + 1.0), s["cm_streak"])
+        # -- street use (the decision covers this check interval and the rest of the step) ---------
+        stake = hu.cm_stake(s["cm_streak"], cm * in_prog, p)
+        mot = hu.use_motivation(want, drv, pfc, cbt, stake, p)
+        use = decide * (u[:, 1] < hu.use_probability(mot, available, step_quanta * QUANTUM_MIN, p) * alive)
+        sigma = p["purity_sigma"]
+        purity = jnp.exp(sigma * ndtri(jnp.clip(u[:, 2], 1e-12, 1 - 1e-12)) - 0.5 * sigma ** 2)
+        bag = use * p["supply_mg"] * s["dose_multiplier"] * purity
+        fentanyl = use * (u[:, 3] < p["contamination"]) * p["fentanyl_mg"] * s["dose_multiplier"] * purity
+        y = y + jax.nn.one_hot(supply_idx, n_states, dtype=y.dtype) * (bag * supply_f)[:, None]
+        y = y + jax.nn.one_hot(fent_idx, n_states, dtype=y.dtype) * (fentanyl * fent_f)[:, None]
+        s["used_now"] = jnp.where(decide > 0, use, s["used_now"])
+        s["pre_drive"] = jnp.where(use > 0, ag.drive(out, p), s["pre_drive"])
+        s["pre_dopamine"] = jnp.where(use > 0, out["nac_dopamine"], s["pre_dopamine"])
+        # == phase 1: minutes later, breathing, a bystander, and what the use taught ===============
+        used = judge * s["used_now"]
+        overdose = used * (out["overdose"] > 0.5)
+        naloxone = overdose * (u[:, 4] < p["bystander"])
+        y = y + jax.nn.one_hot(nal_idx, n_states, dtype=y.dtype) * (naloxone * p["naloxone_bystander_dose"]
+                                                                    * nal_f)[:, None]
+        learned = ag.learn_from_infusion(s["drug_value"], out, s["pre_drive"], s["pre_dopamine"], p)
+        s["drug_value"] = jnp.where(used > 0, learned, s["drug_value"])
+        s["habit"] = s["habit"] + p["habit_rate"] * (1.0 - s["habit"]) * used
+        s["dose_multiplier"] = hu.adapt_dose(s["dose_multiplier"], out["mor_signal_vta"], used, p)
+        # -- integrate ------------------------------------------------------------------------------
+        m = jnp.where((use > 0) | (given > 0) | (naloxone > 0), 1, m)
+        y, n, m, _ = advance_to(model, atol, y, n, m, n + quanta, p, h, jnp.maximum(quanta, 1))
+        s["alive"] = alive * (y[:, arrest_idx] < 0.5)
+        s["minutes_since_use"] = jnp.where(use > 0, minutes, s["minutes_since_use"] + minutes)
+        rec_b = jnp.stack([use, overdose, naloxone, attend, given * med_mg, in_prog, urine_code, s["alive"],
+                           craving, s["drug_value"], s["dose_multiplier"]], axis=-1)
+        rec_p = jnp.stack([jnp.broadcast_to(out[r], use.shape) for r in readout_names], axis=-1)
+        return (y, n, m, s, keys, k_step + 1), (rec_b, rec_p)
+
+    @jax.jit
+    def run(y, n, m, s, keys, k_step, p, consts, xs):
+        (y, n, m, s, keys, k_step), recs = jax.lax.scan(partial(one_step, p, consts), (y, n, m, s, keys, k_step), xs)
+        return y, n, m, s, k_step, recs
+
+    return run
+
+
+def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model | None = None,
+               readouts: tuple[str, ...] | None = None, follow_up_after_dropout: bool = True,
+               discharge_after_missed_days: int = 7, progress: Callable[[float], None] | None = None) -> dict:
+    """Integrate the subjects in `subjects` (a range or an array of cohort indices) through the
+    timeline; returns per-(subject, day) arrays of behaviour and physiology (numpy) and the
+    subjects' traits. A subject's parameters, traits and draws depend only on its index."""
+    model = model or default_model()
+    names = tuple(r for r in (readouts or DEFAULT_READOUTS) if r in READOUTS)
+    subjects = np.asarray(subjects, dtype=np.int64)
+    first = int(subjects.min()) if len(subjects) else 0
+    span = int(subjects.max()) - first + 1 if len(subjects) else 0
+    p = subject_parameters(model, scenario, span, scenario.cohort.seed, first=first)
+    p.update(course_parameters(scenario, supply, span, first))
+    p = {k: np.asarray(v)[subjects - first] for k, v in p.items()}
+    supply_idx, supply_f = _target(model, supply.drug, supply.route)
+    fent_route = supply.route if ("fentanyl", supply.route) in DOSE_TARGETS else "iv"
+    fent_idx, fent_f = _target(model, "fentanyl", fent_route)
+    nal_idx, nal_f = _target(model, "naloxone", "intranasal")
+    med_idx = [0] * len(MEDICATIONS)
+    med_f_names: list[str | None] = [None] * len(MEDICATIONS)
+    used = set(np.unique(tl.med).tolist())
+    for code, name in enumerate(MEDICATIONS):
+        if name in MEDICATION_ROUTE and code in used:
+            med_idx[code], med_f_names[code] = _target(model, *MEDICATION_ROUTE[name])
+    check_min = p["overdose_check_iv"][0] if supply.route in ("iv", "smoked") else p["overdose_check_slow"][0]
+    y0 = model.initial_state(p)
+    spd = tl.steps_per_day
+    run = _course_runner(model, names)
+    n_steps = tl.n_steps
+    n_calls = math.ceil(n_steps / STEPS_PER_CALL)
+    pad = n_calls * STEPS_PER_CALL - n_steps
+    fields = ("clinic", "clinic_rest", "programme", "programme_start", "med", "med_mg", "dose_day",
+              "induction_cows", "opioid_free_min", "available", "cm", "cbt", "support", "stress_therapy",
+              "antidepressant", "urine")
+    # each decision step is two scan iterations: decide + integrate to the check, judge + the rest
+    check_q = np.minimum(_q(check_min), tl.quanta)
+    padded = lambda a: np.concatenate([a, np.zeros(pad, dtype=a.dtype)])  # noqa: E731  (zero-length steps)
+    both = lambda a: np.repeat(padded(a), 2)  # noqa: E731
+    xs_np = [np.tile([0, 1], n_steps + pad),
+             np.stack([padded(check_q), padded(tl.quanta - check_q)], axis=-1).reshape(-1),
+             both(tl.quanta)] + [both(getattr(tl, f)) for f in fields]
+    n_sub = len(subjects)
+    n_days = tl.n_days
+    rec_b = np.empty((n_sub, n_steps, len(RECORDED)), dtype=np.float32)
+    rec_p = np.empty((n_sub, n_steps, len(names)), dtype=np.float32)
+    clinic_k = int(math.ceil(CLINIC_HOUR * spd / 24.0 - 1e-9)) % spd
+    n_chunks = max(1, math.ceil(n_sub / SUBJECT_CHUNK))
+    for ci in range(n_chunks):
+        sl = slice(ci * SUBJECT_CHUNK, min(n_sub, (ci + 1) * SUBJECT_CHUNK))
+        rows = sl.stop - sl.start
+
+        # batches padded to a power of two: arms of a trial (and chunks) of different sizes share
+        # one compiled loop instead of compiling one each
+        size = min(SUBJECT_CHUNK, max(COURSE_MIN_BATCH, 1 << (rows - 1).bit_length()))
+
+        def batch(arr, sl=sl, rows=rows, size=size):
+            arr = np.asarray(arr)[sl]
+            return np.concatenate([arr] + [arr[-1:]] * (size - rows)) if rows < size else arr
+
+        pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
+        one = np.ones(size)
+        med_f = jnp.stack([jnp.asarray(batch(p[f])) if f else jnp.asarray(one) for f in med_f_names], axis=-1)
+        frac = (lambda name: jnp.asarray(batch(p[name])) if name else jnp.asarray(one))
+        consts = (supply_idx, frac(supply_f), fent_idx, frac(fent_f), nal_idx, frac(nal_f), tuple(med_idx), med_f,
+                  jnp.asarray(float(discharge_after_missed_days)),
+                  jnp.asarray(1.0 if follow_up_after_dropout else 0.0))
+        y = jnp.asarray(batch(y0))
+        n = jnp.zeros(size, dtype=jnp.int64)
+        m = jnp.ones(size, dtype=jnp.int64)
+        s = hu.initial_human_state(size, pc)
+        idx = subjects[sl]
+        base = jax.random.PRNGKey(scenario.cohort.seed)
+        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jnp.asarray(batch(idx), dtype=jnp.uint32))
+        k_step = jnp.asarray(0, dtype=jnp.int64)
+        for c in range(n_calls):
+            win = slice(2 * c * STEPS_PER_CALL, 2 * (c + 1) * STEPS_PER_CALL)
+            xs = tuple(jnp.asarray(x[win]) for x in xs_np)
+            y, n, m, s, k_step, (rb, rp) = run(y, n, m, s, keys, k_step, pc, consts, xs)
+            lo = c * STEPS_PER_CALL
+            take = min(STEPS_PER_CALL, n_steps - lo)
+            rb = np.moveaxis(np.asarray(rb[:2 * take, :rows]), 0, 1).reshape(rows, take, 2, len(RECORDED))
+            rp = np.moveaxis(np.asarray(rp[:2 * take, :rows]), 0, 1).reshape(rows, take, 2, len(names))
+            rec_b[sl, lo:lo + take] = _merge_phases(rb)
+            rec_p[sl, lo:lo + take] = rp[:, :, 0]
+            if progress is not None:
+                progress((ci * n_calls + c + 1) / (n_chunks * n_calls))
+    rec_b = rec_b.reshape(n_sub, n_days, spd, len(RECORDED)).astype(np.float64)
+    rec_p = rec_p.reshape(n_sub, n_days, spd, len(names))[:, :, clinic_k].astype(np.float64)
+    return {"behaviour": rec_b, "physiology": rec_p, "names": names, "depressed": p["depressed"],
+            "ptsd": p["ptsd"], "weight_kg": p["body_weight"] / 1e6}
+
+
+def _merge_phases(rb: np.ndarray) -> np.ndarray:
+    """One record per decision step from its two iterations: the decision's, with the judgement's
+    overdose, naloxone and the states at the step's end."""
+    out = rb[..., 0, :].copy()
+    for name in ("overdose", "naloxone", "alive", "drug_value", "dose_multiplier"):
+        out[..., _COL[name]] = rb[..., 1, _COL[name]]
+    return out
+
+
+DAY_UNITS = {
+    "use_event": ("1", "1 where the subject used an illicit opioid that day"),
+    "uses": ("1", "illicit uses that day"),
+    "overdose": ("1", "overdoses that day (SpO2 < 75 %, apnoea or arrest minutes after a use)"),
+    "naloxone_given": ("1", "bystander naloxone given that day"),
+    "attended": ("1", "1 where the subject came to the clinic that day"),
+    "medication_mg": ("mg", "medication given at the clinic that day"),
+    "in_treatment": ("1", "1 while the subject is in a programme (not discharged) at the end of the day"),
+    "urine": ("1", "urine test that day: 1 positive, 0 negative, NaN missed or none"),
+    "urine_scheduled": ("1", "1 where a urine test was scheduled that day"),
+    "alive": ("1", "1 while the subject is alive (end of the day)"),
+    "craving": ("1", "the subject's craving, 0-10, mean over the day"),
+    "drug_value": ("1", "learned value of using, end of the day"),
+    "dose_multiplier": ("1", "habitual dose as a multiple of the supply's bag, end of the day"),
+}
+
+
+def day_variables(rec_b: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-(subject, day) behaviour from per-step records (subject, day, step, column)."""
+    col = lambda name: rec_b[..., _COL[name]]  # noqa: E731
+    urine = col("urine")
+    scheduled = (urine > URINE_NONE + 0.5).any(axis=-1)
+    given = np.where(urine >= 0, urine, np.nan)
+    with np.errstate(all="ignore"):
+        day_urine = np.nanmax(np.where(urine >= 0, given, np.nan), axis=-1)
+    return {
+        "uses": col("use").sum(-1), "use_event": (col("use").sum(-1) > 0).astype(float),
+        "overdose": col("overdose").sum(-1), "naloxone_given": col("naloxone").sum(-1),
+        "attended": col("attend").max(-1), "medication_mg": col("medication_mg").sum(-1),
+        "in_treatment": col("in_treatment")[..., -1], "urine": np.where(scheduled, day_urine, np.nan),
+        "urine_scheduled": scheduled.astype(float), "alive": col("alive")[..., -1],
+        "craving": col("craving").mean(-1), "drug_value": col("drug_value")[..., -1],
+        "dose_multiplier": col("dose_multiplier")[..., -1],
+    }
+
+
+def relapsed(use_day: np.ndarray, abstinent_days: int = 7) -> np.ndarray:
+    """1 where a subject used again after at least `abstinent_days` days in a row without use
+    (relapse as trials define it after a period of abstinence)."""
+    n_sub, n_days = use_day.shape
+    out = np.zeros(n_sub)
+    for i in range(n_sub):
+        run = 0
+        for d in range(n_days):
+            if use_day[i, d] > 0:
+                if run >= abstinent_days:
+                    out[i] = 1.0
+                    break
+                run = 0
+            else:
+                run += 1
+    return out
+
+
+def course_dataset(scenario, res: dict, subjects, days_offset: int = 0) -> xr.Dataset:
+    """(subject, day) behaviour and physiology, and per-subject outcomes."""
+    from .. import __version__
+
+    days = day_variables(res["behaviour"])
+    n_sub, n_days = days["uses"].shape
+    dv = {k: xr.Variable(("subject", "day"), v, attrs={"units": DAY_UNITS[k][0], "long_name": DAY_UNITS[k][1]})
+          for k, v in days.items()}
+    for i, name in enumerate(res["names"]):
+        r = READOUTS[name]
+        dv[name] = xr.Variable(("subject", "day"), res["physiology"][:, :, i],
+                               attrs={"units": r.units, "long_name": r.long_name + " (at 09:00)"})
+    alive = days["alive"]
+    living = np.concatenate([np.ones((n_sub, 1)), alive[:, :-1]], axis=1)
+    summary = {
+        "overdose_events": (days["overdose"].sum(1), "1", "overdoses over the course"),
+        "alive_at_end": (alive[:, -1], "1", "1 if the subject is alive at the end"),
+        "days_abstinent": (((1 - days["use_event"]) * living).sum(1), "day", "days alive without illicit use"),
+        "relapse": (relapsed(days["use_event"]), "1", "used again after ≥ 7 days without use"),
+        "retained": (days["in_treatment"][:, -1], "1", "in a programme at the end"),
+    }
+    for k, (v, units, long) in summary.items():
+        dv[k] = xr.Variable(("subject",), v, attrs={"units": units, "long_name": long})
+    coords = {"subject": np.asarray(subjects), "day": np.arange(n_days) - days_offset,
+              "depressed": ("subject", res["depressed"]), "ptsd": ("subject", res["ptsd"]),
+              "weight_kg": ("subject", np.asarray(res["weight_kg"]), {"units": "kg"})}
+    ds = xr.Dataset(dv, coords=coords)
+    ds.attrs.update({"scenario_name": scenario.name, "description": scenario.description,
+                     "opioidsim_version": __version__, "seed": int(scenario.cohort.seed),
+                     "scenario_toml": scenario.to_toml(),
+                     "research_notice": "opioidsim is a research and teaching tool, never a dosing guide."})
+    return ds
+
+
+def simulate_life(scenario, *, progress=None, model: Model | None = None, subjects: range | None = None
+                  ) -> xr.Dataset:
+    """Run a scenario with a [life] table: per-(subject, day) behaviour, physiology and outcomes."""
+    life = scenario.life
+    subjects = range(scenario.cohort.subjects) if subjects is None else subjects
+    periods = [(pd.kind, pd.length_min / DAY_MIN, pd if pd.kind == "treatment" else None) for pd in life.periods]
+    tl = compile_course(periods, life.decide_every_min, life.supply.availability)
+    res = run_course(scenario, tl, life.supply, subjects=subjects, model=model,
+                     readouts=tuple(scenario.readouts) if scenario.readouts else None, progress=progress)
+    ds = course_dataset(scenario, res, np.asarray(subjects))
+    starts = np.cumsum([0] + [int(round(pd.length_min / DAY_MIN)) for pd in life.periods])
+    ds = ds.assign_coords(period=("day", np.searchsorted(starts, ds.day.values, side="right") - 1))
+    ds.attrs["periods"] = ",".join(pd.kind for pd in life.periods)
+    return ds

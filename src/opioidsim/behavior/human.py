@@ -1,0 +1,160 @@
+"""The same agent in a person's life: street use, clinic attendance and treatment (pure functions).
+
+The rat's decision (behavior/agent.py) carries over: wanting is learned drug value × incentive
+salience plus habit, satisfied by the opioid the brain senses on its receptors, pushed by the
+homeostatic drive (dysphoria below the set point, negative affect) and braked by prefrontal
+control. A person adds three things:
+
+- **Supply and cost.** A use happens only when the drug can be had (street availability) and the
+  subject wants it; contingency management puts a voucher at stake (an alternative reward that
+  lasts while it is paid: Higgins ST et al. 1994 Arch Gen Psychiatry 51:568; Silverman K et al.
+  1996 Arch Gen Psychiatry 53:409, escalating vouchers reset by a positive urine).
+- **Attendance.** Every clinic day the subject chooses to go or not: the programme's pull
+  (commitment, social support, vouchers) against the pull of the street (unsated wanting) and the
+  distress the subject is in. Medication acts only through the physiology: methadone and
+  buprenorphine sit on the receptors (satiety, blockade) and lift withdrawal (drive); naltrexone
+  occupies without signalling, so it blocks heroin but relieves nothing. Missing days in a row
+  means discharge: retention is behaviour, not a constant.
+- **A habitual dose.** Users titrate their bag to the effect they seek, so the dose grows with
+  tolerance and stays there as a habit when tolerance fades (forced abstinence): the overdose risk
+  after release from prison (Merrall ELC et al. 2010 Addiction 105:1545) is left to emerge.
+
+Sources and the reasoning behind each value are in PARAMETERS; research and teaching only.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ..model.base import excess, hill, sigmoid
+from ..params import Parameter
+from . import agent as ag
+
+PARAMETERS = (
+    Parameter("use_rate_max", 0.5, "1/h", "assumed: a subject who wants the drug badly and can get it uses within "
+              "about two hours (dependent heroin users inject 2-4 times a day: Darke S et al. 1992 Br J Addict "
+              "87:1201 report a median of 2-3 injections a day)"),
+    Parameter("community_cue_strength", 0.5, "1", "assumed: everyday life holds drug cues (people, places) about as "
+              "strong as the self-administration chamber for a rat (agent.chamber_cue_strength)"),
+    Parameter("entry_drug_value", 1.0, "1", "assumed: a person with years of use starts the model with a learned "
+              "drug value near its ceiling (agent.value_max 1.2)"),
+    Parameter("entry_habit", 0.5, "1", "assumed: habit half formed after years of daily use (agent.habit_rate)"),
+    Parameter("dose_target_signal", 0.15, "1", "fitted: the VTA MOR signal a user doses for — about the peak a "
+              "naive adult gets from 10-20 mg IV heroin in the model, so an opioid-naive first use needs no "
+              "adjustment and tolerance raises the habitual dose"),
+    Parameter("dose_adaptation_rate", 0.1, "1", "assumed: each use moves the habitual dose a tenth of the way to "
+              "the one that would have given the sought effect (users escalate over weeks: Darke 1992)"),
+    Parameter("dose_multiplier_max", 10.0, "1", "assumed: the habitual bag grows at most tenfold (daily heroin "
+              "intake of dependent users spans ~0.1-1 g street heroin)"),
+    Parameter("detection_window", 72.0, "h", "Verstraete AG 2004 Ther Drug Monit 26:200, Table 1: morphine from "
+              "heroin is detected in urine for 1-3 days after use"),
+    Parameter("overdose_check_iv", 5.0, "min", "the brain peak of 6-MAM and of IV/smoked fentanyl and heroin comes "
+              "within minutes (model pk: V-PK-1); breathing is judged then"),
+    Parameter("overdose_check_slow", 15.0, "min", "intranasal heroin peaks later (Skopp G et al. 1997 Int J Legal "
+              "Med 110:1: t_max ~ 10-20 min)"),
+    Parameter("naloxone_bystander_dose", 4.0, "mg", "Narcan nasal spray label: one 4 mg intranasal spray"),
+    Parameter("attend_gain", 4.0, "1", "assumed: attendance swings from a tenth to nine tenths over about a unit of "
+              "the difference between the programme's pull and the street's"),
+    Parameter("programme_commitment", 1.2, "1", "fitted to V-MAT-1 (retention under methadone vs no substitution): "
+              "the pull of a programme a person chose to enter"),
+    Parameter("street_pull_weight", 1.0, "1", "scale identity: unsated wanting pulls away from the clinic as "
+              "strongly as it pulls toward a use"),
+    Parameter("distress_weight", 1.0, "1", "scale identity: the homeostatic drive (withdrawal, dysphoria) keeps a "
+              "person from the clinic one for one"),
+    Parameter("support_commitment", 0.3, "1", "assumed: each social-support treatment (family, group therapy, "
+              "12-step) adds a quarter of a programme's pull (social support improves retention: Kelly JF et al. "
+              "2020 Cochrane CD012880 for 12-step; Copello AG et al. 2005 Drug Alcohol Rev 24:369 for family)"),
+    Parameter("support_use_reduction", 0.1, "1", "assumed: each social-support treatment lowers wanting by a tenth"),
+    Parameter("cbt_cue_reduction", 0.3, "1", "assumed: CBT coping skills cut cue-evoked wanting by 30 % (cue "
+              "exposure and coping: Carroll KM & Onken LS 2005 Am J Psychiatry 162:1452); CBT's effect on use is "
+              "small (Magill M & Ray LA 2009 J Stud Alcohol Drugs 70:516: g ≈ 0.15)"),
+    Parameter("cbt_pfc_gain", 0.3, "1", "assumed: CBT strengthens the prefrontal brake by 30 % (planned coping)"),
+    Parameter("stress_therapy_reduction", 0.25, "1", "assumed: DBT or trauma-focused therapy lowers the weight of "
+              "negative affect by a quarter (Linehan MM et al. 2002 Drug Alcohol Depend 67:13; Roberts NP et al. "
+              "2016 Cochrane CD010204)"),
+    Parameter("cm_stake_base", 0.4, "1", "fitted to V-CM-1 (Prendergast 2006, d ≈ 0.65 on opiate use): the "
+              "voucher first at stake, in units of motivation"),
+    Parameter("cm_stake_step", 0.1, "1", "assumed: each consecutive negative urine raises the stake (Silverman "
+              "1996: $2.50 rising by $1.50 per consecutive negative sample)"),
+    Parameter("cm_stake_max", 1.2, "1", "assumed: the stake stops growing after ~8 consecutive negatives "
+              "(escalating schedules reach their largest voucher within weeks)"),
+    Parameter("cm_attend_bonus", 0.3, "1", "assumed: vouchers also reward showing up (samples are given at the "
+              "clinic)"),
+    Parameter("depression_drive", 0.15, "1", "assumed: major depression lowers the hedonic set point by 1.5 of "
+              "10 units (anhedonia, negative affect; lifetime major depression in ~16 % of people in methadone "
+              "treatment: Brooner RK et al. 1997 Arch Gen Psychiatry 54:71)"),
+    Parameter("ptsd_stress_gain", 0.5, "1", "assumed: PTSD raises the weight of negative affect by half (stress "
+              "reactivity; PTSD in ~20-40 % of people with opioid dependence: Mills KL et al. 2006 Am J "
+              "Psychiatry 163:652)"),
+    Parameter("antidepressant_relief", 0.3, "1", "assumed: an antidepressant removes 30 % of the depression drive "
+              "in a depressed subject and nothing else (Pani PP et al. 2010 Cochrane CD008076: no effect on "
+              "retention or use in opioid-dependent patients, some on depression)"),
+)
+
+#: the agent's per-subject states in a course (besides agent.AGENT_STATES it does not use)
+HUMAN_STATES = ("drug_value", "habit", "dose_multiplier", "missed_days", "dropped", "inducted", "waiting",
+                "minutes_since_use", "cm_streak", "alive", "used_now", "pre_drive", "pre_dopamine")
+
+
+def initial_human_state(n: int, p: dict) -> dict:
+    s = {k: jnp.zeros(n) for k in HUMAN_STATES}
+    s["drug_value"] = jnp.broadcast_to(p["entry_drug_value"], (n,)) * 1.0
+    s["habit"] = jnp.broadcast_to(p["entry_habit"], (n,)) * 1.0
+    s["dose_multiplier"] = jnp.ones(n)
+    s["alive"] = jnp.ones(n)
+    s["pre_dopamine"] = jnp.ones(n)  # only read after a use has set it
+    s["minutes_since_use"] = jnp.full(n, 1e6)  # never used
+    return s
+
+
+def sated(agonist_occupancy, p: dict):
+    """Satiety from agonist occupancy of VTA receptors (an antagonist occupies without satisfying)."""
+    return hill(agonist_occupancy, p["satiety_half_occupancy"], p["satiety_hill"])
+
+
+def distress(out: dict, trait_drive, stress_weight, p: dict):
+    """The homeostatic drive of agent.drive with the subject's traits: depression adds a deficit
+    below the set point, PTSD and stress therapies scale the weight of negative affect."""
+    hedonic_gap = excess(-out["hedonic_state"], 1.0)
+    return hedonic_gap / p["drive_scale"] + stress_weight * out["negative_affect"] / p["drive_scale"] + trait_drive
+
+
+def wanting(value, habit, cue, cbt, support, agonist_occupancy, out: dict, p: dict):
+    """Unsated pull toward a use: (value × salience + habit) × (1 − satiety), less what CBT and
+    support take off."""
+    evoked = jnp.maximum(out["cue_glutamate"] - 1.0, 0.0)
+    salience = 1.0 + p["cue_weight"] * evoked * cue * (1.0 - p["cbt_cue_reduction"] * cbt)
+    pull = value * salience + p["habit_weight"] * habit
+    return pull * (1.0 - sated(agonist_occupancy, p)) * (1.0 - p["support_use_reduction"] * support)
+
+
+def use_motivation(want, drive_now, pfc, cbt, stake, p: dict):
+    """Motivation to use now: wanting + drive − threshold − prefrontal brake − a voucher at stake."""
+    brake = p["pfc_brake"] * pfc * (1.0 + p["cbt_pfc_gain"] * cbt)
+    return want + p["drive_weight"] * drive_now - p["press_threshold"] - brake - stake
+
+
+def use_probability(m, available, minutes, p: dict):
+    """Probability of a use within a decision step of `minutes` (a Poisson process of the rate the
+    motivation sets, where the drug can be had)."""
+    rate = p["use_rate_max"] * sigmoid(p["motivation_gain"] * m)
+    return available * (1.0 - jnp.exp(-rate * minutes))
+
+
+def attend_probability(want, drive_now, support, cm_on, p: dict):
+    """Probability of going to the clinic today."""
+    pull = p["programme_commitment"] + p["support_commitment"] * support + p["cm_attend_bonus"] * cm_on
+    away = p["street_pull_weight"] * want + p["distress_weight"] * drive_now
+    return sigmoid(p["attend_gain"] * (pull - away))
+
+
+def cm_stake(streak, cm_on, p: dict):
+    return cm_on * jnp.minimum(p["cm_stake_base"] + p["cm_stake_step"] * streak, p["cm_stake_max"])
+
+
+def adapt_dose(multiplier, felt_signal, used, p: dict):
+    """Move the habitual dose toward the one that would give the sought VTA signal (the signal
+    scales about linearly with dose below saturation)."""
+    ratio = p["dose_target_signal"] / jnp.maximum(felt_signal, 1e-3)
+    target = jnp.clip(multiplier * ratio, 1.0, p["dose_multiplier_max"])
+    new = multiplier + p["dose_adaptation_rate"] * (target - multiplier)
+    return jnp.where(used > 0, new, multiplier)
