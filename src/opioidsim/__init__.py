@@ -18,11 +18,20 @@ def simulate(scenario: Scenario, *, progress=None):
     """Simulate a scenario; returns an xarray Dataset with dims (subject, time), one variable per readout.
 
     A scenario with a [paradigm] (an animal experiment) runs the behaviour layer and adds per-session
-    summaries over (subject, session)."""
+    summaries over (subject, session); one with a [life] table gives a life course over (subject,
+    day); one with a [trial] table a virtual trial (opioidsim.trial)."""
     if getattr(scenario, "paradigm", None) is not None:
         from .behavior import simulate_paradigm
 
         return simulate_paradigm(scenario, progress=progress)
+    if getattr(scenario, "trial", None) is not None:
+        from .trial.simulate import simulate_trial
+
+        return simulate_trial(scenario, progress=progress)
+    if getattr(scenario, "life", None) is not None:
+        from .behavior.course import simulate_life
+
+        return simulate_life(scenario, progress=progress)
     from .engine import simulate as _simulate
 
     return _simulate(scenario, progress=progress)

@@ -112,6 +112,14 @@ def _simulate(scenario: Any, progress: Callable[[float], None]) -> Any:
         from opioidsim.behavior import simulate_paradigm
 
         return simulate_paradigm(scenario, progress=progress)
+    if getattr(scenario, "trial", None) is not None:  # a virtual clinical trial
+        from opioidsim.trial.simulate import simulate_trial
+
+        return simulate_trial(scenario, progress=progress)
+    if getattr(scenario, "life", None) is not None:  # a human life course
+        from opioidsim.behavior.course import simulate_life
+
+        return simulate_life(scenario, progress=progress)
     checkpoint = getattr(progress, "checkpoint", None)
     if checkpoint is None:
         return simulate(scenario, progress=progress)
@@ -346,9 +354,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_writable(out)
     if args.resume is None and (inc.exists() or inc.is_symlink()):  # --overwrite: start again
         shutil.rmtree(inc) if inc.is_dir() and not inc.is_symlink() else inc.unlink()
-    if spec is not None and scenario.paradigm is not None:
-        raise UsageError("experiments with a [paradigm] run in one process in this version: leave out "
+    course = next((k for k in ("paradigm", "life", "trial") if getattr(scenario, k) is not None), None)
+    if spec is not None and course is not None:
+        raise UsageError(f"scenarios with a [{course}] run in one process in this version: leave out "
                          "--cluster/--scheduler")
+    if getattr(args, "require_trial", False) and scenario.trial is None:
+        raise UsageError(f"'{scenario.name}' has no [trial] table: 'opioidsim trial' runs virtual trials "
+                         "(see the built-in ones with 'opioidsim scenarios'); run other scenarios with "
+                         "'opioidsim run'")
     if spec is not None:
         return _run_on_dask(args, scenario, out, inc, overwrite, spec, chunk_subjects)
 
@@ -411,6 +424,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         from opioidsim.behavior.report import paradigm_summary_table, write_paradigm_report
 
         summary_table, report_writer = paradigm_summary_table, write_paradigm_report
+    if getattr(scenario, "trial", None) is not None:  # effect estimates per outcome, and the trial's report
+        from opioidsim.trial.report import write_trial_report_file
+        from opioidsim.trial.stats import trial_outcomes
+
+        summary_table, report_writer = trial_outcomes, write_trial_report_file
+    if getattr(scenario, "life", None) is not None:  # one row per period, and the life course's report
+        from opioidsim.behavior.course_report import life_summary_table, write_life_report
+
+        summary_table, report_writer = life_summary_table, write_life_report
 
     def summary_writer(d: Any, path: Path) -> None:
         summary_table(d).to_csv(path, index=False)
@@ -820,6 +842,31 @@ def _build_parser() -> _Parser:
                    help="subjects per Dask task (default: at most 1,024, and few enough that "
                         "every worker gets work)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "trial", help="run a virtual clinical trial and write its results and report",
+        description="Run a scenario with a [trial] table (a built-in name or a .toml file): a\n"
+                    "cohort with a history of use is randomised to arms and followed up. Writes\n"
+                    "results.nc, summary.csv (effect estimates per outcome: RR, OR, Cohen's d\n"
+                    "with 95 % CIs), report.html (CONSORT flow, outcome curves per arm),\n"
+                    "scenario.toml, run.json.\n"
+                    "Research and teaching only; never a dosing guide.",
+        formatter_class=_RawFormatter,
+        epilog="examples:\n  opioidsim trial methadone-vs-no-substitution --out out/mmt\n"
+               "  opioidsim trial my-trial.toml --out out/t --subjects 400 --seed 2")
+    p.add_argument("scenario", metavar="NAME_OR_FILE",
+                   help="built-in trial name (see 'opioidsim scenarios') or path to a .toml with [trial]")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="results folder to create (default: out/<scenario name>)")
+    p.add_argument("--subjects", type=_int_range(1, MAX_SUBJECTS, "--subjects"), default=None,
+                   metavar="N", help="number of virtual subjects randomised (overrides the scenario)")
+    p.add_argument("--seed", type=_int_range(0, MAX_SEED, "--seed"), default=None, metavar="S",
+                   help="random seed for the cohort and the randomisation (overrides the scenario)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it exists (only once the new results are complete)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run, require_trial=True, resume=None, checkpoint_every=60.0, cluster=None,
+                   scheduler=None, chunk_subjects=None)
 
     p = sub.add_parser(
         "validate", help="compare the model with published findings (pass/FAIL table)",

@@ -301,6 +301,10 @@ def check_supported(scenario: Scenario) -> None:
     if getattr(scenario, "paradigm", None) is not None:
         raise ScenarioError("paradigm", "[paradigm]", "the explorer has no animal-lab page yet: run animal "
                             "experiments with 'opioidsim run'")
+    for key, what in (("life", "life courses"), ("trial", "virtual trials")):
+        if getattr(scenario, key, None) is not None:
+            raise ScenarioError(key, f"[{key}]", f"the explorer has no page for {what} yet: run them with "
+                                f"'opioidsim {'trial' if key == 'trial' else 'run'}'")
 
 
 def check_limits(scenario: Scenario) -> None:
@@ -339,7 +343,7 @@ def _same(a: Scenario, b: Scenario) -> bool:
     return (math.isclose(a.duration_min, b.duration_min) and math.isclose(a.record_every_min, b.record_every_min)
             and a.cohort == b.cohort and a.conditions == b.conditions
             and getattr(a, "species", None) == getattr(b, "species", None)
-            and getattr(a, "paradigm", None) is None and getattr(b, "paradigm", None) is None
+            and all(getattr(x, k, None) is None for x in (a, b) for k in ("paradigm", "life", "trial"))
             and [_dose_key(d) for d in a.doses] == [_dose_key(d) for d in b.doses])
 
 

@@ -326,3 +326,13 @@ def write_trial_report(ds: xr.Dataset, out_dir: str | os.PathLike[str],
     _atomic_write_text(paths["consort"], flow.to_csv(index=True))
     _atomic_write_text(paths["html"], page)
     return paths
+
+
+def write_trial_report_file(ds: xr.Dataset, path: str | os.PathLike[str], scenario_toml: str | None = None) -> None:
+    """The report writer of a results folder (`opioidsim run`/`opioidsim trial`): report.html at
+    `path`, and consort.csv beside it (summary.csv, the outcomes table, is written by the folder)."""
+    path = Path(path)
+    flow = consort_flow(ds)
+    page = render_trial_report(ds, scenario_toml, flow=flow)
+    _atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=False))
+    _atomic_write_text(path, page)

@@ -1,0 +1,119 @@
+"""A virtual randomised trial: a sampled cohort with a history of street use is randomised to
+arms, each arm's programme runs for the follow-up, and the outcomes are counted the way trials
+count them (retention, urine results by week, relapse, overdose, death).
+
+Randomisation is simple (each subject's arm drawn from its own counter-based uniform with the
+arms' allocation ratios), so a subject's arm, physiology and choices depend only on the seed and
+its index: a trial run in pieces equals the trial run whole. Every arm shares the same history
+(all subjects live the same pre-trial life whichever arm they then get: the comparison is fair by
+construction, as randomisation makes it in expectation).
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ..behavior.course import compile_course, course_dataset, relapsed, run_course
+from ..engine.core import _as_scenario, subject_uniforms
+from ..scenarios.course import DAY_MIN, Trial
+
+
+def urine_days(per_week: int) -> tuple[int, ...]:
+    """Days of the week (0-6 from the programme start) with a research urine, spread evenly and
+    always including the last day of the week (the weekly result is known at the week's end)."""
+    return tuple(sorted({int(round(7 * (j + 1) / per_week)) - 1 for j in range(per_week)}))
+
+
+def randomise(trial: Trial, seed: int, subjects: np.ndarray) -> np.ndarray:
+    """Arm index per subject, drawn with the arms' allocation ratios."""
+    weights = np.array([a.allocation for a in trial.arms], dtype=float)
+    edges = np.cumsum(weights / weights.sum())
+    u = subject_uniforms(seed, "trial_randomisation", np.asarray(subjects, dtype=np.uint64))
+    return np.minimum(np.searchsorted(edges, u, side="right"), len(weights) - 1)
+
+
+def simulate_trial(scenario, *, progress=None, model=None, subjects: range | None = None) -> xr.Dataset:
+    """Run a scenario with a [trial] table. Returns the trial Dataset of opioidsim.trial.stats:
+    per subject (arm, retention, relapse, overdose, death, days abstinent), per (subject, week)
+    urine results and per (subject, day) behaviour and physiology from randomisation on."""
+    scenario = _as_scenario(scenario)
+    trial = scenario.trial
+    if trial is None:
+        raise ValueError("simulate_trial needs a scenario with a [trial] table")
+    subjects = np.arange(scenario.cohort.subjects) if subjects is None else np.asarray(subjects)
+    arm_of = randomise(trial, scenario.cohort.seed, subjects)
+    history_days = int(round(trial.history_min / DAY_MIN))
+    parts = []
+    done = 0
+    for k, arm in enumerate(trial.arms):
+        members = subjects[arm_of == k]
+        if len(members) == 0:
+            continue
+        tl = compile_course([("community", history_days, None), ("treatment", trial.follow_up_weeks * 7, arm)],
+                            trial.decide_every_min, trial.supply.availability, urine_days(trial.urine_tests_per_week))
+
+        def arm_progress(f, done=done, size=len(members)):
+            if progress is not None:
+                progress((done + f * size) / len(subjects))
+
+        res = run_course(scenario, tl, trial.supply, subjects=members, model=model,
+                         readouts=tuple(scenario.readouts) if scenario.readouts else None,
+                         follow_up_after_dropout=trial.follow_up_after_dropout,
+                         discharge_after_missed_days=trial.discharge_after_missed_days, progress=arm_progress)
+        ds = course_dataset(scenario, res, members, days_offset=history_days)
+        parts.append(ds.assign_coords(arm=("subject", np.full(len(members), arm.name))))
+        done += len(members)
+    full = xr.concat(parts, dim="subject", data_vars="all", coords="different", compat="equals",
+                     combine_attrs="override").sortby("subject")
+    return trial_dataset(full, trial, scenario)
+
+
+def trial_dataset(full: xr.Dataset, trial: Trial, scenario) -> xr.Dataset:
+    """From (subject, day) course results over history + follow-up to the trial's view: days from
+    randomisation, weekly urines, per-subject outcomes over the follow-up only."""
+    fu = full.sel(day=full.day >= 0)
+    n_days = fu.sizes["day"]
+    weeks = trial.follow_up_weeks
+    urine = fu["urine"].values  # (subject, day): 1/0, NaN missed or none
+    scheduled = fu["urine_scheduled"].values > 0
+    by_week = np.full((fu.sizes["subject"], weeks), np.nan)
+    for w in range(weeks):
+        sel = slice(7 * w, min(7 * (w + 1), n_days))
+        given = np.where(scheduled[:, sel], urine[:, sel], np.nan)
+        with np.errstate(all="ignore"):
+            by_week[:, w] = np.nanmax(given, axis=1)  # any positive that week; NaN if every test missed
+    in_t = fu["in_treatment"].values
+    alive = fu["alive"].values
+    use = fu["use_event"].values
+    living = np.concatenate([np.ones((len(alive), 1)), alive[:, :-1]], axis=1)
+    ended = (in_t < 0.5).any(axis=1)
+    dropout_day = np.where(ended, np.argmax(in_t < 0.5, axis=1).astype(float), np.nan)
+    died = alive[:, -1] < 0.5
+    death_day = np.where(died, np.argmax(alive < 0.5, axis=1).astype(float), np.nan)
+    final_missing = np.isnan(by_week[:, -1])
+    per_subject = {
+        "enrolled": (np.ones(len(use)), "1", "randomised"),
+        "started_treatment": ((fu["attended"].values > 0).any(axis=1).astype(float), "1",
+                              "came to the clinic at least once"),
+        "retained": (((in_t[:, -1] > 0.5) & ~died).astype(float), "1", "in treatment at the end of follow-up"),
+        "days_in_treatment": (in_t.sum(axis=1), "day", "days in treatment"),
+        "dropout_day": (dropout_day, "day", "day of leaving treatment (discharge or death); NaN if retained"),
+        "relapse": (relapsed(use), "1", "used again after ≥ 7 days without use, during follow-up"),
+        "overdose_events": (fu["overdose"].values.sum(axis=1), "1", "overdoses during follow-up"),
+        "alive": ((~died).astype(float), "1", "alive at the end of follow-up"),
+        "death_day": (death_day, "day", "day of death; NaN if alive"),
+        "days_abstinent": (((1 - use) * living).sum(axis=1), "day", "days alive without illicit opioid use"),
+        "lost_to_follow_up": ((final_missing & ~died).astype(float), "1", "alive but no final urine"),
+    }
+    keep = [v for v in fu.data_vars if "day" in fu[v].dims]
+    ds = fu[keep].copy()
+    for k, (v, units, long) in per_subject.items():
+        ds[k] = xr.Variable(("subject",), v, attrs={"units": units, "long_name": long})
+    ds["urine_positive"] = xr.Variable(("subject", "week"), by_week, attrs={
+        "units": "1", "long_name": "any opioid-positive research urine that week (NaN: every sample missed)"})
+    ds = ds.assign_coords(week=np.arange(1, weeks + 1))
+    ds.attrs.update(full.attrs)
+    ds.attrs.update({"trial_name": scenario.name, "arms": ",".join(a.name for a in trial.arms),
+                     "control_arm": trial.arms[0].name, "follow_up_weeks": weeks,
+                     "missing_urine_rule": trial.missing_urine, "history_days": int(round(trial.history_min / DAY_MIN))})
+    return ds
