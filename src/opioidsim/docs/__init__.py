@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from .markdown import cell
-from .model_pages import (behaviour_page, model_index, module_page, module_page_name, readouts_page, scenarios_page,
+from .model_pages import (behaviour_page, treatment_page, model_index, module_page, module_page_name, readouts_page, scenarios_page,
                           typical_initial_state)
 from .tutorials import Tutorial, TutorialError, execute, sources
 from .validation_page import ValidationResultsError, read_results, run_targets, validation_page
@@ -69,6 +69,7 @@ def _nav(prefix: str, modules, tutorials: list[Tutorial], home: str | None) -> s
     lines.append(f"      - Overview: {prefix}model/index.md")
     lines += [f"      - {q(m.name)}: {prefix}model/{module_page_name(m)}" for m in modules]
     lines.append(f"      - behaviour: {prefix}model/behaviour.md")
+    lines.append(f"      - treatment: {prefix}model/treatment.md")
     lines.append(f"  - Readouts: {prefix}readouts.md")
     lines.append(f"  - Validation: {prefix}validation.md")
     lines.append(f"  - Scenarios: {prefix}scenarios.md")
@@ -123,6 +124,7 @@ def generate(out: str | Path, *, validation: str = "list", tutorials_src: str | 
     for m in modules:
         files[f"model/{pages[m.name]}"] = module_page(m, model, providers, initial)
     files["model/behaviour.md"] = behaviour_page()
+    files["model/treatment.md"] = treatment_page()
     files["readouts.md"] = readouts_page(model)
     files["scenarios.md"] = scenarios_page()
 

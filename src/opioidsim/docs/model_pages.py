@@ -235,3 +235,20 @@ def behaviour_page() -> str:
            (timeline.__doc__ or "").strip() + "\n",
            "## Agent parameters\n", table(PARAMETER_HEADER, parameter_rows(agent.PARAMETERS))]
     return "\n".join(out)
+
+
+def treatment_page() -> str:
+    """The human layer's page: life courses, the programme and virtual trials (module docstrings)
+    and every parameter of the person with value, unit and source, read from the Parameter objects."""
+    from ..behavior import course, human
+    from ..trial import simulate
+
+    out = ["# treatment (people, programmes and virtual trials)\n",
+           "Source: `src/opioidsim/behavior/human.py`, `behavior/course.py`, `trial/`. The same agent as the "
+           "animal paradigms (see behaviour), living a person's life: street use, clinic attendance, medication "
+           "through the PK and receptor modules.\n",
+           (human.__doc__ or "").strip() + "\n",
+           "## How a course runs\n", (course.__doc__ or "").strip() + "\n",
+           "## Virtual trials\n", (simulate.__doc__ or "").strip() + "\n",
+           "## Parameters of the person\n", table(PARAMETER_HEADER, parameter_rows(human.PARAMETERS))]
+    return "\n".join(out)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from .behaviour import behaviour_targets
 from .targets import TARGETS as _PHYSIOLOGY_TARGETS
 from .targets import Outcome, Target
+from .treatment import treatment_targets
 
-#: every target: physiology (targets.py) and behaviour (behaviour.py)
-TARGETS = _PHYSIOLOGY_TARGETS + behaviour_targets()
+#: every target: physiology (targets.py), behaviour (behaviour.py) and treatment (treatment.py)
+TARGETS = _PHYSIOLOGY_TARGETS + behaviour_targets() + treatment_targets()
 
 
 def run_validation(only: str | None = None) -> list[dict]:

@@ -1,0 +1,162 @@
+"""Human courses and virtual trials: the [life]/[trial] tables, the programme timeline, the
+randomisation, and one small simulated trial whose mechanisms are checked (the validation
+targets V-MAT-1/2 and V-CM-1 are in test_validation.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from opioidsim.behavior.course import compile_course, relapsed
+from opioidsim.errors import ScenarioError
+from opioidsim.scenarios import load_scenario
+from opioidsim.scenarios.course import Arm, Trial
+from opioidsim.scenarios.schema import Scenario
+from opioidsim.trial.simulate import randomise, urine_days
+from opioidsim.validation.treatment import MAT1, REDUCED, run_trial
+
+TRIAL_TOML = """
+[scenario]
+name = "t"
+[cohort]
+subjects = 4
+[trial]
+history = "14d"
+follow_up = "2w"
+[[trial.arm]]
+name = "control"
+[[trial.arm]]
+name = "methadone"
+medication = "methadone"
+"""
+
+
+def _error(text: str) -> str:
+    with pytest.raises(ScenarioError) as exc:
+        Scenario.from_toml_text(text)
+    return str(exc.value)
+
+
+def test_trial_table_round_trips_and_sets_duration():
+    s = Scenario.from_toml_text(TRIAL_TOML)
+    assert s.duration_min == pytest.approx((14 + 14) * 1440.0)
+    assert Scenario.from_toml_text(s.to_toml()) == s
+
+
+@pytest.mark.parametrize("change, field", [
+    (('medication = "methadone"', 'medication = "metadone"'), "trial.arm[1].medication"),
+    (('follow_up = "2w"', 'follow_up = "10d"'), "trial.follow_up"),
+    (('name = "methadone"', 'name = "control"'), "trial.arm[1].name"),
+    (('medication = "methadone"', 'medication = "methadone"\ninduction_cows = 8'), "trial.arm[1].induction_cows"),
+    (('[[trial.arm]]\nname = "control"', '[[trial.arm]]\nname = "control"\ndose = "80 mg"'), "trial.arm[0].dose"),
+    (('history = "14d"', 'history = "14d"\ndecide_every = "5h"'), "trial.decide_every"),
+])
+def test_bad_trial_input_names_the_field(change, field):
+    msg = _error(TRIAL_TOML.replace(*change))
+    assert field in msg, msg
+
+
+def test_a_scenario_is_one_kind_of_course():
+    msg = _error(TRIAL_TOML + '\n[life]\n[[life.period]]\nkind = "community"\nduration = "10d"\n')
+    assert "trial" in msg and "life" in msg
+
+
+def test_cohort_traits_are_checked():
+    msg = _error(TRIAL_TOML.replace("subjects = 4", "subjects = 4\ndepression = 1.5"))
+    assert "cohort.depression" in msg
+
+
+def test_titration_taper_and_xr_schedule():
+    """Methadone from 30 mg by 10/3 mg a day to 60 mg, then a 5-day linear taper; XR naltrexone every 28 days."""
+    prog = Arm(name="m", medication="methadone", dose="60 mg", taper="5d")
+    tl = compile_course([("treatment", 20, prog)], 4 * 60.0, 0.8)
+    day = tl.med_mg.reshape(20, 6)[:, 0]
+    expected = [min(30 + 10 / 3 * d, 60) for d in range(20)]
+    for d in range(15, 20):  # the taper: (n − d − 1)/taper of the day's dose
+        expected[d] *= (20 - d - 1) / 5
+    assert day == pytest.approx(expected)
+    assert tl.clinic.reshape(20, 6).sum(axis=1).tolist() == [1.0] * 20
+    xr_ = compile_course([("treatment", 60, Arm(name="x", medication="naltrexone_xr"))], 4 * 60.0, 0.8)
+    assert np.flatnonzero(xr_.dose_day.reshape(60, 6).max(axis=1)).tolist() == [0, 28, 56]
+
+
+def test_forced_abstinence_has_no_supply_and_aftercare_keeps_support():
+    prog = Arm(name="a", psychosocial=["group_therapy", "aftercare"])
+    tl = compile_course([("forced_abstinence", 3, None), ("treatment", 2, prog), ("community", 100, None)],
+                        6 * 60.0, 0.7)
+    per_day = tl.available.reshape(-1, 4)[:, 0]
+    assert per_day[:3].tolist() == [0.0] * 3 and per_day[3:].tolist() == [0.7] * 102
+    support = tl.support.reshape(-1, 4)[:, 0]
+    assert support[3:5].tolist() == [1.0, 1.0]  # group therapy
+    assert support[5:5 + 84].min() == 1.0 and support[5 + 84:].max() == 0.0  # 12 weeks of aftercare
+
+
+def test_urine_days_spread_over_the_week():
+    assert urine_days(1) == (6,)
+    assert urine_days(3) == (1, 4, 6)
+    assert urine_days(7) == tuple(range(7))
+
+
+def test_randomisation_follows_allocation_and_does_not_depend_on_the_cohort():
+    trial = Trial(arms=[{"name": "a"}, {"name": "b", "allocation": 3}])
+    arms = randomise(trial, 5, np.arange(20000))
+    assert abs((arms == 1).mean() - 0.75) < 0.015  # binomial sd 0.003
+    assert np.array_equal(randomise(trial, 5, np.arange(100, 200)), arms[100:200])
+
+
+def test_relapse_needs_a_week_without_use():
+    use = np.array([[1, 0, 0, 0, 0, 0, 0, 0, 1],   # 7 clean days then use: relapse
+                    [1, 0, 0, 0, 0, 0, 1, 0, 0],   # 5 clean days: not
+                    [0, 0, 0, 0, 0, 0, 0, 0, 0]])  # never used again: not
+    assert relapsed(use).tolist() == [1.0, 0.0, 0.0]
+
+
+# the simulated trial: minutes of compile and integration on 2 cores, so in the slow run with the
+# full validation targets (the tests above cover the tables, timeline and randomisation by default)
+@pytest.fixture(scope="module")
+def small_trial():
+    """The reduced V-MAT-1 trial (shared with the validation test through run_trial's cache)."""
+    return run_trial(MAT1, **REDUCED)
+
+
+@pytest.mark.slow
+def test_small_trial_dataset_shape_and_bookkeeping(small_trial):
+    ds, table = small_trial
+    assert ds.sizes["subject"] == REDUCED["subjects"]
+    assert set(ds.arm.values) <= {"no-substitution", "methadone"}
+    assert ds.sizes["week"] == 2 and ds.day.values[0] == 0
+    # every subject is counted once in the CONSORT flow
+    from opioidsim.trial.stats import consort_flow
+
+    flow = consort_flow(ds)
+    assert int(flow.randomised.sum()) == REDUCED["subjects"]
+    # retained ⇒ in treatment on the last day; a dropout day only for those who left
+    assert np.all(ds.in_treatment.values[:, -1][ds.retained.values > 0] == 1)
+    assert np.all(np.isnan(ds.dropout_day.values) == (ds.in_treatment.values.min(axis=1) > 0))
+    assert set(table.outcome) >= {"retention", "urine_positive_final"}
+
+
+@pytest.mark.slow
+def test_methadone_is_given_only_to_its_arm_and_relieves_withdrawal(small_trial):
+    ds, _ = small_trial
+    met = ds.arm.values == "methadone"
+    assert met.any() and (~met).any()
+    assert ds.medication_mg.values[~met].max() == 0.0
+    given = ds.medication_mg.values[met]
+    assert given.max() <= 80.0 + 1e-9 and given[:, 0].max() == pytest.approx(30.0)  # the first dose
+    # morning withdrawal in the second week: methadone holds it down (it sits on the receptors)
+    week2 = ds.day.values >= 7
+    assert np.nanmean(ds.cows.values[met][:, week2]) < np.nanmean(ds.cows.values[~met][:, week2])
+
+
+@pytest.mark.slow
+def test_the_same_subject_lives_the_same_life_alone(small_trial):
+    """Counter-based draws: subject 3 run on its own equals subject 3 in the trial."""
+    ds, _ = small_trial
+    from opioidsim.trial.simulate import simulate_trial
+
+    sc = load_scenario(MAT1).with_cohort(subjects=REDUCED["subjects"])
+    tr = sc.trial.model_copy(update={"history": REDUCED["history"], "follow_up": REDUCED["follow_up"]})
+    sc = sc.model_copy(update={"trial": tr, "duration": f"{tr.length_min:g}min"})
+    alone = simulate_trial(sc, subjects=range(3, 4))
+    assert str(alone.arm.values[0]) == str(ds.arm.sel(subject=3).values)
+    assert np.array_equal(alone.use_event.values[0], ds.use_event.sel(subject=3).values)
