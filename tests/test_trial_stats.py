@@ -241,16 +241,6 @@ def test_log_rank_k_groups_does_not_depend_on_group_order():
     assert lr2.groups == ("c", "a", "b")
 
 
-def test_log_rank_against_lifelines_if_installed():
-    lifelines = pytest.importorskip("lifelines.statistics")
-    res = lifelines.logrank_test(MP_TIME, PL_TIME, event_observed_A=MP_EVENT, event_observed_B=[1] * 21)
-    lr = log_rank(MP_TIME + PL_TIME, MP_EVENT + [1] * 21, [0] * 21 + [1] * 21)
-    assert lr.chi2 == pytest.approx(res.test_statistic)
-
-
-# --------------------------------------------------------------------------- fake trial Dataset
-
-
 def fake_trial(n_per_arm: int = 40, arms=("treatment as usual", "methadone"), weeks: int = 12,
                seed: int = 0, rule: str = "positive") -> xr.Dataset:
     """A trial results Dataset with the agreed layout, filled with random but coherent data."""
