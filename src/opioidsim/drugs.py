@@ -27,9 +27,14 @@ DRUGS: dict[str, DrugInfo] = {
     "methadone": DrugInfo("methadone", ("oral", "iv"), 309.4, 5000.0, "full agonist (long-acting)"),
     "buprenorphine": DrugInfo("buprenorphine", ("sublingual", "iv"), 467.6, 500.0, "partial agonist"),
     "naloxone": DrugInfo("naloxone", ("iv", "im", "intranasal"), 327.4, 200.0, "antagonist"),
+    # oral tablets (ReVia) and the extended-release intramuscular microsphere injection (Vivitrol,
+    # 380 mg every 4 weeks): route "xr_injection", kept apart from "im" (a plain intramuscular
+    # solution absorbed within the hour). C20H23NO4, 341.4 g/mol. Limit: 800 mg daily for a week was
+    # given in a study (ReVia label, overdosage section) and XR doses are 380 mg, so ~5-10x.
+    "naltrexone": DrugInfo("naltrexone", ("oral", "xr_injection"), 341.4, 5000.0, "antagonist"),
 }
 
-ROUTES: tuple[str, ...] = ("iv", "smoked", "intranasal", "im", "oral", "sublingual")
+ROUTES: tuple[str, ...] = ("iv", "smoked", "intranasal", "im", "oral", "sublingual", "xr_injection")
 
 
 def routes_for(drug: str) -> tuple[str, ...]:

@@ -4,7 +4,11 @@ Heroin is a prodrug: heroin → 6-monoacetylmorphine (6-MAM) → morphine, each 
 disposition and brain entry. Fentanyl has a three-compartment disposition with a biophase
 (Mann et al. 2022, from Algera et al. 2021); naloxone a one-compartment disposition.
 Non-IV routes enter through a first-order depot whose dose is already scaled by bioavailability
-(the engine multiplies each dose by `dose_fraction`).
+(the engine multiplies each dose by `dose_fraction`). Two naltrexone depots are the exceptions
+(`NOT_DIRECT`): the oral depot holds what the gut absorbs, and first-pass metabolism splits its
+outflow between naltrexone and its active metabolite 6β-naltrexol; the extended-release (XR)
+microsphere depot releases slowly into the injection site, which feeds the blood with a lag of
+about a day (the label's second peak 2-3 days after the injection).
 
 States are amounts in mg; effect-site (brain) concentrations are plasma-equivalent ng/mL: the
 concentration that, at equilibrium, corresponds to that plasma level (the usual ke0 model).
@@ -14,13 +18,16 @@ from __future__ import annotations
 
 import math
 
+import jax.numpy as jnp
+
 from ..drugs import DRUGS
 from ..params import Parameter
 from .base import Module, State
 
 MW = {c: DRUGS[c].molar_mass_g_per_mol for c in ("heroin", "morphine", "fentanyl", "naloxone", "methadone",
-                                                  "buprenorphine")}
+                                                  "buprenorphine", "naltrexone")}
 MW["6mam"] = 327.4  # 6-monoacetylmorphine, C19H21NO4
+MW["naltrexol"] = 343.4  # 6β-naltrexol, C20H25NO4 (naltrexone + 2 H)
 
 LN2 = math.log(2.0)
 
@@ -28,6 +35,8 @@ INTURRISI = "Inturrisi CE et al. 1984 N Engl J Med 310:1213 (IV heroin, 11 patie
 ROOK = "Rook EJ et al. 2006 Clin Pharmacokinet 45:401, population PK of heroin and metabolites"
 MANN = "Mann J et al. 2022 Clin Pharmacol Ther 112:1020, Suppl. Table S1 (fentanyl PK from Algera et al. 2021)"
 CONE = "Cone EJ et al. 1993 J Anal Toxicol 17:327 (heroin by IV, smoked and intranasal routes)"
+REVIA = "ReVia (naltrexone hydrochloride tablets) label (FDA), Clinical Pharmacology"
+VIVITROL = "Vivitrol (naltrexone for extended-release injectable suspension) label (FDA), Clinical Pharmacology"
 
 PARAMETERS = (
     Parameter("body_weight", 70.0, "kg", "assumed: typical adult (Mann 2022 simulations use 70 kg)",
@@ -127,6 +136,58 @@ PARAMETERS = (
               "≈ 47 % of IM exposure", bounded_fraction=True, cv=0.3,
               cv_source="Laffont et al. 2024 Front Psychiatry 15:1399803 Table 2: high variability of IN absorption"),
     Parameter("naloxone_intranasal_absorption_rate", 0.05, "1/min", "Narcan nasal spray label: t_max ≈ 0.5 h"),
+    # --- naltrexone and 6β-naltrexol ------------------------------------------------------------
+    # One compartment each. 6β-naltrexol is kept as its own compartment (not lumped into a longer
+    # naltrexone half-life): after an oral dose it is formed mostly during first-pass metabolism, it
+    # circulates at ~10-30× the naltrexone level with a 13 h half-life, and it carries much of the
+    # blockade a day or more after a tablet, while after the XR injection (no first pass) it is far
+    # less prominent; a lumped half-life cannot hold both routes.
+    Parameter("naltrexone_clearance", 3.5, "L/min", REVIA + ": systemic clearance after IV dosing ≈ 3.5 L/min "
+              "(above hepatic blood flow); Licko V 1981 NIDA Res Monogr 28:161: 3.51 ± 0.30 L/min",
+              cv=0.3, cv_source="assumed: 30 % CV"),
+    Parameter("naltrexone_volume", 3.5 * 240.0 / LN2, "L", REVIA + ": V = CL·t½/ln2 with t½ 4 h (also Meyer 1984); "
+              "the label's Vd after IV is ≈ 1350 L", note="one-compartment approximation: the early distribution "
+              "phase is not modelled, so the oral peak (≈ 13 ng/mL after 50 mg in the Swiss SmPC; 2.4 ng/mL "
+              "here) is underestimated while the exposure (AUC = F·D/CL) and the 4 h decline are kept; nor is "
+              "the slow, low terminal phase (≈ 96 h) reported by Lee MC et al. 1988 J Nucl Med 29:1207", cv=0.25,
+              cv_source="assumed: 25 % CV"),
+    Parameter("naltrexone_ke0", 0.1, "1/min", "assumed as naloxone (a lipophilic morphinan antagonist of "
+              "similar structure that crosses the blood-brain barrier freely)"),
+    Parameter("naltrexone_oral_absorbed_fraction", 0.96, "1", REVIA + ": ≈ 96 % of an oral dose is absorbed from "
+              "the gut (most of it then metabolised on first pass)", bounded_fraction=True),
+    Parameter("naltrexone_oral_absorption_rate", 0.05, "1/min", REVIA + ": plasma naltrexone and 6β-naltrexol "
+              "peak ≈ 1 h after a tablet; ka giving t_max ≈ 1 h with the 4 h half-life"),
+    Parameter("naltrexone_oral_bioavailability", 0.07, "1", REVIA + ": oral F 5-40 %; Meyer MC et al. 1984 "
+              "J Clin Psychiatry 45:15: ≈ 5 %. 7 % used: with complete release of the XR injection, one 380 mg "
+              "injection then gives ≈ 3.3× the naltrexone exposure of 28 daily 50 mg tablets (Vivitrol label: "
+              "3- to 4-fold)", bounded_fraction=True, cv=0.4,
+              cv_source="assumed: 40 % CV (label range 5-40 %, partly assay differences)"),
+    Parameter("naltrexol_formation_fraction", 0.5, "1", "naltrexone tablets SmPC (Switzerland): ≈ 60 % of an oral "
+              "dose is recovered in urine within 48 h, 76 % of it as 6β-naltrexol (free and conjugated) → ≈ 46 % "
+              "of the dose, ≈ 50 % once the 13 h half-life is allowed for (≈ 92 % excreted by 48 h); the same "
+              "fraction assumed for first-pass and systemic metabolism", bounded_fraction=True),
+    Parameter("naltrexol_clearance", 0.5, "L/min", "Meyer 1984: renal clearance of 6β-naltrexol 283 mL/min and "
+              "≈ 25 % of the dose excreted as unconjugated 6β-naltrexol in 48 h, of ≈ 46 % formed by then "
+              "(naltrexol_formation_fraction) → fraction excreted unchanged ≈ 0.55 → CL = CLr/fe ≈ 0.5 L/min",
+              cv=0.3, cv_source="assumed: 30 % CV (renal)"),
+    Parameter("naltrexol_volume", 0.5 * 780.0 / LN2, "L", REVIA + ": V = CL·t½/ln2 with the 6β-naltrexol half-life "
+              "of 13 h (Meyer 1984: ≈ 12 h)", note="one-compartment approximation (the oral peak, ≈ 100 ng/mL "
+              "in the SmPC, is underestimated; the exposure is kept)"),
+    Parameter("naltrexol_ke0", 0.01, "1/min", "assumed: the polar metabolite enters the brain slowly (t½ke0 "
+              "≈ 70 min); its antagonism in mice grows over hours after a dose (Porter SJ et al. 2002 Addict "
+              "Biol 7:219)"),
+    Parameter("naltrexone_xr_bioavailability", 1.0, "1", "assumed: the microspheres release their whole load "
+              "(Vivitrol label: one 380 mg injection gives 3-4× the exposure of 28 daily 50 mg tablets)",
+              bounded_fraction=True),
+    Parameter("naltrexone_xr_release_rate", LN2 / 10.0, "1/day", VIVITROL + ": apparent half-life of naltrexone "
+              "5-10 days after the injection, set by release from the polymer (flip-flop kinetics; Dunbar JL "
+              "et al. 2006 Alcohol Clin Exp Res 30:480: 5-7 days); 10 days used, the label's upper end, so that "
+              "levels stay near 1 ng/mL at 4 weeks as a single first-order release can only approximate the "
+              "label's plateau then decline", cv=0.3, cv_source="assumed: 30 % CV (label range 5-10 days)"),
+    Parameter("naltrexone_xr_absorption_rate", 1.5, "1/day", "fitted: released naltrexone leaves the injection site "
+              "with this rate so that the sustained plasma peak comes 2-3 days after the injection (" + VIVITROL +
+              ": second peak ≈ 2-3 days after dosing)", note="the label's transient peak ≈ 2 h after injection "
+              "(drug on the microsphere surface) is not modelled"),
 )
 
 # Where a dose goes: (target state, bioavailability parameter, absorption-rate parameter).
@@ -152,14 +213,25 @@ DOSE_TARGETS: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
     ("naloxone", "im"): ("naloxone_im_depot", "naloxone_im_bioavailability", "naloxone_im_absorption_rate"),
     ("naloxone", "intranasal"): ("naloxone_intranasal_depot", "naloxone_intranasal_bioavailability",
                                  "naloxone_intranasal_absorption_rate"),
+    # naltrexone: the oral depot holds what the gut absorbs, which first-pass metabolism then splits
+    # between naltrexone and 6β-naltrexol; the XR depot releases into the injection site
+    # (`naltrexone_xr_site`), which feeds the blood (see NOT_DIRECT)
+    ("naltrexone", "oral"): ("naltrexone_oral_depot", "naltrexone_oral_absorbed_fraction",
+                             "naltrexone_oral_absorption_rate"),
+    ("naltrexone", "xr_injection"): ("naltrexone_xr_depot", "naltrexone_xr_bioavailability",
+                                     "naltrexone_xr_release_rate"),
 }
+
+#: depots whose outflow does not go straight into their drug's central compartment
+NOT_DIRECT = ("naltrexone_oral_depot", "naltrexone_xr_depot")
 
 
 #: Absolute tolerances for the adaptive step (assumed: about 1e-4 of the amount, or effect-site
 #: concentration, that gives a half-maximal effect, e.g. morphine ≈ 2 mg in body / ≈ 10 ng/mL and
 #: fentanyl ≈ 0.013 mg / ≈ 1 ng/mL; Lötsch 2005 Clin Pharmacokinet 44:879; Scott 1985 Anesthesiology
-#: 62:234). Below them a drug's decaying tail cannot move receptor occupancy measurably.
-_POTENT = ("fentanyl", "buprenorphine")
+#: 62:234; naltrexone half-occupies MOR at ≈ 0.07 ng/mL, ≈ 0.08 mg in the body). Below them a drug's
+#: decaying tail cannot move receptor occupancy measurably.
+_POTENT = ("fentanyl", "buprenorphine", "naltrexone")
 
 
 def _s(name: str, unit: str, desc: str) -> State:
@@ -183,6 +255,9 @@ class PharmacokineticsModule(Module):
             _s("buprenorphine_central", "mg", "buprenorphine, central compartment"),
             _s("buprenorphine_deep", "mg", "buprenorphine, deep tissue compartment"),
             _s("naloxone_central", "mg", "naloxone in its distribution volume"),
+            _s("naltrexone_xr_site", "mg", "naltrexone released from XR microspheres, not yet in the blood"),
+            _s("naltrexone_central", "mg", "naltrexone in its distribution volume"),
+            _s("naltrexol_central", "mg", "6β-naltrexol in its distribution volume"),
             _s("effect_heroin", "ng/mL", "brain heroin, plasma-equivalent"),
             _s("effect_6mam", "ng/mL", "brain 6-MAM, plasma-equivalent"),
             _s("effect_morphine", "ng/mL", "brain morphine, plasma-equivalent"),
@@ -190,14 +265,16 @@ class PharmacokineticsModule(Module):
             _s("effect_methadone", "ng/mL", "brain methadone, plasma-equivalent"),
             _s("effect_buprenorphine", "ng/mL", "brain buprenorphine, plasma-equivalent"),
             _s("effect_naloxone", "ng/mL", "brain naloxone, plasma-equivalent"),
+            _s("effect_naltrexone", "ng/mL", "brain naltrexone, plasma-equivalent"),
+            _s("effect_naltrexol", "ng/mL", "brain 6β-naltrexol, plasma-equivalent"),
         ]
     )
     parameters = PARAMETERS
     provides = (
         "plasma_heroin", "plasma_6mam", "plasma_morphine", "plasma_fentanyl", "plasma_methadone",
-        "plasma_buprenorphine", "plasma_naloxone",
+        "plasma_buprenorphine", "plasma_naloxone", "plasma_naltrexone", "plasma_naltrexol",
         "brain_heroin", "brain_6mam", "brain_morphine", "brain_fentanyl", "brain_methadone", "brain_buprenorphine",
-        "brain_naloxone",
+        "brain_naloxone", "brain_naltrexone", "brain_naltrexol",
         # heroin absorbed through the lungs (mg/min): the smoked route's exposure to heated vapour
         "inhaled_heroin",
     )
@@ -228,6 +305,10 @@ class PharmacokineticsModule(Module):
             "q_bup": p["buprenorphine_intercompartmental"] * c,
             "v_naloxone": p["naloxone_volume"] * v,
             "cl_naloxone": p["naloxone_volume"] * v * LN2 / p["naloxone_half_life"],
+            "v_naltrexone": p["naltrexone_volume"] * v,
+            "cl_naltrexone": p["naltrexone_clearance"] * c,
+            "v_naltrexol": p["naltrexol_volume"] * v,
+            "cl_naltrexol": p["naltrexol_clearance"] * c,
         }
 
     def outputs(self, y, u, p):
@@ -241,6 +322,8 @@ class PharmacokineticsModule(Module):
             "plasma_methadone": y["methadone_central"] / s["v_methadone"] * to_ng_ml,
             "plasma_buprenorphine": y["buprenorphine_central"] / s["v_bup"] * to_ng_ml,
             "plasma_naloxone": y["naloxone_central"] / s["v_naloxone"] * to_ng_ml,
+            "plasma_naltrexone": y["naltrexone_central"] / s["v_naltrexone"] * to_ng_ml,
+            "plasma_naltrexol": y["naltrexol_central"] / s["v_naltrexol"] * to_ng_ml,
             "brain_heroin": y["effect_heroin"],
             "brain_6mam": y["effect_6mam"],
             "brain_morphine": y["effect_morphine"],
@@ -248,6 +331,8 @@ class PharmacokineticsModule(Module):
             "brain_methadone": y["effect_methadone"],
             "brain_buprenorphine": y["effect_buprenorphine"],
             "brain_naloxone": y["effect_naloxone"],
+            "brain_naltrexone": y["effect_naltrexone"],
+            "brain_naltrexol": y["effect_naltrexol"],
             "inhaled_heroin": p["heroin_smoked_absorption_rate"] * y["heroin_smoked_depot"],
         }
 
@@ -257,12 +342,16 @@ class PharmacokineticsModule(Module):
         d = {}
         # absorption depots (first order; dose already scaled by bioavailability)
         absorbed = {drug: 0.0 for drug, _ in DOSE_TARGETS}
+        released = {}
         for (drug, _route), (target, _f, ka) in DOSE_TARGETS.items():
             if ka is None:
                 continue
             flux = p[ka] * y[target]
             d[target] = -flux
-            absorbed[drug] = absorbed[drug] + flux
+            if target in NOT_DIRECT:
+                released[target] = flux
+            else:
+                absorbed[drug] = absorbed[drug] + flux
         # heroin → 6-MAM → morphine (molar conversion; fraction converted assumed 1:
         # heroin is deacetylated to 6-MAM and 6-MAM to morphine, Inturrisi 1984)
         heroin_elim = s["cl_heroin"] / s["v_heroin"] * y["heroin_central"]
@@ -284,6 +373,17 @@ class PharmacokineticsModule(Module):
         d["buprenorphine_central"] = absorbed["buprenorphine"] - s["cl_bup"] * cb - s["q_bup"] * (cb - cb_deep)
         d["buprenorphine_deep"] = s["q_bup"] * (cb - cb_deep)
         d["naloxone_central"] = absorbed["naloxone"] - s["cl_naloxone"] / s["v_naloxone"] * y["naloxone_central"]
+        # naltrexone: of what the gut absorbs, the fraction F/F_abs escapes first-pass metabolism; what is
+        # metabolised, on first pass or later, yields 6β-naltrexol in the formation fraction (molar)
+        gut = released["naltrexone_oral_depot"]
+        escapes = jnp.minimum(p["naltrexone_oral_bioavailability"] / p["naltrexone_oral_absorbed_fraction"], 1.0)
+        from_site = p["naltrexone_xr_absorption_rate"] * y["naltrexone_xr_site"]
+        d["naltrexone_xr_site"] = released["naltrexone_xr_depot"] - from_site
+        naltrexone_elim = s["cl_naltrexone"] / s["v_naltrexone"] * y["naltrexone_central"]
+        d["naltrexone_central"] = absorbed["naltrexone"] + gut * escapes + from_site - naltrexone_elim
+        d["naltrexol_central"] = (p["naltrexol_formation_fraction"] * (gut * (1.0 - escapes) + naltrexone_elim)
+                                  * (MW["naltrexol"] / MW["naltrexone"])
+                                  - s["cl_naltrexol"] / s["v_naltrexol"] * y["naltrexol_central"])
         # effect sites follow plasma with first-order equilibration (ke0)
         d["effect_heroin"] = p["heroin_ke0"] * (o["plasma_heroin"] - y["effect_heroin"])
         d["effect_6mam"] = p["sixmam_ke0"] * (o["plasma_6mam"] - y["effect_6mam"])
@@ -292,4 +392,6 @@ class PharmacokineticsModule(Module):
         d["effect_methadone"] = p["methadone_ke0"] * (o["plasma_methadone"] - y["effect_methadone"])
         d["effect_buprenorphine"] = p["buprenorphine_ke0"] * (o["plasma_buprenorphine"] - y["effect_buprenorphine"])
         d["effect_naloxone"] = p["naloxone_ke0"] * (o["plasma_naloxone"] - y["effect_naloxone"])
+        d["effect_naltrexone"] = p["naltrexone_ke0"] * (o["plasma_naltrexone"] - y["effect_naltrexone"])
+        d["effect_naltrexol"] = p["naltrexol_ke0"] * (o["plasma_naltrexol"] - y["effect_naltrexol"])
         return d

@@ -53,6 +53,10 @@ LIGANDS = (
            "buprenorphine_mor_hill", "buprenorphine_efficacy", "buprenorphine_brain_partition"),
     Ligand("naloxone", "brain_naloxone", "naloxone_mor_kd", "naloxone_mor_koff", "naloxone_mor_hill",
            "naloxone_efficacy", "naloxone_brain_partition"),
+    Ligand("naltrexone", "brain_naltrexone", "naltrexone_mor_kd", "naltrexone_mor_koff", "naltrexone_mor_hill",
+           "naltrexone_efficacy", "naltrexone_brain_partition"),
+    Ligand("naltrexol", "brain_naltrexol", "naltrexol_mor_kd", "naltrexol_mor_koff", "naltrexol_mor_hill",
+           "naltrexol_efficacy", "naltrexol_brain_partition"),
 )
 
 _MORPHINAN_KOFF = ("assumed: morphinan agonists dissociate within about a minute, between naloxone "
@@ -72,6 +76,43 @@ PARAMETERS = (
     Parameter("naloxone_mor_hill", 0.86, "1", MANN_S2),
     Parameter("naloxone_efficacy", 0.0, "1", "neutral antagonist (no intrinsic activity at MOR)"),
     Parameter("naloxone_brain_partition", 1.0, "1", MANN_S2 + ": binding driven by the effect-site concentration"),
+    # naltrexone and its metabolite 6β-naltrexol: competitive antagonists without intrinsic activity
+    Parameter("naltrexone_mor_kd", 0.2, "nM", "assumed: MOR Ki of naltrexone is sub-nanomolar, ≈ 0.1-0.5 nM in "
+              "binding studies (e.g. Raynor K et al. 1994 Mol Pharmacol 45:330, cloned receptors; its exact value not "
+              "re-checked here); 0.2 nM is ≈ 3× "
+              "below this model's naloxone Kd, as naltrexone is ≈ 2-3× more potent than naloxone in vivo "
+              "(Porter SJ et al. 2002 Addict Biol 7:219: mouse hot-plate ID50 7 vs 16 µg/kg). Check: plasma "
+              "naltrexone ≥ 2 ng/mL then holds ≥ 95 % of MOR, as ≥ 2 ng/mL blocked the liking of 25 mg IV "
+              "heroin in Castillo F et al. 2024 J Addict Med 18:110"),
+    Parameter("naltrexone_mor_koff", 3.96e-2, "1/s", "assumed as naloxone (" + MANN_S2 + "): a closely related "
+              "morphinan antagonist; no kinetic data in Mann 2022"),
+    Parameter("naltrexone_mor_hill", 1.0, "1", "assumed: simple mass action (Ki from competition binding)"),
+    Parameter("naltrexone_efficacy", 0.0, "1", "antagonist without intrinsic activity at MOR (ReVia label: "
+              "'essentially a pure opioid antagonist')", note="naltrexone is an inverse agonist where basal MOR "
+              "signalling is raised (Wang D et al. 2001 J Neurochem 77:1590); not modelled"),
+    Parameter("naltrexone_brain_partition", 1.0, "1", "assumed as naloxone (" + MANN_S2 + "): binding driven by "
+              "the effect-site concentration of a lipophilic antagonist that crosses the blood-brain barrier freely"),
+    Parameter("naltrexol_mor_kd", 0.4, "nM", "Ko MC et al. 2006 J Pharmacol Exp Ther 316:772: 6β-naltrexol binds "
+              "MOR with half the affinity of naltrexone (monkey brain membranes); 2 × naltrexone_mor_kd"),
+    Parameter("naltrexol_mor_koff", 3.96e-2, "1/s", "assumed as naltrexone"),
+    Parameter("naltrexol_mor_hill", 1.0, "1", "assumed: simple mass action"),
+    Parameter("naltrexol_efficacy", 0.0, "1", "neutral antagonist at MOR (Wang D et al. 2001 J Neurochem 77:1590; "
+              "Ko 2006)"),
+    Parameter("naltrexol_brain_partition", 0.2, "1",
+              "derived: per dose, 6β-naltrexol is 71× (Li JX, McMahon LR & France CP 2008 Psychopharmacology, "
+              "drug discrimination in monkeys) to 100× (Ko 2006: apparent pA2 6.5 vs 8.5 in monkeys) less potent "
+              "an MOR antagonist in vivo than naltrexone, but a dose of it gives ≈ 7× the plasma exposure "
+              "(clearance 0.5 vs 3.5 L/min, model/pk.py), so per plasma concentration it is ≈ 1/10-1/14 as "
+              "potent; 1/10 with its 2× lower affinity gives 0.2 (slow, limited brain entry of the polar "
+              "metabolite). With it a 50 mg tablet still holds ≈ 95 % of MOR at 24 h, and 100 mg ≈ 92 % at "
+              "48 h (PET: 50 mg blocks ≈ 92-98 % of MOR within hours, Rabiner EA et al. 2011 Mol Psychiatry "
+              "16:826; blockade wanes over days, Lee MC et al. 1988 J Nucl Med 29:1207)",
+              note="after a 50 mg tablet the model holds 98 % of MOR at 1 h, 95 % at 24 h, 85 % at 48 h and 61 % "
+              "at 72 h, near Lee 1988's blockade half-time of 72-108 h; Lee ascribed it to a slow terminal phase of "
+              "plasma naltrexone (≈ 96 h) that the one-compartment naltrexone here lacks, so here 6β-naltrexol "
+              "carries it. The model's heroin (no receptor reserve) needs near-complete occupancy to be blocked: "
+              "25 mg IV heroin's NAc dopamine response is ≈ 40 % of its size without naltrexone 24 h after 50 mg, "
+              "≈ 60 % 48 h after 100 mg and ≈ 80 % 72 h after 150 mg (label: blocked for 24, 48 and 72 h)"),
     Parameter("buprenorphine_mor_kd", (1.37e-4 / 4.83e-5) ** (1 / 0.5) / 1000, "nM",
               MANN_S2 + ": kon 4.83e-5 pM^-n/s, koff 1.37e-4 /s (dissociation t½ 84 min), n 0.5"),
     Parameter("buprenorphine_mor_koff", 1.37e-4, "1/s", MANN_S2),
