@@ -8,6 +8,8 @@ def _param(t):
     # A documented gap is a strict xfail: the day the model reproduces the finding, this fails and
     # the gap note must go.
     marks = [pytest.mark.xfail(strict=True, reason=t.known_gap)] if t.known_gap else []
+    if t.slow and t.reduced is None:  # a full-size run with no reduced form: the slow run only
+        marks.append(pytest.mark.slow)
     return pytest.param(t, id=t.id, marks=marks)
 
 
