@@ -790,6 +790,21 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_results_arguments(p: argparse.ArgumentParser, *,
+                           subjects: str = "number of virtual subjects (overrides the scenario)",
+                           seed: str = "random seed for the cohort (overrides the scenario)") -> None:
+    """--out, --subjects, --seed, --overwrite, --no-progress: shared by `run` and `trial`."""
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="results folder to create (default: out/<scenario name>)")
+    p.add_argument("--subjects", type=_int_range(1, MAX_SUBJECTS, "--subjects"), default=None,
+                   metavar="N", help=subjects)
+    p.add_argument("--seed", type=_int_range(0, MAX_SEED, "--seed"), default=None, metavar="S",
+                   help=seed)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it exists (only once the new results are complete)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(prog=PROG, usage=f"{PROG} [-h] [--version] COMMAND [ARGS ...]",
                      description=DESCRIPTION, epilog=EPILOG,
@@ -817,15 +832,7 @@ def _build_parser() -> _Parser:
                "interrupted by Ctrl-C or SIGTERM); DIR itself appears only when complete.")
     p.add_argument("scenario", metavar="NAME_OR_FILE", nargs="?", default=None,
                    help="built-in scenario name (see 'opioidsim scenarios') or path to a .toml")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="results folder to create (default: out/<scenario name>)")
-    p.add_argument("--subjects", type=_int_range(1, MAX_SUBJECTS, "--subjects"), default=None,
-                   metavar="N", help="number of virtual subjects (overrides the scenario)")
-    p.add_argument("--seed", type=_int_range(0, MAX_SEED, "--seed"), default=None, metavar="S",
-                   help="random seed for the cohort (overrides the scenario)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace DIR if it exists (only once the new results are complete)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_results_arguments(p)
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue an interrupted run into DIR (its progress is in DIR.incomplete)")
     p.add_argument("--checkpoint-every", type=_float_range(0.0, 86400.0, "--checkpoint-every"),
@@ -856,15 +863,8 @@ def _build_parser() -> _Parser:
                "  opioidsim trial my-trial.toml --out out/t --subjects 400 --seed 2")
     p.add_argument("scenario", metavar="NAME_OR_FILE",
                    help="built-in trial name (see 'opioidsim scenarios') or path to a .toml with [trial]")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="results folder to create (default: out/<scenario name>)")
-    p.add_argument("--subjects", type=_int_range(1, MAX_SUBJECTS, "--subjects"), default=None,
-                   metavar="N", help="number of virtual subjects randomised (overrides the scenario)")
-    p.add_argument("--seed", type=_int_range(0, MAX_SEED, "--seed"), default=None, metavar="S",
-                   help="random seed for the cohort and the randomisation (overrides the scenario)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace DIR if it exists (only once the new results are complete)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_results_arguments(p, subjects="number of virtual subjects randomised (overrides the scenario)",
+                           seed="random seed for the cohort and the randomisation (overrides the scenario)")
     p.set_defaults(func=cmd_run, require_trial=True, resume=None, checkpoint_every=60.0, cluster=None,
                    scheduler=None, chunk_subjects=None)
 

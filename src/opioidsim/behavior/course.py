@@ -75,7 +75,6 @@ class CourseTimeline:
     stress_therapy: np.ndarray
     antidepressant: np.ndarray
     urine: np.ndarray  # (E,) 0/1: a urine test at this step
-    period: np.ndarray  # (E,) int: period index (−1 padding)
 
     @property
     def n_steps(self) -> int:
@@ -101,7 +100,7 @@ def compile_course(periods: list[tuple[str, float, Treatment | None]], decide_ev
     cols: dict[str, list] = {k: [] for k in CourseTimeline.__dataclass_fields__ if k != "steps_per_day"}
     aftercare_left = 0.0
     aftercare_support = 0.0
-    for pi, (kind, days, prog) in enumerate(periods):
+    for kind, days, prog in periods:
         n_days = int(round(days))
         dose, first, step, every = prog.schedule() if prog is not None else (0.0, 0.0, 0.0, 1)
         taper = prog.taper_days if prog is not None else 0.0
@@ -133,14 +132,13 @@ def compile_course(periods: list[tuple[str, float, Treatment | None]], decide_ev
                 cols["stress_therapy"].append(float(in_prog and bool(psy & {"dbt", "trauma_therapy"})))
                 cols["antidepressant"].append(float(in_prog and prog.antidepressant))
                 cols["urine"].append(float(at_clinic and (d % 7) in urine_days))
-                cols["period"].append(pi)
             if not in_prog and aftercare_left > 0:
                 aftercare_left -= 1
         if kind == "treatment" and "aftercare" in psy:
             aftercare_left, aftercare_support = aftercare_days, max(support, 1.0)
         elif kind == "treatment":
             aftercare_left = 0.0
-    arrays = {k: np.asarray(v, dtype=np.int64 if k in ("quanta", "med", "period") else float) for k, v in cols.items()}
+    arrays = {k: np.asarray(v, dtype=np.int64 if k in ("quanta", "med") else float) for k, v in cols.items()}
     return CourseTimeline(spd, **arrays)
 
 
@@ -413,20 +411,13 @@ def day_variables(rec_b: np.ndarray) -> dict[str, np.ndarray]:
 
 def relapsed(use_day: np.ndarray, abstinent_days: int = 7) -> np.ndarray:
     """1 where a subject used again after at least `abstinent_days` days in a row without use
-    (relapse as trials define it after a period of abstinence)."""
-    n_sub, n_days = use_day.shape
-    out = np.zeros(n_sub)
-    for i in range(n_sub):
-        run = 0
-        for d in range(n_days):
-            if use_day[i, d] > 0:
-                if run >= abstinent_days:
-                    out[i] = 1.0
-                    break
-                run = 0
-            else:
-                run += 1
-    return out
+    (relapse as trials define it after a period of abstinence; days before the first use count)."""
+    n_days = use_day.shape[1]
+    day = np.arange(n_days)
+    last_use = np.maximum.accumulate(np.where(use_day > 0, day, -1), axis=1)
+    before = np.concatenate([np.full((len(use_day), 1), -1), last_use[:, :-1]], axis=1)
+    clean_run = day - before - 1  # days without use just before each day
+    return ((use_day > 0) & (clean_run >= abstinent_days)).any(axis=1).astype(float)
 
 
 def course_dataset(scenario, res: dict, subjects, days_offset: int = 0) -> xr.Dataset:

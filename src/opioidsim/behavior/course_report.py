@@ -14,7 +14,6 @@ import base64
 import html
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..io.checkpoint import atomic_write_text
 from ..report.html import RESEARCH_NOTICE
 
 __all__ = ["is_life_result", "life_summary_table", "life_figure", "write_life_report", "DAYS_PER_YEAR"]
@@ -354,24 +354,6 @@ def _fmt(v) -> str:
     return f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write to a unique temporary name in the same folder, then rename over ``path``: a reader
-    sees the old file or the whole new one, never half of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 _DEFINITIONS = (
     "A subject is alive on a day when alive at the end of the day before (every subject on the "
     "first day); the day of death counts. Use-day share: per subject, days with use / days alive "
@@ -419,4 +401,4 @@ def write_life_report(ds: xr.Dataset, path: str | os.PathLike, scenario_toml: st
     if scenario_toml:
         parts.append(f"<h2>Scenario</h2><pre>{html.escape(str(scenario_toml))}</pre>")
     parts.append(f"<footer>{html.escape(RESEARCH_NOTICE)}</footer></body></html>")
-    _atomic_write_text(path, "\n".join(parts))
+    atomic_write_text(path, "\n".join(parts))

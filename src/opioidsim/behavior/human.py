@@ -38,9 +38,9 @@ PARAMETERS = (
     Parameter("entry_drug_value", 1.0, "1", "assumed: a person with years of use starts the model with a learned "
               "drug value near its ceiling (agent.value_max 1.2)"),
     Parameter("entry_habit", 0.5, "1", "assumed: habit half formed after years of daily use (agent.habit_rate)"),
-    Parameter("dose_target_signal", 0.15, "1", "fitted: the VTA MOR signal a user doses for — about the peak a "
-              "naive adult gets from 10-20 mg IV heroin in the model, so an opioid-naive first use needs no "
-              "adjustment and tolerance raises the habitual dose"),
+    Parameter("dose_target_signal", 0.15, "1", "assumed: the VTA MOR signal a user doses for, of the order of the "
+              "peaks the model gives a naive adult after 10-20 mg IV heroin (0.1-0.3 in a first 40-day life-course "
+              "run), so tolerance raises the habitual dose; not yet fitted"),
     Parameter("dose_adaptation_rate", 0.1, "1", "assumed: each use moves the habitual dose a tenth of the way to "
               "the one that would have given the sought effect (users escalate over weeks: Darke 1992)"),
     Parameter("dose_multiplier_max", 10.0, "1", "assumed: the habitual bag grows at most tenfold (daily heroin "
@@ -54,8 +54,9 @@ PARAMETERS = (
     Parameter("naloxone_bystander_dose", 4.0, "mg", "Narcan nasal spray label: one 4 mg intranasal spray"),
     Parameter("attend_gain", 4.0, "1", "assumed: attendance swings from a tenth to nine tenths over about a unit of "
               "the difference between the programme's pull and the street's"),
-    Parameter("programme_commitment", 1.2, "1", "fitted to V-MAT-1 (retention under methadone vs no substitution): "
-              "the pull of a programme a person chose to enter"),
+    Parameter("programme_commitment", 1.2, "1", "assumed: placeholder for the pull of a programme a person chose "
+              "to enter, of the order of a learned drug value; to be fitted to V-MAT-1 (retention under methadone "
+              "vs no substitution), not yet fitted"),
     Parameter("street_pull_weight", 1.0, "1", "scale identity: unsated wanting pulls away from the clinic as "
               "strongly as it pulls toward a use"),
     Parameter("distress_weight", 1.0, "1", "scale identity: the homeostatic drive (withdrawal, dysphoria) keeps a "
@@ -71,8 +72,8 @@ PARAMETERS = (
     Parameter("stress_therapy_reduction", 0.25, "1", "assumed: DBT or trauma-focused therapy lowers the weight of "
               "negative affect by a quarter (Linehan MM et al. 2002 Drug Alcohol Depend 67:13; Roberts NP et al. "
               "2016 Cochrane CD010204)"),
-    Parameter("cm_stake_base", 0.4, "1", "fitted to V-CM-1 (Prendergast 2006, d ≈ 0.65 on opiate use): the "
-              "voucher first at stake, in units of motivation"),
+    Parameter("cm_stake_base", 0.4, "1", "assumed: placeholder for the first voucher at stake, in units of "
+              "motivation; to be fitted to V-CM-1 (Prendergast 2006, d ≈ 0.65 on opiate use), not yet fitted"),
     Parameter("cm_stake_step", 0.1, "1", "assumed: each consecutive negative urine raises the stake (Silverman "
               "1996: $2.50 rising by $1.50 per consecutive negative sample)"),
     Parameter("cm_stake_max", 1.2, "1", "assumed: the stake stops growing after ~8 consecutive negatives "

@@ -40,7 +40,6 @@ from typing import Any, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from opioidsim.errors import MISSING as MISSING_VALUE
 from opioidsim.units import parse_quantity
 
 from .schema import _Model, _Problem, _strict_int, _time, _to_scenario_error
@@ -572,4 +571,4 @@ def check_course_table(v: Any, cls, table: str) -> Any:
 
 
 __all__ = ["Supply", "Treatment", "Arm", "Period", "Life", "Trial", "MEDICATIONS", "PSYCHOSOCIAL",
-           "PERIOD_KINDS", "MISSING_VALUE"]
+           "PERIOD_KINDS"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from opioidsim.report.figures import figure_to_data_uri
+from opioidsim.io.checkpoint import atomic_write_text
 from opioidsim.report.html import RESEARCH_NOTICE
 from opioidsim.trial.stats import (
     OUTCOMES,
@@ -292,24 +292,6 @@ def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
     return "\n".join(parts)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write to a unique temporary name in the same folder, fsync, then rename over ``path``:
-    a reader sees the old file or the whole new one, never half of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_trial_report(ds: xr.Dataset, out_dir: str | os.PathLike[str],
                        scenario_toml: str | None = None) -> dict[str, Path]:
     """Write ``report.html``, ``outcomes.csv`` and ``consort.csv`` into ``out_dir`` (created if
@@ -322,9 +304,9 @@ def write_trial_report(ds: xr.Dataset, out_dir: str | os.PathLike[str],
     # every output is computed before the first is written, so a failure writes nothing
     page = render_trial_report(ds, scenario_toml, outcomes, flow)
     paths = {"html": out / "report.html", "outcomes": out / "outcomes.csv", "consort": out / "consort.csv"}
-    _atomic_write_text(paths["outcomes"], outcomes.to_csv(index=False))
-    _atomic_write_text(paths["consort"], flow.to_csv(index=True))
-    _atomic_write_text(paths["html"], page)
+    atomic_write_text(paths["outcomes"], outcomes.to_csv(index=False))
+    atomic_write_text(paths["consort"], flow.to_csv(index=True))
+    atomic_write_text(paths["html"], page)
     return paths
 
 
@@ -334,5 +316,5 @@ def write_trial_report_file(ds: xr.Dataset, path: str | os.PathLike[str], scenar
     path = Path(path)
     flow = consort_flow(ds)
     page = render_trial_report(ds, scenario_toml, flow=flow)
-    _atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=False))
-    _atomic_write_text(path, page)
+    atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=False))
+    atomic_write_text(path, page)
