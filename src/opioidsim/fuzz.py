@@ -5,11 +5,19 @@ error — a `ScenarioError` whose `field` names the offending field, whose one-l
 contains that field (and the value found), and, on the command line, exit code 2 with one
 ``opioidsim: error: …`` line, no traceback and nothing written. An input that is accepted must be
 really runnable: it round-trips through TOML, its doses expand within the limits, and the engine's
-dose compiler, grid and memory estimate accept it (without integrating).
+dose compiler, grid and memory estimate accept it (without integrating); a [life] or [trial]
+fits the memory its per-step records need, names a supply and medications the PK model has, and
+its timeline, built as the course runner builds it, is exactly the scenario's length.
 
 The generators start from a valid scenario and break it the ways people (and typos) do: wrong
 types, missing and extra keys, absurd units and magnitudes, overlapping, repeated and
 out-of-range schedules, unknown drugs, routes, readouts and paradigms, huge cohorts and seeds.
+Human courses too: `[life]` (periods, supply) and `[trial]` (arms, supply) scenarios, valid and
+broken (unknown medications, psychosocial treatments, period kinds, street drugs and routes;
+negative, fractional and huge lengths; allocation ratios of 0; arms with one name; a [trial]
+beside a [life], a [paradigm] or doses; huge cohorts × steps; odd depression/ptsd shares). And
+Python dicts whose keys are not text, ints beyond any float, TOML nested deeper than the reader's
+recursion, paths too long or with a NUL.
 
 Used by ``tests/test_fuzz_inputs.py`` (a few hundred cases per target in the default test run)
 and by the large run, one command::
@@ -39,6 +47,8 @@ from hypothesis import strategies as st
 from opioidsim.drugs import DRUGS, ROUTES
 from opioidsim.errors import MISSING, ScenarioError
 from opioidsim.readouts import READOUTS
+from opioidsim.scenarios.course import (MEDICATIONS, PERIOD_KINDS, PSYCHOSOCIAL, SUPPLY_DRUGS, SUPPLY_ROUTES, Life,
+                                        Trial)
 from opioidsim.scenarios.schema import LIMITS, Cohort, Conditions, Dose, Scenario
 
 # ---------------------------------------------------------------------------------------------
@@ -52,7 +62,7 @@ WRONG_UNITS = ["", "banana", "mg/h", "1/min", "mmHg", "degC", "min**2", "m", "%"
 numbers = st.one_of(
     st.integers(-10**6, 10**6), st.integers(-10**30, 10**30),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([0, 0.0, -0.0, 1e-300, 1e300, 5e-324, 1.7976931348623157e308, 2**63, 2**64, -1]),
+    st.sampled_from([0, 0.0, -0.0, 1e-300, 1e300, 5e-324, 1.7976931348623157e308, 2**63, 2**64, -1, 10**400]),
 )
 _num_text = st.one_of(numbers.map(str), st.sampled_from(["1e3", "1e-3", "0x10", "1_000", ".5", "5.", "+3",
                                                          "1e400", "-0", "1/2", "٣", "１０"]))
@@ -78,7 +88,11 @@ routes = st.one_of(st.sampled_from(list(ROUTES)), st.sampled_from(["IV", " iv", 
 scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=16), times, masses, names, routes,
                     st.binary(max_size=4))
 junk = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(max_size=6), scalars, max_size=3),
-                 st.tuples(scalars), st.sets(st.integers(), max_size=2), st.just(object()))
+                 st.tuples(scalars), st.sets(st.integers(), max_size=2), st.just(object()),
+                 # a Python dict whose key is not text (no TOML form: from_toml_dict and the API)
+                 st.dictionaries(st.one_of(st.integers(-2, 2), st.none(), st.booleans()), scalars, min_size=1,
+                                 max_size=2),
+                 st.sampled_from([10**400, -10**400, 2**1000]))
 PARADIGMS = ["self-administration", "cpp", "extinction", "reinstatement", "trial", "treatment"]
 
 
@@ -203,6 +217,346 @@ def _add(d: Any, path: tuple, key: str, value: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# human courses: [life] and [trial]
+# ---------------------------------------------------------------------------------------------
+#: decision steps that divide a day into whole engine quanta (valid) ...
+GOOD_DECIDE = ["15min", "20min", "30min", "45min", "1h", "90min", "2h", "3h", "4h", "6h", "240min", "0.25h"]
+#: ... and ones that do not, or are out of range: 1440/7 min is 205.714… min, not whole 3.75 s steps
+BAD_DECIDE = ["5h", "7h", "14min", "10min", "1d", "0h", "-1h", "1e9h", f"{1440 / 7!r}min", f"{1440 / 11!r}min",
+              "1s", "nan h", "inf h", "1 mg"]
+COURSE_LENGTHS = ["-7d", "0d", "-0d", "1d", "6d", "7d", "7.5d", "36h", "1y", "2y", "10y", "11y", "40y", "41y", "100y",
+                  "1e9d", "1w", "260w", "261w", "10d", "12.5w", "1e-9 d", "nan d", "inf d", "1 mg", "", "60"]
+MEDICATION_NAMES = ["metadone", "Methadone", "suboxone", "naltrexone-xr", "naloxone", "heroin", "none ", "",
+                    "buprenorphine\n", "placebo"]
+PSYCHOSOCIAL_NAMES = ["counseling", "CBT", "therapy", "12-step", "aftercare ", "", "contingency management"]
+PERIOD_KIND_NAMES = ["prison", "hospital", "Community", "abstinence", "treatment ", "use", "", "forced-abstinence"]
+SUPPLY_DRUG_NAMES = ["morphine", "carfentanil", "Heroin", "kratom", "", "fentanyl ", "oxycodone"]
+SUPPLY_ROUTE_NAMES = ["oral", "sublingual", "IV", "im", "smoked", "intranasal", "", "inhaled", "xr_injection"]
+MISSING_URINE_NAMES = ["positive", "exclude", "negative", "ignore", "Positive", ""]
+ARM_NAMES = ["control", "methadone", "bup-16mg", "a_b", "x" * 40, "x" * 41, "", " ", "two words", "é", "a/b",
+             "control ", "Control"]
+COURSE_READOUTS = ["cows", "spo2", "hedonic_state", "nac_dopamine", "pfc_control", "d2_density"]
+
+
+def _supply(draw) -> dict:
+    drug = draw(st.sampled_from(list(SUPPLY_DRUGS)))
+    sup: dict[str, Any] = {}
+    if draw(st.booleans()):
+        sup["drug"] = drug
+    if draw(st.booleans()) or drug != "heroin":
+        sup["route"] = draw(st.sampled_from(list(SUPPLY_ROUTES[drug])))
+    for key, strat in (("dose", st.sampled_from(["20 mg", "10 mg", "0.5 mg", "500 mg", "1 ug"])),
+                       ("potency_cv", st.floats(0, 3)), ("fentanyl_contamination", st.floats(0, 1)),
+                       ("fentanyl_dose", st.sampled_from(["0.1 mg", "50 ug", "10 mg"])),
+                       ("availability", st.floats(0, 1)), ("naloxone_bystander", st.floats(0, 1))):
+        if draw(st.integers(0, 3)) == 0:
+            sup[key] = draw(strat)
+    return sup
+
+
+def _programme(draw, *, medication: bool = True) -> dict:
+    """The fields of a programme (an arm, or a treatment period) that are often valid together."""
+    prog: dict[str, Any] = {}
+    med = draw(st.sampled_from(list(MEDICATIONS))) if medication else "none"
+    if med != "none" or draw(st.booleans()):
+        prog["medication"] = med
+    if med != "none":
+        if draw(st.booleans()):
+            prog["dose"] = draw(st.sampled_from(["80 mg", "16 mg", "4 mg", "50 mg", "380 mg", "0.1 mg", "1000 mg"]))
+        if draw(st.integers(0, 3)) == 0:
+            prog["start_dose"] = draw(st.sampled_from(["30 mg", "2 mg", "0.5 mg"]))
+        if draw(st.integers(0, 3)) == 0:
+            prog["titration_step"] = draw(st.sampled_from(["0 mg", "5 mg", "200 mg"]))
+        if draw(st.integers(0, 3)) == 0:
+            prog["taper"] = draw(st.sampled_from(["1d", "21d", "365d", "3w"]))
+        if med == "buprenorphine" and draw(st.booleans()):
+            prog["induction_cows"] = draw(st.one_of(st.integers(0, 48), st.floats(0, 48)))
+        if med.startswith("naltrexone") and draw(st.booleans()):
+            prog["opioid_free_days"] = draw(st.one_of(st.integers(0, 60), st.floats(0, 60)))
+    if draw(st.booleans()):
+        prog["psychosocial"] = draw(st.lists(st.sampled_from(list(PSYCHOSOCIAL)), max_size=4))
+        if "contingency_management" in prog["psychosocial"] and draw(st.booleans()):
+            prog["cm_weeks"] = draw(st.one_of(st.integers(1, 520), st.floats(0.1, 520)))
+    if draw(st.integers(0, 3)) == 0:
+        prog["antidepressant"] = draw(st.booleans())
+    return prog
+
+
+def _period(draw) -> dict:
+    kind = draw(st.sampled_from(list(PERIOD_KINDS)))
+    per: dict[str, Any] = {"kind": kind,
+                           "duration": draw(st.one_of(st.integers(1, 400).map(lambda n: f"{n}d"),
+                                                      st.integers(1, 50).map(lambda n: f"{n}w"),
+                                                      st.sampled_from(["365d", "730d", "180d", "1d"])))}
+    if kind == "treatment":
+        per.update(_programme(draw))
+    elif draw(st.integers(0, 3)) == 0:
+        per["psychosocial"] = draw(st.lists(st.sampled_from(list(PSYCHOSOCIAL)), max_size=2))
+    return per
+
+
+def _arm(draw, name: str) -> dict:
+    arm = {"name": name, **_programme(draw)}
+    if draw(st.integers(0, 2)) == 0:
+        arm["allocation"] = draw(st.integers(1, 10))
+    return arm
+
+
+def _course_table(draw, kind: str) -> dict:
+    table: dict[str, Any] = {}
+    if draw(st.booleans()):
+        table["decide_every"] = draw(st.sampled_from(GOOD_DECIDE[4:]))  # hourly or slower: cheap timelines
+    if draw(st.booleans()):
+        table["supply"] = _supply(draw)
+    if kind == "life":
+        table["period"] = [_period(draw) for _ in range(draw(st.integers(1, 4)))]
+        return table
+    for key, strat in (("history", st.one_of(st.integers(7, 120).map(lambda n: f"{n}d"), st.just("1w"))),
+                       ("follow_up", st.one_of(st.integers(1, 52).map(lambda n: f"{n}w"), st.just("14d"))),
+                       ("urine_tests_per_week", st.integers(1, 7)),
+                       ("missing_urine", st.sampled_from(["positive", "exclude"])),
+                       ("follow_up_after_dropout", st.booleans()),
+                       ("discharge_after_missed_days", st.integers(1, 60))):
+        if draw(st.booleans()):
+            table[key] = draw(strat)
+    names = draw(st.lists(st.sampled_from(ARM_NAMES[:4]), min_size=1, max_size=4, unique=True))
+    table["arm"] = [_arm(draw, n) for n in names]
+    return table
+
+
+@st.composite
+def valid_course(draw, kind: str | None = None) -> dict:
+    """A [life] or [trial] scenario in the TOML shape that is often valid."""
+    kind = kind or draw(st.sampled_from(["life", "trial"]))
+    header: dict[str, Any] = {"name": draw(st.sampled_from(["fuzz-course", "trial.x", "life_1"]))}
+    if draw(st.booleans()):
+        header["description"] = draw(st.sampled_from(["a course", "", "ünïcode"]))
+    if draw(st.integers(0, 3)) == 0:
+        header["readouts"] = draw(st.lists(st.sampled_from(COURSE_READOUTS), min_size=1, max_size=3, unique=True))
+    data: dict[str, Any] = {"scenario": header}
+    if draw(st.booleans()):
+        cohort: dict[str, Any] = {"subjects": draw(st.one_of(st.integers(1, 400), st.sampled_from([1, 2000]))),
+                                  "seed": draw(st.integers(0, 2**32 - 1))}
+        for key in ("depression", "ptsd"):
+            if draw(st.booleans()):
+                cohort[key] = draw(st.one_of(st.floats(0, 1), st.sampled_from([0, 1, 0.0, 1.0])))
+        if draw(st.integers(0, 3)) == 0:
+            cohort["age_at_first_use"] = draw(st.integers(10, 80))
+        data["cohort"] = cohort
+    if draw(st.integers(0, 3)) == 0:
+        data["conditions"] = {"pain_stimulus": draw(st.floats(0, 1))}
+    data[kind] = _course_table(draw, kind)
+    return data
+
+
+COURSE_EXTRA_KEYS = ["periods", "arms", "arm", "period", "phase", "dose", "medication", "kind", "duration",
+                     "subjects", "allocation", "supply", "Name", "route", "history", "decide_every", "treatment", ""]
+
+
+def _course_paths(d: dict, kind: str) -> dict[str, list[tuple]]:
+    """Where each kind of name lives in this scenario (paths into d)."""
+    table = d.get(kind)
+    out: dict[str, list[tuple]] = {k: [] for k in ("medication", "psychosocial", "kind", "drug", "route",
+                                                   "missing_urine", "length", "allocation", "decide_every")}
+    if not isinstance(table, dict):
+        return out
+    out["decide_every"].append((kind, "decide_every"))
+    sup = table.get("supply")
+    if isinstance(sup, dict) or sup is None:
+        out["drug"].append((kind, "supply", "drug"))
+        out["route"].append((kind, "supply", "route"))
+    items = table.get("period" if kind == "life" else "arm")
+    for i, it in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(it, dict):
+            continue
+        base = (kind, "period" if kind == "life" else "arm", i)
+        out["medication"].append(base + ("medication",))
+        out["psychosocial"].append(base + ("psychosocial",))
+        out["length"].append(base + ("taper",))
+        if kind == "life":
+            out["kind"].append(base + ("kind",))
+            out["length"].append(base + ("duration",))
+        else:
+            out["allocation"].append(base + ("allocation",))
+    if kind == "trial":
+        out["missing_urine"].append((kind, "missing_urine"))
+        out["length"] += [(kind, "history"), (kind, "follow_up")]
+    return out
+
+
+@st.composite
+def mutated_course(draw) -> dict:
+    """A valid-like [life] or [trial] scenario with 1–3 things broken."""
+    kind = draw(st.sampled_from(["life", "trial"]))
+    d = draw(valid_course(kind))
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["replace", "delete", "add", "name", "length", "allocation", "duplicate",
+                                   "both", "size", "prevalence", "shape", "programme", "unit"]))
+        where = _course_paths(d, kind)
+        if op == "name":  # unknown medications, psychosocial treatments, period kinds, drugs, routes
+            what = draw(st.sampled_from([k for k in ("medication", "psychosocial", "kind", "drug", "route",
+                                                     "missing_urine") if where[k]] or ["drug"]))
+            if not where[what]:
+                continue
+            pool = {"medication": MEDICATION_NAMES, "kind": PERIOD_KIND_NAMES, "drug": SUPPLY_DRUG_NAMES,
+                    "route": SUPPLY_ROUTE_NAMES, "missing_urine": MISSING_URINE_NAMES,
+                    "psychosocial": PSYCHOSOCIAL_NAMES}[what]
+            value = draw(st.one_of(st.sampled_from(pool), names, routes, junk))
+            if what == "psychosocial" and draw(st.booleans()):
+                value = draw(st.lists(st.one_of(st.sampled_from(pool + list(PSYCHOSOCIAL)), junk), max_size=3))
+            if what == "drug" and draw(st.booleans()):  # the other drug's routes
+                _set(d, where["route"][0][:-1] + ("route",), draw(st.sampled_from(SUPPLY_ROUTE_NAMES)))
+            _set_deep(d, draw(st.sampled_from(where[what])), value)
+        elif op == "length":  # negative, fractional, huge durations; bad decision steps
+            if draw(st.integers(0, 2)) == 0:
+                _set_deep(d, where["decide_every"][0] if where["decide_every"] else (kind, "decide_every"),
+                          draw(st.one_of(st.sampled_from(BAD_DECIDE + GOOD_DECIDE), times)))
+            elif where["length"]:
+                _set_deep(d, draw(st.sampled_from(where["length"])),
+                          draw(st.one_of(st.sampled_from(COURSE_LENGTHS), times, numbers)))
+        elif op == "allocation":  # allocation ratios ≤ 0, fractional, huge
+            if where["allocation"]:
+                _set_deep(d, draw(st.sampled_from(where["allocation"])),
+                          draw(st.one_of(st.sampled_from([0, -1, 0.5, 1.0, 2.0, 10, 11, True, "1", "1:1", 2**63,
+                                                          float("nan"), -0.0]), numbers)))
+        elif op == "duplicate":  # arms with one name, repeated periods
+            items = _course_items(d, kind)
+            if isinstance(items, list) and items and isinstance(items[0], dict):
+                twin = copy.deepcopy(draw(st.sampled_from(items)))
+                if kind == "trial" and draw(st.booleans()):
+                    twin["name"] = draw(st.sampled_from(ARM_NAMES))
+                items.insert(draw(st.integers(0, len(items))), twin)
+        elif op == "both":  # a trial beside a life, a paradigm, doses, or a duration of its own
+            other = draw(st.sampled_from(["life", "trial", "paradigm", "dose", "duration", "record_every"]))
+            if other in ("life", "trial"):
+                d[other] = draw(valid_course(other))[other]
+            elif other == "paradigm":
+                d["paradigm"] = copy.deepcopy(_builtin_table("rat-heroin-place-preference", "paradigm"))
+            elif other == "dose":
+                d["dose"] = [_dose(draw)]
+            elif isinstance(d.get("scenario"), dict):
+                d["scenario"][other] = draw(st.one_of(good_times, st.sampled_from(["1d", "100y", "12w", "1min"])))
+        elif op == "size":  # huge cohorts × long courses × short decision steps
+            d["cohort"] = {"subjects": draw(st.one_of(st.integers(10**3, 10**6),
+                                                      st.sampled_from([10**4, 10**5, 10**6, 10**6 + 1]))),
+                           "seed": draw(st.integers(0, 2**32 - 1))}
+            table = d.get(kind)
+            if isinstance(table, dict):
+                table["decide_every"] = draw(st.sampled_from(GOOD_DECIDE))
+                if kind == "trial":
+                    table["history"] = draw(st.sampled_from(["60d", "365d", "3652d", "7d"]))
+                    table["follow_up"] = draw(st.sampled_from(["12w", "52w", "260w"]))
+                elif isinstance(table.get("period"), list) and table["period"] and isinstance(table["period"][0], dict):
+                    table["period"][0]["duration"] = draw(st.sampled_from(["365d", "3650d", "14610d", "40y"]))
+            if draw(st.booleans()) and isinstance(d.get("scenario"), dict):
+                d["scenario"]["readouts"] = draw(st.lists(st.sampled_from(list(READOUTS)), min_size=1,
+                                                          max_size=40, unique=True))
+        elif op == "prevalence":  # depression / ptsd shares
+            cohort = d.setdefault("cohort", {})
+            if isinstance(cohort, dict):
+                cohort[draw(st.sampled_from(["depression", "ptsd", "Depression", "PTSD", "anxiety"]))] = draw(
+                    st.one_of(st.sampled_from([0, 1, 0.5, -0.1, 1.1, 2, "0.3", "30%", True, None, float("nan"),
+                                               float("inf"), 10**400]), numbers, junk))
+        elif op == "shape":  # tables where lists belong and the other way round, both spellings
+            table = d.get(kind)
+            if not isinstance(table, dict):
+                continue
+            key = "period" if kind == "life" else "arm"
+            choice = draw(st.sampled_from(["single", "empty", "scalars", "python", "both", "supply", "table"]))
+            if choice == "single" and isinstance(table.get(key), list) and table[key]:
+                table[key] = table[key][0]
+            elif choice == "empty":
+                table[key] = []
+            elif choice == "scalars":
+                table[key] = draw(st.lists(scalars, min_size=1, max_size=3))
+            elif choice == "python":  # the Python spelling in a file: periods = [...] / arms = [...]
+                if key in table:
+                    table[key + "s"] = table.pop(key)
+            elif choice == "both":
+                table[key + "s"] = copy.deepcopy(table.get(key, []))
+            elif choice == "supply":
+                table["supply"] = draw(junk)
+            else:
+                d[kind] = draw(st.one_of(junk, st.just([table])))
+        elif op == "programme":  # programme fields where they do not apply
+            items = _course_items(d, kind)
+            if isinstance(items, list) and items and isinstance(items[0], dict):
+                it = draw(st.sampled_from(items))
+                field, value = draw(st.sampled_from([
+                    ("dose", "80 mg"), ("taper", "21d"), ("taper", "400d"), ("start_dose", "1001 mg"),
+                    ("titration_step", "-5 mg"), ("induction_cows", 8), ("induction_cows", 49),
+                    ("opioid_free_days", 7), ("opioid_free_days", 61), ("cm_weeks", 12), ("cm_weeks", 0),
+                    ("antidepressant", "yes"), ("antidepressant", 1), ("medication", "methadone"),
+                    ("dose", "80"), ("dose", "80 min"), ("dose", 80), ("psychosocial", "cbt"),
+                    ("psychosocial", [])]))
+                it[field] = value
+        elif op == "unit":
+            if where["length"]:
+                _set_deep(d, draw(st.sampled_from(where["length"])), draw(st.one_of(times, masses)))
+            sup = d.get(kind, {}).get("supply") if isinstance(d.get(kind), dict) else None
+            if isinstance(sup, dict):
+                sup[draw(st.sampled_from(["dose", "fentanyl_dose"]))] = draw(st.one_of(masses, times))
+        else:  # replace, delete, add: anywhere, the course's own fields first (hypothesis favours
+            # the first choices; a [scenario] table replaced by None says nothing about courses)
+            paths = sorted(key_paths(d), key=lambda p: (p[0] != kind, -len(p)))
+            if not paths:
+                continue
+            path = draw(st.sampled_from(paths))
+            if op == "replace":
+                _set(d, path, draw(junk))
+            elif op == "delete":
+                _set(d, path, MISSING)
+            else:
+                _add(d, path, draw(st.sampled_from(COURSE_EXTRA_KEYS + EXTRA_KEYS)), draw(junk))
+    return d
+
+
+def _course_items(d: dict, kind: str) -> Any:
+    """The [[life.period]] or [[trial.arm]] entries of d (None when the table is not a table)."""
+    table = d.get(kind)
+    return table.get("period" if kind == "life" else "arm") if isinstance(table, dict) else None
+
+
+def _set_deep(d: Any, path: tuple, value: Any) -> None:
+    """Like _set, creating the tables on the way (e.g. trial.supply.route when there is no supply)."""
+    try:
+        target = d
+        for key in path[:-1]:
+            if isinstance(target, dict) and key not in target:
+                target[key] = {}
+            target = target[key]
+        target[path[-1]] = value
+    except (KeyError, IndexError, TypeError):
+        pass
+
+
+_BUILTIN_TABLES: dict[str, dict] = {}
+
+
+def _builtin_table(name: str, key: str | None = None) -> Any:
+    """A built-in scenario's TOML data (or one of its tables), read once."""
+    if name not in _BUILTIN_TABLES:
+        from opioidsim.scenarios.schema import _builtin_files, _toml
+
+        _BUILTIN_TABLES[name] = _toml.loads(_builtin_files()[name].read_text(encoding="utf-8"))
+    data = _BUILTIN_TABLES[name]
+    return copy.deepcopy(data if key is None else data[key])
+
+
+BUILTIN_COURSES = ["life-prison-release", "trial-buprenorphine-dose", "trial-contingency-management",
+                   "trial-methadone-vs-no-substitution"]
+
+
+@st.composite
+def builtin_course(draw) -> dict:
+    """A built-in [life]/[trial] scenario, sometimes with its cohort or one field changed."""
+    d = _builtin_table(draw(st.sampled_from(BUILTIN_COURSES)))
+    if draw(st.booleans()):
+        d.setdefault("cohort", {})["subjects"] = draw(st.one_of(st.integers(1, 10**6), st.sampled_from([10**6])))
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
 # the oracle
 # ---------------------------------------------------------------------------------------------
 #: what one run can hold in memory in this version (results stay in memory until Zarr streaming,
@@ -211,10 +565,21 @@ def _add(d: Any, path: tuple, key: str, value: Any) -> None:
 #: checks the schema rather than reading its answer from it.
 MAX_RESULT_VALUES = 2_000_000_000
 MAX_DOSE_CELLS = 500_000_000
+#: a [life]/[trial] holds every decision step of every subject (float32, then a float64 copy of the
+#: behaviour): 10⁹ values ≈ 12 GB; and a subject's timeline at most 400,000 steps (hourly, ~40 years)
+MAX_COURSE_VALUES = 1_000_000_000
+MAX_COURSE_STEPS = 400_000
+#: timelines up to this many steps are built as the runner builds them (milliseconds; longer ones
+#: are only counted, so that the fuzz run stays fast)
+COURSE_BUILD_STEPS = 6_000
 
 
 class FuzzFailure(AssertionError):
     """An input that got something other than the documented validation error."""
+
+
+#: accepted scenarios by kind in the current run (dose schedule, paradigm, life, trial)
+ACCEPTED_KINDS: Counter = Counter()
 
 
 def check_rejection(err: ScenarioError) -> str:
@@ -239,6 +604,7 @@ def check_accepted(s: Scenario) -> None:
 
     if not isinstance(s, Scenario):
         raise FuzzFailure(f"accepted input gave {type(s).__name__}, not a Scenario")
+    ACCEPTED_KINDS[next((k for k in ("life", "trial", "paradigm") if getattr(s, k) is not None), "doses")] += 1
     again = Scenario.from_toml_text(s.to_toml())
     if again != s:
         raise FuzzFailure("accepted scenario does not round-trip through TOML")
@@ -248,6 +614,9 @@ def check_accepted(s: Scenario) -> None:
     grid = make_grid(s.duration_min, s.record_every_min)
     if not (1 <= grid.n_records - 1 <= LIMITS["max_record_points"] and grid.h > 0 and math.isfinite(grid.h)):
         raise FuzzFailure(f"accepted scenario gives an unusable grid {grid}")
+    if s.life is not None or s.trial is not None:  # a human course: its own results, no simulation
+        _check_course(s)
+        return
     n_readouts = len(s.recorded_readouts)
     values = s.cohort.subjects * grid.n_records * n_readouts
     if values > MAX_RESULT_VALUES:
@@ -256,6 +625,70 @@ def check_accepted(s: Scenario) -> None:
         raise FuzzFailure(f"accepted scenario needs {s.cohort.subjects * n_events:,} dose-event cells")
     if n_events and n_events <= 4096:
         _compile_doses(s, grid.h)
+
+
+def _check_course(s: Scenario) -> None:
+    """A [life] or [trial] scenario is runnable, checked without simulating: one kind of course, no
+    doses, the memory its per-step records need (the runner's own column counts), its supply and
+    medications known to the PK model, and its timeline (built as simulate_life / simulate_trial
+    build it, when short) exactly as long as the scenario."""
+    import numpy as np
+
+    from opioidsim.behavior.course import DEFAULT_READOUTS, RECORDED, compile_course
+    from opioidsim.model.pk import DOSE_TARGETS
+    from opioidsim.scenarios.course import DAY_MIN, MEDICATION_ROUTE
+
+    if s.life is not None and s.trial is not None or s.paradigm is not None or s.doses:
+        raise FuzzFailure("accepted scenario mixes a course with another kind")
+    course = s.life if s.life is not None else s.trial
+    if abs(s.duration_min - course.length_min) > 1e-6:
+        raise FuzzFailure(f"accepted course lasts {course.length_min} min, the scenario {s.duration_min} min")
+    spd = DAY_MIN / course.decide_every_min
+    days = course.length_min / DAY_MIN
+    if abs(spd - round(spd)) > 1e-9 or abs(days - round(days)) > 1e-9:
+        raise FuzzFailure(f"accepted course is {days} days of {spd} steps: not whole")
+    steps = round(days) * round(spd)
+    if steps > MAX_COURSE_STEPS:
+        raise FuzzFailure(f"accepted course has {steps:,} decision steps per subject")
+    names = [r for r in (s.readouts or DEFAULT_READOUTS) if r in READOUTS]
+    values = s.cohort.subjects * steps * (len(RECORDED) + len(names))
+    if values > MAX_COURSE_VALUES:
+        raise FuzzFailure(f"accepted course needs {values:,} per-step values in memory")
+    sup = course.supply
+    if (sup.drug, sup.route) not in DOSE_TARGETS:
+        raise FuzzFailure(f"accepted supply {sup.drug} by {sup.route} is not in the PK model")
+    programmes = course.periods if s.life is not None else course.arms
+    for prog in programmes:
+        if prog.medication != "none" and MEDICATION_ROUTE[prog.medication] not in DOSE_TARGETS:
+            raise FuzzFailure(f"accepted medication {prog.medication} is not in the PK model")
+    if steps > COURSE_BUILD_STEPS:
+        return
+    if s.life is not None:  # as simulate_life builds it
+        periods = [(p.kind, p.length_min / DAY_MIN, p if p.kind == "treatment" else None) for p in course.periods]
+        timelines = [compile_course(periods, course.decide_every_min, sup.availability)]
+    else:  # as simulate_trial builds it, one per arm
+        from opioidsim.trial.simulate import randomise, urine_days
+
+        history = int(round(course.history_min / DAY_MIN))
+        timelines = [compile_course([("community", history, None), ("treatment", course.follow_up_weeks * 7, arm)],
+                                    course.decide_every_min, sup.availability, urine_days(course.urine_tests_per_week))
+                     for arm in course.arms]
+        arms = randomise(course, s.cohort.seed, np.arange(min(s.cohort.subjects, 256)))
+        if not ((arms >= 0) & (arms < len(course.arms))).all():
+            raise FuzzFailure("randomisation gave an arm that does not exist")
+    from opioidsim.engine.core import QUANTUM_MIN
+
+    day_quanta = round(DAY_MIN / QUANTUM_MIN)  # engine quanta (3.75 s) in a day
+    for tl in timelines:
+        if tl.n_steps != steps or tl.n_steps % tl.steps_per_day:
+            raise FuzzFailure(f"the course timeline has {tl.n_steps} steps, the scenario {steps}")
+        if int(tl.quanta.sum()) != round(days) * day_quanta:
+            raise FuzzFailure(f"the course timeline lasts {tl.quanta.sum() * QUANTUM_MIN / DAY_MIN} days, "
+                              f"the scenario {days}")
+        floats = np.concatenate([np.asarray(getattr(tl, f), dtype=float).ravel() for f in tl.__dataclass_fields__
+                                 if f != "steps_per_day"])
+        if not np.isfinite(floats).all() or (tl.med_mg < 0).any():
+            raise FuzzFailure("the course timeline holds non-finite values or negative doses")
 
 
 def _compile_doses(s: Scenario, h: float) -> None:
@@ -301,8 +734,10 @@ def target_toml(d: dict) -> str:
 
 
 def _py_kwargs(d: dict) -> dict:
-    """The TOML shape → Scenario(**kwargs) shape (what a Python user writes)."""
-    out = dict(d.get("scenario", {})) if isinstance(d.get("scenario"), dict) else {"name": d.get("scenario")}
+    """The TOML shape → Scenario(**kwargs) shape (what a Python user writes; keyword names are text:
+    a call with another key is not a call Python can make)."""
+    header = d.get("scenario")
+    out = {str(k): v for k, v in header.items()} if isinstance(header, dict) else {"name": header}
     for key, target in (("cohort", "cohort"), ("conditions", "conditions"), ("dose", "doses")):
         if key in d:
             out[target] = d[key]
@@ -312,7 +747,8 @@ def _py_kwargs(d: dict) -> dict:
     return out
 
 
-API_CALLS = ["Scenario", "Dose", "Cohort", "Conditions", "with_cohort", "load_scenario", "simulate"]
+API_CALLS = ["Scenario", "Dose", "Cohort", "Conditions", "with_cohort", "load_scenario", "simulate", "Life", "Trial",
+             "Course"]
 
 
 @st.composite
@@ -320,6 +756,20 @@ def api_call(draw) -> tuple[str, Any]:
     kind = draw(st.sampled_from(API_CALLS))
     if kind == "Scenario":
         return kind, _py_kwargs(draw(mutated()))
+    if kind == "Course":  # Scenario(**kw) with a life= or trial= table (TOML or Python spelling)
+        d = draw(st.one_of(mutated_course(), valid_course(), builtin_course()))
+        kw = _py_kwargs(d)
+        for key, items in (("life", "period"), ("trial", "arm")):
+            if isinstance(kw.get(key), dict) and items in kw[key] and draw(st.booleans()):
+                kw[key] = dict(kw[key])
+                kw[key][items + "s"] = kw[key].pop(items)
+        return kind, kw
+    if kind in ("Life", "Trial"):  # the table's own class, as a Python user builds it
+        d = draw(st.one_of(mutated_course(), valid_course(kind.lower())))
+        table = d.get(kind.lower())
+        if isinstance(table, dict):  # keyword names are text (nested tables keep any key)
+            return kind, {str(k): v for k, v in table.items()}
+        return kind, {"period" if kind == "Life" else "arm": table}
     if kind == "Dose":
         args = draw(st.lists(st.one_of(names, masses, routes, times, junk), max_size=7))
         kwargs = draw(st.dictionaries(st.sampled_from(["drug", "amount", "route", "at", "every", "until",
@@ -328,17 +778,29 @@ def api_call(draw) -> tuple[str, Any]:
     if kind in ("Cohort", "Conditions"):
         return kind, draw(st.dictionaries(st.sampled_from(["subjects", "seed", "pain_stimulus", "size", "n"]),
                                           st.one_of(numbers, scalars), max_size=3))
-    if kind == "with_cohort":
-        return kind, (draw(st.one_of(st.none(), numbers, scalars)), draw(st.one_of(st.none(), numbers, scalars)))
+    if kind == "with_cohort":  # on a dose scenario or on a built-in course (the size limits differ)
+        return kind, (draw(st.one_of(st.none(), numbers, scalars, st.integers(1, 10**6))),
+                      draw(st.one_of(st.none(), numbers, scalars)),
+                      draw(st.sampled_from([None] + BUILTIN_COURSES)))
     if kind == "load_scenario":
         return kind, draw(st.one_of(st.sampled_from(["acute-heroin-ivv", "", ".", "/", "/etc/passwd", "x.toml",
-                                                     "../README.md", "nonexistent/dir/s.toml"]), scalars))
-    return kind, draw(st.one_of(scalars, st.sampled_from(["no-such-scenario", "/nonexistent.toml"])))
+                                                     "../README.md", "nonexistent/dir/s.toml", "trial-methadone",
+                                                     "life-prison", "a" * 300, "1" * 400 + "s", "a\x00.toml",
+                                                     "\x00", "x/" + "a" * 300 + ".toml"] + BUILTIN_COURSES), scalars))
+    return kind, draw(st.one_of(scalars, st.sampled_from(["no-such-scenario", "/nonexistent.toml", "a" * 300,
+                                                         "a\x00.toml"])))
 
 
 def _api_accept(result: Any) -> None:
     if isinstance(result, Scenario):
         check_accepted(result)
+    elif isinstance(result, (Life, Trial)):  # an accepted table makes a valid scenario of one subject
+        key = "life" if isinstance(result, Life) else "trial"
+        try:
+            s = Scenario(**{key: result})
+        except ScenarioError as err:
+            raise FuzzFailure(f"an accepted {type(result).__name__} gives no scenario: {err}") from err
+        check_accepted(s)
     elif not isinstance(result, (Dose, Cohort, Conditions)):
         raise FuzzFailure(f"API call returned {type(result).__name__}")
 
@@ -346,8 +808,11 @@ def _api_accept(result: Any) -> None:
 def target_api(call: tuple[str, Any]) -> str:
     """One public Python API call with generated arguments."""
     kind, arg = call
-    if kind == "Scenario":
+    if kind in ("Scenario", "Course"):
         return outcome(lambda: Scenario(**arg), _api_accept)
+    if kind in ("Life", "Trial"):
+        cls = Life if kind == "Life" else Trial
+        return outcome(lambda: cls(**arg), _api_accept)
     if kind == "Dose":
         args, kwargs = arg
 
@@ -364,7 +829,7 @@ def target_api(call: tuple[str, Any]) -> str:
     if kind == "Conditions":
         return outcome(lambda: Conditions(**arg), _api_accept)
     if kind == "with_cohort":
-        base = Scenario(duration="1h")
+        base = Scenario(duration="1h") if arg[2] is None else Scenario.from_toml_dict(_builtin_table(arg[2]))
         return outcome(lambda: base.with_cohort(subjects=arg[0], seed=arg[1]), _api_accept)
     if kind == "load_scenario":
         from opioidsim.scenarios import load_scenario
@@ -437,18 +902,24 @@ FLAGS = st.lists(st.sampled_from(["--subjects", "--seed", "--checkpoint-every", 
                  max_size=4)
 
 TARGETS = ("toml", "api", "cli")
+#: TOML text nested deeper than the reader's recursion (arrays, inline tables, dotted tables)
+DEEP_TEXT = ["a = " + "[" * 3000 + "]" * 3000, "[scenario]\nreadouts = " + "[" * 3000 + "]" * 3000,
+             "x = " + "{a = " * 2000 + "1" + "}" * 2000, "[" + ".".join(["t"] * 3000) + "]"]
 
 
 def run_target(name: str, cases: int, *, seed: int | None = None, workdir: Path | None = None) -> dict[str, Any]:
     """Run `cases` generated inputs against one target; returns counts (raises on a failure)."""
     tally: Counter = Counter()
+    ACCEPTED_KINDS.clear()
     workdir = Path(workdir or tempfile.mkdtemp(prefix="opioidsim-fuzz-"))
 
     common = settings(max_examples=cases, deadline=None, database=None, derandomize=seed is None,
                       suppress_health_check=list(HealthCheck), print_blob=True)
     if name == "toml":
         @common
-        @given(st.one_of(mutated(), valid_like(), st.text(max_size=300).map(lambda t: {"__text__": t})))
+        @given(st.one_of(mutated(), valid_like(), mutated_course(), valid_course(), builtin_course(),
+                         st.text(max_size=300).map(lambda t: {"__text__": t}),
+                         st.sampled_from(DEEP_TEXT).map(lambda t: {"__text__": t})))
         def prop(d):
             if "__text__" in d and len(d) == 1:
                 tally[outcome(lambda: Scenario.from_toml_text(d["__text__"]))] += 1
@@ -461,7 +932,7 @@ def run_target(name: str, cases: int, *, seed: int | None = None, workdir: Path 
             tally[target_api(call)] += 1
     elif name == "cli":
         @common
-        @given(st.one_of(mutated(), valid_like()), FLAGS)
+        @given(st.one_of(mutated(), valid_like(), mutated_course()), FLAGS)
         def prop(d, flags):
             tally[target_cli(d, flags, workdir)] += 1
     else:
@@ -471,7 +942,15 @@ def run_target(name: str, cases: int, *, seed: int | None = None, workdir: Path 
 
         prop = hseed(seed)(prop)
     t0 = time.perf_counter()
-    prop()
+    try:
+        prop()
+    except FuzzFailure:
+        raise
+    except Exception as exc:  # several distinct failures: hypothesis raises them as one group
+        subs = getattr(exc, "exceptions", None)
+        if subs and all(isinstance(e, FuzzFailure) for e in subs):
+            raise FuzzFailure(f"{len(subs)} distinct failures: " + " | ".join(str(e) for e in subs)) from exc
+        raise
     accepted = tally.pop("accepted", 0)
     skipped = tally.pop("skipped", 0)
     rejected = sum(tally.values())
@@ -480,7 +959,7 @@ def run_target(name: str, cases: int, *, seed: int | None = None, workdir: Path 
         fields[k.split(":", 1)[1].split("[")[0].split(".")[0]] += v
     return {"target": name, "cases": accepted + rejected + skipped, "accepted": accepted, "rejected": rejected,
             "skipped": skipped, "failures": 0, "seconds": round(time.perf_counter() - t0, 1),
-            "rejected_by_field": dict(fields.most_common())}
+            "accepted_by_kind": dict(ACCEPTED_KINDS.most_common()), "rejected_by_field": dict(fields.most_common())}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -511,6 +990,9 @@ def main(argv: list[str] | None = None) -> int:
         if "rejected_by_field" in r:
             top = ", ".join(f"{k} {v}" for k, v in list(r["rejected_by_field"].items())[:8])
             print(f"  {r['target']}: rejections by field: {top}")
+        if r.get("accepted_by_kind"):
+            kinds = ", ".join(f"{k} {v}" for k, v in r["accepted_by_kind"].items())
+            print(f"  {r['target']}: accepted by kind: {kinds}")
         if "error" in r:
             print(f"  {r['target']}: FAILURE: {r['error']}")
     if args.json:

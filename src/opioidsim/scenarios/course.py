@@ -42,7 +42,7 @@ from pydantic import Field, field_validator, model_validator
 
 from opioidsim.units import parse_quantity
 
-from .schema import _Model, _Problem, _strict_int, _time, _to_scenario_error
+from .schema import LIMITS, MIN_PER_YEAR, _Model, _Problem, _real, _strict_int, _time, _to_scenario_error
 
 DAY_MIN = 24 * 60.0
 WEEK_MIN = 7 * DAY_MIN
@@ -65,6 +65,14 @@ SUPPLY_ROUTES = {"heroin": ("iv", "smoked", "intranasal"), "fentanyl": ("iv", "i
 MISSING_URINE = ("positive", "exclude")
 #: at most this many decision steps per subject (an input sanity limit: hourly for ~40 years)
 MAX_STEPS = 400_000
+#: what the course runner (behavior/course.py) holds per subject and decision step: its recorded
+#: behaviour columns (RECORDED) and the physiology readouts (DEFAULT_READOUTS unless the scenario
+#: lists its own); the schema's memory guard counts these (max_course_values)
+STEP_COLUMNS = 11
+DEFAULT_COURSE_READOUTS = 9
+#: the engine's time quantum (engine/core.py QUANTUM_MIN, 3.75 s): every decision step is a whole
+#: number of them, so that a day of steps is exactly a day
+QUANTUM_MIN = 1.0 / 16.0
 
 
 def _mg(v: Any, lo: float, hi: float, what: str) -> float:
@@ -81,15 +89,18 @@ def _mg(v: Any, lo: float, hi: float, what: str) -> float:
 
 
 def _fraction(v: Any, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= float(v) <= 1.0):
-        raise _Problem(v, f"must be a number from 0 to 1 ({what})")
-    return float(v)
+    return _real(v, 0.0, 1.0, f"must be a number from 0 to 1 ({what})")
 
 
-def _duration(v: Any, lo_min: float, hi_min: float, what: str, example: str) -> str:
+def _duration(v: Any, lo_min: float, hi_min: float, what: str, example: str, *, whole_days: bool = False) -> str:
+    """A length from lo_min to hi_min; whole_days: a whole number of days (the course's timeline is
+    built from whole days: "1.5d" or "1y" (365.25 days) would be run as another length)."""
     x = _time(v)
     if not (lo_min <= x <= hi_min):
         raise _Problem(v, f"must be {what}, e.g. \"{example}\"")
+    if whole_days and abs(x / DAY_MIN - round(x / DAY_MIN)) > 1e-9:
+        raise _Problem(v, f"must be a whole number of days ({x / DAY_MIN:,.6g} days given; {what}), "
+                          f"e.g. \"{example}\"")
     return v.strip()
 
 
@@ -148,9 +159,7 @@ class Supply(_Model):
     @field_validator("potency_cv", mode="before")
     @classmethod
     def _check_cv(cls, v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= float(v) <= 3.0):
-            raise _Problem(v, "must be a number from 0 to 3 (coefficient of variation of the purity)")
-        return float(v)
+        return _real(v, 0.0, 3.0, "must be a number from 0 to 3 (coefficient of variation of the purity)")
 
     @field_validator("fentanyl_contamination", "availability", "naloxone_bystander", mode="before")
     @classmethod
@@ -220,16 +229,13 @@ class Treatment(_Model):
     @field_validator("induction_cows", mode="before")
     @classmethod
     def _check_cows(cls, v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= float(v) <= 48):
-            raise _Problem(v, "must be a COWS score from 0 to 48 (0: dose at once; 8-12 is usual for buprenorphine)")
-        return float(v)
+        return _real(v, 0.0, 48.0, "must be a COWS score from 0 to 48 (0: dose at once; 8-12 is usual for "
+                                   "buprenorphine)")
 
     @field_validator("opioid_free_days", mode="before")
     @classmethod
     def _check_free(cls, v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= float(v) <= 60):
-            raise _Problem(v, "must be a number of days from 0 to 60 (7-10 is usual before naltrexone)")
-        return float(v)
+        return _real(v, 0.0, 60.0, "must be a number of days from 0 to 60 (7-10 is usual before naltrexone)")
 
     @field_validator("taper", mode="before")
     @classmethod
@@ -255,9 +261,8 @@ class Treatment(_Model):
     def _check_cm_weeks(cls, v: Any) -> Optional[float]:
         if v is None:
             return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < float(v) <= 520):
-            raise _Problem(v, "must be a number of weeks from 0 to 520 (how long vouchers are paid)")
-        return float(v)
+        return _real(v, 0.0, 520.0, "must be a number of weeks more than 0 and at most 520 (how long vouchers "
+                                    "are paid)", lo_open=True)
 
     @field_validator("antidepressant", mode="before")
     @classmethod
@@ -363,7 +368,7 @@ class Period(Treatment):
     @field_validator("duration", mode="before")
     @classmethod
     def _check_duration(cls, v: Any) -> str:
-        return _duration(v, DAY_MIN, 40 * 365.25 * DAY_MIN, "from 1 day to 40 years", "180d")
+        return _duration(v, DAY_MIN, 40 * 365.25 * DAY_MIN, "from 1 day to 40 years", "180d", whole_days=True)
 
     @model_validator(mode="after")
     def _check_whole(self) -> "Period":
@@ -381,6 +386,18 @@ class Period(Treatment):
         return parse_quantity(self.duration, "time")
 
 
+def _one_spelling(kwargs: dict, table: str, item: str) -> None:
+    """[[life.period]] in a file is periods=[...] in Python: one table may not give both (the second
+    was reported as an unknown key that the message then listed as allowed)."""
+    if item in kwargs and item + "s" in kwargs:
+        from opioidsim.errors import ScenarioError
+
+        err = ScenarioError(f"{table}.{item}", kwargs[item], f"give the {item}s once: [[{table}.{item}]] tables "
+                            f"in a file or {item}s = [...] in Python, not both")
+        err._loc = (item,)  # type: ignore[attr-defined]  # re-rooted under the scenario's [table]
+        raise err
+
+
 class _Course(_Model):
     decide_every: str = "1h"
     supply: Supply = Field(default_factory=Supply)
@@ -389,9 +406,10 @@ class _Course(_Model):
     @classmethod
     def _check_decide(cls, v: Any) -> str:
         x = _time(v)
-        if not (15.0 <= x <= 6 * 60.0) or abs(DAY_MIN / x - round(DAY_MIN / x)) > 1e-9:
-            raise _Problem(v, "must be from 15 min to 6 h and divide a day evenly (how often the subject "
-                              "decides), e.g. \"1h\" or \"2h\"")
+        if (not (15.0 <= x <= 6 * 60.0) or abs(DAY_MIN / x - round(DAY_MIN / x)) > 1e-9
+                or abs(x / QUANTUM_MIN - round(x / QUANTUM_MIN)) > 1e-6):
+            raise _Problem(v, "must be from 15 min to 6 h and divide a day evenly into whole steps of the "
+                              "engine (3.75 s) (how often the subject decides), e.g. \"1h\" or \"2h\"")
         return v.strip()
 
     @field_validator("supply", mode="before")
@@ -422,7 +440,8 @@ class Life(_Course):
     def __init__(self, **kwargs: Any) -> None:
         from pydantic import ValidationError
 
-        if "period" in kwargs and "periods" not in kwargs:  # the TOML spelling ([[life.period]])
+        _one_spelling(kwargs, "life", "period")
+        if "period" in kwargs:  # the TOML spelling ([[life.period]])
             kwargs["periods"] = kwargs.pop("period")
         try:
             super().__init__(**kwargs)
@@ -444,6 +463,13 @@ class Life(_Course):
     def _check_whole(self) -> "Life":
         if not self.periods:
             raise _Problem([], "at least one [[life.period]] is needed", ("periods",))
+        total = 0.0
+        for i, p in enumerate(self.periods):  # a scenario lasts at most 100 years
+            total += p.length_min
+            if total > LIMITS["max_duration_min"] + 1e-6:
+                raise _Problem(p.duration, f"the life course would last {total / MIN_PER_YEAR:,.4g} years with this "
+                                           "period, more than the 100 years a scenario may last",
+                               ("periods", i, "duration"))
         self._check_steps()
         return self
 
@@ -472,7 +498,8 @@ class Trial(_Course):
     def __init__(self, **kwargs: Any) -> None:
         from pydantic import ValidationError
 
-        if "arm" in kwargs and "arms" not in kwargs:  # the TOML spelling ([[trial.arm]])
+        _one_spelling(kwargs, "trial", "arm")
+        if "arm" in kwargs:  # the TOML spelling ([[trial.arm]])
             kwargs["arms"] = kwargs.pop("arm")
         try:
             super().__init__(**kwargs)
@@ -483,7 +510,7 @@ class Trial(_Course):
     @classmethod
     def _check_history(cls, v: Any) -> str:
         return _duration(v, 7 * DAY_MIN, 10 * 365.25 * DAY_MIN, "from 7 days to 10 years of use before "
-                         "randomisation", "60d")
+                         "randomisation", "60d", whole_days=True)
 
     @field_validator("follow_up", mode="before")
     @classmethod

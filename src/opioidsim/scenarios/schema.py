@@ -77,6 +77,11 @@ LIMITS = {
     # them a valid-looking scenario could only end in a MemoryError.
     "max_result_values": 2_000_000_000,
     "max_dose_cells": 500_000_000,
+    # A [life] or [trial] keeps every decision step of every subject in memory (behaviour
+    # columns and physiology readouts, float32 and then a float64 copy: about 12 bytes a value).
+    # Found by the fuzzer (issue 9): 300,000 subjects in a 15-year trial recording one readout
+    # passed validation (the size check counted readouts per day, not per decision step).
+    "max_course_values": 1_000_000_000,
 }
 
 _TIME_EXAMPLES = '"30s", "90min", "12h", "14d", "2y"'
@@ -146,6 +151,37 @@ def _mass(value: Any) -> float:
     return _parse(value, "mass")
 
 
+def _real(value: Any, lo: float, hi: float, allowed: str, *, lo_open: bool = False) -> float:
+    """A number (not a bool) from lo to hi, compared before it is converted: a huge int is out of
+    range (not an OverflowError), NaN is never in range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Problem(value, allowed)
+    if not ((lo < value) if lo_open else (lo <= value)) or not value <= hi:
+        raise _Problem(value, allowed)
+    return float(value)
+
+
+def _check_keys(data: Any) -> None:
+    """Every key of every table in ``data`` is text (a field name); a Python dict with another key
+    (``{1: 2}``) would otherwise end in Python's own TypeError when its table is built. Walked
+    without recursion (any depth) and each container once (a list that holds itself)."""
+    stack: list[tuple[Any, tuple]] = [(data, ())]
+    seen: set[int] = set()
+    while stack:
+        item, path = stack.pop()
+        if not isinstance(item, (dict, list, tuple)) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    raise _Problem(v, f"a key must be text (a field name), not {k!r} ({type(k).__name__})",
+                                   path + (str(k),))
+                stack.append((v, path + (k,)))
+        else:
+            stack.extend((v, path + (i,)) for i, v in enumerate(item))
+
+
 def _strict_int(value: Any, lo: int, hi: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer() and lo <= value <= hi:
@@ -161,6 +197,12 @@ _DOSE_POSITIONAL = ("drug", "amount", "route", "at", "every", "until")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_keys(cls, data: Any) -> Any:
+        _check_keys(data)
+        return data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,9 +381,7 @@ class Cohort(_Model):
     @field_validator("depression", "ptsd", mode="before")
     @classmethod
     def _check_prevalence(cls, v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= float(v) <= 1.0):
-            raise _Problem(v, "must be a number from 0 to 1 (the share of subjects with the disorder), e.g. 0.3")
-        return float(v)
+        return _real(v, 0.0, 1.0, "must be a number from 0 to 1 (the share of subjects with the disorder), e.g. 0.3")
 
     @field_validator("subjects", mode="before")
     @classmethod
@@ -368,9 +408,7 @@ class Cohort(_Model):
         allowed = "must be a number of years from 10 to 80 (age of the subjects at their first use), e.g. 16"
         if v is None:
             return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (10.0 <= float(v) <= 80.0):
-            raise _Problem(v, allowed)
-        return float(v)
+        return _real(v, 10.0, 80.0, allowed)
 
 
 class Conditions(_Model):
@@ -401,12 +439,7 @@ class Conditions(_Model):
     def _check_pain(cls, v: Any) -> float:
         allowed = ("must be a number from 0 to 1 (tonic noxious input to the dorsal horn: "
                    "0 none, 1 maximal)")
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise _Problem(v, allowed)
-        x = float(v)
-        if not (0.0 <= x <= 1.0):  # also false for NaN
-            raise _Problem(v, allowed)
-        return x
+        return _real(v, 0.0, 1.0, allowed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,6 +447,13 @@ class Conditions(_Model):
 # ---------------------------------------------------------------------------------------------
 _HEADER_FIELDS = ("name", "description", "duration", "record_every", "readouts")
 _TOP_TABLES = ("scenario", "cohort", "conditions", "dose", "paradigm", "life", "trial")
+
+
+def _minutes_text(x: float) -> str:
+    """A length in minutes as text that reads back exactly ("91440min"; 6 significant digits lost
+    days of a long life course: found by the fuzzer, issue 9)."""
+    short = f"{x:g}"
+    return f"{short}min" if float(short) == x else f"{float(x)!r}min"
 
 
 class Scenario(_Model):
@@ -445,6 +485,7 @@ class Scenario(_Model):
     def _paradigm_defaults(cls, data: Any) -> Any:
         """A paradigm sets its own length (duration may be left out) and records every 30 min
         between sessions unless record_every says otherwise."""
+        _check_keys(data)  # before any table is built from the data (whichever validator runs first)
         if isinstance(data, dict):
             for key in ("life", "trial"):
                 if data.get(key) is not None:
@@ -454,7 +495,7 @@ class Scenario(_Model):
                             c = _course(key, data[key])
                         except ScenarioError:
                             c = None  # the table's own error is reported when the field is validated
-                        data["duration"] = f"{c.length_min:g}min" if c is not None else "1min"
+                        data["duration"] = _minutes_text(c.length_min) if c is not None else "1min"
                     data.setdefault("record_every", "1d")
         if isinstance(data, dict) and data.get("paradigm") is not None:
             data = dict(data)
@@ -467,7 +508,7 @@ class Scenario(_Model):
                 except ScenarioError:
                     p = None  # the paradigm's own error is reported when the field is validated
                 # (a placeholder when the paradigm is wrong, so that its error is the one reported)
-                data["duration"] = f"{p.length_min:g}min" if p is not None else "1min"
+                data["duration"] = _minutes_text(p.length_min) if p is not None else "1min"
             data.setdefault("record_every", "30min")
         return data
 
@@ -595,14 +636,11 @@ class Scenario(_Model):
                            f"{LIMITS['max_record_points']:,}: record less often",
                            ("record_every",))
         subjects = self.cohort.subjects
-        values = subjects * (math.floor(points + 1e-9) + 1) * len(self.recorded_readouts)
-        if values > LIMITS["max_result_values"]:
-            field = ("cohort", "subjects") if subjects > 1 else ("record_every",)
-            raise _Problem(subjects if subjects > 1 else self.record_every,
-                           f"the results would hold {values:,} values (subjects × record points × "
-                           f"readouts), more than the {LIMITS['max_result_values']:,} (16 GB) one run "
-                           "can hold in memory: record less often, fewer readouts or fewer subjects",
-                           field)
+        courses = [k for k in ("paradigm", "life", "trial") if getattr(self, k) is not None]
+        if len(courses) > 1:  # first: the other checks below assume one kind
+            raise _Problem(courses[1], f"a scenario is one of a dose schedule, a [paradigm], a [life] or a "
+                                       f"[trial]: this one has both [{courses[0]}] and [{courses[1]}]",
+                           (courses[1],))
         if self.paradigm is not None:
             if self.doses:
                 raise _Problem(self.doses[0].drug, "a scenario with a [paradigm] takes its doses from the "
@@ -612,23 +650,18 @@ class Scenario(_Model):
                 raise _Problem(self.duration, f"is shorter than the paradigm "
                                               f"({self.paradigm.length_min / 1440:g} days); leave duration out "
                                               "to use the paradigm's length", ("duration",))
-        courses = [k for k in ("paradigm", "life", "trial") if getattr(self, k) is not None]
-        if len(courses) > 1:
-            raise _Problem(courses[1], f"a scenario is one of a dose schedule, a [paradigm], a [life] or a "
-                                       f"[trial]: this one has both [{courses[0]}] and [{courses[1]}]",
-                           (courses[1],))
-        for key in ("life", "trial"):
-            course = getattr(self, key)
-            if course is None:
-                continue
-            if self.doses:
-                raise _Problem(self.doses[0].drug, f"a scenario with a [{key}] takes its doses from the subjects' "
-                                                   "choices and the programme: remove the [[dose]] entries",
-                               ("doses", 0, "drug"))
-            if abs(duration - course.length_min) > 1e-6:
-                raise _Problem(self.duration, f"must equal the length of the [{key}] "
-                                              f"({course.length_min / 1440:g} days); leave duration out",
-                               ("duration",))
+        course_key = next((k for k in ("life", "trial") if getattr(self, k) is not None), None)
+        if course_key is not None:
+            self._check_course(course_key, duration)
+        else:
+            values = subjects * (math.floor(points + 1e-9) + 1) * len(self.recorded_readouts)
+            if values > LIMITS["max_result_values"]:
+                field = ("cohort", "subjects") if subjects > 1 else ("record_every",)
+                raise _Problem(subjects if subjects > 1 else self.record_every,
+                               f"the results would hold {values:,} values (subjects × record points × "
+                               f"readouts), more than the {LIMITS['max_result_values']:,} (16 GB) one run "
+                               "can hold in memory: record less often, fewer readouts or fewer subjects",
+                               field)
         total = 0
         for i, d in enumerate(self.doses):
             if d.at_min >= duration:
@@ -646,6 +679,33 @@ class Scenario(_Model):
                                      f"{LIMITS['max_dose_cells']:,} dose-event cells one run can hold in "
                                      "memory: fewer subjects or fewer doses", ("cohort", "subjects"))
         return self
+
+    def _check_course(self, key: str, duration: float) -> None:
+        """A [life] or [trial]: no [[dose]] entries, its own length, and the memory it needs."""
+        from .course import DEFAULT_COURSE_READOUTS, STEP_COLUMNS
+
+        course = getattr(self, key)
+        if self.doses:
+            raise _Problem(self.doses[0].drug, f"a scenario with a [{key}] takes its doses from the subjects' "
+                                               "choices and the programme: remove the [[dose]] entries",
+                           ("doses", 0, "drug"))
+        if abs(duration - course.length_min) > 1e-6:
+            raise _Problem(self.duration, f"must equal the length of the [{key}] "
+                                          f"({course.length_min / 1440:g} days); leave duration out",
+                           ("duration",))
+        # every decision step of every subject is held in memory (behaviour and readouts)
+        steps = round(course.length_min / course.decide_every_min)
+        per_step = STEP_COLUMNS + (len(self.readouts) if self.readouts else DEFAULT_COURSE_READOUTS)
+        values = self.cohort.subjects * steps * per_step
+        limit = LIMITS["max_course_values"]
+        if values > limit:
+            subjects = self.cohort.subjects
+            field = ("cohort", "subjects") if subjects > 1 else (key, "decide_every")
+            raise _Problem(subjects if subjects > 1 else course.decide_every,
+                           f"{subjects:,} subjects × {steps:,} decision steps × {per_step} values a step "
+                           f"= {values:,} values, more than the {limit:,} (about 12 GB) one run can hold in "
+                           f"memory: fewer subjects, a shorter [{key}], fewer readouts or a longer "
+                           f"{key}.decide_every", field)
 
     # -- internal units and helpers ------------------------------------------------------------
     @property
@@ -737,8 +797,10 @@ class Scenario(_Model):
                                 f"[{'], ['.join(_TOP_TABLES[:3])}], [[dose]], [paradigm], [life] and [trial]",
                                 more=len(unknown) - 1)
         if "scenario" not in data:
-            raise ScenarioError("scenario", MISSING, "a [scenario] table is required, with at "
-                                "least duration = \"...\" (e.g. \"12h\")")
+            course = next((k for k in ("paradigm", "life", "trial") if k in data), None)
+            raise ScenarioError("scenario", MISSING, "a [scenario] table is required, with at least "
+                                + ('duration = "..." (e.g. "12h")' if course is None else
+                                   f'name = "..." (the [{course}] sets the duration)'))
         header = data["scenario"]
         if not isinstance(header, dict):
             raise ScenarioError("scenario", header, "must be a table: [scenario] with name, "
@@ -777,6 +839,10 @@ class Scenario(_Model):
                 f"scenario file {source!r} is not valid TOML:{where} {detail}"))
             err.line = line  # type: ignore[attr-defined]
             raise err from None
+        except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+            raise ScenarioError("<file>", source, "arrays and tables nested at most a few levels deep",
+                                message=f"scenario file {source!r} is not a scenario: its arrays or "
+                                        "tables are nested too deeply to read") from None
         return cls.from_toml_dict(data, default_name=default_name)
 
     @classmethod
@@ -796,6 +862,9 @@ class Scenario(_Model):
         except OSError as exc:
             raise ScenarioError("<file>", str(p), "", message=(
                 f"scenario file '{p}' cannot be read: {exc.strerror or exc}")) from None
+        except ValueError:  # a NUL character in the path (found by the fuzzer, issue 9)
+            raise ScenarioError("<file>", str(p), "", message=(
+                f"scenario file {str(p)!r} cannot be read: a path cannot hold a NUL character")) from None
         return cls.from_toml_text(text, source=str(p), default_name=p.stem)
 
 
@@ -955,7 +1024,11 @@ def load_scenario(name_or_path: str | os.PathLike | Scenario) -> Scenario:
     text = name_or_path
     files = _builtin_files()
     looks_like_path = text.endswith(".toml") or os.sep in text or "/" in text
-    if looks_like_path or (Path(text).is_file() and text not in files):
+    try:
+        is_file = Path(text).is_file()
+    except (OSError, ValueError):  # a name too long for a path, or with a NUL (found by the fuzzer)
+        is_file = False
+    if looks_like_path or (is_file and text not in files):
         return Scenario.from_file(text)
     if text in files:
         entry = files[text]
