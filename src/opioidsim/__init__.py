@@ -10,6 +10,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# XLA's CPU "concurrency-optimised" scheduler deadlocks on the human-course loop (a lax.scan whose
+# body runs while loops): every thread idles and the result never comes (jaxlib 0.10.2; the
+# default scheduler runs it). The flag must be set before JAX starts its CPU backend, so here.
+_XLA_FIX = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+if _XLA_FIX.split("=")[0] not in _os.environ.get("XLA_FLAGS", ""):
+    _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " " + _XLA_FIX).strip()
+
 from .errors import ScenarioError  # noqa: E402
 from .scenarios import Cohort, Conditions, Dose, Scenario, load_scenario  # noqa: E402
 

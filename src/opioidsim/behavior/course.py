@@ -396,8 +396,7 @@ def day_variables(rec_b: np.ndarray) -> dict[str, np.ndarray]:
     urine = col("urine")
     scheduled = (urine > URINE_NONE + 0.5).any(axis=-1)
     given = np.where(urine >= 0, urine, np.nan)
-    with np.errstate(all="ignore"):
-        day_urine = np.nanmax(np.where(urine >= 0, given, np.nan), axis=-1)
+    day_urine = np.fmax.reduce(given, axis=-1)  # NaN-ignoring max; NaN (no warning) where none was given
     return {
         "uses": col("use").sum(-1), "use_event": (col("use").sum(-1) > 0).astype(float),
         "overdose": col("overdose").sum(-1), "naloxone_given": col("naloxone").sum(-1),

@@ -80,8 +80,7 @@ def trial_dataset(full: xr.Dataset, trial: Trial, scenario) -> xr.Dataset:
     for w in range(weeks):
         sel = slice(7 * w, min(7 * (w + 1), n_days))
         given = np.where(scheduled[:, sel], urine[:, sel], np.nan)
-        with np.errstate(all="ignore"):
-            by_week[:, w] = np.nanmax(given, axis=1)  # any positive that week; NaN if every test missed
+        by_week[:, w] = np.fmax.reduce(given, axis=1)  # any positive that week; NaN if every test missed
     in_t = fu["in_treatment"].values
     alive = fu["alive"].values
     use = fu["use_event"].values
