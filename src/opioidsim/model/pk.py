@@ -109,19 +109,24 @@ PARAMETERS = (
     # --- buprenorphine -------------------------------------------------------------------------
     Parameter("buprenorphine_clearance", 0.9, "L/min", "Elkader A & Sproule B 2005 Clin Pharmacokinet 44:661: "
               "clearance ≈ 0.9-1.3 L/min after IV dosing", cv=0.3, cv_source="assumed: 30 % CV"),
-    Parameter("buprenorphine_volume_central", 100.0, "L", "assumed: central volume of a two-compartment "
-              "description with Vss ≫ plasma volume (Elkader & Sproule 2005)"),
+    Parameter("buprenorphine_volume_central", 500.0, "L", "fitted: central volume of a two-compartment "
+              "description with Vss ≫ plasma volume (Elkader & Sproule 2005), set with the absorption rate and "
+              "intercompartmental clearance so that daily sublingual maintenance peaks near the levels of "
+              "Greenwald MK et al. 2003 Neuropsychopharmacology 28:2000 (0.5-1, 5-6 and 13-14 ng/mL at 2, 16 and 32 "
+              "mg) and one 8 mg tablet near 2-3 ng/mL, keeping V-PK-6's terminal half-life",
+              note="the model gives ≈ 7 ng/mL at the peak and ≈ 2.3 ng/mL at the trough of 16 mg daily (day 7), "
+              "≈ 2.4 ng/mL after one 8 mg tablet; with 100 L it peaked at 19 ng/mL, 3-4× Greenwald's"),
     Parameter("buprenorphine_volume_deep", 1500.0, "L", "fitted: a slowly equilibrating deep tissue compartment "
               "that gives the long terminal half-life after sublingual dosing (≈ 24-42 h, Suboxone label; "
               "Elkader & Sproule 2005)"),
-    Parameter("buprenorphine_intercompartmental", 1.0, "L/min", "fitted together with the deep volume "
-              "(see buprenorphine_volume_deep)"),
+    Parameter("buprenorphine_intercompartmental", 3.0, "L/min", "fitted together with the deep and central "
+              "volumes (see buprenorphine_volume_central and _deep)"),
     Parameter("buprenorphine_ke0", 0.01, "1/min", "Yassen A et al. 2005 J Pharmacol Exp Ther 313:1136: slow onset "
               "of buprenorphine effects (t½ke0 of the order of an hour)"),
     Parameter("buprenorphine_sublingual_bioavailability", 0.3, "1", "Elkader & Sproule 2005: sublingual tablet "
               "F ≈ 30 %", bounded_fraction=True, cv=0.3, cv_source="Elkader 2005: wide range"),
-    Parameter("buprenorphine_sublingual_absorption_rate", 0.02, "1/min", "Elkader & Sproule 2005: sublingual "
-              "t_max ≈ 1-1.5 h"),
+    Parameter("buprenorphine_sublingual_absorption_rate", 0.015, "1/min", "Elkader & Sproule 2005: sublingual "
+              "t_max ≈ 1-1.5 h (the model's t_max is ≈ 1.5 h); fitted with buprenorphine_volume_central"),
     # --- naloxone -----------------------------------------------------------------------------
     Parameter("naloxone_volume", 2.6 * 70, "L", "Ngai SH et al. 1976 Anesthesiology 44:398: Vd ≈ 2.6 L/kg",
               cv=0.3, cv_source="assumed: 30 % CV"),

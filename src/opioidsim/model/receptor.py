@@ -113,15 +113,23 @@ PARAMETERS = (
               "carries it. The model's heroin (no receptor reserve) needs near-complete occupancy to be blocked: "
               "25 mg IV heroin's NAc dopamine response is ≈ 40 % of its size without naltrexone 24 h after 50 mg, "
               "≈ 60 % 48 h after 100 mg and ≈ 80 % 72 h after 150 mg (label: blocked for 24, 48 and 72 h)"),
-    Parameter("buprenorphine_mor_kd", (1.37e-4 / 4.83e-5) ** (1 / 0.5) / 1000, "nM",
-              MANN_S2 + ": kon 4.83e-5 pM^-n/s, koff 1.37e-4 /s (dissociation t½ 84 min), n 0.5"),
-    Parameter("buprenorphine_mor_koff", 1.37e-4, "1/s", MANN_S2),
-    Parameter("buprenorphine_mor_hill", 0.5, "1", MANN_S2),
+    Parameter("buprenorphine_mor_kd", 1.0 * 1000 / 467.6, "nM",
+              "fitted to PET: half of MOR occupied at 1 ng/mL plasma (Greenwald MK et al. 2014 Drug Alcohol Depend "
+              "144:1: withdrawal suppression needs ≤ 50 % MOR availability, reached at trough levels ≥ 1 ng/mL), "
+              "which with the model's maintenance levels gives whole-brain occupancy near Greenwald MK et al. 2003 "
+              "Neuropsychopharmacology 28:2000 (41, 80 and 84 % at 2, 16 and 32 mg daily, 4 h after the dose)",
+              note="an apparent in-vivo constant (effect-site concentration in ng/mL of a 467.6 g/mol drug → nM); "
+              "Mann 2022's in-vitro kon 4.83e-5 pM^-n/s and n 0.5 give ≈ 0.008 nM and occupy 94-98 % of MOR at "
+              "every maintenance dose, far above PET at 2 mg. With it the model occupies 40, 85 and 92 % of VTA MOR 4 h after "
+              "the 7th daily dose of 2, 16 and 32 mg, and 24, 72 and 83 % at the trough"),
+    Parameter("buprenorphine_mor_koff", 1.37e-4, "1/s", MANN_S2 + ": slow dissociation (t½ 84 min)"),
+    Parameter("buprenorphine_mor_hill", 1.0, "1", "assumed: simple mass action; the PET dose-occupancy slopes of "
+              "Greenwald 2003 (whole brain and regions) correspond to Hill coefficients ≈ 0.9-1.2, not Mann "
+              "2022's in-vitro 0.5"),
     Parameter("buprenorphine_efficacy", 0.5, "1", "fitted: partial agonist whose respiratory depression "
               "plateaus at ≈ 50 % of baseline ventilation (Dahan A et al. 2005 Br J Anaesth 94:825)"),
     Parameter("buprenorphine_brain_partition", 1.0, "1", MANN_S2 + ": binding driven by the effect-site "
-              "concentration; 16 mg sublingual then occupies ≈ 80-95 % of MOR as in PET (Greenwald MK et al. "
-              "2003 Neuropsychopharmacology 28:2000)"),
+              "concentration (its apparent affinity is fitted to PET, see buprenorphine_mor_kd)"),
     Parameter("methadone_mor_kd", 3.378, "nM", VOLPE + ": methadone Ki 3.378 nM"),
     Parameter("methadone_mor_koff", 1.2, "1/min", "assumed: as the morphinans (no kinetic data in Mann 2022)"),
     Parameter("methadone_mor_hill", 1.0, "1", "assumed: simple mass action"),
