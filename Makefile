@@ -31,7 +31,7 @@ browser:
 	  else echo "warning: chromium is missing and cannot be installed here (apt-get as root): the explorer's browser tests will fail; install chromium or set OPIOIDSIM_CHROMIUM"; fi; }
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # Every validation target at full size (slow tests included).
 test-all: $(STAMP) browser
