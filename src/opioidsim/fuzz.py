@@ -182,14 +182,18 @@ def mutated(draw) -> dict:
             continue
         if not paths:
             continue
-        path = draw(st.sampled_from(paths))
-        if op == "replace":
-            _set(d, path, draw(junk))
-        elif op == "delete":
-            _set(d, path, MISSING)
-        else:
-            _add(d, path, draw(st.sampled_from(EXTRA_KEYS)), draw(junk))
+        _mutate_at(draw, d, op, draw(st.sampled_from(paths)), EXTRA_KEYS)
     return d
+
+
+def _mutate_at(draw, d: Any, op: str, path: tuple, extra_keys) -> None:
+    """replace the value at path with junk, delete it, or add an extra key beside it."""
+    if op == "replace":
+        _set(d, path, draw(junk))
+    elif op == "delete":
+        _set(d, path, MISSING)
+    else:
+        _add(d, path, draw(st.sampled_from(extra_keys)), draw(junk))
 
 
 def _set(d: Any, path: tuple, value: Any) -> None:
@@ -501,13 +505,7 @@ def mutated_course(draw) -> dict:
             paths = sorted(key_paths(d), key=lambda p: (p[0] != kind, -len(p)))
             if not paths:
                 continue
-            path = draw(st.sampled_from(paths))
-            if op == "replace":
-                _set(d, path, draw(junk))
-            elif op == "delete":
-                _set(d, path, MISSING)
-            else:
-                _add(d, path, draw(st.sampled_from(COURSE_EXTRA_KEYS + EXTRA_KEYS)), draw(junk))
+            _mutate_at(draw, d, op, draw(st.sampled_from(paths)), COURSE_EXTRA_KEYS + EXTRA_KEYS)
     return d
 
 
