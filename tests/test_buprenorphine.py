@@ -1,0 +1,166 @@
+"""Buprenorphine: sublingual maintenance levels and mu-receptor occupancy against PET and plasma
+figures, the ceiling on breathing depression, blockade of heroin, and withdrawal precipitated by an
+early induction. Expected values come from the papers named in each test, not from the model.
+
+Research and teaching tool: these are population figures of published studies, not dosing advice."""
+import numpy as np
+import pytest
+
+from opioidsim.engine.core import compile_doses, integrate, make_grid, subject_parameters
+from opioidsim.model import default_model
+from opioidsim.model.pk import DOSE_TARGETS
+from opioidsim.scenarios import Dose, Scenario
+from opioidsim.validation.sim import Run
+
+HOUR, DAY = 60.0, 1440.0
+MAINTENANCE_MG = [2.0, 16.0, 32.0]  # Greenwald MK et al. 2003 Neuropsychopharmacology 28:2000
+
+
+def run_scaled(doses, drug, route, amounts_mg, nominal_mg, duration, record_every):
+    """Typical subjects sharing a schedule, subject i getting amounts_mg[i]/nominal_mg times every
+    dose of `drug` by `route` (a dose-response run as one batch)."""
+    scenario = Scenario(duration=duration, record_every=record_every, doses=doses,
+                        cohort={"subjects": len(amounts_mg)})
+    model = default_model()
+    grid = make_grid(scenario.duration_min, scenario.record_every_min)
+    p = subject_parameters(model, scenario, len(amounts_mg), 0, variability=False)
+    events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
+    target = model.index[DOSE_TARGETS[(drug, route)][0]]
+    events.amount[:, events.target[0] == target] *= (np.asarray(amounts_mg) / nominal_mg)[:, None]
+    recs = integrate(model, grid, model.initial_state(p), p, events, model.readouts)
+    return Run(grid.record_times_min, {n: recs[:, :, i] for i, n in enumerate(model.readouts)})
+
+
+def daily_sublingual(days, mg=8.0):
+    return [Dose("buprenorphine", f"{mg:g} mg", route="sublingual", at=f"{d * 24}h") for d in range(days)]
+
+
+@pytest.fixture(scope="module")
+def maintenance():
+    """Seven daily sublingual doses of 2, 16 and 32 mg, then a 25 mg IV heroin challenge 4 h after
+    the 7th, and the same challenge in a subject never given buprenorphine (amount 0)."""
+    doses = [*daily_sublingual(7), Dose("heroin", "25 mg", route="iv", at=f"{6 * 24 + 4}h")]
+    return run_scaled(doses, "buprenorphine", "sublingual", [*MAINTENANCE_MG, 0.0], 8.0, "6d8h", "10min")
+
+
+def test_maintenance_plasma_peaks_rise_with_dose_as_measured(maintenance):
+    # Greenwald 2003 Table 1 (and Greenwald 2014 review): peak plasma ≈ 0.5-1, 5-6 and 13-14 ng/mL on
+    # 2, 16 and 32 mg daily; accept ± about a third around those ranges
+    r = maintenance
+    day7 = (r.t >= 6 * DAY) & (r.t < 6 * DAY + 4 * HOUR)
+    peaks = r["plasma_buprenorphine"][:3, day7].max(axis=1)
+    for got, (lo, hi) in zip(peaks, [(0.35, 1.3), (3.5, 8.0), (9.0, 18.0)]):
+        assert lo <= got <= hi, peaks
+
+
+def test_receptor_occupancy_follows_pet_and_saturates(maintenance):
+    # Greenwald 2003: whole-brain MOR availability fell by 41, 80 and 84 % 4 h after 2, 16 and 32 mg;
+    # the step from 16 to 32 mg is small (saturation), from 2 to 16 mg large
+    r = maintenance
+    i4 = int(np.searchsorted(r.t, 6 * DAY + 4 * HOUR)) - 1  # just before the heroin challenge
+    occ = r["mor_occupancy_vta"][:3, i4]
+    for got, want in zip(occ, (0.41, 0.80, 0.84)):
+        assert abs(got - want) <= 0.12, occ
+    assert occ[1] - occ[0] > 3 * (occ[2] - occ[1])
+
+
+def test_maintenance_blunts_heroin_in_proportion_to_dose(maintenance):
+    # Comer SD, Collins ED & Fischman MW 2001 Psychopharmacology 154:28 (IV heroin self-administration
+    # on 2, 8 and 16 mg sublingual): higher
+    # maintenance doses blunt IV heroin's effects more; Greenwald 2003: heroin-like agonist effects
+    # attenuated at 16 and 32 mg, hardly at 2 mg. Measured as heroin's extra NAc dopamine.
+    r = maintenance
+    before = int(np.searchsorted(r.t, 6 * DAY + 4 * HOUR)) - 1
+    after = (r.t >= 6 * DAY + 4 * HOUR) & (r.t <= 6 * DAY + 6 * HOUR)
+    rise = r["nac_dopamine"][:, after].max(axis=1) - r["nac_dopamine"][:, before]
+    none, on2, on16, on32 = rise[3], rise[0], rise[1], rise[2]
+    assert none > 2.0  # heroin alone: a strong response (the comparison is not vacuous)
+    assert on32 < on16 < on2 <= none * 1.05, rise
+    assert on16 < 0.5 * none, rise
+
+
+def isohypercapnic_ventilation(signal):
+    """Ventilation at a clamped end-tidal CO2 of 50 mmHg, normoxic, as a fraction of the drug-free
+    value there (the measure of Dahan 2005): the model's own ventilation law at a given brainstem
+    receptor signal. Free-breathing ventilation hides depression, as CO2 rises until VE·PaCO2 is
+    back near the CO2 production."""
+    model = default_model()
+    p = {n: par.internal_value for n, par in model.parameters.items()}
+    resp = next(b.module for b in model.blocks if b.module.name == "respiration")
+    y = {"paco2": np.float64(50.0), "pao2": np.float64(99.0), "arrest": np.float64(0.0)}
+    ve = lambda s: float(resp._ventilation(y, {"mor_signal_brainstem": np.float64(s)}, p))  # noqa: E731
+    return np.array([ve(s) for s in np.atleast_1d(signal)]) / ve(0.0)
+
+
+@pytest.fixture(scope="module")
+def iv_dose_response():
+    bup = run_scaled([Dose("buprenorphine", "1 mg", route="iv", at="10min")], "buprenorphine", "iv",
+                     [0.2, 2.0, 8.0, 32.0], 1.0, "12h", "2min")
+    fen = run_scaled([Dose("fentanyl", "0.1 mg", route="iv", at="10min")], "fentanyl", "iv",
+                     [0.025, 0.05, 0.1, 0.2, 0.4], 0.1, "2h", "1min")
+    return (isohypercapnic_ventilation(bup["mor_signal_brainstem"].max(axis=1)),
+            isohypercapnic_ventilation(fen["mor_signal_brainstem"].max(axis=1)))
+
+
+def test_breathing_depression_has_a_ceiling_that_fentanyl_lacks(iv_dose_response):
+    # Dahan A et al. 2005 Br J Anaesth 94:825 (isohypercapnic ventilation, volunteers): buprenorphine's
+    # depression levels off as the dose rises, fentanyl's goes on to apnoea (at ≈ 2.9 µg/kg)
+    bup, fen = iv_dose_response
+    # fentanyl: near apnoea at 0.2 mg (≈ 2.9 µg/kg), apnoea (< 10 % of baseline) at twice that
+    assert np.all(np.diff(fen) < 0) and fen[3] < 0.2 and fen[-1] < 0.1, fen
+    assert np.all(np.diff(bup) <= 0) and bup[-1] < 0.9, bup  # it does depress breathing (not vacuous)
+    # a 4-fold step at the top of the range (8 → 32 mg) moves buprenorphine less than a tenth of
+    # baseline, while a 4-fold step of fentanyl (25 → 100 µg) moves it by more than a quarter
+    assert bup[2] - bup[3] < 0.1 and fen[0] - fen[2] > 0.25, (bup, fen)
+    assert bup.min() > 0.35
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the plateau lies at ≈ 80 % of baseline, not Dahan's ≈ 50 %, "
+                   "and is reached only above ≈ 8 mg IV: the receptor signal is efficacy × occupancy with no "
+                   "receptor reserve, so a partial agonist of efficacy 0.5 cannot depress breathing as far as "
+                   "a full agonist at the same occupancy, and the PET-fitted Kd (1 ng/mL) leaves 0.2-0.6 mg IV "
+                   "at ≈ 10-30 % occupancy")
+def test_the_breathing_plateau_is_near_half_of_baseline_from_low_doses(iv_dose_response):
+    # Dahan 2005: ≈ 50 % of baseline from 0.2 mg/70 kg IV upward
+    bup, _ = iv_dose_response
+    assert np.all((bup >= 0.35) & (bup <= 0.65)), bup
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: with no receptor reserve (signal = efficacy × occupancy) a "
+                   "heroin user 1 h after a dose carries a full-agonist signal (≈ 0.3-0.45) below what 8 mg "
+                   "buprenorphine itself gives (0.5 × 70 % occupancy), so an early induction relieves instead of "
+                   "precipitating withdrawal; an operational (Black-Leff) transducer would give full agonists "
+                   "their reserve")
+def test_induction_too_early_precipitates_withdrawal_and_later_it_relieves_it():
+    # SAMHSA TIP 63 (2021) and the buprenorphine label: given while a full agonist still occupies the
+    # receptors, buprenorphine precipitates withdrawal; started 12-24 h after the last short-acting
+    # opioid, when withdrawal has begun (COWS ≥ 8-12), it relieves it. A subject dependent on IV heroin
+    # (20 mg three times a day for 10 days), last dose at 9d16h; 8 mg 1 h or 24 h later, or none.
+    use = [Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="9d17h")]
+    last = 9 * DAY + 16 * HOUR
+    early = run_scaled([*use, Dose("buprenorphine", "8 mg", route="sublingual", at="9d17h")], "buprenorphine",
+                       "sublingual", [0.0, 8.0], 8.0, "10d2h", "10min")
+
+    def cows(run, subject, hours_after_last):
+        return run["cows"][subject, int(np.searchsorted(run.t, last + hours_after_last * HOUR))]
+
+    # a few hours after the tablet the treated subject is worse off than the untreated one
+    worse = max(cows(early, 1, h) - cows(early, 0, h) for h in (2, 3, 4))
+    assert worse >= 3.0, worse
+
+
+def test_a_later_induction_relieves_withdrawal():
+    # SAMHSA TIP 63 (2021): started 12-24 h after the last short-acting opioid, when withdrawal has
+    # begun, buprenorphine relieves it. IV heroin 20 mg three times a day for 10 days, last dose at
+    # 9d16h; 8 mg sublingual 24 h later, or none.
+    use = [Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="9d17h")]
+    last = 9 * DAY + 16 * HOUR
+    late = run_scaled([*use, Dose("buprenorphine", "8 mg", route="sublingual", at="10d16h")], "buprenorphine",
+                      "sublingual", [0.0, 8.0], 8.0, "11d2h", "10min")
+
+    def cows(subject, hours_after_last):
+        return late["cows"][subject, int(np.searchsorted(late.t, last + hours_after_last * HOUR))]
+
+    assert cows(0, 24) >= 5.0  # the untreated subject is in withdrawal by then (not vacuous)
+    assert cows(1, 24) == pytest.approx(cows(0, 24))  # same subject until the tablet
+    assert cows(1, 28) < cows(0, 28) - 3.0, (cows(1, 28), cows(0, 28))
