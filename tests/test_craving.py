@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from opioidsim.scenarios import Dose
-from opioidsim.validation.sim import run_typical
+from opioidsim.validation.sim import run_typical, run_typical_batch
 
 USE_DAYS = 60
 
@@ -55,9 +55,10 @@ def test_cue_craving_incubates_in_abstinence_while_background_craving_fades(use_
 def test_incubation_needs_abstinence():
     # the same time since the cue memory formed, but still using: no incubation (potentiation of
     # the NAc cue pathway appears only after prolonged withdrawal: Conrad KL et al. 2008 Nature 454:118)
-    using = run_typical([Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="40d")], "40d", "1d")
-    stopped = run_typical([Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="20d")], "40d", "1d")
-    assert using["cue_incubation"][-1] < 0.5 * stopped["cue_incubation"][-1]
+    r = run_typical_batch([[Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until=until)]
+                           for until in ("40d", "20d")], "40d", "1d")
+    using, stopped = r["cue_incubation"][:, -1]
+    assert using < 0.5 * stopped
 
 
 def test_ceftriaxone_restores_glt1_and_lowers_cue_evoked_glutamate():

@@ -35,3 +35,20 @@ def test_run_validation_filters_by_prefix_and_reports_fields():
 
 def test_unknown_prefix_runs_nothing():
     assert run_validation(only="V-NOPE") == []
+
+
+def test_a_batch_of_schedules_gives_each_subject_its_own_run():
+    # subjects never mix: each row of a batched run is the lone run of its schedule
+    import numpy as np
+
+    from opioidsim.scenarios import Dose
+    from opioidsim.validation.sim import run_typical, run_typical_batch
+
+    a = [Dose("heroin", "10 mg", route="iv", at="10min")]
+    b = [Dose("morphine", "10 mg", route="iv", at="0min"), Dose("naloxone", "0.4 mg", route="iv", at="30min")]
+    both = run_typical_batch([a, b], "2h", "5min")
+    for i, schedule in enumerate((a, b)):
+        alone = run_typical(schedule, "2h", "5min")
+        for name in ("plasma_morphine", "mor_occupancy_vta", "nac_dopamine", "ventilation"):
+            np.testing.assert_allclose(both[name][i], alone[name], rtol=1e-9, atol=1e-12)
+    assert both["plasma_naloxone"][0].max() == 0.0 < both["plasma_naloxone"][1].max()  # the rows differ

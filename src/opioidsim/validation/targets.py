@@ -14,7 +14,7 @@ import numpy as np
 
 from ..scenarios import Dose, Scenario
 from ..model.withdrawal import cows_band
-from .sim import auc, half_life, run_typical, run_typical_test_doses
+from .sim import auc, half_life, run_typical, run_typical_batch, run_typical_test_doses
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,9 @@ _HEROIN_30D = [Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="3
 _LAST_HEROIN_MIN = 30 * 1440.0 - 480.0  # every 8 h from 8 h, the last dose before day 30
 
 
+@lru_cache(maxsize=1)
 def _heroin_withdrawal():
+    """The typical subject's withdrawal after 30 days of IV heroin (shared by V-WD-1 and V-WD-3)."""
     r = run_typical(_HEROIN_30D, "44d", "1h")
     after = r.t >= _LAST_HEROIN_MIN
     return r, (r.t[after] - _LAST_HEROIN_MIN) / 60.0, r["cows"][after]
@@ -380,13 +382,12 @@ def _allo1() -> Outcome:
     # sessions. Short access: 3 IV heroin doses of 5 mg in 1 h; thresholds just before and just after
     # each session. Extended access: 10 mg every 2 h through a 23 h session; thresholds just after.
     short = [Dose("heroin", "5 mg", route="iv", at=f"{m}min", every="1d", until="14d") for m in (0, 20, 40)]
-    r = run_typical(short, "14d", "5min")
-    at = lambda minutes: float(r["reward_threshold"][int(np.searchsorted(r.t, minutes))])  # noqa: E731
-    pre = np.array([at(d * 1440.0 - 5.0) for d in range(1, 14)])
-    post_short = np.array([at(d * 1440.0 + 60.0) for d in range(1, 14)])
-    extended = run_typical([Dose("heroin", "10 mg", route="iv", at="0min", every="2h", until="14d")], "14d", "5min")
-    post_long = np.array([float(extended["reward_threshold"][int(np.searchsorted(extended.t, d * 1440.0 + 23 * 60.0))])
-                          for d in range(14)])
+    extended = [Dose("heroin", "10 mg", route="iv", at="0min", every="2h", until="14d")]
+    r = run_typical_batch([short, extended], "14d", "5min")
+    at = lambda subject, minutes: float(r["reward_threshold"][subject, int(np.searchsorted(r.t, minutes))])  # noqa: E731
+    pre = np.array([at(0, d * 1440.0 - 5.0) for d in range(1, 14)])
+    post_short = np.array([at(0, d * 1440.0 + 60.0) for d in range(1, 14)])
+    post_long = np.array([at(1, d * 1440.0 + 23 * 60.0) for d in range(14)])
     lowered = bool(np.all(post_short < pre))
     progressive = bool(np.polyfit(np.arange(14), post_long, 1)[0] > 0 and post_long[-1] > post_long[0]
                        and post_long[-1] > 100.0)
