@@ -131,7 +131,7 @@ def test_the_breathing_plateau_is_near_half_of_baseline_from_low_doses(iv_dose_r
                    "buprenorphine itself gives (0.5 × 70 % occupancy), so an early induction relieves instead of "
                    "precipitating withdrawal; an operational (Black-Leff) transducer would give full agonists "
                    "their reserve")
-def test_induction_too_early_precipitates_withdrawal_and_later_it_relieves_it():
+def test_induction_too_early_precipitates_withdrawal():
     # SAMHSA TIP 63 (2021) and the buprenorphine label: given while a full agonist still occupies the
     # receptors, buprenorphine precipitates withdrawal; started 12-24 h after the last short-acting
     # opioid, when withdrawal has begun (COWS ≥ 8-12), it relieves it. A subject dependent on IV heroin
