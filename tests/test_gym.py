@@ -201,3 +201,13 @@ def test_ppo_learns_to_use_but_not_to_overdose():
     assert trained_return > random_return + 10.0
     assert trained_od < random_od
     assert freq[1] > 1 / 3  # it uses the usual dose more often than chance
+
+
+def test_every_drug_that_can_be_dosed_can_be_observed_in_plasma():
+    # a lab can measure any drug the environment lets the agent take (naltrexone among them)
+    from opioidsim.model import default_model
+
+    readouts = set(default_model().readouts)
+    for drug in ogym._DRUGS:
+        assert f"plasma_{drug}" in ogym.OBSERVATIONS, drug
+        assert ogym.OBSERVATIONS[f"plasma_{drug}"][0] in readouts

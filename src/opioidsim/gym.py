@@ -59,7 +59,7 @@ from gymnasium import spaces
 
 from .engine.core import MIN_BATCH, QUANTUM_MIN, advance_to, state_atol, subject_parameters
 from .model.model import Model, default_model
-from .model.pk import DOSE_TARGETS
+from .model.pk import COMPOUNDS, DOSE_TARGETS
 from .units import UnitError, parse_quantity
 
 __all__ = ["ENV_ID", "OBSERVATIONS", "DEFAULT_OBSERVATIONS", "SubjectEnv", "SUBSTEPS"]
@@ -87,7 +87,7 @@ OBSERVATIONS: dict[str, tuple[str, str, float, float, float, str]] = {
                         "hours since the last use h, as h / (h + 24): 0 just used, 0.5 a day ago, 1 never"),
     **{f"plasma_{d}": (f"plasma_{d}", "log_ngml", 3.0, 0.0, 1.0,
                        f"plasma {d} (a lab measurement), log10(1 + ng/mL) / 3, capped at 1")
-       for d in ("heroin", "6mam", "morphine", "fentanyl", "methadone", "buprenorphine", "naloxone")},
+       for d in COMPOUNDS},
 }
 DEFAULT_OBSERVATIONS = ("craving", "cue_craving", "negative_affect", "hedonic_state", "withdrawal", "pain", "spo2",
                         "hours_since_use")
@@ -96,10 +96,7 @@ DEFAULT_OBSERVATIONS = ("craving", "cue_craving", "negative_affect", "hedonic_st
 #: their end-of-step values are returned in `info`
 _READOUTS = ("hedonic_state", "overdose", "cardiac_arrest", "craving", "cue_craving", "negative_affect", "cows",
              "pain", "spo2", "nac_dopamine", "mor_occupancy_vta",
-             *(f"plasma_{d}" for d in ("heroin", "6mam", "morphine", "fentanyl", "methadone", "buprenorphine",
-                                       "naloxone")),
-             *(f"brain_{d}" for d in ("heroin", "6mam", "morphine", "fentanyl", "methadone", "buprenorphine",
-                                      "naloxone")))
+             *(f"plasma_{d}" for d in COMPOUNDS), *(f"brain_{d}" for d in COMPOUNDS))
 _R = {name: i for i, name in enumerate(_READOUTS)}
 
 #: the widest settings accepted (a person's decisions come minutes to a day apart; episodes up to 5 years)

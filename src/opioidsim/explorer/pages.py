@@ -25,6 +25,7 @@ from opioidsim.drugs import DRUGS
 from opioidsim.errors import ScenarioError
 from opioidsim.readouts import READOUTS
 from opioidsim.report.summary import cohort_bands, nan_quantiles, peak_kind, time_minutes
+from opioidsim.model.pk import COMPOUNDS
 from opioidsim.model.withdrawal import COWS_BANDS
 from opioidsim.scenarios import Scenario
 
@@ -545,9 +546,8 @@ def _naloxone_controls() -> tuple[Control, ...]:
 
 
 def _plasma_series() -> tuple[Series, ...]:
-    labels = {"6mam": "6-MAM"}
-    return tuple(Series(f"plasma_{d}", labels.get(d, d), only_if_present=True)
-                 for d in ("heroin", "6mam", "morphine", "fentanyl", "methadone", "buprenorphine", "naloxone"))
+    labels = {"6mam": "6-MAM", "naltrexol": "6β-naltrexol"}
+    return tuple(Series(f"plasma_{d}", labels.get(d, d), only_if_present=True) for d in COMPOUNDS)
 
 
 ACUTE = Page(

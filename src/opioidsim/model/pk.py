@@ -29,6 +29,11 @@ MW = {c: DRUGS[c].molar_mass_g_per_mol for c in ("heroin", "morphine", "fentanyl
 MW["6mam"] = 327.4  # 6-monoacetylmorphine, C19H21NO4
 MW["naltrexol"] = 343.4  # 6β-naltrexol, C20H25NO4 (naltrexone + 2 H)
 
+#: every compound with a plasma_<c> and a brain_<c> readout (drugs and active metabolites), for
+#: pages and environments that list them
+COMPOUNDS = ("heroin", "6mam", "morphine", "fentanyl", "methadone", "buprenorphine", "naloxone", "naltrexone",
+             "naltrexol")
+
 LN2 = math.log(2.0)
 
 INTURRISI = "Inturrisi CE et al. 1984 N Engl J Med 310:1213 (IV heroin, 11 patients)"
@@ -276,10 +281,8 @@ class PharmacokineticsModule(Module):
     )
     parameters = PARAMETERS
     provides = (
-        "plasma_heroin", "plasma_6mam", "plasma_morphine", "plasma_fentanyl", "plasma_methadone",
-        "plasma_buprenorphine", "plasma_naloxone", "plasma_naltrexone", "plasma_naltrexol",
-        "brain_heroin", "brain_6mam", "brain_morphine", "brain_fentanyl", "brain_methadone", "brain_buprenorphine",
-        "brain_naloxone", "brain_naltrexone", "brain_naltrexol",
+        *(f"plasma_{c}" for c in COMPOUNDS),
+        *(f"brain_{c}" for c in COMPOUNDS),
         # heroin absorbed through the lungs (mg/min): the smoked route's exposure to heated vapour
         "inhaled_heroin",
     )
