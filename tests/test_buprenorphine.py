@@ -6,11 +6,9 @@ Research and teaching tool: these are population figures of published studies, n
 import numpy as np
 import pytest
 
-from opioidsim.engine.core import compile_doses, integrate, make_grid, subject_parameters
 from opioidsim.model import default_model
-from opioidsim.model.pk import DOSE_TARGETS
-from opioidsim.scenarios import Dose, Scenario
-from opioidsim.validation.sim import Run
+from opioidsim.scenarios import Dose
+from opioidsim.validation.sim import run_typical_batch, with_amount
 
 HOUR, DAY = 60.0, 1440.0
 MAINTENANCE_MG = [2.0, 16.0, 32.0]  # Greenwald MK et al. 2003 Neuropsychopharmacology 28:2000
@@ -19,16 +17,11 @@ MAINTENANCE_MG = [2.0, 16.0, 32.0]  # Greenwald MK et al. 2003 Neuropsychopharma
 def run_scaled(doses, drug, route, amounts_mg, nominal_mg, duration, record_every):
     """Typical subjects sharing a schedule, subject i getting amounts_mg[i]/nominal_mg times every
     dose of `drug` by `route` (a dose-response run as one batch)."""
-    scenario = Scenario(duration=duration, record_every=record_every, doses=doses,
-                        cohort={"subjects": len(amounts_mg)})
-    model = default_model()
-    grid = make_grid(scenario.duration_min, scenario.record_every_min)
-    p = subject_parameters(model, scenario, len(amounts_mg), 0, variability=False)
-    events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
-    target = model.index[DOSE_TARGETS[(drug, route)][0]]
-    events.amount[:, events.target[0] == target] *= (np.asarray(amounts_mg) / nominal_mg)[:, None]
-    recs = integrate(model, grid, model.initial_state(p), p, events, model.readouts)
-    return Run(grid.record_times_min, {n: recs[:, :, i] for i, n in enumerate(model.readouts)})
+    def scaled(dose, factor):
+        return with_amount(dose, dose.amount_mg * factor) if (dose.drug, dose.route) == (drug, route) else [dose]
+
+    return run_typical_batch([[s for d in doses for s in scaled(d, mg / nominal_mg)] for mg in amounts_mg],
+                             duration, record_every)
 
 
 def daily_sublingual(days, mg=8.0):

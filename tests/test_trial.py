@@ -163,8 +163,8 @@ def test_the_same_subject_lives_the_same_life_alone(small_trial):
 
 
 # ---- a short life course: the compiled course loop must run to the end ---------------------------
-# slow: minutes of integration on 2 cores even for 3 subjects over 4 days (the reason is being
-# looked into; see the issue note), so in the slow run only
+# slow: a course decides every few hours and integrates each interval adaptively, minutes on 2
+# cores even for 3 subjects over 4 days, so in the slow run only
 LIFE_TOML = """
 [scenario]
 name = "short-life"

@@ -56,16 +56,14 @@ def ros2_step(model: Model, t, y, p, h):
                 for b in blocks]
 
     def solve(v):
-        # (I − γhJ_L) x = v with J_L block lower-triangular: x_b = (I − γhJ_bb)⁻¹ (v_b + γh Σ_{a<b} J_ba x_a)
-        xs = []
+        # (I − γhJ_L) x = v with J_L block lower-triangular:
+        # x_b = (I − γhJ_bb)⁻¹ (v_b + γh Σ_{a<b} J_ba x_a); blocks are contiguous from state 0, so the
+        # x solved so far holds states :b.start
+        x = v[:, :0]
         for b, inv in zip(blocks, inverses):
-            rhs_b = v[:, b.start:b.stop]
-            if xs:
-                upstream = jnp.concatenate(xs, axis=-1)
-                rhs_b = rhs_b + gh[:, :, 0] * jnp.einsum("sij,sj->si", jac[:, b.start:b.stop, :upstream.shape[-1]],
-                                                          upstream)
-            xs.append(jnp.einsum("sij,sj->si", inv, rhs_b))
-        return jnp.concatenate(xs, axis=-1)
+            rhs_b = v[:, b.start:b.stop] + gh[:, :, 0] * jnp.einsum("sij,sj->si", jac[:, b.start:b.stop, :b.start], x)
+            x = jnp.concatenate([x, jnp.einsum("sij,sj->si", inv, rhs_b)], axis=-1)
+        return x
 
     hc = h[:, None]
     k1 = solve(model.rhs(t, y, p))

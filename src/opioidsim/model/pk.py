@@ -24,15 +24,14 @@ from ..drugs import DRUGS
 from ..params import Parameter
 from .base import Module, State
 
-MW = {c: DRUGS[c].molar_mass_g_per_mol for c in ("heroin", "morphine", "fentanyl", "naloxone", "methadone",
-                                                  "buprenorphine", "naltrexone")}
-MW["6mam"] = 327.4  # 6-monoacetylmorphine, C19H21NO4
-MW["naltrexol"] = 343.4  # 6β-naltrexol, C20H25NO4 (naltrexone + 2 H)
-
 #: every compound with a plasma_<c> and a brain_<c> readout (drugs and active metabolites), for
 #: pages and environments that list them
 COMPOUNDS = ("heroin", "6mam", "morphine", "fentanyl", "methadone", "buprenorphine", "naloxone", "naltrexone",
              "naltrexol")
+
+MW = {c: DRUGS[c].molar_mass_g_per_mol for c in COMPOUNDS if c in DRUGS}
+MW["6mam"] = 327.4  # 6-monoacetylmorphine, C19H21NO4
+MW["naltrexol"] = 343.4  # 6β-naltrexol, C20H25NO4 (naltrexone + 2 H)
 
 LN2 = math.log(2.0)
 
