@@ -11,6 +11,7 @@ from opioidsim.model.structure import REGIONS, StructureModule
 from opioidsim.readouts import READOUTS
 
 CONTRACT = ["glial_activation", "white_matter", "hypoxic_injury", "pfc_control", "executive", "memory", "attention",
+            "memory_verbal", "memory_spatial",
             "pet_d2_bp", "fmri_cue_nac", *(f"gmv_{r}" for r in REGIONS), *(f"vbm_{r}" for r in REGIONS)]
 
 
@@ -32,7 +33,7 @@ def test_drug_naive_brain_is_intact_and_does_not_drift():
     out = model.outputs(y0, p)
     for r in REGIONS:
         assert float(out[f"gmv_{r}"][0]) == 1.0
-    for name in ("pfc_control", "executive", "memory", "attention", "white_matter"):
+    for name in ("pfc_control", "executive", "memory", "memory_verbal", "memory_spatial", "attention", "white_matter"):
         assert float(out[name][0]) == pytest.approx(1.0, abs=1e-9)
     assert float(out["glial_activation"][0]) == 0.0 and float(out["hypoxic_injury"][0]) == 0.0
     assert float(out["fmri_cue_nac"][0]) == 0.0  # no cue learnt, no cue response
@@ -81,6 +82,27 @@ def test_cognition_falls_with_pfc_loss_low_d2_and_inflammation():
     assert ctl(gmv_pfc=0.9) < 1.0 and ctl(tonic_d2_signal=0.2) < 1.0 and ctl(glial_activation=0.5) < 1.0
     assert ctl(tonic_d2_signal=0.4) == pytest.approx(1.0)  # intoxication does not raise control above intact
     assert 0.0 < ctl(gmv_pfc=0.0, tonic_d2_signal=0.0, glial_activation=1.0, white_matter=0.0) < 0.5
+
+
+def test_working_memory_domains_follow_their_own_substrates():
+    # verbal material: prefrontal and temporal language cortex; spatial: prefrontal cortex and the
+    # hypoxia-vulnerable hippocampus (Smith & Jonides 1999); `memory` is the mean of the two
+    c = CognitionModule()
+    p = _typical_params(default_model())
+    base = {"gmv_pfc": 1.0, "gmv_acc": 1.0, "gmv_temporal": 1.0, "white_matter": 1.0, "hypoxic_injury": 0.0,
+            "glial_activation": 0.0, "tonic_d2_signal": 0.25, "d2_signal_reference": 0.25}
+    out = lambda **kw: {k: float(v[0]) for k, v in c.outputs({}, {**base, **kw}, p).items()}  # noqa: E731
+    intact = out()
+    assert intact["memory_verbal"] == pytest.approx(1.0) and intact["memory_spatial"] == pytest.approx(1.0)
+    temporal = out(gmv_temporal=0.9)
+    assert temporal["memory_verbal"] < 1.0 and temporal["memory_spatial"] == pytest.approx(1.0)
+    hypoxic = out(hypoxic_injury=0.1)
+    assert hypoxic["memory_spatial"] < hypoxic["memory_verbal"] < 1.0
+    pfc = out(gmv_pfc=0.9)
+    assert pfc["memory_spatial"] < 1.0 and pfc["memory_verbal"] < 1.0  # both lean on the prefrontal cortex
+    for o in (temporal, hypoxic, pfc):
+        assert o["memory"] == pytest.approx(0.5 * (o["memory_verbal"] + o["memory_spatial"]))
+        assert 0.0 < o["memory_spatial"] <= 1.0 and 0.0 < o["memory_verbal"] <= 1.0
 
 
 def test_hedges_g_and_welch_on_a_hand_example():

@@ -92,6 +92,15 @@ def test_cognition_panel_draws_the_domains_and_pfc_control_dashed():
     assert cognition_figure(_ds(GMV)) is None
 
 
+def test_cognition_panel_draws_working_memory_by_domain_where_recorded():
+    fig = cognition_figure(_ds(["executive", "memory", "memory_verbal", "memory_spatial"], loss=0.2))
+    (ax,) = fig.axes
+    labels = {str(line.get_label()) for line in ax.get_lines()}
+    assert {"verbal working memory", "spatial working memory"} <= labels
+    assert "working memory" not in labels  # their mean would hide which domain falls
+    assert _line(ax, "spatial working memory").get_linestyle() == "--"  # may lie on the verbal line
+
+
 def test_brain_axis_counts_years_for_a_life_course():
     assert choose_brain_axis(10 * 365.25 * 1440.0).unit == "years"
     assert choose_brain_axis(60 * 1440.0).unit == "days"

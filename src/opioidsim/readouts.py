@@ -96,7 +96,12 @@ _R = [
     Readout("leukoencephalopathy_risk", "1", "probability that toxic leukoencephalopathy from inhaled heroin has "
             "developed by now, 0-1"),
     Readout("executive", "1", "executive function, fraction of the subject's drug-naive level"),
-    Readout("memory", "1", "working memory (verbal and spatial), fraction of the subject's drug-naive level"),
+    Readout("memory", "1", "working memory, mean of its verbal and spatial domains, fraction of the subject's "
+            "drug-naive level"),
+    Readout("memory_verbal", "1", "verbal working memory (digit span, letter-number sequencing), fraction of the "
+            "subject's drug-naive level"),
+    Readout("memory_spatial", "1", "spatial working memory (spatial span, CANTAB SWM), fraction of the subject's "
+            "drug-naive level"),
     Readout("attention", "1", "sustained attention, fraction of the subject's drug-naive level"),
     Readout("pfc_control", "1", "prefrontal top-down control of choice, 0-1 (1 = intact)"),
     Readout("fmri_cue_nac", "%", "drug-cue minus neutral-cue BOLD contrast in the nucleus accumbens (% signal change)"),

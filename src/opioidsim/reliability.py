@@ -65,7 +65,8 @@ READOUT_BOUNDS: dict[str, tuple[float, float]] = {
     "craving": (0.0, 10.0),
     # issue 6: fractions of a baseline or of a population, probabilities and 0-1 scores
     **{k: (0.0, 1.0) for k in ("glial_activation", "white_matter", "hypoxic_injury", "leukoencephalopathy_risk",
-                                "executive", "memory", "attention", "pfc_control")},
+                                "executive", "memory", "memory_verbal", "memory_spatial", "attention",
+                                "pfc_control")},
     **{f"gmv_{r}": (0.0, 1.0) for r in ("pfc", "acc", "temporal", "insula", "nac", "fusiform")},
     # VBM: % difference from a typical control — a person's own anatomy can be larger or smaller,
     # but no region can lose more than all of it; a BOLD contrast can be of either sign

@@ -732,6 +732,8 @@ _GMV_LINES: tuple[tuple[str, str], ...] = (("gmv_pfc", "prefrontal cortex"),
 GREY_MATTER_READOUTS: tuple[str, ...] = (*(n for n, _ in _GMV_LINES), "white_matter")
 _COGNITION_LINES: tuple[tuple[str, str], ...] = (("executive", "executive function"),
                                                  ("memory", "working memory"),
+                                                 ("memory_verbal", "verbal working memory"),
+                                                 ("memory_spatial", "spatial working memory"),
                                                  ("attention", "attention"),
                                                  ("pfc_control", "PFC control of choice"))
 COGNITION_READOUTS: tuple[str, ...] = tuple(n for n, _ in _COGNITION_LINES)
@@ -836,14 +838,14 @@ def cognition_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.nda
     ax.axhline(100.0, color="0.5", lw=0.8)
     drawn = []
     for i, (name, label) in enumerate(_COGNITION_LINES):
-        if name not in names:
-            continue
+        if name not in names or (name == "memory" and {"memory_verbal", "memory_spatial"} & set(names)):
+            continue  # the mean of the two working-memory domains only where they are not recorded
         band = _percent_band(ds, name, cache)
         if name == "pfc_control":  # dashed: in this model it is the executive domain itself
             ax.plot(x, band[1], color="0.2", lw=1.3, ls="--", label=label)
         else:
             _draw(ax, x, band, label, _COLORS[(i + 6) % len(_COLORS)], show_band)
-            if name == "attention":  # close to memory (ACC vs PFC and temporal loss): dashed, so both show
+            if name in ("attention", "memory_spatial"):  # lie close to other lines: dashed, so all show
                 ax.get_lines()[-1].set_linestyle((0, (5, 3)))
         drawn.append(band)
     _percent_limits(ax, drawn, _COGNITION_FLOOR)
