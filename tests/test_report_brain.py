@@ -185,3 +185,37 @@ def test_life_course_records_become_a_dataset_the_panel_draws():
     assert fig is not None
     y = np.asarray(_line(fig.axes[0], "prefrontal cortex").get_ydata(), float)
     assert y[-1] == pytest.approx(92.0)
+
+
+def test_study_report_prints_the_hand_worked_effect_and_writes_its_tables(tmp_path):
+    # users 1,2,3 vs controls 3,4,5: pooled SD 1, g = −2 × (1 − 3/15) = −1.6; Welch t = −2/sqrt(2/3), df 4
+    from opioidsim import imaging
+
+    users, controls = {"vbm_pfc": [1.0, 2.0, 3.0]}, {"vbm_pfc": [3.0, 4.0, 5.0]}
+    study = imaging.StudyResult(imaging.compare_groups(users, controls),
+                                imaging.correlate(users, np.array([1.0, 2.0, 3.0])),
+                                pd.DataFrame({"years_of_use": [1.0, 2.0, 3.0], **users}), pd.DataFrame(controls))
+    paths = study.report(tmp_path / "study")
+    page = paths["html"].read_text()
+    assert "-1.60 [" in page and "Welch" in page and "research and teaching tool" in page
+    assert f"{-2.0 / np.sqrt(2.0 / 3.0):.2f} (4.0)" in page
+    assert "1–3 years of use" in page and "3 drug-free controls" in page
+    assert "<td>1.00</td>" in page  # r = 1 with years of use: the users' values rise one per year
+    effects = pd.read_csv(paths["effects"])
+    assert effects["hedges_g"].iloc[0] == pytest.approx(-1.6)
+    subjects = pd.read_csv(paths["subjects"])
+    assert list(subjects["group"]) == ["user"] * 3 + ["control"] * 3
+    assert sorted(p.name for p in (tmp_path / "study").iterdir()) == [
+        "correlation.csv", "effects.csv", "report.html", "subjects.csv"]  # no temporary files left
+
+
+def test_study_report_of_a_longitudinal_table_shows_the_paired_change(tmp_path):
+    from opioidsim.report.study import write_study_report
+
+    rows = [{"abstinent_days": d, "measure": "vbm_pfc", "mean_users": m, "change_from_first": m + 5.0,
+             "t_paired": t, "p_paired": p, "hedges_g": g, "g_ci_low": g - 0.3, "g_ci_high": g + 0.3,
+             "n_users": 20, "n_controls": 40}
+            for d, m, t, p, g in ((7, -5.0, np.nan, np.nan, -0.9), (365, -3.0, 4.2, 0.0004, -0.5))]
+    page = write_study_report(tmp_path, pd.DataFrame(rows), title="Across abstinence")["html"].read_text()
+    assert "paired t" in page and "&lt; 0.001" in page and "2.000" in page  # change from day 7 to day 365
+    assert "Welch t" not in page and "Correlation within users" not in page

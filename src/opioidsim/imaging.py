@@ -225,6 +225,21 @@ class StudyResult:
 
         return effect_size_figure(self.table, title=title)
 
+    def report(self, out_dir, title: str = "Synthetic imaging study: users against controls", design: str = ""):
+        """Write the study as a folder: ``report.html`` (effect-size figure, group-difference and
+        correlation tables), ``effects.csv``, ``correlation.csv`` and ``subjects.csv`` (one row per
+        scanned subject, with its group). Returns the paths by kind (report.study)."""
+        from .report.study import write_study_report
+
+        if not design:
+            years = self.users["years_of_use"]
+            design = (f"Cross-sectional: {len(self.users)} users ({years.min():g}–{years.max():g} years of use) "
+                      f"against {len(self.controls)} drug-free controls from the same population.")
+        subjects = pd.concat([self.users.assign(group="user"), self.controls.assign(group="control")],
+                             ignore_index=True)
+        return write_study_report(out_dir, self.table, self.correlation, title=title, design=design,
+                                  subjects=subjects)
+
 
 def cross_sectional_study(use_years: np.ndarray, signal: float, *, inhaled: float = 0.0,
                           abstinent_days: float = 0.0, n_controls: int = 40, seed: int = 0,
