@@ -125,3 +125,23 @@ def test_life_course_grey_matter_falls_with_years_and_recovers_in_part():
     # a scanner sees the subject's own anatomy times what is left
     for r in REGIONS:
         assert np.all(scans[f"gmv_{r}"] < 1.0)
+
+
+def test_cytokines_from_activated_glia_lower_mood_but_are_not_scored_by_cows():
+    # inflammation-induced depressed mood (Eisenberger 2010; Dantzer 2008): negative affect rises
+    # with glial activation at a fixed CRF and hedonic state, COWS's anxiety item does not
+    from opioidsim.model.stress import StressModule
+
+    s = StressModule()
+    p = _typical_params(default_model())
+    y = {"crf": np.array([1.2]), "stress_sensitization": np.zeros(1)}
+    out = lambda g: s.outputs(y, {"hedonic_state": np.array([-1.0]), "glial_activation": np.array([g])}, p)  # noqa: E731
+    rest, inflamed = out(0.0), out(0.4)
+    assert float(inflamed["negative_affect"][0]) > float(rest["negative_affect"][0])
+    assert float(inflamed["anxiety"][0]) == float(rest["anxiety"][0])
+    assert float(out(1.0)["negative_affect"][0]) <= 10.0  # still inside the 0-10 scale
+    # the model wires it: glial activation is an input of the stress module, provided upstream
+    model = default_model()
+    assert "glial_activation" in StressModule.inputs
+    order = [m.name for m in model.modules]
+    assert order.index("inflammation") < order.index("stress")

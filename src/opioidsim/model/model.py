@@ -129,9 +129,11 @@ class Model:
 
 
 def default_modules() -> list[Module]:
+    # inflammation sits before stress, whose negative affect reads the glial activation (cytokines);
+    # its own outputs are its states, and its rates may read later modules (SpO2)
     return [DevelopmentModule(), PharmacokineticsModule(), ToleranceModule(), ReceptorModule(), DopamineModule(),
-            HedonicModule(), StressModule(), CampModule(), PainModule(), RespirationModule(), WithdrawalModule(),
-            GlutamateModule(), InflammationModule(), StructureModule(), CognitionModule(), VbmModule(),
+            HedonicModule(), InflammationModule(), StressModule(), CampModule(), PainModule(), RespirationModule(),
+            WithdrawalModule(), GlutamateModule(), StructureModule(), CognitionModule(), VbmModule(),
             CueFmriModule()]
 
 

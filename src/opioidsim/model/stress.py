@@ -8,7 +8,11 @@ model/camp.py), a loop that builds withdrawal over the first days.
 Negative affect (0-10) has Koob's two parts (Koob GF & Le Moal M 2008 Annu Rev Psychol 59:29): the
 between-system part read from CRF, and the within-system part, dysphoria from a reward system
 below its normal tone (a negative hedonic state: dopamine below normal in withdrawal, the opponent
-process, the tipped set point). The two add inside one saturating scale. The module's outputs
+process, the tipped set point). The two add inside one saturating scale, with a third, smaller
+contribution: cytokines from activated glia worsen mood (inflammation-induced depressed mood and
+blunted ventral-striatal reward response: Eisenberger NI et al. 2010 Biol Psychiatry 68:748;
+Dantzer R et al. 2008 Nat Rev Neurosci 9:46), which lingers in abstinence while the glia resolve.
+COWS does not score it. The module's outputs
 need only its own states and the hedonic state, so it sits before the LC module whose
 noradrenaline its rates read.
 """
@@ -34,6 +38,10 @@ PARAMETERS = (
     Parameter("negative_affect_gain", 0.8, "1", "assumed: CRF up by 70 % gives moderate negative affect (≈ 5/10)"),
     Parameter("dysphoria_weight", 1.0, "1", "scale identity: a hedonic state of −n on its ±10 scale counts as n "
               "points of within-system negative affect on the 0-10 scale (both are the same subjective scale)"),
+    Parameter("cytokine_affect_weight", 1.5, "1", "assumed: fully activated glia add 1.5 points of negative affect "
+              "(0-10), so the ≈ 0.4 activation of daily use adds about half a point, a mild lowering of mood as "
+              "after low-dose endotoxin in healthy volunteers (Eisenberger NI et al. 2010 Biol Psychiatry "
+              "68:748); direction from cytokine-induced depression (Dantzer R et al. 2008 Nat Rev Neurosci 9:46)"),
     Parameter("excess_smoothing", 0.02, "1", "numerical: smooth max(x, 0) for excesses over baseline"),
 )
 
@@ -46,15 +54,17 @@ class StressModule(Module):
         State("stress_sensitization", "1", 0.0, "sensitisation of the CRF response by past withdrawals"),
     )
     parameters = PARAMETERS
-    inputs = ("hedonic_state",)
+    inputs = ("hedonic_state", "glial_activation")
     rate_inputs = ("noradrenaline",)
     provides = ("crf", "negative_affect", "anxiety", "stress_sensitization", "stress_reactivity")
 
     def outputs(self, y, u, p):
-        # between-system drive (CRF) and within-system dysphoria (hedonic state below zero), summed
-        # inside one saturating 0-10 scale; COWS scores the CRF-driven anxiety alone
+        # between-system drive (CRF), within-system dysphoria (hedonic state below zero) and the mood
+        # effect of cytokines, summed inside one saturating 0-10 scale; COWS scores the CRF-driven
+        # anxiety alone
         between = p["negative_affect_gain"] * excess(y["crf"] - 1.0, p["excess_smoothing"])
-        dysphoria = p["dysphoria_weight"] * excess(-u["hedonic_state"], p["excess_smoothing"])
+        dysphoria = (p["dysphoria_weight"] * excess(-u["hedonic_state"], p["excess_smoothing"])
+                     + p["cytokine_affect_weight"] * u["glial_activation"])
         scale = p["negative_affect_scale"]
         na = scale * jnp.tanh(between + dysphoria / scale)
         anxiety = scale * jnp.tanh(between)
