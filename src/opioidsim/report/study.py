@@ -9,7 +9,6 @@ one row per measure and scan, with the paired change from the first scan.
 from __future__ import annotations
 
 import html
-import math
 import os
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import pandas as pd
 from ..io.checkpoint import atomic_write_text
 from ..readouts import READOUTS
 from .figures import effect_size_figure, figure_to_data_uri
+from .formatting import fixed as _num
+from .formatting import p_value as _p
 from .html import _CSS, RESEARCH_NOTICE
 
 __all__ = ["render_study_report", "write_study_report"]
@@ -25,16 +26,6 @@ __all__ = ["render_study_report", "write_study_report"]
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
-
-
-def _num(v: float, digits: int = 2) -> str:
-    return "—" if v is None or not math.isfinite(float(v)) else f"{float(v):.{digits}f}"
-
-
-def _p(p: float) -> str:
-    if p is None or not math.isfinite(float(p)):
-        return "—"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _label(measure: str) -> str:

@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from opioidsim.report.figures import figure_to_data_uri
+from opioidsim.report.formatting import fixed as _fmt
+from opioidsim.report.formatting import p_value as _fmt_p
 from opioidsim.io.checkpoint import atomic_write_text
 from opioidsim.report.html import RESEARCH_NOTICE
 from opioidsim.trial.stats import (
@@ -202,16 +204,6 @@ def trial_figure(ds: xr.Dataset, outcomes: pd.DataFrame | None = None) -> Figure
     _forest(fig.add_subplot(sub[1]), smd, False, f"Effect vs {ctrl}: Cohen's d (95 % CI)")
     fig.suptitle(str(ds.attrs.get("trial_name", "Virtual trial")))
     return fig
-
-
-def _fmt(v: float, digits: int = 2) -> str:
-    return "–" if v is None or not math.isfinite(float(v)) else f"{float(v):.{digits}f}"
-
-
-def _fmt_p(p: float) -> str:
-    if p is None or not math.isfinite(float(p)):
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _value(v: float, measure: str) -> str:
