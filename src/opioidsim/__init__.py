@@ -19,6 +19,17 @@ _XLA_FIX = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 if _XLA_FIX.split("=")[0] not in _os.environ.get("XLA_FLAGS", ""):
     _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " " + _XLA_FIX).strip()
 
+# jaxlib's LAPACK kernels (the stepper's small batched LU factorisations and triangular solves) run
+# in scipy's OpenBLAS, which by default starts a thread per core beside XLA's own pool. On a small
+# machine the two pools oversubscribe the cores and OpenBLAS's spinning threads stall each tiny
+# solve: a 16-subject day of IV heroin took 289 s instead of 17 s on a loaded 2-core machine, and
+# one jnp.linalg.inv of 512 34×34 blocks 11 s instead of 0.05 s. Results are the same either way.
+# One OpenBLAS thread, unless the user chose a number; the variable is read when OpenBLAS loads,
+# so it must be set before jax or scipy is imported (engine.core enforces it with threadpoolctl
+# where OpenBLAS was loaded earlier).
+OPENBLAS_THREADS_CHOSEN_BY_USER = "OPENBLAS_NUM_THREADS" in _os.environ
+_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from .errors import ScenarioError  # noqa: E402
 from .scenarios import Cohort, Conditions, Dose, Scenario, load_scenario  # noqa: E402
 

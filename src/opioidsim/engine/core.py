@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from scipy.special import ndtri  # noqa: E402
 
+from .. import OPENBLAS_THREADS_CHOSEN_BY_USER  # noqa: E402
 from ..model.glutamate import GLT1_DRUGS  # noqa: E402
 from ..model.model import Model, default_model  # noqa: E402
 from ..readouts import READOUTS  # noqa: E402
@@ -38,6 +39,13 @@ from ..species import species_overrides  # noqa: E402
 from ..units import to_internal  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
 from .stepper import ros2_step  # noqa: E402
+
+if not OPENBLAS_THREADS_CHOSEN_BY_USER:
+    # one OpenBLAS thread also where scipy or numpy loaded OpenBLAS before opioidsim set
+    # OPENBLAS_NUM_THREADS (see opioidsim/__init__.py: XLA's threads and OpenBLAS's oversubscribe)
+    from threadpoolctl import threadpool_limits  # noqa: E402
+
+    threadpool_limits(1, user_api="blas")
 
 #: genotype indicator parameter → its carrier-frequency parameter
 GENOTYPES = {"oprm1_g_carrier": "oprm1_g_carrier_frequency", "drd2_a1_carrier": "drd2_a1_carrier_frequency"}
