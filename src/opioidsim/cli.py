@@ -738,6 +738,107 @@ def _json_safe(x: Any) -> Any:
     return str(x)
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """Global sensitivity (Sobol' or Morris) of readouts to parameters: see opioidsim.sensitivity."""
+    from opioidsim import sensitivity as sa
+    from opioidsim.io.results import check_out_dir
+    from opioidsim.model.model import default_model
+    from opioidsim.scenarios import load_scenario
+
+    spec = _dask_spec(args)  # None: one process
+    scenario = load_scenario(args.scenario)
+    model = default_model()
+    explicit: dict[str, tuple[float, float]] = {}
+    for text in args.range or []:
+        name, eq, bounds = text.partition("=")
+        lo, colon, hi = bounds.partition(":")
+        try:
+            pair = (float(lo), float(hi))
+        except ValueError:
+            pair = None
+        if not eq or not colon or not name.strip() or pair is None:
+            raise UsageError(f"--range {text!r}: must be NAME=LOW:HIGH with LOW and HIGH numbers in the "
+                             "parameter's unit, e.g. --range heroin_volume=5:20")
+        if name.strip() in explicit:
+            raise UsageError(f"--range {text!r}: {name.strip()!r} has a range already")
+        explicit[name.strip()] = pair
+    names = [n.strip() for n in args.parameters.split(",") if n.strip()]
+    seed = int(scenario.cohort.seed) if args.seed is None else args.seed
+    try:
+        outputs = sa.parse_outputs([r for r in args.readouts.split(",") if r.strip()], args.statistic,
+                                   model.readouts)
+        sa._check_scenario(scenario)
+        ranges = sa.parameter_ranges(model, names, explicit=explicit, factor=args.factor,
+                                     species=getattr(scenario.cohort, "species", "human"))
+        samples = args.samples or (64 if args.method == "sobol" else 20)
+        evaluations = sa.check_samples(args.method, samples, len(ranges))
+    except sa.SensitivityError as exc:
+        raise UsageError(str(exc)) from None
+    out = args.out if args.out is not None else str(Path("out") / f"{scenario.name}-sensitivity")
+    check_out_dir(out, overwrite=args.overwrite)  # refuse before spending time simulating
+    _check_writable(out)
+    print(_table(["parameter", "unit", "value", "low", "high", "scale", "range source"],
+                 [[r.name, r.unit, _fmt(r.value), _fmt(r.low), _fmt(r.high), r.scale, r.source]
+                  for r in ranges]))
+    where = "" if spec is None else f" on {spec.describe()}"
+    print(f"{PROG}: {args.method} sensitivity of {len(outputs)} output(s) to {len(ranges)} parameter(s) in "
+          f"'{scenario.name}': {evaluations:,} evaluations, seed {seed}{where}", file=sys.stderr)
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, desc="sensitivity", file=sys.stderr, leave=False,
+               disable=True if args.no_progress else None,
+               bar_format="{desc}: {n_fmt}/{total_fmt} batches|{bar}| {elapsed}<{remaining}")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    from opioidsim import cluster
+
+    conn = None
+    t0 = time.perf_counter()
+    try:
+        if spec is not None:
+            from opioidsim.io.results import package_version
+
+            conn = cluster.Connection(spec)
+            try:
+                conn.__enter__()
+                conn.check_workers(package_version())
+            except cluster.ClusterError as exc:
+                raise UsageError(str(exc)) from None
+        result = sa.run_sensitivity(scenario, names, outputs, method=args.method, samples=samples, seed=seed,
+                                    ranges=explicit, factor=args.factor, connection=conn, progress=progress)
+    except sa.SensitivityError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+        if conn is not None:
+            conn.close()
+    wall = time.perf_counter() - t0
+    extra: dict[str, Any] = {"wall_time_s": round(wall, 3), "factor": args.factor}
+    if spec is not None:
+        extra["dask"] = " ".join(spec.flags)
+    try:
+        sa.write_sensitivity(result, out, overwrite=args.overwrite, command=[PROG] + list(args._argv),
+                             extra=extra)
+    except OSError as exc:
+        raise Failed(f"could not write results to '{out}': {exc}; nothing was written") from exc
+    keys = ["S1", "S1_conf", "ST", "ST_conf"] if args.method == "sobol" else ["mu_star", "mu_star_conf", "sigma"]
+    rows = [[r["readout"], r["statistic"], r["parameter"]] + [_fmt(r[k]) for k in keys]
+            for r in result.table.to_dict("records")]
+    print(_table(["readout", "statistic", "parameter"] + keys, rows))
+    if result.failed:
+        print(f"{PROG}: warning: {result.failed} of {result.evaluations} samples failed to integrate (a "
+              "state became NaN or infinite); the indices of the outputs they touch are NaN", file=sys.stderr)
+    print(f"results written to {out} ({result.evaluations:,} evaluations in {wall:.1f} s)")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # parser and entry point
 # ---------------------------------------------------------------------------------------------
@@ -915,6 +1016,51 @@ def _build_parser() -> _Parser:
     p.add_argument("--open", action="store_true", help="open the explorer in the default browser")
     p.add_argument("--verbose", action="store_true", help="log every request on stderr")
     p.set_defaults(func=cmd_explore)
+
+    p = sub.add_parser(
+        "sensitivity", help="global sensitivity (Sobol', Morris) of readouts to parameters",
+        description="Global sensitivity analysis (SALib): vary the chosen parameters over their\n"
+                    "ranges in typical subjects of a scenario, reduce each readout to a statistic and\n"
+                    "print Sobol' indices (S1, ST) or Morris mu*/sigma. A parameter with a population\n"
+                    "spread varies over its 5th-95th percentile, one without over ×/÷ --factor of its\n"
+                    "value unless --range gives its range. Writes indices.csv, ranges.csv,\n"
+                    "samples.csv, sensitivity.png, scenario.toml, run.json.\n"
+                    "Research and teaching only; never a dosing guide.",
+        formatter_class=_RawFormatter,
+        epilog="examples:\n  opioidsim sensitivity acute-heroin-iv --readouts plasma_heroin:auc,spo2:trough \\\n"
+               "      --parameters heroin_clearance,heroin_volume,wakefulness_drive --out out/sa\n"
+               "  opioidsim sensitivity acute-heroin-iv --readouts nac_dopamine --method morris \\\n"
+               "      --parameters gaba_signal_half,da_basal_nac --range da_basal_nac=3:8 --out out/sm")
+    p.add_argument("scenario", metavar="NAME_OR_FILE",
+                   help="built-in scenario name (see 'opioidsim scenarios') or path to a .toml")
+    p.add_argument("--readouts", required=True, metavar="R[:STAT],...",
+                   help="readouts, each reduced by --statistic or its own :STAT (peak, trough, final, "
+                        "mean, auc, time_to_peak)")
+    p.add_argument("--parameters", required=True, metavar="P,...", help="model parameters to vary")
+    p.add_argument("--statistic", default="peak", metavar="STAT",
+                   help="peak (default), trough, final, mean, auc or time_to_peak")
+    p.add_argument("--method", default="sobol", metavar="sobol|morris",
+                   help="sobol (default; S1 and ST) or morris (mu*, sigma: cheaper screening)")
+    p.add_argument("--samples", type=_int_range(2, 1 << 20, "--samples"), default=None, metavar="N",
+                   help="Sobol': base sample, a power of two (default 64; N·(parameters+2) runs); "
+                        "Morris: trajectories (default 20; N·(parameters+1) runs)")
+    p.add_argument("--seed", type=_int_range(0, MAX_SEED, "--seed"), default=None, metavar="S",
+                   help="seed of the samples and bootstrap (default: the scenario's)")
+    p.add_argument("--range", action="append", metavar="P=LOW:HIGH",
+                   help="the range of parameter P in its own unit (repeatable)")
+    p.add_argument("--factor", type=_float_range(1.000001, 1000.0, "--factor"), default=2.0, metavar="F",
+                   help="a parameter without population spread or --range varies from value/F to "
+                        "value·F (default 2; assumed)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="results folder to create (default: out/<scenario name>-sensitivity)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it exists (only once the new results are complete)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--cluster", metavar="local[:WORKERS]", default=None,
+                   help="evaluate the samples in batches on a Dask cluster started on this machine")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="evaluate the samples in batches on the running Dask scheduler at ADDRESS")
+    p.set_defaults(func=cmd_sensitivity, chunk_subjects=None, resume=None)
 
     # One line per command, listed before the examples (argparse's own listing wraps badly).
     width = max(len(name) for name in sub.choices) + 2
