@@ -767,7 +767,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     try:
         outputs = sa.parse_outputs([r for r in args.readouts.split(",") if r.strip()], args.statistic,
                                    model.readouts)
-        sa._check_scenario(scenario)
+        sa.check_scenario(scenario)
         ranges = sa.parameter_ranges(model, names, explicit=explicit, factor=args.factor,
                                      species=getattr(scenario.cohort, "species", "human"))
         samples = args.samples or (64 if args.method == "sobol" else 20)

@@ -37,9 +37,9 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_FACTOR", "METHODS", "STATISTICS", "Output", "ParameterRange", "SensitivityError",
-    "SensitivityResult", "analyse", "analyse_function", "evaluate_samples", "lognormal_percentile_range",
-    "parameter_ranges", "parse_outputs", "plot_indices", "reduce_records", "run_sensitivity",
-    "sample", "write_sensitivity",
+    "SensitivityResult", "analyse", "analyse_function", "batch_size", "check_samples", "check_scenario",
+    "evaluate_samples", "indices_table", "lognormal_percentile_range", "parameter_ranges", "parse_outputs",
+    "plot_indices", "ranges_table", "reduce_records", "run_sensitivity", "sample", "write_sensitivity",
 ]
 
 METHODS = ("sobol", "morris")
@@ -427,7 +427,7 @@ def analyse_function(function: Callable[[np.ndarray], np.ndarray], ranges: Seque
 # ---------------------------------------------------------------------------------------------
 # evaluation on the engine
 # ---------------------------------------------------------------------------------------------
-def _check_scenario(scenario: Any) -> None:
+def check_scenario(scenario: Any) -> None:
     course = next((k for k in ("paradigm", "life", "trial") if getattr(scenario, k, None) is not None), None)
     if course is not None:
         raise SensitivityError(f"scenario {scenario.name!r} has a [{course}] table: sensitivity analysis "
@@ -436,14 +436,17 @@ def _check_scenario(scenario: Any) -> None:
 
 
 def batch_size(n: int, chunk: int) -> int:
-    """Samples per compiled batch: the next power of two ≥ n (at least MIN_BATCH), at most `chunk`
-    (a power of two too). Every chunk of a run is padded to it, so that a run compiles the engine
-    once and runs of similar size share the compiled program."""
+    """Samples per compiled batch for n samples in batches of at most `chunk`: the n samples
+    split evenly into ceil(n/chunk) batches, each rounded up to a multiple of 8 (to 2, 4 or 8
+    below that; at least MIN_BATCH). Every batch of a run is padded to this size, so a run
+    compiles the engine once, and pads at most 7 samples per batch."""
     from .engine.core import MIN_BATCH
 
-    whole = 1 << max(0, (max(n, MIN_BATCH) - 1).bit_length())
-    cap = 1 << max(0, (max(chunk, MIN_BATCH) - 1).bit_length())
-    return max(MIN_BATCH, min(whole, cap))
+    n, chunk = max(n, 1), max(chunk, MIN_BATCH)
+    even = math.ceil(n / math.ceil(n / chunk))
+    if even <= 8:
+        return max(MIN_BATCH, 1 << (even - 1).bit_length())
+    return 8 * math.ceil(even / 8)
 
 
 def evaluate_chunk(scenario: Any, ranges: Sequence[ParameterRange], values: np.ndarray,
@@ -503,7 +506,7 @@ def evaluate_samples(scenario: Any, ranges: Sequence[ParameterRange], values: np
     n = values.shape[0]
     if chunk is None:
         chunk = SUBJECT_CHUNK if connection is None else max(1, math.ceil(n / connection.threads()))
-    batch = batch_size(n, min(chunk, SUBJECT_CHUNK))
+    batch = batch_size(n, min(chunk, SUBJECT_CHUNK))  # ≤ SUBJECT_CHUNK: integrate runs it whole
     parts = chunks_of(n, batch)
     out = np.empty((n, len(outputs)))
     if progress is not None:
@@ -555,7 +558,7 @@ def run_sensitivity(scenario: Any, parameters: Sequence[str], outputs: Sequence[
     from .readouts import READOUTS
 
     scenario = _as_scenario(scenario)
-    _check_scenario(scenario)
+    check_scenario(scenario)
     m = model or default_model()
     rngs = parameter_ranges(m, parameters, explicit=ranges, factor=factor,
                             species=getattr(scenario.cohort, "species", "human"))
@@ -622,8 +625,15 @@ def plot_indices(result: SensitivityResult, path: str | os.PathLike) -> None:
                 ax.annotate(name, (row["mu_star"], row["sigma"]), fontsize=7, xytext=(3, 2),
                             textcoords="offset points")
             ax.set_title(f"{o.readout} ({o.statistic})", fontsize=9, loc="left")
-            ax.set_xlabel("mu* (mean |elementary effect|)", fontsize=8)
-            ax.set_ylabel("sigma", fontsize=8)
+            # from zero: the distance from the origin is the size of the effect
+            top_x = float(np.nanmax(sub["mu_star"].to_numpy(), initial=0.0)) or 1.0
+            top_y = float(np.nanmax(sub["sigma"].to_numpy(), initial=0.0))
+            top_y = top_y if top_y > 1e-9 * top_x else top_x
+            ax.set_xlim(0, 1.15 * top_x)
+            ax.set_ylim(0, 1.15 * top_y)
+            unit = sub["units"].iloc[0] if len(sub) else ""
+            ax.set_xlabel(f"mu* (mean |elementary effect| per range{f', {unit}' if unit else ''})", fontsize=8)
+            ax.set_ylabel("sigma (spread of the effects)", fontsize=8)
             ax.tick_params(labelsize=7)
     if result.method == "morris":
         for k in range(n, axes.size):
