@@ -88,6 +88,21 @@ def test_morris_elementary_effects_and_inert_input():
     assert ranking[-1] == "x3"
 
 
+def test_failed_and_constant_outputs_give_nan_not_numbers():
+    """A sample whose integration failed (NaN) or an output that never varies has no defined
+    indices: NaN, with the failed samples counted, never a number computed around them."""
+    f = lambda v: np.column_stack([np.where(v[:, 0] > 3.0, np.nan, v[:, 0]), np.ones(len(v)), v[:, 1]])  # noqa: E731
+    outputs = [Output("failing", "peak"), Output("constant", "peak"), Output("fine", "peak")]
+    res = analyse_function(f, _box(2), outputs, samples=64, seed=1)
+    t = res.table.set_index(["readout", "parameter"])
+    assert t.loc["failing", ["S1", "ST"]].isna().all().all()
+    assert (t.loc["failing", "failed_samples"] == int(np.isnan(res.y[:, 0]).sum())).all()
+    assert t.loc["failing", "failed_samples"].iloc[0] > 0
+    assert t.loc["constant", ["S1", "ST"]].isna().all().all() and (t.loc["constant", "output_sd"] == 0).all()
+    assert t.loc[("fine", "x2"), "ST"] == pytest.approx(1.0, abs=0.1)
+    assert res.failed == t.loc["failing", "failed_samples"].iloc[0]
+
+
 def test_log_scale_samples_stay_in_range_and_are_log_uniform():
     r = [ParameterRange("k", 0.5, 8.0, "1/min", "log", "test", 2.0)]
     res = analyse_function(lambda v: v[:, 0], r, [Output("k", "value")], samples=1024, seed=1)
