@@ -611,7 +611,10 @@ def plot_indices(result: SensitivityResult, path: str | os.PathLike) -> None:
             ax.barh(pos, sub["S1"], height=0.35, color="#08519c", label="first order (S1)",
                     xerr=sub["S1_conf"], error_kw={"ecolor": "#222", "capsize": 2, "lw": 0.8})
             ax.set_yticks(pos, names, fontsize=8)
-            ax.set_xlim(min(0.0, float(np.nanmin(sub[["S1", "ST"]].to_numpy(), initial=0.0))) - 0.02, 1.05)
+            both = sub[["S1", "ST"]].to_numpy()
+            # estimates scatter past 0 and 1 with few samples: show them, do not clip them
+            ax.set_xlim(min(0.0, float(np.nanmin(both, initial=0.0))) - 0.02,
+                        max(1.0, float(np.nanmax(both, initial=0.0))) + 0.05)
             ax.axvline(0, color="#999", lw=0.6)
             ax.set_title(f"{o.readout} ({o.statistic})", fontsize=9, loc="left")
             if j == 0:
@@ -640,7 +643,7 @@ def plot_indices(result: SensitivityResult, path: str | os.PathLike) -> None:
             axes.flat[k].set_visible(False)
     fig.suptitle(f"{'Sobol' if result.method == 'sobol' else 'Morris'} sensitivity, "
                  f"{result.evaluations:,} evaluations (research and teaching only)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
 
