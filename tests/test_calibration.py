@@ -89,25 +89,32 @@ def test_optimum_beyond_the_bounds_ends_at_the_bound_never_past_it():
     assert res.at_bound[:, 0].all() and not res.at_bound[:, 1].any()
 
 
+IM = Scenario(name="morphine-im-test", duration="6h", cohort=Cohort(subjects=1),
+              doses=[Dose("morphine", "10 mg", route="im", at="0min")])
+IM_FITTED = ("morphine_im_bioavailability", "morphine_im_absorption_rate", "morphine_clearance")
+IM_TIMES = np.arange(1, 25) * 15.0
+
+
+def bateman(f, ka, cl, v=245.0, t=IM_TIMES):
+    """Plasma morphine (ng/mL) after 10 mg IM: first-order absorption of F·dose, one compartment."""
+    ke = cl / v
+    return 1000 * 10.0 * f * ka / (v * (ka - ke)) * (np.exp(-ke * t) - np.exp(-ka * t))
+
+
 def test_forward_mode_gradient_matches_central_finite_differences():
     """IM morphine: the dose enters a depot scaled by the fitted bioavailability, so the gradient
     runs through the dose amounts as well as the ROS2 steps."""
     model = default_model()
-    im = Scenario(name="morphine-im-test", duration="6h", cohort=Cohort(subjects=1),
-                  doses=[Dose("morphine", "10 mg", route="im", at="0min")])
-    names = ("morphine_im_bioavailability", "morphine_im_absorption_rate", "morphine_clearance")
-    times = np.arange(1, 25) * 15.0
-    base = subject_parameters(model, im, 1, 0, variability=False)
-    problem = ForwardProblem(model=model, parameters=names, readouts=("plasma_morphine",), base=base,
-                             doses=list(im.doses), duration_min=im.duration_min, obs_unit=np.zeros(24, int),
-                             obs_time_min=times, obs_readout=np.zeros(24, int))
-    # first, the predictions themselves against the Bateman function (F, ka, CL, V = 245 L)
-    f, ka, cl, v = 0.8, 0.05, 1.5, base["morphine_volume"][0]
-    ke = cl / v
-    bateman = 1000 * 10.0 * f * ka / (v * (ka - ke)) * (np.exp(-ke * times) - np.exp(-ka * times))
-    np.testing.assert_allclose(problem.predict(np.array([[f, ka, cl]])), bateman, rtol=2e-3)
+    base = subject_parameters(model, IM, 1, 0, variability=False)
+    assert base["morphine_volume"][0] == pytest.approx(245.0)
+    n = len(IM_TIMES)
+    problem = ForwardProblem(model=model, parameters=IM_FITTED, readouts=("plasma_morphine",), base=base,
+                             doses=list(IM.doses), duration_min=IM.duration_min, obs_unit=np.zeros(n, int),
+                             obs_time_min=IM_TIMES, obs_readout=np.zeros(n, int))
+    # first, the predictions themselves against the closed form
+    observed = bateman(0.8, 0.05, 1.5)
+    np.testing.assert_allclose(problem.predict(np.array([[0.8, 0.05, 1.5]])), observed, rtol=2e-3)
 
-    observed = bateman
     theta = np.array([[0.6, 0.08, 1.1]])  # away from the optimum: a gradient well above zero
 
     def loss(th):
@@ -121,7 +128,16 @@ def test_forward_mode_gradient_matches_central_finite_differences():
         up[0, j] += d
         down[0, j] -= d
         fd = (loss(up) - loss(down)) / (2 * d)
-        assert grad[j] == pytest.approx(fd, rel=1e-5), (names[j], grad[j], fd)
+        assert grad[j] == pytest.approx(fd, rel=1e-5), (IM_FITTED[j], grad[j], fd)
+
+
+def test_recovers_bioavailability_absorption_and_clearance_of_an_im_dose():
+    obs = observations_from_arrays(IM_TIMES, "plasma_morphine", bateman(0.7, 0.06, 1.6))
+    res = calibrate(IM, obs, IM_FITTED, start={"morphine_im_bioavailability": 0.4, "morphine_im_absorption_rate": 0.1,
+                                               "morphine_clearance": 0.8}, curves=False)
+    assert res.converged
+    np.testing.assert_allclose(res.fitted[0], [0.7, 0.06, 1.6], rtol=3e-3)
+    assert np.all(res.fitted[0, 0] <= 1.0)  # a fraction's default bounds are [0, 1]
 
 
 def test_submodel_keeps_only_what_the_readouts_need():

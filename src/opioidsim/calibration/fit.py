@@ -42,6 +42,11 @@ LOG_FLOOR = 1e-9
 #: a fitted value this close to a bound (a fraction of the range, on the log scale where lo > 0) is
 #: reported as at the bound: the optimum lies there or beyond, and its SE means nothing
 AT_BOUND = 1e-4
+#: JᵀJ (scaled to unit diagonal) with a larger condition number than this: the data fix only a
+#: combination of the parameters, and no standard error is given
+MAX_CONDITION = 1e10
+#: estimates correlated beyond this are named under the table
+HIGH_CORRELATION = 0.99
 
 
 class CalibrationError(ValueError):
@@ -104,7 +109,8 @@ class CalibrationResult:
     kind: str
     start: np.ndarray  # (U, k)
     fitted: np.ndarray  # (U, k)
-    se: np.ndarray  # (U, k); NaN where it cannot be estimated (n ≤ k, singular)
+    se: np.ndarray  # (U, k); NaN where it cannot be estimated (n ≤ k, not identifiable)
+    correlation: np.ndarray  # (U, k, k) of the estimates (Gauss-Newton); NaN where not identifiable
     bounds: np.ndarray  # (k, 2)
     at_bound: np.ndarray  # (U, k) bool: within AT_BOUND of a bound (on the log scale for lo > 0)
     loss_history: list[float]  # total loss after each iteration (index 0: at the start)
@@ -132,6 +138,17 @@ class CalibrationResult:
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
         lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+        for u, label in enumerate(self.fit_units):
+            if np.isnan(self.correlation[u]).all():
+                lines.append(f"note ({label}): the data do not fix every parameter separately (J^T J is singular); "
+                             "no standard errors")
+                continue
+            for a in range(len(self.parameters)):
+                for b in range(a + 1, len(self.parameters)):
+                    r = self.correlation[u, a, b]
+                    if abs(r) > HIGH_CORRELATION:
+                        lines.append(f"note ({label}): {self.parameters[a]} and {self.parameters[b]} are correlated "
+                                     f"(r = {r:+.4f}): the data fix mainly a combination of them")
         status = "converged" if self.converged else "stopped at the iteration limit"
         lines.append(f"loss {self.loss_history[0]:.6g} -> {self.loss_history[-1]:.6g} after {self.iterations} "
                      f"iterations ({self.method}, {status}); {len(self.residuals)} observations")
@@ -338,15 +355,20 @@ def calibrate(scenario, data: Observations | str, parameters: Sequence[str], *,
     x = transform.to_x(u)
     # standard errors in the parameters' own units, from the Jacobian with respect to x
     _, jw = _residuals(pred, jac_x, obs, log_scale)
-    se = np.full((n_units, len(parameters)), np.nan)
+    k = len(parameters)
+    se = np.full((n_units, k), np.nan)
+    corr = np.full((n_units, k, k), np.nan)
     for g in range(n_units):
         rows = unit == g
-        n_obs, k = int(rows.sum()), len(parameters)
+        n_obs = int(rows.sum())
         J = jw[rows] / factors  # per declared unit
-        try:
-            cov = np.linalg.inv(J.T @ J)
-        except np.linalg.LinAlgError:
-            continue
+        A = J.T @ J
+        d = np.sqrt(np.diag(A))
+        if not np.all(d > 0) or np.linalg.cond(A / np.outer(d, d)) > MAX_CONDITION:
+            continue  # the data do not fix every parameter: no SE (the table says so)
+        cov = np.linalg.inv(A)
+        sd = np.sqrt(np.diag(cov))
+        corr[g] = cov / np.outer(sd, sd)
         if obs.sd is None:
             if n_obs <= k:
                 continue
@@ -357,7 +379,7 @@ def calibrate(scenario, data: Observations | str, parameters: Sequence[str], *,
 
     result = CalibrationResult(
         parameters=parameters, units=units, fit_units=obs.fit_units, kind=obs.kind,
-        start=np.tile(x0, (n_units, 1)), fitted=x / factors, se=se, bounds=b, at_bound=at_bound,
+        start=np.tile(x0, (n_units, 1)), fitted=x / factors, se=se, correlation=corr, bounds=b, at_bound=at_bound,
         loss_history=history, iterations=it, converged=converged, method=method, log_scale=log_scale,
         observations=obs, predicted=pred, residuals=obs.value - pred, curve_readouts=readouts)
     if curves:

@@ -168,9 +168,11 @@ class ForwardProblem:
     obs_time_min: np.ndarray
     obs_readout: np.ndarray  # index into readouts
     step_min: float = MAX_STEP_MIN
+    prune: bool = True  # integrate only the modules the readouts need (False: the whole model, to compare)
 
     def __post_init__(self) -> None:
-        self.model = submodel(self.model, self.readouts)
+        if self.prune:
+            self.model = submodel(self.model, self.readouts)
         h = self.step_min
         s = self.obs_time_min / h
         s = np.where(np.abs(s - np.round(s)) < 1e-9, np.round(s), s)
