@@ -24,7 +24,7 @@ from opioidsim.engine.core import compile_doses, integrate, make_grid, subject_p
 from opioidsim.model.model import default_model
 from opioidsim.scenarios import Cohort, Dose, Scenario
 
-SCENARIO = Scenario(name="morphine-iv", duration="4h30min", record_every="15min", cohort=Cohort(subjects=1),
+SCENARIO = Scenario(name="morphine-iv", duration="4h30min", record_every="5min", cohort=Cohort(subjects=1),
                     doses=[Dose("morphine", "10 mg", route="iv", at="10min")])
 TIMES = 10.0 + np.arange(1, 17) * 15.0
 NAMES = ("morphine_clearance", "morphine_volume")
@@ -78,35 +78,48 @@ def bench_submodel(full: bool):
     table("1. one Jacobian (2 parameters, 1080 steps of 15 s)", ["model", "states", "ms", "× PK only"], rows)
 
 
+HEROIN = Scenario(name="heroin-iv", duration="4h30min", record_every="5min", cohort=Cohort(subjects=1),
+                  doses=[Dose("heroin", "10 mg", route="iv", at="10min")])
+#: (scenario, readout, parameter, value, value that made the data)
+SMOOTHNESS_CASES = ((SCENARIO, "plasma_morphine", "morphine_clearance", 1.3, 1.6),
+                    (HEROIN, "plasma_6mam", "heroin_clearance", 2.0, 2.6),
+                    (HEROIN, "plasma_6mam", "sixmam_volume", 50.0, 65.0))
+
+
 def bench_smoothness():
     model = default_model()
-    sub = submodel(model, ("plasma_morphine",))
-    data = truth_data()
-    theta = np.array([[1.3, 250.0]])
-    fixed = problem(sub)
-    pred, jac = fixed.predict_with_jacobian(theta)
-    ad = float(jac[:, 0] @ (pred - data))
-    grid = make_grid(SCENARIO.duration_min, SCENARIO.record_every_min)
-    idx = np.round(TIMES / SCENARIO.record_every_min).astype(int)
+    for scenario, readout, name, value, true_value in SMOOTHNESS_CASES:
+        sub = submodel(model, (readout,))
+        base = subject_parameters(sub, scenario, 1, 0, variability=False)
+        fixed = ForwardProblem(model=sub, parameters=(name,), readouts=(readout,), base=base,
+                               doses=list(scenario.doses), duration_min=scenario.duration_min,
+                               obs_unit=np.zeros(len(TIMES), int), obs_time_min=TIMES,
+                               obs_readout=np.zeros(len(TIMES), int))
+        data = fixed.predict(np.array([[true_value]]))
+        pred, jac = fixed.predict_with_jacobian(np.array([[value]]))
+        ad = float(jac[:, 0] @ (pred - data))
+        grid = make_grid(scenario.duration_min, scenario.record_every_min)
+        idx = np.round(TIMES / scenario.record_every_min).astype(int)
+        assert np.allclose(grid.record_times_min[idx], TIMES)  # the data times are records
 
-    def adaptive_loss(cl):
-        p = subject_parameters(sub, SCENARIO, 1, 0, variability=False)
-        p["morphine_clearance"], p["morphine_volume"] = np.array([cl]), np.array([250.0])
-        ev = compile_doses(sub, SCENARIO.doses, SCENARIO.duration_min, grid.h, p)
-        rec = integrate(sub, grid, sub.initial_state(p), p, ev, ("plasma_morphine",))
-        return 0.5 * np.sum((rec[0, idx, 0] - data) ** 2)
+        def adaptive_loss(x):
+            p = dict(base)
+            p[name] = np.array([x])
+            ev = compile_doses(sub, scenario.doses, scenario.duration_min, grid.h, p)
+            rec = integrate(sub, grid, sub.initial_state(p), p, ev, (readout,))
+            return 0.5 * np.sum((rec[0, idx, 0] - data) ** 2)
 
-    def fixed_loss(cl):
-        return 0.5 * np.sum((fixed.predict(np.array([[cl, 250.0]])) - data) ** 2)
+        def fixed_loss(x):
+            return 0.5 * np.sum((fixed.predict(np.array([[x]])) - data) ** 2)
 
-    rows = []
-    for rel in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6):
-        d = 1.3 * rel
-        fd_a = (adaptive_loss(1.3 + d) - adaptive_loss(1.3 - d)) / (2 * d)
-        fd_f = (fixed_loss(1.3 + d) - fixed_loss(1.3 - d)) / (2 * d)
-        rows.append([f"{rel:g}", f"{fd_a:.6g}", f"{fd_a / ad - 1:+.1e}", f"{fd_f:.6g}", f"{fd_f / ad - 1:+.1e}"])
-    table(f"2. d loss / d morphine_clearance at 1.3 L/min (forward-mode AD, fixed steps: {ad:.6g})",
-          ["relative δ", "FD adaptive engine", "vs AD", "FD fixed step", "vs AD"], rows)
+        rows = []
+        for rel in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6):
+            d = value * rel
+            fd_a = (adaptive_loss(value + d) - adaptive_loss(value - d)) / (2 * d)
+            fd_f = (fixed_loss(value + d) - fixed_loss(value - d)) / (2 * d)
+            rows.append([f"{rel:g}", f"{fd_a:.6g}", f"{fd_a / ad - 1:+.1e}", f"{fd_f:.6g}", f"{fd_f / ad - 1:+.1e}"])
+        table(f"2. {scenario.name}, {readout}: d loss / d {name} at {value:g} (forward-mode AD, fixed steps: {ad:.6g})",
+              ["relative δ", "FD adaptive engine", "vs AD", "FD fixed step", "vs AD"], rows)
 
 
 def bench_optimizers():
@@ -130,10 +143,14 @@ def bench_optimizers():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-full", action="store_true", help="skip the full-model comparison (minutes of compile)")
+    ap.add_argument("--only", choices=("1", "2", "3"), default=None, help="run one part")
     args = ap.parse_args()
-    bench_submodel(full=not args.no_full)
-    bench_smoothness()
-    bench_optimizers()
+    if args.only in (None, "1"):
+        bench_submodel(full=not args.no_full)
+    if args.only in (None, "2"):
+        bench_smoothness()
+    if args.only in (None, "3"):
+        bench_optimizers()
 
 
 if __name__ == "__main__":
