@@ -79,6 +79,23 @@ def test_noisy_data_truth_lies_within_the_reported_standard_errors():
         assert not np.allclose(res.fitted[u], truth, rtol=1e-4)  # the noise did move the fit
 
 
+def test_known_measurement_sds_and_estimated_scatter_give_consistent_standard_errors():
+    # Gauss-Newton: SE with the sds taken as known (5 % of each value: 0.05 on the log scale) and SE
+    # scaled by the residual scatter differ exactly by the factor s / 0.05, with
+    # s² = Σ (log obs − log fit)² / (n − k) computed here from the residuals
+    noisy = iv_observations(noise_cv=0.05, seed=7)
+    estimated = calibrate(IV, noisy, FITTED, start=START, log_scale=True, curves=False)
+    with_sd = observations_from_arrays(noisy.time_min, noisy.readout, noisy.value, sd=0.05 * noisy.value,
+                                       unit=[noisy.fit_units[i] for i in noisy.unit_index])
+    known = calibrate(IV, with_sd, FITTED, start=START, log_scale=True, curves=False)
+    np.testing.assert_allclose(known.fitted, estimated.fitted, rtol=1e-6)  # equal weights: same optimum
+    for u in range(2):
+        rows = noisy.unit_index == u
+        r = np.log(noisy.value[rows]) - np.log(estimated.predicted[rows])
+        s = math.sqrt(np.sum(r**2) / (rows.sum() - 2))
+        np.testing.assert_allclose(estimated.se[u], known.se[u] * s / 0.05, rtol=1e-4)
+
+
 def test_optimum_beyond_the_bounds_ends_at_the_bound_never_past_it():
     # both subjects' clearances (1.6 and 0.9 L/min) lie above this upper bound
     res = calibrate(IV, iv_observations(), FITTED, start={"morphine_clearance": 0.5, "morphine_volume": 250.0},
