@@ -1062,12 +1062,93 @@ def _build_parser() -> _Parser:
                    help="evaluate the samples in batches on the running Dask scheduler at ADDRESS")
     p.set_defaults(func=cmd_sensitivity, chunk_subjects=None, resume=None)
 
+    p = sub.add_parser(
+        "calibrate", help="fit model parameters to observed data (a CSV of readouts over time)",
+        description="Fit chosen parameters to a CSV of readouts over time (columns 'time [h]',\n"
+                    "'readout', 'value', optional 'subject' or 'group', 'sd', 'unit') under the\n"
+                    "scenario's doses, by gradients through the engine, within bounds. Prints\n"
+                    "start, fitted value, standard error, unit and bounds per parameter.\n"
+                    "Research and teaching only; never a dosing guide.",
+        formatter_class=_RawFormatter,
+        epilog="example:\n  opioidsim calibrate morphine.toml --data plasma.csv "
+               "--parameters morphine_clearance,morphine_volume \\\n"
+               "      --bounds morphine_clearance=0.2:5 --out out/fit")
+    p.add_argument("scenario", metavar="NAME_OR_FILE", help="the scenario whose doses the data followed")
+    p.add_argument("--data", required=True, metavar="FILE.csv", help="the observations")
+    p.add_argument("--parameters", required=True, metavar="A,B", help="model parameters to fit, comma-separated")
+    p.add_argument("--bounds", nargs="+", default=[], metavar="NAME=LO:HI",
+                   help="bounds in the parameter's unit (default: [start/10, 10·start]; [0, 1] for fractions)")
+    p.add_argument("--start", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="start values in the parameter's unit (default: the model's typical value)")
+    p.add_argument("--iterations", type=_int_range(0, 10_000, "--iterations"), default=50, metavar="N",
+                   help="at most N iterations (default 50)")
+    p.add_argument("--method", choices=("lm", "adam"), default="lm",
+                   help="lm: Levenberg-Marquardt (default); adam: optax.adam")
+    p.add_argument("--log", action="store_true", help="fit on the log scale (relative errors; values > 0)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="write parameters.csv, residuals.csv, fit.svg and run.json to DIR (must not exist)")
+    p.set_defaults(func=cmd_calibrate)
+
     # One line per command, listed before the examples (argparse's own listing wraps badly).
     width = max(len(name) for name in sub.choices) + 2
     lines = ["commands:"] + [
         f"  {a.dest.ljust(width)}{a.help}" for a in sub._choices_actions]
     parser.epilog = "\n".join(lines) + "\n\n" + EPILOG
     return parser
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit chosen parameters to a CSV of observed readouts (opioidsim.calibration)."""
+    try:
+        from opioidsim.calibration import CalibrationDataError, CalibrationError, calibrate
+        from opioidsim.calibration.output import write_calibration
+        from opioidsim.scenarios import load_scenario
+    except ImportError as exc:
+        raise Unavailable(f"calibration cannot be loaded ({exc})") from exc
+    names = [n.strip() for n in args.parameters.split(",") if n.strip()]
+
+    def pairs(items: Sequence[str], flag: str, form: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise UsageError(f"{flag} {item!r}: write {form}")
+            out[name.strip()] = value.strip()
+        return out
+
+    def number(text: str, flag: str, item: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise UsageError(f"{flag} {item}: {text!r} is not a number (values are in the parameter's unit)")
+        return value
+
+    bounds = {}
+    for name, text in pairs(args.bounds, "--bounds", "NAME=LO:HI, e.g. morphine_clearance=0.5:3").items():
+        lo, sep, hi = text.partition(":")
+        if not sep:
+            raise UsageError(f"--bounds {name}={text}: write NAME=LO:HI, e.g. morphine_clearance=0.5:3")
+        bounds[name] = (number(lo, "--bounds", f"{name}={text}"), number(hi, "--bounds", f"{name}={text}"))
+    start = {name: number(text, "--start", f"{name}={text}")
+             for name, text in pairs(args.start, "--start", "NAME=VALUE, e.g. morphine_volume=300").items()}
+    if args.out is not None and Path(args.out).exists():
+        raise UsageError(f"results folder '{args.out}' already exists; choose another --out or remove it")
+    scenario = load_scenario(args.scenario)
+    try:
+        result = calibrate(scenario, args.data, names, bounds=bounds, start=start, iterations=args.iterations,
+                           method=args.method, log_scale=args.log, curves=args.out is not None)
+    except (CalibrationDataError, CalibrationError) as exc:
+        raise UsageError(str(exc)) from None
+    print(result.table())
+    if args.out is not None:
+        try:
+            write_calibration(result, args.out, info={"scenario": scenario.name, "command": ["opioidsim", *args._argv]})
+        except CalibrationError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"wrote {args.out}/ (parameters.csv, residuals.csv, fit.svg, run.json)")
+    return 0
 
 
 def _checkpoint_error() -> type:
