@@ -49,13 +49,14 @@ class RoadRunnerModel:
         parameter name -> value, internal units) and `initial_state` (model state name -> value)
         replace the exported subject's."""
         rr = self.rr
-        rr.reset()
-        if params:
-            ids = [self.export.parameter_ids[k] for k in params]
-            rr.setValues(ids, [float(v) for v in params.values()])
-        if initial_state:
-            ids = [self.export.state_ids[k] for k in initial_state]
-            rr.setValues(ids, [float(v) for v in initial_state.values()])
+        rr.reset()  # time, states and events; not global parameters, so every one is set below
+        values = dict(self.export.parameter_values)
+        for k, v in (params or {}).items():
+            values[self.export.parameter_ids[k]] = float(v)
+        state = dict(self.export.initial_state)
+        for k, v in (initial_state or {}).items():
+            state[self.export.state_ids[k]] = float(v)
+        rr.setValues(list(values) + list(state), list(values.values()) + list(state.values()))
         times = np.asarray(times_min, dtype=float)
         if times[0] != 0.0:
             raise ValueError("record times must start at 0")

@@ -662,6 +662,11 @@ def export_sbml(model=None, scenario=None, *, params: Mapping[str, Any] | None =
 
 def write_sbml(export: SbmlExport, path) -> None:
     """Write the SBML file atomically (the old file or the whole new one, never half)."""
+    import os
+
     from .checkpoint import atomic_write_text
 
     atomic_write_text(path, export.xml)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # the temporary file was private; the export is an ordinary file
