@@ -27,7 +27,7 @@ class RoadRunnerModel:
                  atol: float = ATOL, max_steps: int = 1_000_000):
         import roadrunner
 
-        self.export = export
+        self.export, self.rtol, self.atol = export, rtol, atol
         self.readouts = tuple(readouts) if readouts is not None else tuple(export.readout_ids)
         unknown = [r for r in self.readouts if r not in export.readout_ids]
         if unknown:
