@@ -13,7 +13,7 @@ genetic and between-subject variability on, recorded hourly. In one process and 
   instance (CVODE at the scipy path's production tolerance, rtol 1e-6; export and LLVM compilation
   reported apart), per subject reset, given that subject's parameters and initial state (the same
   as the engine's), and run over the same record times, on the first `roadrunner_subjects` of the
-  cohort (16 by default: one subject at a time, so the rate does not depend on how many); its error
+  cohort (4 by default: one subject at a time, so the rate does not depend on how many); its error
   against the same Radau reference is reported too;
 - **accuracy**: for subject 0, the engine against a Radau rtol 1e-8 reference on the key
   readouts, each error relative to the reference's largest magnitude of that readout;
@@ -48,8 +48,9 @@ class BenchConfig:
     reference_subjects: int = 1
     seed: int = 0
     #: subjects of the cohort run in libRoadRunner (the first ones; it runs one subject at a time, so
-    #: its subject-days per second do not depend on how many): the whole cohort takes ~40 min on 2 cores
-    roadrunner_subjects: int = 16
+    #: its subject-days per second do not depend on how many): 4 subjects × 30 days take minutes on 2 cores,
+    #: the whole cohort of 256 hours
+    roadrunner_subjects: int = 4
 
     @classmethod
     def quick(cls) -> "BenchConfig":
