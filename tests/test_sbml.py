@@ -177,3 +177,22 @@ class _Sine(Module):
 def test_an_untranslated_primitive_is_named_in_a_clear_error():
     with pytest.raises(SbmlExportError, match=r"JAX primitive '(erf|sin)' has no SBML translation"):
         export_sbml(Model([_Sine()]), params={"k_test": 1.0}, check=False)
+
+
+def test_export_sbml_command_writes_a_readable_file_and_rejects_bad_flags(tmp_path, capsys):
+    from opioidsim.cli import main
+
+    out = tmp_path / "heroin.xml"
+    assert main(["export-sbml", "--out", str(out), "--scenario", "acute-heroin-iv"]) == 0
+    m = libsbml.readSBMLFromFile(str(out)).getModel()
+    assert m.getNumEvents() == 1 and m.getAssignmentRuleByVariable("nac_dopamine") is not None
+    assert math.isclose(m.getParameter("pain_stimulus").getValue(), 0.5)  # the scenario's condition
+    capsys.readouterr()
+    for argv, flag in ([["--out", str(out)], "--overwrite"],  # exists: not replaced without it
+                       [["--out", str(tmp_path / "no" / "m.xml")], "--out"],
+                       [["--out", str(tmp_path / "m.xml"), "--scenario", "no-such-scenario"], "--scenario"],
+                       [["--out", str(tmp_path / "m.xml"), "--scenario", "rat-heroin-long-access"], "--scenario"]):
+        assert main(["export-sbml", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("opioidsim: error:") and flag in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["heroin.xml"]  # nothing half-written

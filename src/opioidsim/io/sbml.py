@@ -139,7 +139,7 @@ def _literal(g: _Graph, val) -> int:
     return g.num(float(a))
 
 
-def _translate_eqn(g: _Graph, prim: str, ins: list[int], params: dict, in_avals, out_aval) -> int:
+def _translate_eqn(g: _Graph, prim: str, ins: list[int], params: dict, in_avals) -> int:
     """One traced equation -> one graph node (its inputs already translated)."""
     if prim in _BINARY:
         return g.op(prim, *ins)
@@ -251,14 +251,14 @@ def _walk(g: _Graph, jaxpr, consts: list, ins: list[int]) -> list[int]:
         name = eqn.primitive.name
         if name in _CALLS:
             inner, inner_consts = _inner(eqn.params, _CALLS[name])
-            if name == "custom_vjp_call" or name == "custom_jvp_call":
+            if name in ("custom_jvp_call", "custom_vjp_call"):  # the primal function's own arguments
                 n = len(inner.invars)
                 args = args[-n:] if n else []
             outs = _walk(g, inner, inner_consts, args)
         else:
-            outs = [_translate_eqn(g, name, args, eqn.params, [v.aval for v in eqn.invars], eqn.outvars[0].aval)]
             if len(eqn.outvars) != 1:
                 raise SbmlExportError(f"JAX primitive {name!r} with {len(eqn.outvars)} results is not translated")
+            outs = [_translate_eqn(g, name, args, eqn.params, [v.aval for v in eqn.invars])]
         for v, o in zip(eqn.outvars, outs):
             env[v] = o
     return [read(v) for v in jaxpr.outvars]
@@ -489,6 +489,8 @@ def export_sbml(model=None, scenario=None, *, params: Mapping[str, Any] | None =
     if bad:
         raise SbmlExportError(f"names that cannot be SBML ids here: {bad}")
 
+    events = _dose_events(model, scenario, state_ids)  # before the tracing: a behaviour scenario is refused
+
     # trace and translate
     closed = trace_model(model)
     g = _Graph()
@@ -623,7 +625,6 @@ def export_sbml(model=None, scenario=None, *, params: Mapping[str, Any] | None =
     for s, i in zip(model.state_names, rate_nodes):
         rule("rate", state_ids[s], names[i] if i in names else w.expr(i))
 
-    events = _dose_events(model, scenario, state_ids)
     for k, (t, targets) in enumerate(events):
         e = m.createEvent()
         e.setId(f"dose_{k}")
