@@ -16,10 +16,14 @@ def test_bench_json_has_the_promised_figures_and_they_agree(capsys):
     for key in PROMISED:
         assert key in result, key
     assert result["engine_subject_days_per_s"] > 0 and result["scipy_subject_days_per_s"] > 0
-    # libRoadRunner is not measured until SBML export exists: null, and the row says why
-    assert result["roadrunner_subject_days_per_s"] is None
-    assert "SBML" in next(r for r in result["rows"] if "RoadRunner" in r["path"])["note"]
     engine, scipy_path = result["rows"][0], result["rows"][1]
+    # libRoadRunner runs the exported SBML for the same cohort, and agrees with the Radau reference
+    rr = next(r for r in result["rows"] if "RoadRunner" in r["path"])
+    assert rr["subjects"] == 2 and result["roadrunner_subject_days_per_s"] > 0
+    assert math.isclose(rr["subject_days_per_s"], 2 * 0.5 / rr["run_s"], rel_tol=1e-9)
+    assert math.isclose(result["engine_over_roadrunner"],
+                        result["engine_subject_days_per_s"] / result["roadrunner_subject_days_per_s"], rel_tol=1e-9)
+    assert result["roadrunner_max_relative_error"] < 1e-3
     # each throughput is the simulated subject-days over its run time, and the ratio is theirs
     assert math.isclose(engine["subject_days_per_s"], 2 * 0.5 / engine["run_s"], rel_tol=1e-9)
     assert math.isclose(scipy_path["subject_days_per_s"], 1 * 0.5 / scipy_path["run_s"], rel_tol=1e-9)

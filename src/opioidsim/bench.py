@@ -9,8 +9,12 @@ genetic and between-subject variability on, recorded hourly. In one process and 
 - **scipy path**: the Radau reference (`simulate_reference`), one subject at a time, at its
   production tolerance (rtol 1e-6), on the first `reference_subjects` subjects; the solver's time
   only (the JAX tracing of its vector field is reported apart);
-- **libRoadRunner** on the exported SBML, doses as events: reported as not available until the
-  SBML exporter exists (the row says why; the JSON value is null);
+- **libRoadRunner** on the exported SBML (`opioidsim.io.sbml`), doses as events: one RoadRunner
+  instance (CVODE at the scipy path's production tolerance, rtol 1e-6; export and LLVM compilation
+  reported apart), per subject reset, given that subject's parameters and initial state (the same
+  as the engine's), and run over the same record times, on the first `roadrunner_subjects` of the
+  cohort (4 by default: one subject at a time, so the rate does not depend on how many); its error
+  against the same Radau reference is reported too;
 - **accuracy**: for subject 0, the engine against a Radau rtol 1e-8 reference on the key
   readouts, each error relative to the reference's largest magnitude of that readout;
 - **how close to the machine**: state updates per second (attempted steps × states) of the engine,
@@ -43,6 +47,10 @@ class BenchConfig:
     days: float = 30.0
     reference_subjects: int = 1
     seed: int = 0
+    #: subjects of the cohort run in libRoadRunner (the first ones; it runs one subject at a time, so
+    #: its subject-days per second do not depend on how many): 4 subjects × 30 days take minutes on 2 cores,
+    #: the whole cohort of 256 hours
+    roadrunner_subjects: int = 4
 
     @classmethod
     def quick(cls) -> "BenchConfig":
@@ -130,14 +138,24 @@ def _reference(model, setup, names, subjects: range, rtol: float, atol: float) -
             "subject_days_per_s": days / clock.seconds}, out
 
 
-def _roadrunner_row() -> dict:
-    """libRoadRunner on the exported SBML: not measured until opioidsim exports SBML."""
-    try:
-        from .io import sbml  # noqa: F401
-    except ImportError:
-        return {"path": "libRoadRunner on exported SBML", "subjects": 0, "compile_s": None, "run_s": None,
-                "subject_days_per_s": None, "note": "not measured: opioidsim has no SBML exporter yet (issue 7)"}
-    raise NotImplementedError("SBML export exists: measure libRoadRunner here")  # pragma: no cover
+def _roadrunner(model, sc, setup, names, subjects: range) -> tuple[dict, np.ndarray]:
+    """libRoadRunner on the exported SBML, doses as events: one instance (its LLVM compilation is
+    reported apart), per subject reset + that subject's parameters and initial state + simulate,
+    over the same record times as the engine, for `subjects` of its cohort."""
+    from .io.roadrunner import RoadRunnerModel
+    from .io.sbml import export_sbml
+
+    grid, p, _events, y0 = setup
+    t0 = time.perf_counter()
+    rr = RoadRunnerModel(export_sbml(model, sc, check=False), names, rtol=SCIPY_PATH_RTOL, atol=1e-8)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    records = rr.simulate_cohort(grid.record_times_min, p, y0, model.state_names, subjects)
+    run_s = time.perf_counter() - t0
+    days = len(subjects) * sc.duration_min / 1440.0
+    return {"path": "libRoadRunner, exported SBML (CVODE)", "subjects": len(subjects),
+            "compile_s": compile_s, "run_s": run_s, "subject_days_per_s": days / run_s,
+            "note": f"rtol {rr.rtol:g}, atol {rr.atol:g} per state; compile = export + LLVM"}, records
 
 
 def machine_update_ceiling(n_states: int, subjects: int, repeats: int = 200) -> float:
@@ -177,7 +195,8 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict:
 
     from .model import default_model
 
-    if cfg.subjects < 1 or cfg.reference_subjects < 1 or cfg.reference_subjects > cfg.subjects or cfg.days <= 0:
+    if cfg.subjects < 1 or cfg.reference_subjects < 1 or cfg.reference_subjects > cfg.subjects or cfg.days <= 0 \
+            or cfg.roadrunner_subjects < 1:
         raise ValueError(f"bench needs subjects ≥ 1, 1 ≤ reference_subjects ≤ subjects and days > 0, got {cfg}")
     model = default_model()
     sc = standard_scenario(cfg)
@@ -190,7 +209,11 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict:
     progress(f"accuracy reference: subject 0 at rtol {REFERENCE_RTOL:g} …")
     _, (ref,) = _reference(model, setup, names, range(1), REFERENCE_RTOL, 1e-10)
     errors = accuracy(records[0], ref, names)
-    rr_row = _roadrunner_row()
+    rr_subjects = range(min(cfg.roadrunner_subjects, cfg.subjects))
+    progress(f"libRoadRunner: {len(rr_subjects)} subject(s) × {cfg.days:g} days on the exported SBML …")
+    rr_row, rr_records = _roadrunner(model, sc, setup, names, rr_subjects)
+    rr_errors = accuracy(rr_records[0], ref, names)
+    rr_row["max_relative_error"] = max(rr_errors.values())
     ceiling = machine_update_ceiling(model.n_states, cfg.subjects)
     return {
         "scenario": sc.description, "subjects": cfg.subjects, "days": cfg.days,
@@ -198,7 +221,8 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict:
         "scipy_subject_days_per_s": scipy_row["subject_days_per_s"],
         "roadrunner_subject_days_per_s": rr_row["subject_days_per_s"],
         "engine_over_scipy": engine_row["subject_days_per_s"] / scipy_row["subject_days_per_s"],
-        "engine_over_roadrunner": None,
+        "engine_over_roadrunner": engine_row["subject_days_per_s"] / rr_row["subject_days_per_s"],
+        "roadrunner_max_relative_error": rr_row["max_relative_error"],
         "max_relative_error": max(errors.values()),
         "errors": errors,
         "state_updates_per_s": engine_row["state_updates_per_s"],
@@ -230,6 +254,8 @@ def format_table(result: dict) -> str:
         if r.get("note"):
             lines.append(f"    {r['note']}")
     lines += ["", f"ratio engine / scipy path: {result['engine_over_scipy']:,.1f}×",
+              f"ratio engine / libRoadRunner: {result['engine_over_roadrunner']:,.2f}× "
+              f"(libRoadRunner vs Radau rtol {REFERENCE_RTOL:g}, subject 0: {result['roadrunner_max_relative_error']:.1e})",
               f"state updates per second: engine {result['state_updates_per_s']:.3g}, machine ceiling (y ← a·y + b) "
               f"{result['machine_state_updates_per_s']:.3g}: {100 * result['fraction_of_machine']:.2g} % of it",
               "", f"engine vs Radau rtol {REFERENCE_RTOL:g}, subject 0 (largest error / largest magnitude):"]

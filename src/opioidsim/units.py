@@ -108,15 +108,18 @@ def convert(value: float, unit: str, kind: str) -> float:
 
 def to_internal(value: float, unit: str) -> float:
     """Convert to the internal unit of whatever dimension `unit` has (build-time check)."""
-    q = ureg.Quantity(value, unit)
-    for kind, target in INTERNAL_UNITS.items():
-        try:
-            return float(q.to(target).magnitude)
-        except pint.DimensionalityError:
-            continue
+    return float(ureg.Quantity(value, unit).to(internal_unit(unit)).magnitude)
+
+
+def internal_unit(unit: str) -> str:
+    """The internal unit (pint spelling) of whatever dimension `unit` has: the unit `to_internal`
+    converts to. Exporters (SBML) declare it next to the internal value."""
+    q = ureg.Quantity(1.0, unit)
+    for target in INTERNAL_UNITS.values():
+        if q.dimensionality == ureg.Quantity(1.0, target).dimensionality:
+            return target
     # Compound units (e.g. 1/(nM*min)) are expressed in base internal units directly.
-    base = q.to(_compound_target(q))
-    return float(base.magnitude)
+    return _compound_target(q)
 
 
 def _compound_target(q: pint.Quantity) -> str:
