@@ -93,13 +93,10 @@ class ExplorerServer(ThreadingHTTPServer):
 
         ids = []
         plans: list[tuple[P.Page, Any]] = []
-        studies = []
         for page in P.pages():
-            built = page.build(page.defaults())
-            scenario = built.scenario
-            if page.study is not None:  # a study page: its default study, after the time-course pages
-                studies.append((page, scenario, built.design))
-                continue
+            if page.study is not None:  # a study runs for minutes and a started job is not preempted:
+                continue                # warming it here would hold up the first runs of the other pages
+            scenario = page.build(page.defaults()).scenario
             if page.auto_run:
                 plans.append((page, scenario))
             else:  # a slow page: compile its shape on a short run with the same number of doses
@@ -117,9 +114,6 @@ class ExplorerServer(ThreadingHTTPServer):
                     plans.append((page, base.model_copy(update={"cohort": cohort})))
         for page, scenario in plans:
             job = self.jobs.submit(_runner(page, scenario, summarise=False), label="warm-up", warmup=True)
-            ids.append(job.id)
-        for page, scenario, design in studies:
-            job = self.jobs.submit(_runner(page, scenario, design, summarise=False), label="warm-up", warmup=True)
             ids.append(job.id)
         return ids
 
