@@ -260,10 +260,11 @@ def test_mkdocs_builds_the_site_from_the_generated_pages(site, tmp_path):
 
 @pytest.mark.slow
 def test_tutorials_run_and_the_whole_site_builds_strictly(tmp_path):
-    """What `make docs` does, validation listed only (a few minutes: the tutorials simulate)."""
+    """What `make docs` does, validation listed only (ten minutes or more on 2 cores: the four tutorials
+    simulate)."""
     r = _mkdocs_site(tmp_path, tutorials_src=ROOT / "docs" / "tutorials_src")
     assert r.returncode == 0, r.stderr
-    for slug in ("five-steps", "chronic-course"):
+    for slug in ("five-steps", "chronic-course", "animal-experiment", "virtual-trial"):
         page = (tmp_path / "docs" / "generated" / "tutorials" / f"{slug}.md").read_text()
         assert "```text" in page and "](img/" in page, slug
         assert (tmp_path / "site" / "generated" / "tutorials" / slug / "index.html").is_file()
