@@ -177,6 +177,12 @@ plt.plot([0, 1], [0, x])
 ```
 
 ```python
+from matplotlib.figure import Figure
+report = Figure()  # a figure made without pyplot, as report functions return them
+report.add_subplot().plot([0, 1], [1, 0])
+```
+
+```python
 print(x + 1)
 {bad}
 ```
@@ -197,6 +203,8 @@ def test_tutorial_blocks_run_in_one_namespace_with_output_and_figures(tmp_path):
     assert "```text\nthe answer is 42\n```" in page
     assert "```text\n43\n```" in page
     assert "![figure tiny-1.png](img/tiny-1.png)" in page
+    assert page.count("![figure tiny-2.png](img/tiny-2.png)") == 1  # the Figure in a variable, once
+    assert "tiny-3.png" not in page
     assert (tmp_path / "a" / "tutorials" / "img" / "tiny-1.png").read_bytes().startswith(b"\x89PNG")
     assert "tutorials/tiny.md" in (tmp_path / "a" / NAV_FILE).read_text()
     # figures are deterministic too
@@ -207,14 +215,14 @@ def test_tutorial_blocks_run_in_one_namespace_with_output_and_figures(tmp_path):
 
 def test_a_tutorial_block_that_raises_fails_the_build_naming_page_and_block(tmp_path, capsys):
     src = _tutorials(tmp_path, "raise ValueError('the model changed')")
-    with pytest.raises(TutorialError, match=r"07-tiny\.md, block 3 \(line 19\) raised ValueError: the model changed"):
+    with pytest.raises(TutorialError, match=r"07-tiny\.md, block 4 \(line 25\) raised ValueError: the model changed"):
         generate(tmp_path / "out", tutorials_src=src)
     assert not (tmp_path / "out").exists()  # nothing half-written
     # the command line reports it and exits 1
     assert main(["--out", str(tmp_path / "out"), "--tutorials", str(src), "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert "07-tiny.md, block 3" in err
-    assert re.search(r'File ".*07-tiny.md", line 21', err)  # the traceback points into the source
+    assert "07-tiny.md, block 4" in err
+    assert re.search(r'File ".*07-tiny.md", line 27', err)  # the traceback points into the source
 
 
 def test_generator_refuses_to_wipe_a_folder_it_did_not_write(tmp_path):
