@@ -73,7 +73,7 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
-	$(BIN)/python -m opioidsim.docs --out docs/generated --validation $(DOCS_VALIDATION) --tutorials docs/tutorials_src
+	$(BIN)/python -m opioidsim.docs --out docs/generated --validation $(DOCS_VALIDATION) --tutorials docs/tutorials_src --guide docs/guide
 	$(BIN)/mkdocs build --strict
 	@echo "documentation site written to site/ (open site/index.html)"
 

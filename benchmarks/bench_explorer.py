@@ -15,7 +15,11 @@ the answer up to 0.12 s later). Every case runs in a fresh process with its own 
   compiles once more: shown as "first").
 
 The chronic page's default (3 subjects, 28 days of use 3 times a day, 56 days of abstinence) is
-timed too with ``--chronic`` (about a minute or more on 2 cores).
+timed too with ``--chronic`` (about a minute or more on 2 cores). ``--brain-scan`` times the brain-scan
+page: its default study (40 users, 40 controls; the use pattern run for 30 days) in a warm server
+(the first includes compiling its three engine shapes), the same pattern with another study design
+(years of use, abstinence, users: the pattern's drives and the controls are reused), and another
+amount (the pattern is run again).
 
 Run: ``.venv/bin/python benchmarks/bench_explorer.py`` (``--json`` for one JSON object,
 ``--repeat N`` warm runs per size). Timings depend on the machine and what else runs on it.
@@ -58,7 +62,7 @@ def _answer(url: str, page: str, params: dict) -> float:
         time.sleep(0.02)
 
 
-def child(mode: str, repeat: int, chronic: bool) -> dict:
+def child(mode: str, repeat: int, chronic: bool, brain_scan: bool = False) -> dict:
     """One fresh server in this process; returns the timings of ``mode``."""
     t0 = time.perf_counter()
     from opioidsim.explorer.server import make_server
@@ -86,15 +90,20 @@ def child(mode: str, repeat: int, chronic: bool) -> dict:
         if chronic:
             out["chronic_s"] = _answer(url, "chronic", {})
             out["chronic_again_s"] = _answer(url, "chronic", {"amount": "25 mg"})
+        if brain_scan:
+            out["scan_s"] = _answer(url, "brain-scan", {})
+            out["scan_design_s"] = _answer(url, "brain-scan", {"abstinence": "30d", "years_max": "20", "users": "100"})
+            out["scan_pattern_s"] = _answer(url, "brain-scan", {"amount": "25 mg"})
     finally:
         srv.shutdown()
         srv.server_close()
     return out
 
 
-def _run_child(mode: str, repeat: int, chronic: bool, env_extra: dict) -> dict:
+def _run_child(mode: str, repeat: int, chronic: bool, env_extra: dict, brain_scan: bool = False) -> dict:
     env = {**os.environ, **env_extra}
-    cmd = [sys.executable, __file__, "--child", mode, "--repeat", str(repeat)] + (["--chronic"] if chronic else [])
+    cmd = ([sys.executable, __file__, "--child", mode, "--repeat", str(repeat)] + (["--chronic"] if chronic else [])
+           + (["--brain-scan"] if brain_scan else []))
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} failed:\n{proc.stderr[-3000:]}")
@@ -106,22 +115,25 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--repeat", type=int, default=5, help="warm runs per cohort size (default 5)")
     ap.add_argument("--chronic", action="store_true", help="also time the chronic page's default run")
+    ap.add_argument("--brain-scan", action="store_true", help="also time the brain-scan page (minutes)")
+    ap.add_argument("--only-warm", action="store_true", help="skip the three cold-start cases")
     ap.add_argument("--child", choices=("nocache", "cache", "warmup", "warm"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.repeat, args.chronic)))
+        print(json.dumps(child(args.child, args.repeat, args.chronic, args.brain_scan)))
         return 0
 
     say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     results = {}
-    say("cold start, compiling from scratch (OPIOIDSIM_JAX_CACHE=0) ...")
-    results["nocache"] = _run_child("nocache", args.repeat, False, {"OPIOIDSIM_JAX_CACHE": "0"})
-    say("cold start, compiled program loaded from the disk cache ...")
-    results["cache"] = _run_child("cache", args.repeat, False, {})
-    say("start-up warm-up, then the first request ...")
-    results["warmup"] = _run_child("warmup", args.repeat, False, {})
+    if not args.only_warm:
+        say("cold start, compiling from scratch (OPIOIDSIM_JAX_CACHE=0) ...")
+        results["nocache"] = _run_child("nocache", args.repeat, False, {"OPIOIDSIM_JAX_CACHE": "0"})
+        say("cold start, compiled program loaded from the disk cache ...")
+        results["cache"] = _run_child("cache", args.repeat, False, {})
+        say("start-up warm-up, then the first request ...")
+        results["warmup"] = _run_child("warmup", args.repeat, False, {})
     say("warm server ...")
-    results["warm"] = _run_child("warm", args.repeat, args.chronic, {})
+    results["warm"] = _run_child("warm", args.repeat, args.chronic, {}, args.brain_scan)
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version(),
                           "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
@@ -129,7 +141,7 @@ def main(argv=None) -> int:
         print(json.dumps(results))
         return 0
 
-    rows = [
+    rows = [] if args.only_warm else [
         ("acute page, 1 subject, 6 h: first answer of a fresh server, no disk cache", results["nocache"]["first_s"]),
         ("  same, compiled program loaded from the disk cache", results["cache"]["first_s"]),
         (f"  same, after the start-up warm-up ({results['warmup']['warmup_s']:.1f} s in the background)",
@@ -144,6 +156,10 @@ def main(argv=None) -> int:
     if "chronic_s" in warm:
         rows.append(("chronic page default (3 subjects, 28 d use, 56 d abstinence): first", warm["chronic_s"]))
         rows.append(("  again (another amount)", warm["chronic_again_s"]))
+    if "scan_s" in warm:
+        rows.append(("brain-scan page default (40 users, 40 controls, pattern run 30 d): first", warm["scan_s"]))
+        rows.append(("  same pattern, another design (100 users, 1-20 y, 30 d abstinent)", warm["scan_design_s"]))
+        rows.append(("  another amount (the pattern runs again)", warm["scan_pattern_s"]))
     width = max(len(r[0]) for r in rows)
     print(f"{'case'.ljust(width)}  seconds")
     print(f"{'-' * width}  -------")

@@ -129,7 +129,7 @@ SLOW_KEY = ("mor_capacity_vta", "mor_capacity_brainstem", "camp_lc", "crf", "da_
 
 #: Measured: every slow readout within 0.2 % of the Radau reference except CRF (1.9 % over 20 days
 #: of use), which integrates the noradrenaline excess between doses, a sharply bending function the
-#: local error estimate underrates (README "Engine").
+#: local error estimate underrates (docs/guide/11-engine.md).
 SLOW_TOL = {name: 0.01 for name in SLOW_KEY} | {"crf": 0.025}
 
 

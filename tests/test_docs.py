@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from opioidsim.docs import MARKER, NAV_FILE, TutorialError, ValidationResultsError, generate, main
+from opioidsim.docs import MARKER, NAV_FILE, TutorialError, ValidationResultsError, generate, guide_pages, main
 from opioidsim.docs.markdown import cell, docstring_to_markdown
 from opioidsim.docs.model_pages import source_kind
 from opioidsim.model.model import default_modules
@@ -20,13 +20,14 @@ from opioidsim.scenarios import builtin_scenarios
 from opioidsim.validation import TARGETS
 
 ROOT = Path(__file__).resolve().parent.parent
+GUIDE = ROOT / "docs" / "guide"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     """The generated pages in their quick form (targets listed, not run; no tutorials)."""
     out = tmp_path_factory.mktemp("docs") / "generated"
-    generate(out)
+    generate(out, guide_src=GUIDE)
     return out
 
 
@@ -149,7 +150,7 @@ def test_every_builtin_scenario_is_on_the_scenarios_page_with_its_toml(site):
 
 def test_output_is_deterministic(site, tmp_path):
     again = tmp_path / "again"
-    generate(again)
+    generate(again, guide_src=GUIDE)
 
     def files(root):
         return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -176,6 +177,12 @@ plt.plot([0, 1], [0, x])
 ```
 
 ```python
+from matplotlib.figure import Figure
+report = Figure()  # a figure made without pyplot, as report functions return them
+report.add_subplot().plot([0, 1], [1, 0])
+```
+
+```python
 print(x + 1)
 {bad}
 ```
@@ -196,6 +203,8 @@ def test_tutorial_blocks_run_in_one_namespace_with_output_and_figures(tmp_path):
     assert "```text\nthe answer is 42\n```" in page
     assert "```text\n43\n```" in page
     assert "![figure tiny-1.png](img/tiny-1.png)" in page
+    assert page.count("![figure tiny-2.png](img/tiny-2.png)") == 1  # the Figure in a variable, once
+    assert "tiny-3.png" not in page
     assert (tmp_path / "a" / "tutorials" / "img" / "tiny-1.png").read_bytes().startswith(b"\x89PNG")
     assert "tutorials/tiny.md" in (tmp_path / "a" / NAV_FILE).read_text()
     # figures are deterministic too
@@ -206,14 +215,14 @@ def test_tutorial_blocks_run_in_one_namespace_with_output_and_figures(tmp_path):
 
 def test_a_tutorial_block_that_raises_fails_the_build_naming_page_and_block(tmp_path, capsys):
     src = _tutorials(tmp_path, "raise ValueError('the model changed')")
-    with pytest.raises(TutorialError, match=r"07-tiny\.md, block 3 \(line 19\) raised ValueError: the model changed"):
+    with pytest.raises(TutorialError, match=r"07-tiny\.md, block 4 \(line 25\) raised ValueError: the model changed"):
         generate(tmp_path / "out", tutorials_src=src)
     assert not (tmp_path / "out").exists()  # nothing half-written
     # the command line reports it and exits 1
     assert main(["--out", str(tmp_path / "out"), "--tutorials", str(src), "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert "07-tiny.md, block 3" in err
-    assert re.search(r'File ".*07-tiny.md", line 21', err)  # the traceback points into the source
+    assert "07-tiny.md, block 4" in err
+    assert re.search(r'File ".*07-tiny.md", line 27', err)  # the traceback points into the source
 
 
 def test_generator_refuses_to_wipe_a_folder_it_did_not_write(tmp_path):
@@ -238,7 +247,7 @@ def _mkdocs_site(tmp_path: Path, generated_from: Path | None = None, **kwargs) -
     shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
     shutil.copytree(ROOT / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns("generated"))
     if generated_from is None:
-        generate(tmp_path / "docs" / "generated", **kwargs)
+        generate(tmp_path / "docs" / "generated", guide_src=GUIDE, **kwargs)
     else:
         shutil.copytree(generated_from, tmp_path / "docs" / "generated")
     return subprocess.run([sys.executable, "-m", "mkdocs", "build", "-f", str(tmp_path / "mkdocs.yml"),
@@ -259,10 +268,62 @@ def test_mkdocs_builds_the_site_from_the_generated_pages(site, tmp_path):
 
 @pytest.mark.slow
 def test_tutorials_run_and_the_whole_site_builds_strictly(tmp_path):
-    """What `make docs` does, validation listed only (a few minutes: the tutorials simulate)."""
+    """What `make docs` does, validation listed only (ten minutes or more on 2 cores: the four tutorials
+    simulate)."""
     r = _mkdocs_site(tmp_path, tutorials_src=ROOT / "docs" / "tutorials_src")
     assert r.returncode == 0, r.stderr
-    for slug in ("five-steps", "chronic-course"):
+    for slug in ("five-steps", "chronic-course", "animal-experiment", "virtual-trial"):
         page = (tmp_path / "docs" / "generated" / "tutorials" / f"{slug}.md").read_text()
         assert "```text" in page and "](img/" in page, slug
         assert (tmp_path / "site" / "generated" / "tutorials" / slug / "index.html").is_file()
+
+
+def test_guide_pages_are_in_the_navigation_in_the_order_of_their_numbers(site):
+    nav = (site / NAV_FILE).read_text().splitlines()
+    files = sorted(GUIDE.glob("*.md"))
+    assert len(files) >= 10
+    lines = []
+    for f in files:
+        title = re.search(r"^# (.+)$", f.read_text(), re.M).group(1)
+        entry = f'      - "{title}": guide/{f.name}'
+        assert entry in nav, entry
+        lines.append(nav.index(entry))
+    assert lines == sorted(lines)
+    assert [path for _, path in guide_pages(GUIDE)] == [f"guide/{f.name}" for f in files]
+    with pytest.raises(FileNotFoundError, match="no guide pages"):
+        generate(site.parent / "empty-guide", guide_src=site / "model" / "missing")
+
+
+def test_readme_stays_short_and_links_only_to_files_that_exist():
+    """Issue 8: "The README links to it and stays short"; the long sections live in docs/guide/."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 120 and len(readme) <= 8000
+    assert "make demo" in readme and "make test" in readme
+    assert "never a dosing guide" in readme  # the research-and-teaching notice stays on the front page
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    local = [link for link in links if not link.startswith(("http://", "https://"))]
+    for link in local:
+        assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
+    for f in GUIDE.glob("*.md"):  # every guide page is reachable from the README
+        assert f"docs/guide/{f.name}" in local, f"README does not link to docs/guide/{f.name}"
+
+
+def test_facts_moved_out_of_the_readme_are_on_their_guide_pages():
+    """The sections moved from the README kept their facts (a sample, one per page)."""
+    facts = {
+        "01-getting-started.md": "median peak NAc dopamine: 12.0 nM (baseline 4.9 nM)",
+        "02-command-line.md": "opioidsim run --resume <out>.incomplete",
+        "03-scenario-files.md": "at most 100,000 dose events per",
+        "04-explorer.md": "1,000 subject-doses",
+        "05-animal-experiments.md": "V-SA-1 … V-SA-3",
+        "06-treatment-and-trials.md": "trial-methadone-vs-no-substitution",
+        "07-brain-damage-and-imaging.md": "r = −0.24",
+        "08-gymnasium.md": "opioidsim/Subject-v0",
+        "09-large-cohorts.md": "4,096 subjects × 30 min",
+        "10-model.md": "VE = W·(1 − s^P3) + (D_CO2 + D_O2)·(1 − s^P1)",
+        "11-engine.md": "QUANTUM_MIN = 1/16",
+        "12-validation.md": "| V-WD-1 | heroin withdrawal after the last dose",
+        "13-parameters.md": "σ = √ln(1 + cv²)",
+    }
+    for page, fact in facts.items():
+        assert fact in (GUIDE / page).read_text(), (page, fact)

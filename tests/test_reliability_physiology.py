@@ -3,7 +3,7 @@ within physical bounds, and a failing subject is reported. The default run integ
 random subjects over the first hours of the stress scenario; `make reliability` (and the slow
 test) runs thousands over 24 h and measures the engine against the Radau reference.
 
-Bounds come from the definitions of the readouts (README "Readouts": fractions in [0, 1], SpO2 in
+Bounds come from the definitions of the readouts (the generated readouts page: fractions in [0, 1], SpO2 in
 [0, 100] %, the 0–10 and 0–48 rating scales) and the states' own declared bounds.
 """
 from __future__ import annotations

@@ -54,7 +54,7 @@ GENOTYPE_INDICATORS = ("oprm1_g_carrier", "drd2_a1_carrier")
 FRACTION_WORDS = ("bioavailability", "efficacy", "max_inhibition", "carrier_frequency", "_fraction",
                   "density_factor")
 
-#: physical bounds of each readout (README "Readouts": the definition of each quantity)
+#: physical bounds of each readout (the readouts page, generated from READOUTS: the definition of each quantity)
 _NONNEG = (0.0, math.inf)
 READOUT_BOUNDS: dict[str, tuple[float, float]] = {
     **{f"mor_{k}_{r}": (0.0, 1.0) for k in ("occupancy", "signal") for r in ("vta", "dorsal_horn", "brainstem")},

@@ -9,7 +9,8 @@
   ``validation.md`` (the literature targets, with results when asked for: see
   `opioidsim.docs.validation_page`);
 - ``tutorials/*.md``: the tutorial sources with their code executed (`opioidsim.docs.tutorials`);
-- ``mkdocs-nav.yml``: the site's navigation, which ``mkdocs.yml`` inherits.
+- ``mkdocs-nav.yml``: the site's navigation, which ``mkdocs.yml`` inherits: the home page, the
+  hand-written guide pages (``docs/guide/``, listed, not copied), the tutorials and the pages above.
 
 The output is deterministic: the same code gives the same files, byte for byte.
 """
@@ -25,7 +26,7 @@ from typing import Callable
 from .markdown import cell
 from .model_pages import (behaviour_page, treatment_page, model_index, module_page, module_page_name, readouts_page, scenarios_page,
                           typical_initial_state)
-from .tutorials import Tutorial, TutorialError, execute, sources
+from .tutorials import Tutorial, TutorialError, execute, sources, title_of
 from .validation_page import ValidationResultsError, read_results, run_targets, validation_page
 
 #: a file in every generated folder: marks it as safe to wipe on the next run
@@ -55,13 +56,17 @@ def _write(path: Path, text: str | bytes) -> None:
         path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 
-def _nav(prefix: str, modules, tutorials: list[Tutorial], home: str | None) -> str:
+def _nav(prefix: str, modules, tutorials: list[Tutorial], home: str | None,
+         guide: list[tuple[str, str]] = ()) -> str:
     def q(s: str) -> str:  # a YAML double-quoted string
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     lines = ["# written by python -m opioidsim.docs: the site navigation (mkdocs.yml inherits it)", "nav:"]
     if home:
         lines.append(f"  - Home: {home}")
+    if guide:
+        lines.append("  - Guide:")
+        lines += [f"      - {q(title)}: {path}" for title, path in guide]
     if tutorials:
         lines.append("  - Tutorials:")
         lines += [f"      - {q(t.title)}: {prefix}tutorials/{t.slug}.md" for t in tutorials]
@@ -86,14 +91,23 @@ def _warn_if_stale(results_file: Path) -> None:
               file=sys.stderr)
 
 
+def guide_pages(folder: str | Path) -> list[tuple[str, str]]:
+    """The hand-written pages of `folder` (``NN-slug.md``, in the order of their numbers) as
+    (title, path inside the docs folder) for the navigation; the folder lies directly in the
+    mkdocs docs folder, so its pages are served as they are (not copied)."""
+    folder = Path(folder)
+    return [(title_of(p.read_text(encoding="utf-8"), p.stem), f"{folder.name}/{p.name}") for p in sources(folder)]
+
+
 def generate(out: str | Path, *, validation: str = "list", tutorials_src: str | Path | None = None,
-             nav_prefix: str = "generated/", home: str | None = "index.md",
+             guide_src: str | Path | None = None, nav_prefix: str = "generated/", home: str | None = "index.md",
              log: Callable[[str], None] | None = None) -> list[Path]:
     """Write the generated pages into `out` (replacing what an earlier run wrote there).
 
     validation: ``"list"`` (targets only), ``"run"`` (simulate each target, reduced forms where
     they exist) or the path of a JSON file from ``opioidsim validate --json``.
     tutorials_src: a folder of tutorial sources to execute (None: no tutorials).
+    guide_src: the folder of hand-written pages (e.g. ``docs/guide``) to list in the navigation.
     nav_prefix: where `out` lies inside the mkdocs docs folder (for the navigation file).
     Returns the files written, sorted.
     """
@@ -111,6 +125,9 @@ def generate(out: str | Path, *, validation: str = "list", tutorials_src: str | 
     tutorial_files = sources(Path(tutorials_src)) if tutorials_src is not None else []
     if tutorials_src is not None and not tutorial_files:
         raise FileNotFoundError(f"no tutorial sources (*.md) in {tutorials_src}")
+    guide = guide_pages(guide_src) if guide_src is not None else []
+    if guide_src is not None and not guide:
+        raise FileNotFoundError(f"no guide pages (*.md) in {guide_src}")
 
     modules = default_modules()
     model = Model(modules)
@@ -150,7 +167,7 @@ def generate(out: str | Path, *, validation: str = "list", tutorials_src: str | 
         for name, png in t.images.items():
             files[f"tutorials/img/{name}"] = png
 
-    files[NAV_FILE] = _nav(nav_prefix, modules, tutorials, home)
+    files[NAV_FILE] = _nav(nav_prefix, modules, tutorials, home, guide)
 
     _prepare(out)
     written = []
@@ -171,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                              "exist), or read FILE.json written by 'opioidsim validate --json'")
     parser.add_argument("--tutorials", default=None, metavar="DIR",
                         help="execute the tutorial sources in DIR (e.g. docs/tutorials_src); default: none")
+    parser.add_argument("--guide", default=None, metavar="DIR",
+                        help="list the hand-written pages of DIR (e.g. docs/guide, a folder directly in the "
+                             "mkdocs docs folder) in the navigation, in the order of their NN- prefixes")
     parser.add_argument("--nav-prefix", default="generated/",
                         help="path of --out inside the mkdocs docs folder (default 'generated/')")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -182,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[docs {time.monotonic() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
     try:
-        written = generate(args.out, validation=args.validation, tutorials_src=args.tutorials,
+        written = generate(args.out, validation=args.validation, tutorials_src=args.tutorials, guide_src=args.guide,
                            nav_prefix=args.nav_prefix, log=log)
     except (TutorialError, ValidationResultsError, FileExistsError, FileNotFoundError) as exc:
         print(f"opioidsim.docs: error: {exc}", file=sys.stderr)

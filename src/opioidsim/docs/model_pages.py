@@ -18,7 +18,7 @@ from ..params import Parameter
 from ..readouts import READOUTS
 from .markdown import cell, code, docstring_to_markdown, fenced, number, table
 
-#: how a parameter's source begins, and what that means (README "Parameters and sources")
+#: how a parameter's source begins, and what that means (docs/guide/13-parameters.md)
 SOURCE_KINDS = (
     ("fitted", "chosen so that the model reproduces the published finding named in the source"),
     ("assumed", "no direct measurement; the reason and any supporting evidence are given"),

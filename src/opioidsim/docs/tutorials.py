@@ -2,7 +2,8 @@
 
 A tutorial source is a Markdown file (``docs/tutorials_src/NN-slug.md``). Its fenced ```python
 blocks run in order in one namespace per page; what a block prints is inserted after it as a
-``text`` block, and the matplotlib figures it leaves open are saved as PNG files and inserted as
+``text`` block, and the matplotlib figures it leaves open (pyplot's, and new ``Figure`` objects
+left in a variable, as the report functions return them) are saved as PNG files and inserted as
 images (then closed). A block that raises stops the build with an error naming the page, the block
 and its line. The page title is its first ``# `` heading.
 """
@@ -42,12 +43,23 @@ def slug_of(path: Path) -> str:
     return re.sub(r"^\d+[-_]", "", path.stem)
 
 
-def _save_figures(prefix: str, images: dict[str, bytes]) -> list[str]:
+def _save_figures(prefix: str, images: dict[str, bytes], namespace: dict | None = None,
+                  seen: list | None = None) -> list[str]:
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
+    figures = [plt.figure(num) for num in plt.get_fignums()]
+    if namespace is not None and seen is not None:
+        # figures made without pyplot (report functions return matplotlib.figure.Figure objects)
+        # and left in a variable: each once, in the order of the variables' names
+        for name in sorted(namespace):
+            value = namespace[name]
+            if isinstance(value, Figure) and not any(value is f for f in seen + figures):
+                figures.append(value)
     names = []
-    for num in plt.get_fignums():
-        fig = plt.figure(num)
+    for fig in figures:
+        if seen is not None:
+            seen.append(fig)  # kept, so that it is saved once
         buf = io.BytesIO()
         # no metadata: the same figure gives the same bytes in every build
         fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
@@ -70,6 +82,7 @@ def execute(path: Path, log=None) -> Tutorial:
     slug = slug_of(path)
     namespace: dict = {"__name__": f"tutorial_{slug.replace('-', '_')}"}
     images: dict[str, bytes] = {}
+    seen: list = []  # figures already on the page
     out: list[str] = []
     pos, block = 0, 0
     for m in _FENCE.finditer(text):
@@ -94,7 +107,7 @@ def execute(path: Path, log=None) -> Tutorial:
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             raise TutorialError(f"{where} raised {type(exc).__name__}: {exc}\n{tb}") from exc
         finally:
-            figures = _save_figures(slug, images)
+            figures = _save_figures(slug, images, namespace, seen)
         printed = stdout.getvalue()
         if printed.strip():
             out.append("\n" + fenced(printed, "text"))

@@ -51,7 +51,7 @@ if not OPENBLAS_THREADS_CHOSEN_BY_USER:
 GENOTYPES = {"oprm1_g_carrier": "oprm1_g_carrier_frequency", "drd2_a1_carrier": "drd2_a1_carrier_frequency"}
 
 #: the time quantum of the adaptive step (3.75 s): doses, records and every step are whole multiples
-#: of it; the first step after an IV bolus is one quantum. See README "Engine" for the accuracy check.
+#: of it; the first step after an IV bolus is one quantum. See docs/guide/11-engine.md for the accuracy check.
 QUANTUM_MIN = 1.0 / 16.0
 #: the fixed-step baseline (`integrate(..., adaptive=False)`) takes steps of at most this (15 s)
 MAX_STEP_MIN = 0.25
@@ -152,7 +152,7 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
 
 #: error tolerances of the adaptive step: every state's |local error| ≤ atol + RTOL·|y|, atol from
 #: the state's declaration or ATOL. A max norm, not an RMS: with ~70 states an RMS lets the one state
-#: that matters (CO2 under a brainstem-occupancy drift) run 8× over. See README "Engine".
+#: that matters (CO2 under a brainstem-occupancy drift) run 8× over. See docs/guide/11-engine.md.
 RTOL = 3e-3
 ATOL = 1e-5
 

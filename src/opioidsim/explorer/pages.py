@@ -127,6 +127,8 @@ class Built:
 
     scenario: Scenario
     fields: dict[str, str]
+    #: a study page's own settings, checked by ``Page.design`` (empty for the time-course pages)
+    design: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,6 +151,10 @@ class Page:
     max_duration_days: float = math.inf
     phases: Callable[[Scenario], list[dict[str, Any]]] = lambda s: []
     notes: Callable[[Any, Scenario], list[str]] = lambda ds, s: []
+    #: a study page (the brain scan) computes its own result from its scenario and the settings
+    #: ``design`` checks, ``study(scenario, design, progress) -> JSON``, in place of time courses
+    design: Callable[[dict[str, Any]], dict[str, Any]] = lambda v: {}
+    study: Optional[Callable[[Scenario, dict[str, Any], Callable[[float], None]], dict[str, Any]]] = None
 
     def available(self) -> bool:
         return all(r in READOUTS for r in self.requires)
@@ -158,6 +164,7 @@ class Page:
 
     def spec(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "intro": self.intro, "auto_run": self.auto_run,
+                "result_kind": "effects" if self.study else "series",
                 "controls": [c.spec() for c in self.controls], "defaults": self.defaults(),
                 "panels": [{"id": p.id, "title": p.title, "help": p.help} for p in self.panels]}
 
@@ -169,7 +176,7 @@ class Page:
         data, fields = self.build_data(values)
         scenario = Scenario.from_toml_dict(data)
         check_limits(scenario)
-        return Built(scenario, fields)
+        return Built(scenario, fields, self.design(values))
 
     def sim_scenario(self, scenario: Scenario) -> tuple[Scenario, int]:
         """The scenario the engine runs for this page (its readouts, the cohort bucket), and how
@@ -364,7 +371,7 @@ def page_for_scenario(scenario: Scenario) -> tuple[Page, Optional[dict[str, Any]
     for page in pages():
         if days <= page.max_duration_days:
             return page, None
-    return pages()[-1], None
+    return [p for p in pages() if p.study is None][-1], None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -767,3 +774,4 @@ def get_page(page_id: Any) -> Page:
 
 register(ACUTE)
 register(CHRONIC)
+from . import brain_scan  # noqa: E402,F401  (registers the brain-scan page; it builds on this module)

@@ -94,6 +94,8 @@ class ExplorerServer(ThreadingHTTPServer):
         ids = []
         plans: list[tuple[P.Page, Any]] = []
         for page in P.pages():
+            if page.study is not None:  # a study runs for minutes and a started job is not preempted:
+                continue                # warming it here would hold up the first runs of the other pages
             scenario = page.build(page.defaults()).scenario
             if page.auto_run:
                 plans.append((page, scenario))
@@ -125,9 +127,13 @@ def make_server(host: str = "127.0.0.1", port: int = 8765, *, warmup: bool = Tru
     return server
 
 
-def _runner(page: P.Page, scenario: Any, *, summarise: bool = True):
+def _runner(page: P.Page, scenario: Any, design: Optional[dict[str, Any]] = None, *, summarise: bool = True):
     def run(progress):
         from opioidsim.engine.core import simulate
+
+        if page.study is not None:
+            result = page.study(scenario, design or {}, progress)
+            return {**result, "toml": scenario.to_toml()} if summarise else None
 
         sim, n = page.sim_scenario(scenario)
         ds = simulate(sim, progress=progress)
@@ -142,12 +148,15 @@ def _runner(page: P.Page, scenario: Any, *, summarise: bool = True):
 # ---------------------------------------------------------------------------------------------
 # request handling
 # ---------------------------------------------------------------------------------------------
-def _scenario_from_body(body: dict[str, Any]) -> tuple[P.Page, Any, Optional[dict[str, str]]]:
-    """(page, scenario, field → control) from a request body; raises ApiError."""
+def _scenario_from_body(body: dict[str, Any]) -> tuple[P.Page, Any, Optional[dict[str, str]], dict[str, Any]]:
+    """(page, scenario, field → control, a study page's design) from a request body; raises ApiError."""
     from opioidsim.scenarios import Scenario
 
     try:
         page = P.get_page(body.get("page"))
+        if "toml" in body and body.get("params") is None and page.study is not None:
+            raise ScenarioError("<file>", body.get("filename") or "scenario file",
+                                f"the {page.title.lower()} page runs from its own controls, not from a scenario file")
         if "toml" in body and body.get("params") is None:  # a loaded file, run as written
             text = body["toml"]
             if not isinstance(text, str):
@@ -159,9 +168,9 @@ def _scenario_from_body(body: dict[str, Any]) -> tuple[P.Page, Any, Optional[dic
                 data["cohort"] = {**data["cohort"], **changes}
                 scenario = Scenario.from_toml_dict(data)
             P.check_limits(scenario)
-            return page, scenario, {"cohort.subjects": "subjects", "cohort.seed": "seed"}
+            return page, scenario, {"cohort.subjects": "subjects", "cohort.seed": "seed"}, {}
         built = page.build(body.get("params"))
-        return page, built.scenario, built.fields
+        return page, built.scenario, built.fields, built.design
     except ScenarioError as exc:
         raise ApiError(HTTPStatus.BAD_REQUEST, str(exc), exc.field, _control_of(body, exc.field)) from None
 
@@ -365,13 +374,13 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/api/load":
             self._json(HTTPStatus.OK, _load(body))
             return
-        page, scenario, _ = _scenario_from_body(body)
+        page, scenario, _, design = _scenario_from_body(body)
         out = {"toml": scenario.to_toml(), "name": scenario.name}
         if path == "/api/check":
             self._json(HTTPStatus.OK, out)
             return
         try:
-            job = self.server.jobs.submit(_runner(page, scenario), label=f"{page.id}: {scenario.name}")
+            job = self.server.jobs.submit(_runner(page, scenario, design), label=f"{page.id}: {scenario.name}")
         except Busy as exc:
             raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, str(exc)) from None
         self._json(HTTPStatus.ACCEPTED, {**out, "job": job.id})

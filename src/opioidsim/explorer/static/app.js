@@ -110,6 +110,8 @@ function showPage(id, values, file) {
   $("panels").textContent = "";
   $("notes").textContent = "";
   $("summary").querySelector("tbody").textContent = "";
+  $("summary").hidden = page.result_kind === "effects";  // a study page draws its own tables
+  document.querySelector(".summary-title").hidden = page.result_kind === "effects";
   $("figure").dataset.state = "empty";
   $("run").textContent = page.auto_run ? "Run again" : "Run";
   if (page.auto_run || state.file) run();
@@ -442,6 +444,10 @@ function renderResult(res, elapsed) {
   $("panels").textContent = "";
   const notes = $("notes");
   notes.textContent = "";
+  const effects = res.kind === "effects";
+  $("summary").hidden = effects;
+  document.querySelector(".summary-title").hidden = effects;
+  if (effects) { renderEffects(res, elapsed); fig.dataset.runs = String(state.runs); fig.dataset.state = "ready"; return; }
   for (const text of res.notes.concat([`${res.subjects} virtual subject${res.subjects === 1 ? "" : "s"}` +
       (res.subjects > 1 ? ": line = median, band = 10–90 %" : "") + (elapsed != null ? `; simulated in ${elapsed.toFixed(1)} s.` : ".")])) {
     const p = document.createElement("p");
@@ -634,6 +640,91 @@ function linkCursor(drawn, res) {
       show(k);
     });
     p.svg.addEventListener("mouseleave", () => show(null));
+  }
+}
+
+// A study's result (kind "effects"): per measure Hedges' g with its 95 % CI drawn as a forest plot,
+// then the group-difference table and the correlation with years of use, as the papers print them.
+function renderEffects(res, elapsed) {
+  const notes = $("notes");
+  for (const text of res.notes.concat(elapsed != null ? [`Computed in ${elapsed.toFixed(1)} s.`] : [])) {
+    const p = document.createElement("p");
+    p.textContent = text;
+    notes.appendChild(p);
+  }
+  const sec = document.createElement("section");
+  sec.className = "panel";
+  sec.dataset.panel = "effects";
+  const h = document.createElement("h3");
+  h.textContent = "Users against controls: Hedges' g with 95 % CI";
+  sec.appendChild(h);
+  $("panels").appendChild(sec);
+  const rows = res.rows;
+  const W = Math.max(320, sec.clientWidth - 14), rowH = 24, m = { l: 140, r: 16, t: 6, b: 30 };
+  const H = m.t + m.b + rowH * rows.length;
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": h.textContent });
+  svg.style.height = `${H}px`;
+  let lo = -0.5, hi = 0.5;
+  for (const r of rows) for (const v of [r.g_low, r.g_high]) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  const X = (v) => m.l + (v - lo) / (hi - lo) * (W - m.l - m.r);
+  for (const v of niceTicks(lo, hi, 6)) {
+    svg.appendChild(svgEl("line", { class: v === 0 ? "axis" : "grid", x1: X(v), x2: X(v), y1: m.t, y2: H - m.b }));
+    const tx = svgEl("text", { x: X(v), y: H - m.b + 12, "text-anchor": "middle" });
+    tx.textContent = fmt(v);
+    svg.appendChild(tx);
+  }
+  const xl = svgEl("text", { x: W - m.r, y: H - 2, "text-anchor": "end" });
+  xl.textContent = "Hedges' g (users − controls; negative: less in users)";
+  svg.appendChild(xl);
+  rows.forEach((r, i) => {
+    const y = m.t + rowH * (i + 0.5);
+    const name = svgEl("text", { x: m.l - 8, y: y + 3, "text-anchor": "end" });
+    name.textContent = r.label;
+    svg.appendChild(name);
+    if (r.g === null) return;
+    if (r.g_low !== null && r.g_high !== null) {
+      svg.appendChild(svgEl("line", { x1: X(r.g_low), x2: X(r.g_high), y1: y, y2: y, stroke: COLORS[0], "stroke-width": 1.6 }));
+    }
+    const dot = svgEl("circle", { cx: X(r.g), cy: y, r: 4, fill: COLORS[0], class: "effect", "data-measure": r.measure,
+                                  "data-g": String(r.g) });
+    const title = svgEl("title");
+    title.textContent = `${r.label}: g ${fmt(r.g)} [${fmt(r.g_low)}, ${fmt(r.g_high)}], p ${fmt(r.p)}`;
+    dot.appendChild(title);
+    svg.appendChild(dot);
+  });
+  sec.appendChild(svg);
+  const table = (head, body) => {
+    const t = document.createElement("table");
+    const tr = document.createElement("tr");
+    for (const c of head) { const th = document.createElement("th"); th.textContent = c; tr.appendChild(th); }
+    const thead = document.createElement("thead");
+    thead.appendChild(tr);
+    const tbody = document.createElement("tbody");
+    for (const [key, cells] of body) {
+      const row = document.createElement("tr");
+      row.dataset.measure = key;
+      for (const c of cells) { const td = document.createElement("td"); td.textContent = c; row.appendChild(td); }
+      tbody.appendChild(row);
+    }
+    t.append(thead, tbody);
+    return t;
+  };
+  const pm = (mean, sd) => `${fmt(mean)} ± ${fmt(sd)}`;
+  const groups = document.createElement("h2");
+  groups.className = "summary-title";
+  groups.textContent = `Group differences (${res.users} users, ${res.controls} controls; % from a typical matched control)`;
+  const diff = table(["region", "users", "controls", "g [95 % CI]", "Welch t (df)", "p"],
+    rows.map((r) => [r.measure, [r.label, pm(r.mean_users, r.sd_users), pm(r.mean_controls, r.sd_controls),
+      `${fmt(r.g)} [${fmt(r.g_low)}, ${fmt(r.g_high)}]`, `${fmt(r.t)} (${fmt(r.df)})`, fmt(r.p)]]));
+  diff.id = "effects-table";
+  $("panels").append(groups, diff);
+  if (res.correlation.length) {
+    const ch = document.createElement("h2");
+    ch.className = "summary-title";
+    ch.textContent = "Correlation with years of use (users; Pearson)";
+    const corr = table(["region", "r", "p", "n"], res.correlation.map((c) => [c.measure, [c.label, fmt(c.r), fmt(c.p), String(c.n)]]));
+    corr.id = "correlation-table";
+    $("panels").append(ch, corr);
   }
 }
 
