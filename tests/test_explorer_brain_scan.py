@@ -5,10 +5,7 @@ slow damage model (the pattern's drives fixed, controls scanned drug-free on the
 a small batch); the slow run goes through /api/run end to end with the full model."""
 from __future__ import annotations
 
-import json
 import threading
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -19,26 +16,8 @@ from opioidsim.explorer import pages as P
 from opioidsim.explorer.server import make_server
 from opioidsim.scenarios import Scenario
 
-
-
-def call(srv, method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(srv.url.rstrip("/") + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data is not None else {})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
-def run(srv, body, timeout=600):
-    status, out = call(srv, "POST", "/api/run", body)
-    assert status == 202, out
-    job = srv.jobs.wait(out["job"], timeout)
-    status, view = call(srv, "GET", f"/api/jobs/{job.id}")
-    assert view["status"] == "done", view
-    return view["result"]
+# the JSON helpers of the explorer's API tests (one copy)
+from test_explorer_api import call, run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
