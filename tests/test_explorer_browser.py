@@ -91,7 +91,7 @@ def open_acute(pg, server, **values):
 def test_the_page_loads_with_the_notice_the_pages_and_the_five_steps(page, server):
     open_acute(page, server, duration="2h")
     assert "never a dosing guide" in page.inner_text("#notice")
-    assert page.locator("nav button").all_inner_texts() == ["The five steps", "Chronic use and recovery"]
+    assert page.locator("nav button").all_inner_texts() == ["The five steps", "Chronic use and recovery", "The brain scan"]
     panels = page.locator("#panels .panel").evaluate_all("els => els.map(e => e.dataset.panel)")
     assert panels == ["plasma", "occupancy", "dopamine", "pleasure", "pain", "breathing", "oxygen"]
     assert page.locator('#panels path.median[data-readout="nac_dopamine"]').get_attribute("d").count("L") > 100
