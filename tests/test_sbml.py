@@ -9,6 +9,8 @@ of its excursion, not against a value near zero.
 """
 from __future__ import annotations
 
+import sys
+
 import math
 from xml.etree import ElementTree
 
@@ -20,7 +22,7 @@ import pytest
 from opioidsim.engine import make_grid, simulate_reference, subject_parameters
 from opioidsim.engine.core import simulate
 from opioidsim.engine.dosing import compile_doses
-from opioidsim.io.roadrunner import RoadRunnerModel
+from opioidsim.io.roadrunner import IsolatedRoadRunner
 from opioidsim.io.sbml import ANNOTATION_NS, SbmlExportError, export_sbml, source_identifiers
 from opioidsim.model import default_model
 from opioidsim.model.base import Module, State
@@ -45,7 +47,9 @@ def acute():
     model = default_model()
     sc = _acute()
     export = export_sbml(model, sc)
-    return model, sc, export, RoadRunnerModel(export, KEY)
+    # in a child process: libRoadRunner's LLVM beside XLA's aborted JAX (io/roadrunner.py)
+    with IsolatedRoadRunner(export, KEY) as rr:
+        yield model, sc, export, rr
 
 
 def _relative(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -126,6 +130,7 @@ def test_cross_check_roadrunner_against_radau_and_the_engine(acute):
     ref = simulate_reference(model, y0, p, events, 0, grid.h, grid.record_times_min, KEY)
     err = dict(zip(KEY, _relative(got, ref)))
     assert max(err.values()) < 1e-3, err
+    assert "roadrunner" not in sys.modules  # it ran in its own process (io/roadrunner.py says why)
     # the subject's own parameters took effect: the typical subject differs by far more than that
     typical = rr.simulate(grid.record_times_min)
     assert _relative(typical, ref)[KEY.index("plasma_heroin")] > 1e-2
@@ -149,11 +154,11 @@ def test_cross_check_over_days_of_use_on_slow_readouts():
     sc = _acute(duration="3d", record_every="1h",
                 doses=[Dose("heroin", "20 mg", route="iv", at="8h", every="8h", until="3d")])
     export = export_sbml(model, sc, check=False)
-    rr = RoadRunnerModel(export, keys)
     grid = make_grid(sc.duration_min, sc.record_every_min)
     p = subject_parameters(model, sc, 1, sc.cohort.seed)
     y0 = model.initial_state(p)
-    got = rr.simulate_cohort(grid.record_times_min, p, y0, model.state_names)[0]
+    with IsolatedRoadRunner(export, keys) as rr:
+        got = rr.simulate_cohort(grid.record_times_min, p, y0, model.state_names)[0]
     events = compile_doses(model, sc.doses, sc.duration_min, grid.h, p)
     ref = simulate_reference(model, y0, p, events, 0, grid.h, grid.record_times_min, keys)
     err = dict(zip(keys, _relative(got, ref)))

@@ -74,3 +74,75 @@ class RoadRunnerModel:
             out[j] = self.simulate(times_min, {k: params[k][s] for k in names},
                                    dict(zip(state_names, y0[s])))
         return out
+
+
+# --- libRoadRunner in a process of its own -------------------------------------------------
+# libRoadRunner carries its own LLVM. With it loaded in the same process as JAX, XLA aborted the
+# process while serialising a freshly compiled executable for the persistent compilation cache
+# (`Fatal Python error: Aborted` in `executable.serialize()`, twice at the same place of a full
+# `make test`, after the SBML tests had loaded libRoadRunner). `IsolatedRoadRunner` keeps
+# libRoadRunner out of the caller's process: one spawned child holds the compiled model.
+
+_CHILD: "RoadRunnerModel | None" = None
+_CHILD_COMPILE_S = 0.0
+
+
+def _child_init(export: SbmlExport, readouts, rtol: float, atol: float, max_steps: int) -> None:
+    import time
+
+    global _CHILD, _CHILD_COMPILE_S  # the child process's one model (it lives only there)
+    t0 = time.perf_counter()
+    _CHILD = RoadRunnerModel(export, readouts, rtol=rtol, atol=atol, max_steps=max_steps)
+    _CHILD_COMPILE_S = time.perf_counter() - t0
+
+
+def _child_call(method: str, args: tuple, kwargs: dict):
+    import time
+
+    t0 = time.perf_counter()
+    out = getattr(_CHILD, method)(*args, **kwargs)
+    return out, time.perf_counter() - t0, _CHILD_COMPILE_S
+
+
+class IsolatedRoadRunner:
+    """`RoadRunnerModel` run in a spawned child process, with the same `simulate` and
+    `simulate_cohort`. `compile_s` is the child's model build (LLVM compilation) and `last_run_s`
+    the child's own time for the last call (no transfer). Close it (or use it as a context
+    manager) to end the child."""
+
+    def __init__(self, export: SbmlExport, readouts: Sequence[str] | None = None, *, rtol: float = RTOL,
+                 atol: float = ATOL, max_steps: int = 1_000_000):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.export, self.rtol, self.atol = export, rtol, atol
+        self.readouts = tuple(readouts) if readouts is not None else tuple(export.readout_ids)
+        unknown = [r for r in self.readouts if r not in export.readout_ids]
+        if unknown:
+            raise ValueError(f"readouts {unknown} are not in the exported model")
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_child_init,
+                                         initargs=(export, self.readouts, rtol, atol, max_steps))
+        self.compile_s = float("nan")
+        self.last_run_s = float("nan")
+
+    def _call(self, method: str, *args, **kwargs):
+        out, self.last_run_s, self.compile_s = self._pool.submit(_child_call, method, args, kwargs).result()
+        return out
+
+    def simulate(self, times_min: np.ndarray, params: Mapping[str, float] | None = None,
+                 initial_state: Mapping[str, float] | None = None) -> np.ndarray:
+        return self._call("simulate", times_min, params, initial_state)
+
+    def simulate_cohort(self, times_min: np.ndarray, params: Mapping[str, np.ndarray], y0: np.ndarray,
+                        state_names: Sequence[str], subjects: Sequence[int] | None = None) -> np.ndarray:
+        return self._call("simulate_cohort", times_min, params, y0, state_names, subjects)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> "IsolatedRoadRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
