@@ -20,6 +20,15 @@ RTOL = 1e-9
 ATOL = 1e-10
 
 
+def _checked_readouts(export: SbmlExport, readouts: Sequence[str] | None) -> tuple[str, ...]:
+    """The readouts to record (all the export has, by default); unknown names are a ValueError."""
+    chosen = tuple(readouts) if readouts is not None else tuple(export.readout_ids)
+    unknown = [r for r in chosen if r not in export.readout_ids]
+    if unknown:
+        raise ValueError(f"readouts {unknown} are not in the exported model")
+    return chosen
+
+
 class RoadRunnerModel:
     """A compiled RoadRunner instance of an exported model, recording `readouts`."""
 
@@ -28,10 +37,7 @@ class RoadRunnerModel:
         import roadrunner
 
         self.export, self.rtol, self.atol = export, rtol, atol
-        self.readouts = tuple(readouts) if readouts is not None else tuple(export.readout_ids)
-        unknown = [r for r in self.readouts if r not in export.readout_ids]
-        if unknown:
-            raise ValueError(f"readouts {unknown} are not in the exported model")
+        self.readouts = _checked_readouts(export, readouts)
         self.rr = roadrunner.RoadRunner(export.xml)
         integ = self.rr.integrator
         integ.relative_tolerance = rtol
@@ -116,10 +122,7 @@ class IsolatedRoadRunner:
         from concurrent.futures import ProcessPoolExecutor
 
         self.export, self.rtol, self.atol = export, rtol, atol
-        self.readouts = tuple(readouts) if readouts is not None else tuple(export.readout_ids)
-        unknown = [r for r in self.readouts if r not in export.readout_ids]
-        if unknown:
-            raise ValueError(f"readouts {unknown} are not in the exported model")
+        self.readouts = _checked_readouts(export, readouts)
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_child_init,
                                          initargs=(export, self.readouts, rtol, atol, max_steps))
