@@ -5,7 +5,6 @@ slow damage model (the pattern's drives fixed, controls scanned drug-free on the
 a small batch); the slow run goes through /api/run end to end with the full model."""
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import pytest
@@ -13,21 +12,10 @@ import pytest
 from opioidsim import imaging
 from opioidsim.explorer import brain_scan as B
 from opioidsim.explorer import pages as P
-from opioidsim.explorer.server import make_server
 from opioidsim.scenarios import Scenario
 
 # the JSON helpers of the explorer's API tests (one copy)
-from test_explorer_api import call, run  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = make_server("127.0.0.1", 0, warmup=False)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+from test_explorer_api import call, run, server  # noqa: E402,F401  (server: the module's fixture)
 
 
 def test_the_brain_scan_page_is_offered_as_a_study_with_its_controls(server):
