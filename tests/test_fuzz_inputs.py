@@ -27,7 +27,7 @@ def _field(make) -> ScenarioError:
     return e.value
 
 
-@pytest.mark.parametrize("target, cases", [("toml", 300), ("api", 200), ("cli", 100)])
+@pytest.mark.parametrize("target, cases", [("toml", 300), ("api", 200), ("cli", 100), ("commands", 300)])
 def test_fuzz_reduced(target, cases, tmp_path):
     r = fuzz.run_target(target, cases, seed=20240, workdir=tmp_path)
     assert r["failures"] == 0
@@ -38,10 +38,15 @@ def test_fuzz_reduced(target, cases, tmp_path):
     if target in ("toml", "api"):  # and the [life] and [trial] tables, valid and broken
         for kind in ("life", "trial"):
             assert r["accepted_by_kind"].get(kind, 0) > 0 and r["rejected_by_field"].get(kind, 0) > 0, r
+    if target == "commands":  # every subcommand is reached both ways
+        from opioidsim.fuzz_commands import COMMANDS
+
+        for command in COMMANDS:
+            assert r["accepted_by_kind"].get(command, 0) > 0 and r["rejected_by_field"].get(command, 0) > 0, r
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target, cases", [("toml", 5000), ("api", 3000), ("cli", 2000)])
+@pytest.mark.parametrize("target, cases", [("toml", 5000), ("api", 3000), ("cli", 2000), ("commands", 2000)])
 def test_fuzz_full(target, cases, tmp_path):
     assert fuzz.run_target(target, cases, workdir=tmp_path)["failures"] == 0
 
@@ -52,6 +57,45 @@ def test_oracle_flags_any_other_exception():
         fuzz.outcome(lambda: 1 / 0)
     with pytest.raises(fuzz.FuzzFailure, match="AttributeError"):
         fuzz.outcome(lambda: None.cohort)
+
+
+def test_command_oracle_flags_a_crash_and_a_second_error_line(monkeypatch, tmp_path):
+    from opioidsim import bench, fuzz_commands
+
+    case = {"argv": ["bench"], "scenario": {}, "trial": {}, "csv": b""}
+    assert fuzz_commands.target_command(case, tmp_path) == "accepted"  # the stub is reached
+
+    def crash(*_a, **_k):
+        raise ZeroDivisionError("inside the bench")
+
+    monkeypatch.setattr(bench, "BenchConfig", crash)
+    with pytest.raises(fuzz.FuzzFailure, match="ZeroDivisionError"):
+        fuzz_commands.target_command(case, tmp_path)
+    monkeypatch.undo()
+
+    def two_lines(message):
+        import sys
+
+        print("opioidsim: error: first", file=sys.stderr)
+        print("and a second line", file=sys.stderr)
+        return 2
+
+    monkeypatch.setattr(cli, "_error", two_lines)
+    refused = {"argv": ["bench", "--days", "nan"], "scenario": {}, "trial": {}, "csv": b""}
+    with pytest.raises(fuzz.FuzzFailure, match="exit 2"):
+        fuzz_commands.target_command(refused, tmp_path)
+
+
+@pytest.mark.parametrize("command", [["run", "acute-heroin-iv"], ["trial", "trial-contingency-management"],
+                                     ["sensitivity", "acute-heroin-iv", "--readouts", "plasma_morphine",
+                                      "--parameters", "morphine_clearance"]])
+@pytest.mark.parametrize("out", ["", ".", "/", "../", "a/.."])
+def test_out_must_name_a_results_folder(command, out, capsys):
+    # found by the commands fuzzer: `--out ''` crashed with "PosixPath('.') has an empty name"; '.'
+    # or '..' would have made the results replace the current folder or its parent
+    assert cli.main([*command, "--out", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0] and repr(out) in err[0], err
 
 
 def test_oracle_flags_an_error_that_does_not_name_its_field():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -80,6 +81,15 @@ def _int_range(lo: int, hi: int, what: str) -> Callable[[str], int]:
 
     parse.__name__ = what  # argparse names the type in some messages
     return parse
+
+
+def _results_folder(text: str) -> str:
+    """--out DIR of a command that creates a results folder: a folder name, not '', '.', '..' or '/'
+    (results replace the folder as a whole, so it must be a folder of its own)."""
+    name = os.path.basename(os.path.normpath(text)) if text.strip() else ""
+    if not name or name in (".", "..") or "\x00" in text:
+        raise argparse.ArgumentTypeError(f"must name a results folder, such as out/my-run (got {text!r})")
+    return text
 
 
 def _float_range(lo: float, hi: float, what: str) -> Callable[[str], float]:
@@ -928,7 +938,7 @@ def _add_results_arguments(p: argparse.ArgumentParser, *,
                            subjects: str = "number of virtual subjects (overrides the scenario)",
                            seed: str = "random seed for the cohort (overrides the scenario)") -> None:
     """--out, --subjects, --seed, --overwrite, --no-progress: shared by `run` and `trial`."""
-    p.add_argument("--out", metavar="DIR", default=None,
+    p.add_argument("--out", metavar="DIR", type=_results_folder, default=None,
                    help="results folder to create (default: out/<scenario name>)")
     p.add_argument("--subjects", type=_int_range(1, MAX_SUBJECTS, "--subjects"), default=None,
                    metavar="N", help=subjects)
@@ -1101,7 +1111,7 @@ def _build_parser() -> _Parser:
     p.add_argument("--factor", type=_float_range(1.000001, 1000.0, "--factor"), default=2.0, metavar="F",
                    help="a parameter without population spread or --range varies from value/F to "
                         "value·F (default 2; assumed)")
-    p.add_argument("--out", metavar="DIR", default=None,
+    p.add_argument("--out", metavar="DIR", type=_results_folder, default=None,
                    help="results folder to create (default: out/<scenario name>-sensitivity)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it exists (only once the new results are complete)")
@@ -1135,7 +1145,7 @@ def _build_parser() -> _Parser:
     p.add_argument("--method", choices=("lm", "adam"), default="lm",
                    help="lm: Levenberg-Marquardt (default); adam: optax.adam")
     p.add_argument("--log", action="store_true", help="fit on the log scale (relative errors; values > 0)")
-    p.add_argument("--out", metavar="DIR", default=None,
+    p.add_argument("--out", metavar="DIR", type=_results_folder, default=None,
                    help="write parameters.csv, residuals.csv, fit.svg and run.json to DIR (must not exist)")
     p.set_defaults(func=cmd_calibrate)
 

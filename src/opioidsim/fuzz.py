@@ -896,10 +896,11 @@ def target_cli(d: dict, flags: list[str], workdir: Path) -> str:
 
 
 FLAGS = st.lists(st.sampled_from(["--subjects", "--seed", "--checkpoint-every", "--overwrite", "--resume",
-                                  "0", "-1", "1e6", "1000001", "2", "4294967296", "nan", "abc", "", "--bogus"]),
+                                  "0", "-1", "1e6", "1000001", "2", "4294967296", "nan", "abc", "", "--bogus",
+                                  "--out", ".", "..", "/"]),
                  max_size=4)
 
-TARGETS = ("toml", "api", "cli")
+TARGETS = ("toml", "api", "cli", "commands")
 #: TOML text nested deeper than the reader's recursion (arrays, inline tables, dotted tables)
 DEEP_TEXT = ["a = " + "[" * 3000 + "]" * 3000, "[scenario]\nreadouts = " + "[" * 3000 + "]" * 3000,
              "x = " + "{a = " * 2000 + "1" + "}" * 2000, "[" + ".".join(["t"] * 3000) + "]"]
@@ -933,6 +934,13 @@ def run_target(name: str, cases: int, *, seed: int | None = None, workdir: Path 
         @given(st.one_of(mutated(), valid_like(), mutated_course()), FLAGS)
         def prop(d, flags):
             tally[target_cli(d, flags, workdir)] += 1
+    elif name == "commands":  # the other subcommands' command lines (opioidsim.fuzz_commands)
+        from opioidsim.fuzz_commands import command_line, target_command
+
+        @common
+        @given(command_line())
+        def prop(case):
+            tally[target_command(case, workdir)] += 1
     else:
         raise ValueError(f"unknown fuzz target {name!r}; targets: {', '.join(TARGETS)}")
     if seed is not None:
@@ -963,12 +971,12 @@ def run_target(name: str, cases: int, *, seed: int | None = None, workdir: Path 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m opioidsim.fuzz", description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", type=int, default=10_000, help="total cases, split over the targets (default 10000)")
-    ap.add_argument("--targets", default=",".join(TARGETS), help="comma-separated: toml, api, cli")
+    ap.add_argument("--targets", default=",".join(TARGETS), help="comma-separated: toml, api, cli, commands")
     ap.add_argument("--seed", type=int, default=None, help="hypothesis seed (default: derandomized, repeatable)")
     ap.add_argument("--json", metavar="FILE", default=None, help="also write the figures as JSON")
     args = ap.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    share = {"toml": 0.5, "api": 0.3, "cli": 0.2}
+    share = {"toml": 0.45, "api": 0.25, "cli": 0.15, "commands": 0.15}
     weights = sum(share.get(t, 0.2) for t in targets)
     rows, failures = [], 0
     for t in targets:
