@@ -1008,4 +1008,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # run the package's copy of this module, not __main__'s: opioidsim.fuzz_commands imports
+    # opioidsim.fuzz, and two copies would have two FuzzFailure classes and two tallies
+    from opioidsim.fuzz import main as package_main
+
+    sys.exit(package_main())

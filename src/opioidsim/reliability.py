@@ -272,9 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference", type=int, default=40, help="random subjects also run on the Radau reference")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--duration", default="24h",
+                    help="length of the stress scenario (default 24h: every drug); a shorter one keeps the doses "
+                         "given before its end")
     ap.add_argument("--json", metavar="FILE", default=None)
     args = ap.parse_args(argv)
-    phys = run_physiology(args.subjects, args.seed, args.batch, progress=True)
+    scenario = stress_scenario(duration=args.duration)
+    phys = run_physiology(args.subjects, args.seed, args.batch, scenario=scenario, progress=True)
     print(f"random physiology: {phys['subjects']} subjects, {phys['subjects_with_problems']} with a new problem "
           f"({phys['subjects_with_known_findings']} with a known finding: {phys['known_findings']}), "
           f"{phys['subjects_failed']} failed; {phys['seconds']} s; steps per subject median "
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  ", prob)
     rng = np.random.default_rng(args.seed)
     sample = sorted(rng.choice(args.subjects, size=min(args.reference, args.subjects), replace=False).tolist())
-    ref = reference_errors(sample, args.seed, progress=True)
+    ref = reference_errors(sample, args.seed, scenario=scenario, progress=True)
     print(f"engine vs Radau reference, {len(sample)} of the random subjects ({ref['seconds']} s):")
     print(f"{'readout':26} {'median':>9} {'worst':>9} {'median':>9} {'worst':>9}  worst subject")
     print(f"{'':26} {'pointwise':>9} {'pointwise':>9} {'extreme':>9} {'extreme':>9}")
