@@ -390,7 +390,7 @@ class Paradigm(_Model):
             raise _Problem([], "at least one [[paradigm.phase]] is needed", ("phases",))
         names = [p.name for p in self.phases if p.name is not None]
         for i, p in enumerate(self.phases):
-            if p.name is not None and names.count(p.name) > 1:
+            if p.name is not None and p.name in [q.name for q in self.phases[:i]]:
                 raise _Problem(p.name, "another phase has this name: phase names must differ", ("phases", i, "name"))
         seen: set[str] = set()
         for i, g in enumerate(self.groups):
