@@ -157,3 +157,22 @@ def test_report_has_a_row_and_a_line_per_group(both, capsys):
     _print_summary(table, 2)
     out = capsys.readouterr().out
     assert "LgA" in out and "ShA" in out and "per group" in out
+
+
+def test_fuzzed_group_tables_get_the_documented_error_or_run():
+    from hypothesis import HealthCheck, given, settings
+
+    from opioidsim import fuzz
+
+    tally = {}
+
+    @settings(max_examples=80, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(fuzz.mutated_groups())
+    def prop(d):
+        result = fuzz.target_toml(d)  # raises FuzzFailure on anything but a field-named one-line error
+        key = "accepted" if result == "accepted" else "groups" if "paradigm.group" in result else "other"
+        tally[key] = tally.get(key, 0) + 1
+
+    prop()
+    assert tally.get("accepted", 0) >= 5 and tally.get("groups", 0) >= 15, tally

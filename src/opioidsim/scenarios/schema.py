@@ -457,8 +457,11 @@ def _cohort_from_groups(data: dict) -> dict:
     if not isinstance(groups, (list, tuple)) or not groups:
         return data
     sizes = [g.get("subjects") if isinstance(g, dict) else getattr(g, "subjects", None) for g in groups]
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
+    whole = [n for n in sizes if not isinstance(n, bool) and (isinstance(n, int) or
+                                                              (isinstance(n, float) and n.is_integer()))]
+    if len(whole) != len(sizes):
         return data  # a group's own error is reported when it is validated
+    sizes = [int(n) for n in whole]
     cohort = data.get("cohort", {})
     if isinstance(cohort, dict) and "subjects" not in cohort:
         data["cohort"] = {**cohort, "subjects": sum(sizes)}
