@@ -176,3 +176,44 @@ def test_fuzzed_group_tables_get_the_documented_error_or_run():
 
     prop()
     assert tally.get("accepted", 0) >= 5 and tally.get("groups", 0) >= 15, tally
+
+
+def _made_up_result(kinds, triggers, presses, cpp, names):
+    """A result in the shape simulate_paradigm gives an experiment with groups (numbers made up)."""
+    import xarray as xr
+
+    n, s = len(names), len(kinds)
+    per = lambda a: (("subject", "session"), np.asarray(a, dtype=float))  # noqa: E731
+    return xr.Dataset(
+        {"session_presses": per(presses), "session_infusions": per(np.zeros((n, s))),
+         "first_hour_infusions": per(np.zeros((n, s))), "breakpoint": per(np.full((n, s), np.nan)),
+         "cpp_score": per(cpp)},
+        coords={"subject": np.arange(n), "session": np.arange(s), "group": ("subject", np.array(names)),
+                "session_kind": ("session", np.array(kinds)), "session_phase": ("session", np.arange(s)),
+                "session_trigger": (("subject", "session"), np.array([triggers[g] for g in names])),
+                "session_length_min": (("subject", "session"), np.full((n, s), 60.0)),
+                "session_start_min": (("subject", "session"), np.tile(np.arange(s) * 1440.0, (n, 1)))})
+
+
+def test_reinstatement_and_place_preference_bars_by_group():
+    kinds = ["self_administration", "extinction", "reinstatement"]
+    triggers = {"cue": ["", "", "cue"], "shock": ["", "", "footshock"]}
+    presses = [[30, 10, 40], [20, 6, 20], [25, 8, 70], [35, 12, 90]]
+    ds = _made_up_result(kinds, triggers, presses, np.full((4, 3), np.nan), ["cue", "cue", "shock", "shock"])
+    fig = paradigm_figure(ds)
+    seeking = fig.axes[1]
+    heights = [[p.get_height() for p in c] for c in seeking.containers if hasattr(c, "patches")]
+    assert heights == [[8.0, 30.0], [10.0, 80.0]]  # per group: the mean of the extinction and test sessions
+    assert {t.get_text() for t in seeking.texts} == {"cue", "footshock"}
+    table = paradigm_summary_table(ds)
+    test = table[table["kind"] == "reinstatement"].set_index("group")
+    assert test.loc["shock", "trigger"] == "footshock" and test.loc["shock", "session_presses_mean"] == 80.0
+    assert test.loc["shock", "session_presses_sem"] == pytest.approx(10.0)  # 70 and 90: SD √200, SEM √200 / √2
+
+    cpp = np.full((4, 3), np.nan)
+    cpp[:, 2] = [10.0, -30.0, 200.0, 260.0]
+    ds = _made_up_result(["cpp_drug", "cpp_vehicle", "cpp_test"], {"saline": [""] * 3, "heroin": [""] * 3},
+                         np.zeros((4, 3)), cpp, ["saline", "saline", "heroin", "heroin"])
+    fig = paradigm_figure(ds)
+    bars = [[p.get_height() for p in c] for c in fig.axes[1].containers if hasattr(c, "patches")]
+    assert bars == [[-10.0], [230.0]]

@@ -569,7 +569,7 @@ def mutated_groups(draw) -> dict:
             groups[g]["subjects"] = draw(st.one_of(st.integers(-2, 12), st.sampled_from([10**5, 10**5 + 1, 2.0, 2.5,
                                                                                           True, "2"]), junk))
         elif op == "name" and groups:
-            groups[g]["name"] = draw(st.one_of(st.sampled_from(GROUP_NAMES + [x["name"] for x in groups]), junk))
+            groups[g]["name"] = draw(st.one_of(st.sampled_from(GROUP_NAMES + [x.get("name") for x in groups if isinstance(x, dict)]), junk))
         elif op == "change" and groups:
             change = groups[g].setdefault("phase", {})
             if isinstance(change, dict):
