@@ -137,6 +137,9 @@ def _group_panel(ax, ds: xr.Dataset, panel: str, kinds: np.ndarray, x: np.ndarra
             v = ds.session_infusions.values[np.ix_(rows, np.nonzero(sa)[0])]
             err = [sem(v[:, j]) for j in range(v.shape[1])]
             ax.errorbar(x[sa], v.mean(axis=0), yerr=err, fmt="o-", ms=3, capsize=2, label=f"{name} (n={len(rows)})")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # sessions are whole numbers
         ax.set_xlabel("session")
         ax.set_ylabel("infusions per session (mean ± SEM)")
         ax.set_title("Self-administration by group")
