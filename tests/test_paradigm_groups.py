@@ -217,3 +217,12 @@ def test_reinstatement_and_place_preference_bars_by_group():
     fig = paradigm_figure(ds)
     bars = [[p.get_height() for p in c] for c in fig.axes[1].containers if hasattr(c, "patches")]
     assert bars == [[-10.0], [230.0]]
+
+
+def test_groups_on_the_same_step_grid_share_a_batch():
+    from opioidsim.behavior.runner import _same_grid
+
+    s = groups(LGA + LGA.replace('"LgA"', '"LgA saline"').replace('subjects = 1', 'subjects = 1\ninfusion = "0 ug/kg"'))
+    tls = group_timelines(s.paradigm, s.record_every_min)
+    # ShA alone (1 h sessions); LgA and its saline control on the same 6 h grid, in one batch
+    assert _same_grid(tls, [0, 1, 2]) == [[0], [1, 2]]

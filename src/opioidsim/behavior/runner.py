@@ -10,10 +10,13 @@ not branches.
 Randomness is counter-based: subject i's draw at step k depends only on (seed, i, k), so a
 subject behaves the same in a cohort of 2 or of 10,000 and however the cohort is chunked.
 
-Groups ([[paradigm.group]]) run in the same batch: each group's timeline is compiled on its own
-and padded at the end with zero-length steps to the longest; the step inputs are a (step, group)
-table from which each subject reads its group's column. A subject's steps (and so its random
-draws) are those of its own group's timeline whatever other groups exist.
+Groups ([[paradigm.group]]) run with the same compiled program: each group's timeline is compiled
+on its own and padded at the end with zero-length steps to the longest; the step inputs are a
+(step, group) table from which each subject reads its group's column. Groups on the same step grid
+(differing in doses, triggers, ratios) share batches; groups on different grids (session or
+abstinence lengths) run in consecutive batches, since a batch advances each decision step as long
+as its slowest subject needs. A subject's steps (and so its random draws) are those of its own
+group's timeline whatever other groups exist.
 """
 from __future__ import annotations
 
@@ -227,17 +230,22 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
 
     present = sorted(set(group_of.tolist()))
     n_steps = max(timelines[g].n_steps for g in present)
-    n_calls = math.ceil(n_steps / STEPS_PER_CALL)
-    xs_np = _step_inputs(timelines, n_calls * STEPS_PER_CALL)
+    xs_np = _step_inputs(timelines, math.ceil(n_steps / STEPS_PER_CALL) * STEPS_PER_CALL)
     rec_b = np.empty((len(subjects), n_steps, len(RECORDED)))
     rec_p = np.empty((len(subjects), n_steps, len(names)))
-    n_chunks = max(1, math.ceil(len(subjects) / SUBJECT_CHUNK))
-    for ci in range(n_chunks):
-        sl = slice(ci * SUBJECT_CHUNK, min(len(subjects), (ci + 1) * SUBJECT_CHUNK))
-        rows = sl.stop - sl.start
+    # batches: subjects of groups with the same step grid together (their decision steps line up),
+    # groups with another grid in batches of their own, SUBJECT_CHUNK subjects at most
+    chunks = []
+    for bucket in _same_grid(timelines, present):
+        rows_all = np.nonzero(np.isin(group_of, bucket))[0]
+        calls = math.ceil(max(timelines[g].n_steps for g in bucket) / STEPS_PER_CALL)
+        chunks += [(rows_all[i:i + SUBJECT_CHUNK], calls) for i in range(0, len(rows_all), SUBJECT_CHUNK)]
+    total_calls, calls_done = sum(c for _, c in chunks), 0
+    for sel, n_calls in chunks:
+        rows = len(sel)
 
-        def batch(arr, sl=sl, rows=rows):
-            arr = np.asarray(arr)[sl]
+        def batch(arr, sel=sel, rows=rows):
+            arr = np.asarray(arr)[sel]
             return np.concatenate([arr] + [arr[-1:]] * (MIN_BATCH - rows)) if rows < MIN_BATCH else arr
 
         pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
@@ -247,8 +255,7 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
         n = jnp.zeros(size, dtype=jnp.int64)
         m = jnp.ones(size, dtype=jnp.int64)
         a = ag.initial_agent_state(size)
-        idx = np.arange(subjects.start + sl.start, subjects.start + sl.stop)
-        keys = _subject_keys(scenario.cohort.seed, batch(idx))
+        keys = _subject_keys(scenario.cohort.seed, batch(subjects.start + np.arange(len(subjects))))
         group = jnp.asarray(batch(group_of))
         k_step = jnp.asarray(0, dtype=jnp.int64)
         for c in range(n_calls):
@@ -257,11 +264,24 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
             y, n, m, a, k_step, (rb, rp) = run(y, n, m, a, keys, k_step, pc, iv_idx, exp_idx, exp_fraction, group, xs)
             take = min(STEPS_PER_CALL, n_steps - c * STEPS_PER_CALL)
             lo = c * STEPS_PER_CALL
-            rec_b[sl, lo:lo + take] = np.moveaxis(np.asarray(rb[:take, :rows]), 0, 1)
-            rec_p[sl, lo:lo + take] = np.moveaxis(np.asarray(rp[:take, :rows]), 0, 1)
+            rec_b[sel, lo:lo + take] = np.moveaxis(np.asarray(rb[:take, :rows]), 0, 1)
+            rec_p[sel, lo:lo + take] = np.moveaxis(np.asarray(rp[:take, :rows]), 0, 1)
+            calls_done += 1
             if progress is not None:
-                progress((ci * n_calls + c + 1) / (n_chunks * n_calls))
+                progress(calls_done / total_calls)
     return _to_dataset(scenario, timelines, membership, group_of, names, rec_b, rec_p, p, subjects.start)
+
+
+def _same_grid(timelines: list[Timeline], groups: list[int]) -> list[list[int]]:
+    """The groups in buckets of the same step grid (step lengths and sessions alike). Groups that
+    differ only in what the box gives (dose, trigger, ratio, cue) share a grid and a batch; a
+    batch of groups on different grids would integrate each step as long as its slowest subject
+    needs, with the others idle (1.2× the time of one batch per group in bench_paradigm_groups)."""
+    buckets: dict[bytes, list[int]] = {}
+    for g in groups:
+        tl = timelines[g]
+        buckets.setdefault(tl.quanta.tobytes() + tl.session.tobytes(), []).append(g)
+    return list(buckets.values())
 
 
 def _step_inputs(timelines: list[Timeline], length: int) -> list[np.ndarray]:
