@@ -83,7 +83,7 @@ def main() -> None:
     print(f"{args.rats} rats per group, {args.access} access sessions (ShA 1 h, LgA 6 h); best of {args.repeat}")
     print(f"{'form':<28}{'wall (s)':>10}{'ratio':>8}")
     print(f"{'one run per group (base)':<28}{b:>10.2f}{1.0:>8.2f}")
-    print(f"{'groups in one batched run':<28}{g:>10.2f}{g / b:>8.2f}")
+    print(f"{'one run with both groups':<28}{g:>10.2f}{g / b:>8.2f}")
     print(f"ShA session infusions identical in both forms: {same}")
 
 
