@@ -672,6 +672,16 @@ def _mark_incomplete_dask(inc: Path, scenario: Any, out: str, overwrite: bool, s
 
 
 def _print_summary(table: Any, n_subjects: int) -> None:
+    if "group" in table.columns:  # an experiment with groups: one row per group and session
+        cols = ["group", "session", "kind", "trigger", "length_h", "session_infusions", "session_presses",
+                "breakpoint", "cpp_score"]
+        rows = [[_fmt(r[c]) if c in ("group", "session", "kind", "trigger", "length_h") else
+                 _fmt(r[f"{c}_mean"]) + ("" if r[f"{c}_sem"] != r[f"{c}_sem"] else f" ± {_fmt(r[f'{c}_sem'])}")
+                 for c in cols] for r in table.to_dict("records")]
+        print(f"means ± SEM per group ({n_subjects} subjects in all):")
+        print(_table(["group", "session", "kind", "trigger", "hours", "infusions", "presses", "breakpoint",
+                      "CPP (s)"], rows))
+        return
     if "session" in table.columns:  # an experiment: one row per session
         cols = ["session", "kind", "trigger", "session_infusions_median", "session_presses_median",
                 "breakpoint_median", "cpp_score_median"]

@@ -541,6 +541,64 @@ def _builtin_table(name: str, key: str | None = None) -> Any:
     return copy.deepcopy(data if key is None else data[key])
 
 
+# ---------------------------------------------------------------------------------------------
+# between-group experiments: [[paradigm.group]]
+# ---------------------------------------------------------------------------------------------
+GROUP_NAMES = ["ShA", "LgA", "saline", "a_b-c.d", "x" * 40, "x" * 41, "", " ", "a/b", "é", "LgA "]
+GROUP_PHASE_KEYS = ["session_length", "ratio", "timeout", "cue", "trigger", "priming_dose", "dose", "duration",
+                    "sessions", "sessions_per_day", "kind", "name", "speed"]
+GROUP_PHASE_NAMES = ["access", "Access", "escalation", "", "0", "1"]
+GROUP_VALUES = ["6h", "1h", "23h", "24h", "25h", "0h", "30min", "0 ug/kg", "0.25 mg/kg", "-1 mg/kg", "60 ug",
+                "cue", "footshock", "priming", "shock", 0, 1, 5, 101, True, "30d", "6y"]
+
+
+@st.composite
+def mutated_groups(draw) -> dict:
+    """The built-in short- vs long-access experiment, with its groups valid or broken: sizes,
+    names (repeated, too long, odd characters), changes to phases that do not exist, fields a
+    group may not change, bad values, saline infusions, a [cohort] size that disagrees, more
+    groups, groups that are not tables."""
+    d = _builtin_table("rat-heroin-short-vs-long-access")
+    groups = d["paradigm"]["group"]
+    for _ in range(draw(st.integers(0, 3))):
+        op = draw(st.sampled_from(["subjects", "name", "change", "infusion", "cohort", "more", "shape", "junk"]))
+        g = draw(st.integers(0, len(groups) - 1)) if groups else 0
+        if op in ("subjects", "name", "change", "infusion") and not (groups and isinstance(groups[g], dict)):
+            continue  # an earlier mutation made the group something other than a table
+        if op == "subjects" and groups:
+            groups[g]["subjects"] = draw(st.one_of(st.integers(-2, 12), st.sampled_from([10**5, 10**5 + 1, 2.0, 2.5,
+                                                                                          True, "2"]), junk))
+        elif op == "name" and groups:
+            groups[g]["name"] = draw(st.one_of(st.sampled_from(GROUP_NAMES + [x.get("name") for x in groups if isinstance(x, dict)]), junk))
+        elif op == "change" and groups:
+            change = groups[g].setdefault("phase", {})
+            if isinstance(change, dict):
+                phase = draw(st.sampled_from(GROUP_PHASE_NAMES))
+                table = change.setdefault(phase, {})
+                if isinstance(table, dict):
+                    table[draw(st.sampled_from(GROUP_PHASE_KEYS))] = draw(st.one_of(st.sampled_from(GROUP_VALUES),
+                                                                                    times, masses, junk))
+                else:
+                    change[phase] = draw(junk)
+        elif op == "infusion" and groups:
+            groups[g]["infusion"] = draw(st.one_of(st.sampled_from(["0 ug/kg", "30 ug/kg", "0 mg/kg", "-0 ug/kg",
+                                                                    "60 ug", "51 mg/kg", "nan ug/kg"]), masses, junk))
+        elif op == "cohort":
+            d["cohort"]["subjects"] = draw(st.one_of(st.integers(0, 20), junk))
+        elif op == "more":
+            for k in range(draw(st.integers(1, 30))):
+                groups.append({"name": f"g{k}", "subjects": 1, "phase": {"access": {"session_length": "2h"}}})
+        elif op == "shape":
+            d["paradigm"]["group"] = draw(st.one_of(st.just([]), st.just({}), st.lists(junk, max_size=2), junk))
+            break
+        else:
+            paths = [p for p in key_paths(d) if p[:2] == ("paradigm", "group")]
+            if paths:
+                _mutate_at(draw, d, draw(st.sampled_from(["replace", "delete", "add"])), draw(st.sampled_from(paths)),
+                           ["phase", "group", "subjects", "colour", "drug"])
+    return d
+
+
 BUILTIN_COURSES = ["life-prison-release", "trial-buprenorphine-dose", "trial-contingency-management",
                    "trial-methadone-vs-no-substitution"]
 
@@ -603,6 +661,9 @@ def check_accepted(s: Scenario) -> None:
     if not isinstance(s, Scenario):
         raise FuzzFailure(f"accepted input gave {type(s).__name__}, not a Scenario")
     ACCEPTED_KINDS[next((k for k in ("life", "trial", "paradigm") if getattr(s, k) is not None), "doses")] += 1
+    if s.paradigm is not None and s.paradigm.groups:
+        ACCEPTED_KINDS["paradigm groups"] += 1
+        _check_groups(s)
     again = Scenario.from_toml_text(s.to_toml())
     if again != s:
         raise FuzzFailure("accepted scenario does not round-trip through TOML")
@@ -623,6 +684,28 @@ def check_accepted(s: Scenario) -> None:
         raise FuzzFailure(f"accepted scenario needs {s.cohort.subjects * n_events:,} dose-event cells")
     if n_events and n_events <= 4096:
         _compile_doses(s, grid.h)
+
+
+def _check_groups(s: Scenario) -> None:
+    """An accepted between-group experiment: its groups' subjects are the cohort, each group's
+    phases are valid phases, and each group's timeline (built as the runner builds it, when
+    short) has the same session calendar and fits in the scenario."""
+    from opioidsim.behavior.runner import group_timelines
+    from opioidsim.scenarios.paradigm import Phase
+
+    par = s.paradigm
+    if sum(g.subjects for g in par.groups) != s.cohort.subjects:
+        raise FuzzFailure("accepted groups whose subjects are not the cohort")
+    per_group = [par.group_paradigm(g.name) for g in par.groups]
+    for gp in per_group:
+        if not all(isinstance(p, Phase) for p in gp.phases) or len(gp.phases) != len(par.phases):
+            raise FuzzFailure("a group's phases are not the experiment's phases")
+        if gp.length_min > s.duration_min + 1e-6:
+            raise FuzzFailure("a group's schedule is longer than the scenario")
+    if max(gp.length_min for gp in per_group) / par.decide_every_min <= COURSE_BUILD_STEPS:
+        tls = group_timelines(par, s.record_every_min)
+        if len({len(t.sessions) for t in tls}) != 1:
+            raise FuzzFailure("groups' timelines have different numbers of sessions")
 
 
 def _check_course(s: Scenario) -> None:
@@ -779,7 +862,7 @@ def api_call(draw) -> tuple[str, Any]:
     if kind == "with_cohort":  # on a dose scenario or on a built-in course (the size limits differ)
         return kind, (draw(st.one_of(st.none(), numbers, scalars, st.integers(1, 10**6))),
                       draw(st.one_of(st.none(), numbers, scalars)),
-                      draw(st.sampled_from([None] + BUILTIN_COURSES)))
+                      draw(st.sampled_from([None] + BUILTIN_COURSES + ["rat-heroin-short-vs-long-access"])))
     if kind == "load_scenario":
         return kind, draw(st.one_of(st.sampled_from(["acute-heroin-ivv", "", ".", "/", "/etc/passwd", "x.toml",
                                                      "../README.md", "nonexistent/dir/s.toml", "trial-methadone",
@@ -916,7 +999,7 @@ def run_target(name: str, cases: int, *, seed: int | None = None, workdir: Path 
                       suppress_health_check=list(HealthCheck), print_blob=True)
     if name == "toml":
         @common
-        @given(st.one_of(mutated(), valid_like(), mutated_course(), valid_course(), builtin_course(),
+        @given(st.one_of(mutated(), valid_like(), mutated_course(), valid_course(), builtin_course(), mutated_groups(),
                          st.text(max_size=300).map(lambda t: {"__text__": t}),
                          st.sampled_from(DEEP_TEXT).map(lambda t: {"__text__": t})))
         def prop(d):
@@ -961,11 +1044,13 @@ def run_target(name: str, cases: int, *, seed: int | None = None, workdir: Path 
     skipped = tally.pop("skipped", 0)
     rejected = sum(tally.values())
     fields = Counter()
+    groups_rejected = sum(v for k, v in tally.items() if k.startswith("rejected:paradigm.group"))
     for k, v in tally.items():
         fields[k.split(":", 1)[1].split("[")[0].split(".")[0]] += v
     return {"target": name, "cases": accepted + rejected + skipped, "accepted": accepted, "rejected": rejected,
             "skipped": skipped, "failures": 0, "seconds": round(time.perf_counter() - t0, 1),
-            "accepted_by_kind": dict(ACCEPTED_KINDS.most_common()), "rejected_by_field": dict(fields.most_common())}
+            "accepted_by_kind": dict(ACCEPTED_KINDS.most_common()), "rejected_by_field": dict(fields.most_common()),
+            "rejected_groups": groups_rejected}
 
 
 def main(argv: list[str] | None = None) -> int:

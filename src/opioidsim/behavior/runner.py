@@ -9,6 +9,14 @@ not branches.
 
 Randomness is counter-based: subject i's draw at step k depends only on (seed, i, k), so a
 subject behaves the same in a cohort of 2 or of 10,000 and however the cohort is chunked.
+
+Groups ([[paradigm.group]]) run with the same compiled program: each group's timeline is compiled
+on its own and padded at the end with zero-length steps to the longest; the step inputs are a
+(step, group) table from which each subject reads its group's column. Groups on the same step grid
+(differing in doses, triggers, ratios) share batches; groups on different grids (session or
+abstinence lengths) run in consecutive batches, since a batch advances each decision step as long
+as its slowest subject needs. A subject's steps (and so its random draws) are those of its own
+group's timeline whatever other groups exist.
 """
 from __future__ import annotations
 
@@ -69,8 +77,9 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
 
     h = jnp.asarray(QUANTUM_MIN, dtype=jnp.float64)
 
-    def one_step(p, iv_idx, exp_idx, exp_fraction, carry, x):
+    def one_step(p, iv_idx, exp_idx, exp_fraction, group, carry, x):
         y, n, m, a, keys, k_step = carry
+        x = tuple(v[group] for v in x)  # each subject's own group's schedule
         (quanta, session, lever, reinforced, ratio, timeout_steps, cue, shock, exp_dose, context, start) = x
         out = model.outputs(y, p)
         pfc = out.get("pfc_control", jnp.ones(y.shape[:1]))
@@ -148,8 +157,8 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
         return (y, n, m, a, keys, k_step + 1), (rec_b, rec_p)
 
     @jax.jit
-    def run(y, n, m, a, keys, k_step, p, iv_idx, exp_idx, exp_fraction, xs):
-        step = partial(one_step, p, iv_idx, exp_idx, exp_fraction)
+    def run(y, n, m, a, keys, k_step, p, iv_idx, exp_idx, exp_fraction, group, xs):
+        step = partial(one_step, p, iv_idx, exp_idx, exp_fraction, group)
         (y, n, m, a, keys, k_step), recs = jax.lax.scan(step, (y, n, m, a, keys, k_step), xs)
         return y, n, m, a, k_step, recs
 
@@ -159,6 +168,32 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
 def _subject_keys(seed: int, subjects: np.ndarray):
     base = jax.random.PRNGKey(seed)
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jnp.asarray(subjects, dtype=jnp.uint32))
+
+
+#: the step-input table has a column per group padded to a multiple of this (one compiled program
+#: serves up to this many groups)
+GROUP_COLUMNS = 4
+#: the group of every subject of an experiment without [[paradigm.group]] tables
+NO_GROUP = "all"
+
+
+def subject_groups(paradigm, n_subjects: int) -> list[tuple[str, range]]:
+    """(group name, subject ids) in the order of the [[paradigm.group]] tables: the first group's
+    subjects are 0 … n₁−1, the next group's follow. Without groups: one group of everyone."""
+    if not paradigm.groups:
+        return [(NO_GROUP, range(n_subjects))]
+    out, first = [], 0
+    for g in paradigm.groups:
+        out.append((g.name, range(first, first + g.subjects)))
+        first += g.subjects
+    return out
+
+
+def group_timelines(paradigm, record_every_min: float) -> list[Timeline]:
+    """Each group's timeline (its changes to the phases applied), in the order of the groups."""
+    if not paradigm.groups:
+        return [compile_timeline(paradigm, record_every_min)]
+    return [compile_timeline(paradigm.group_paradigm(g.name), record_every_min) for g in paradigm.groups]
 
 
 def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = None, model: Model | None = None,
@@ -172,12 +207,19 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
     par = scenario.paradigm
     n_all = scenario.cohort.subjects
     subjects = range(n_all) if subjects is None else subjects
-    tl = compile_timeline(par, scenario.record_every_min)
+    timelines = group_timelines(par, scenario.record_every_min)
+    membership = subject_groups(par, n_all)
+    group_of = np.empty(n_all, dtype=np.int64)
+    for gi, (_, ids) in enumerate(membership):
+        group_of[ids.start:ids.stop] = gi
+    group_of = group_of[subjects.start:subjects.stop]
+    infusion_per_kg = np.array([par.group_paradigm(g.name).infusion_mg_per_kg for g in par.groups]
+                               if par.groups else [par.infusion_mg_per_kg])
     names = tuple(r for r in (scenario.readouts or DEFAULT_READOUTS) if r not in BEHAVIOUR_READOUTS)
     p = subject_parameters(model, scenario, len(subjects), scenario.cohort.seed, first=subjects.start)
     p.update(agent_parameters(len(subjects)))
     p["body_weight_kg"] = p["body_weight"] / 1e6  # internal mg → kg
-    p["infusion_mg"] = par.infusion_mg_per_kg * p["body_weight_kg"]
+    p["infusion_mg"] = infusion_per_kg[group_of] * p["body_weight_kg"]
     iv_idx, _ = _dose_target(model, par.drug, "iv")
     # experimenter injections (priming, conditioning) are subcutaneous in rats: the model's nearest
     # route is an intramuscular depot
@@ -186,21 +228,24 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
     y0 = model.initial_state(p)
     run = _step_runner(model, names)
 
-    n_steps = tl.n_steps
-    n_calls = math.ceil(n_steps / STEPS_PER_CALL)
-    pad = n_calls * STEPS_PER_CALL - n_steps
-    xs_np = [tl.quanta, tl.session, tl.lever, tl.reinforced, tl.ratio, tl.timeout_steps, tl.cue, tl.shock,
-             tl.experimenter_mg_per_kg, tl.context, tl.session_start]
-    xs_np = [np.concatenate([x, np.zeros(pad, dtype=x.dtype)]) for x in xs_np]  # zero-length steps
+    present = sorted(set(group_of.tolist()))
+    n_steps = max(timelines[g].n_steps for g in present)
+    xs_np = _step_inputs(timelines, math.ceil(n_steps / STEPS_PER_CALL) * STEPS_PER_CALL)
     rec_b = np.empty((len(subjects), n_steps, len(RECORDED)))
     rec_p = np.empty((len(subjects), n_steps, len(names)))
-    n_chunks = max(1, math.ceil(len(subjects) / SUBJECT_CHUNK))
-    for ci in range(n_chunks):
-        sl = slice(ci * SUBJECT_CHUNK, min(len(subjects), (ci + 1) * SUBJECT_CHUNK))
-        rows = sl.stop - sl.start
+    # batches: subjects of groups with the same step grid together (their decision steps line up),
+    # groups with another grid in batches of their own, SUBJECT_CHUNK subjects at most
+    chunks = []
+    for bucket in _same_grid(timelines, present):
+        rows_all = np.nonzero(np.isin(group_of, bucket))[0]
+        calls = math.ceil(max(timelines[g].n_steps for g in bucket) / STEPS_PER_CALL)
+        chunks += [(rows_all[i:i + SUBJECT_CHUNK], calls) for i in range(0, len(rows_all), SUBJECT_CHUNK)]
+    total_calls, calls_done = sum(c for _, c in chunks), 0
+    for sel, n_calls in chunks:
+        rows = len(sel)
 
-        def batch(arr, sl=sl, rows=rows):
-            arr = np.asarray(arr)[sl]
+        def batch(arr, sel=sel, rows=rows):
+            arr = np.asarray(arr)[sel]
             return np.concatenate([arr] + [arr[-1:]] * (MIN_BATCH - rows)) if rows < MIN_BATCH else arr
 
         pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
@@ -210,20 +255,50 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
         n = jnp.zeros(size, dtype=jnp.int64)
         m = jnp.ones(size, dtype=jnp.int64)
         a = ag.initial_agent_state(size)
-        idx = np.arange(subjects.start + sl.start, subjects.start + sl.stop)
-        keys = _subject_keys(scenario.cohort.seed, batch(idx))
+        keys = _subject_keys(scenario.cohort.seed, batch(subjects.start + np.arange(len(subjects))))
+        group = jnp.asarray(batch(group_of))
         k_step = jnp.asarray(0, dtype=jnp.int64)
         for c in range(n_calls):
             win = slice(c * STEPS_PER_CALL, (c + 1) * STEPS_PER_CALL)
             xs = tuple(jnp.asarray(x[win]) for x in xs_np)
-            y, n, m, a, k_step, (rb, rp) = run(y, n, m, a, keys, k_step, pc, iv_idx, exp_idx, exp_fraction, xs)
+            y, n, m, a, k_step, (rb, rp) = run(y, n, m, a, keys, k_step, pc, iv_idx, exp_idx, exp_fraction, group, xs)
             take = min(STEPS_PER_CALL, n_steps - c * STEPS_PER_CALL)
             lo = c * STEPS_PER_CALL
-            rec_b[sl, lo:lo + take] = np.moveaxis(np.asarray(rb[:take, :rows]), 0, 1)
-            rec_p[sl, lo:lo + take] = np.moveaxis(np.asarray(rp[:take, :rows]), 0, 1)
+            rec_b[sel, lo:lo + take] = np.moveaxis(np.asarray(rb[:take, :rows]), 0, 1)
+            rec_p[sel, lo:lo + take] = np.moveaxis(np.asarray(rp[:take, :rows]), 0, 1)
+            calls_done += 1
             if progress is not None:
-                progress((ci * n_calls + c + 1) / (n_chunks * n_calls))
-    return _to_dataset(scenario, tl, names, rec_b, rec_p, p, subjects.start)
+                progress(calls_done / total_calls)
+    return _to_dataset(scenario, timelines, membership, group_of, names, rec_b, rec_p, p, subjects.start)
+
+
+def _same_grid(timelines: list[Timeline], groups: list[int]) -> list[list[int]]:
+    """The groups in buckets of the same step grid (step lengths and sessions alike). Groups that
+    differ only in what the box gives (dose, trigger, ratio, cue) share a grid and a batch; a
+    batch of groups on different grids would integrate each step as long as its slowest subject
+    needs, with the others idle (1.2× the time of one batch per group in bench_paradigm_groups)."""
+    buckets: dict[bytes, list[int]] = {}
+    for g in groups:
+        tl = timelines[g]
+        buckets.setdefault(tl.quanta.tobytes() + tl.session.tobytes(), []).append(g)
+    return list(buckets.values())
+
+
+def _step_inputs(timelines: list[Timeline], length: int) -> list[np.ndarray]:
+    """The step inputs as (step, group column) tables, each group's timeline padded at its end
+    with zero-length steps (nothing happens in them) to `length` steps."""
+    columns = GROUP_COLUMNS * math.ceil(len(timelines) / GROUP_COLUMNS)
+    fields = ("quanta", "session", "lever", "reinforced", "ratio", "timeout_steps", "cue", "shock",
+              "experimenter_mg_per_kg", "context", "session_start")
+    out = []
+    for name in fields:
+        first = getattr(timelines[0], name)
+        table = np.zeros((length, columns), dtype=first.dtype)
+        for g, tl in enumerate(timelines):
+            col = getattr(tl, name)
+            table[:len(col), g] = col
+        out.append(table)
+    return out
 
 
 BEHAVIOUR_UNITS = {
@@ -237,34 +312,78 @@ BEHAVIOUR_UNITS = {
 }
 
 
-def _to_dataset(scenario, tl: Timeline, names, rec_b, rec_p, p, first: int) -> xr.Dataset:
+def _to_dataset(scenario, timelines: list[Timeline], membership, group_of: np.ndarray, names, rec_b, rec_p, p,
+                first: int) -> xr.Dataset:
+    """Records over (subject, time) and per-session summaries over (subject, session).
+
+    With groups the time axis is the union of every group's step start times (of all the
+    scenario's groups, so that parts of a cohort run apart line up); a subject's records are NaN
+    at times that are not steps of its own group's schedule. The session calendar (kind, phase)
+    is shared; each subject's session start, length and trigger are per subject then."""
     from .. import __version__
 
     n_sub = rec_b.shape[0]
-    time = (tl.start_min * 60e9).round().astype("timedelta64[ns]")
+    grouped = bool(scenario.paradigm.groups)
+    present = sorted(set(group_of.tolist()))
+    rows_of = {g: np.nonzero(group_of == g)[0] for g in present}
+    if grouped:
+        times = np.unique(np.concatenate([tl.start_min for tl in timelines]))
+        beh = np.full((n_sub, len(times), rec_b.shape[2]), np.nan)
+        phys = np.full((n_sub, len(times), rec_p.shape[2]), np.nan)
+        step_session = np.empty((n_sub, len(times)), dtype=np.int64)
+        for g, rows in rows_of.items():
+            tl = timelines[g]
+            at = np.searchsorted(times, tl.start_min)
+            beh[np.ix_(rows, at)] = rec_b[rows, :tl.n_steps]
+            phys[np.ix_(rows, at)] = rec_p[rows, :tl.n_steps]
+            # the session the subject is in at each time (-1: home cage)
+            containing = np.searchsorted(tl.start_min, times, side="right") - 1
+            step_session[rows] = tl.session[containing]
+    else:
+        tl = timelines[0]
+        times, beh, phys, step_session = tl.start_min, rec_b[:, :tl.n_steps], rec_p[:, :tl.n_steps], tl.session
+    time = (times * 60e9).round().astype("timedelta64[ns]")
     dv = {}
     for name in BEHAVIOUR_READOUTS:
         units, long = BEHAVIOUR_UNITS[name]
-        values = (rec_b[:, :, _COL["infusions"]] > 0).astype(float) if name == "use_event" else rec_b[:, :, _COL[name]]
+        if name == "use_event":
+            inf = beh[:, :, _COL["infusions"]]
+            values = np.where(np.isnan(inf), np.nan, (inf > 0).astype(float))
+        else:
+            values = beh[:, :, _COL[name]]
         dv[name] = xr.Variable(("subject", "time"), values, attrs={"units": units, "long_name": long})
     for i, name in enumerate(names):
         r = READOUTS[name]
-        dv[name] = xr.Variable(("subject", "time"), rec_p[:, :, i], attrs={"units": r.units, "long_name": r.long_name})
-    summ = session_summary(tl, rec_b)
+        dv[name] = xr.Variable(("subject", "time"), phys[:, :, i], attrs={"units": r.units, "long_name": r.long_name})
+    n_ses = len(timelines[0].sessions)
+    summ: dict = {}
+    for g, rows in rows_of.items():
+        tl = timelines[g]
+        for k, (arr, units, long) in session_summary(tl, rec_b[rows, :tl.n_steps]).items():
+            if k not in summ:
+                summ[k] = (np.full((n_sub, n_ses), np.nan), units, long)
+            summ[k][0][rows] = arr
     for k, (arr, units, long) in summ.items():
         dv[k] = xr.Variable(("subject", "session"), arr, attrs={"units": units, "long_name": long})
-    info = tl.sessions
+    info = timelines[0].sessions
+    group_names = np.array([membership[g][0] for g in group_of], dtype=str)
     coords = {
         "subject": np.arange(first, first + n_sub), "time": time,
         "session": np.arange(len(info)),
         "session_kind": ("session", np.array([s["kind"] for s in info], dtype=str)),
         "session_phase": ("session", np.array([s["phase"] for s in info], dtype=np.int64)),
-        "session_trigger": ("session", np.array([s["trigger"] for s in info], dtype=str)),
-        "session_start_min": ("session", np.array([s["start_min"] for s in info]), {"units": "min"}),
-        "session_length_min": ("session", np.array([s["length_min"] for s in info]), {"units": "min"}),
-        "step_session": ("time", tl.session),
+        "group": ("subject", group_names, {"long_name": "the subject's group ([[paradigm.group]])"}),
         "weight_kg": ("subject", np.asarray(p["body_weight_kg"]), {"units": "kg", "long_name": "body weight"}),
     }
+    per_session = {"session_trigger": ("trigger", str, {}), "session_start_min": ("start_min", float, {"units": "min"}),
+                   "session_length_min": ("length_min", float, {"units": "min"})}
+    for coord, (key, kind, attrs) in per_session.items():
+        if grouped:  # each subject's own group's schedule
+            table = np.array([[s[key] for s in timelines[g].sessions] for g in group_of], dtype=kind)
+            coords[coord] = (("subject", "session"), table.reshape(n_sub, n_ses), attrs)
+        else:
+            coords[coord] = ("session", np.array([s[key] for s in info], dtype=kind), attrs)
+    coords["step_session"] = (("subject", "time") if grouped else ("time",), step_session)
     ds = xr.Dataset(dv, coords=coords)
     ds.attrs.update({"scenario_name": scenario.name, "description": scenario.description,
                      "opioidsim_version": __version__, "seed": int(scenario.cohort.seed),

@@ -127,12 +127,12 @@ def _session_rows(phase: Phase, k: int, index: int, length_q: int, decide_q: int
             elif phase.trigger == "footshock":
                 shock = 1.0 if minute < FOOTSHOCK_MIN else 0.0
             elif phase.trigger == "priming" and first:
-                dose = per_kg(phase.priming_dose, "")
+                dose = per_kg(phase.priming_dose, "", zero=True)
         elif kind == "cpp_conditioning":
             drug_day = k % 2 == 0
             ctx = CPP_DRUG_SIDE if drug_day else CPP_VEHICLE_SIDE
             if drug_day and first:
-                dose = per_kg(phase.dose, "")
+                dose = per_kg(phase.dose, "", zero=True)
         elif kind == "cpp_test":
             ctx = CPP_TEST
         rows.append((q, index, lever, reinforced, ratio, timeout_steps, cue, shock, dose, ctx))

@@ -48,6 +48,7 @@ from pydantic import Field, field_validator, model_validator
 
 from opioidsim.drugs import DRUGS
 from opioidsim.errors import MISSING as MISSING_VALUE
+from opioidsim.errors import ScenarioError
 from opioidsim.units import parse_quantity
 
 from .schema import _Model, _Problem, _strict_int, _time, _to_scenario_error
@@ -61,9 +62,12 @@ DAY_MIN = 24 * 60.0
 MAX_EPOCHS = 3_000_000
 
 
-def per_kg(value: Any, what: str) -> float:
-    """"60 ug/kg" → 0.06 (mg per kg body weight), or _Problem."""
+def per_kg(value: Any, what: str, *, zero: bool = False) -> float:
+    """"60 ug/kg" → 0.06 (mg per kg body weight), or _Problem. ``zero``: "0 ug/kg" is allowed
+    (a saline control: the vehicle without the drug)."""
     allowed = f"must be {what} per kg of body weight written as text, e.g. \"60 ug/kg\" or \"0.25 mg/kg\""
+    if zero:
+        allowed += " (\"0 ug/kg\" for saline)"
     if not isinstance(value, str) or "/" not in value:
         raise _Problem(value, allowed)
     mass, _, per = value.rpartition("/")
@@ -73,17 +77,27 @@ def per_kg(value: Any, what: str) -> float:
         mg = parse_quantity(mass.strip(), "mass")
     except Exception:
         raise _Problem(value, allowed) from None
-    if not (math.isfinite(mg) and mg > 0):
-        raise _Problem(value, allowed + " (more than 0)")
+    if not (math.isfinite(mg) and (mg > 0 or (zero and mg == 0))):
+        raise _Problem(value, allowed + (" (0 or more)" if zero else " (more than 0)"))
     if mg > 50.0:
         raise _Problem(value, "at most 50 mg/kg (an input sanity limit of the simulator)")
     return mg
+
+
+def _name(v: Any, what: str, example: str) -> str:
+    """A short name: letters, digits, spaces, '-', '_' and '.', 1-40 characters."""
+    ok = isinstance(v, str) and 0 < len(v.strip()) <= 40 and all(c.isalnum() or c in " -_." for c in v.strip())
+    if not ok:
+        raise _Problem(v, f"must be {what}: 1 to 40 letters, digits, spaces, '-', '_' or '.', e.g. \"{example}\"")
+    return v.strip()
 
 
 class Phase(_Model):
     """One phase of an experiment: `sessions` sessions of one kind, or a drug-free period."""
 
     kind: str
+    #: a name by which [[paradigm.group]] tables change this phase for their subjects
+    name: Optional[str] = None
     sessions: int = 1
     session_length: str = "1h"
     sessions_per_day: int = 1
@@ -115,6 +129,11 @@ class Phase(_Model):
         if isinstance(v, str) and v.strip().lower() in PHASE_KINDS:
             return v.strip().lower()
         raise _Problem(v, f"must be one of {', '.join(PHASE_KINDS)}")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _check_name(cls, v: Any) -> Optional[str]:
+        return None if v is None else _name(v, "a phase name", "escalation")
 
     @field_validator("sessions", mode="before")
     @classmethod
@@ -168,7 +187,7 @@ class Phase(_Model):
     def _check_dose(cls, v: Any) -> Optional[str]:
         if v is None:
             return None
-        per_kg(v, "a dose")
+        per_kg(v, "a dose", zero=True)
         return v.strip()
 
     @field_validator("duration", mode="before")
@@ -235,19 +254,86 @@ class Phase(_Model):
         return math.ceil(self.sessions / self.sessions_per_day) * DAY_MIN
 
 
+#: the phase fields a group may change; kind, sessions and sessions_per_day are shared by all
+#: groups, so that session k is the same session of the experiment for every subject
+GROUP_PHASE_FIELDS = ("session_length", "ratio", "timeout", "cue", "trigger", "priming_dose", "dose", "duration")
+#: the most groups one experiment may have (an input sanity limit)
+MAX_GROUPS = 26
+
+
+class Group(_Model):
+    """One group of a between-group design: its name, its subjects and what differs for them
+    (the infusion dose, and fields of named phases), e.g. ::
+
+        [[paradigm.group]]
+        name = "LgA"
+        subjects = 4
+        phase.escalation.session_length = "6h"
+    """
+
+    name: str
+    subjects: int
+    #: the dose of one self-administered infusion for this group ("0 ug/kg": saline)
+    infusion: Optional[str] = None
+    #: changes to named phases: {phase name: {field: value}}
+    phase: dict[str, Any] = Field(default_factory=dict)
+
+    def __init__(self, **kwargs: Any) -> None:
+        from pydantic import ValidationError
+
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("group",)) from None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _check_name(cls, v: Any) -> str:
+        return _name(v, "the group's name", "LgA")
+
+    @field_validator("subjects", mode="before")
+    @classmethod
+    def _check_subjects(cls, v: Any) -> int:
+        return _strict_int(v, 1, 100_000, "the number of subjects in this group")
+
+    @field_validator("infusion", mode="before")
+    @classmethod
+    def _check_infusion(cls, v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        per_kg(v, "the dose of one infusion", zero=True)
+        return v.strip()
+
+    @field_validator("phase", mode="before")
+    @classmethod
+    def _check_phase(cls, v: Any) -> dict:
+        allowed = ("must be a table of changes by phase name, e.g. phase.escalation.session_length = \"6h\" "
+                   "(the phase has name = \"escalation\")")
+        if not isinstance(v, dict):
+            raise _Problem(v, allowed)
+        for name, change in v.items():
+            if not isinstance(change, dict):
+                raise _Problem(change, allowed, (name,))
+        return dict(v)
+
+
 class Paradigm(_Model):
-    """An animal (or human laboratory) experiment: the drug, the infusion and the phases."""
+    """An animal (or human laboratory) experiment: the drug, the infusion, the phases and, for a
+    between-group design, the groups (subjects of all groups run side by side)."""
 
     drug: str = "heroin"
     infusion: str = "60 ug/kg"
     decide_every: str = "1min"
     phases: list[Phase] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
 
     def __init__(self, **kwargs: Any) -> None:
         from pydantic import ValidationError
 
         if "phase" in kwargs and "phases" not in kwargs:  # the TOML spelling ([[paradigm.phase]])
             kwargs["phases"] = kwargs.pop("phase")
+        if "group" in kwargs and "groups" not in kwargs:  # the TOML spelling ([[paradigm.group]])
+            kwargs["groups"] = kwargs.pop("group")
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
@@ -264,7 +350,7 @@ class Paradigm(_Model):
     @field_validator("infusion", mode="before")
     @classmethod
     def _check_infusion(cls, v: Any) -> str:
-        per_kg(v, "the dose of one infusion")
+        per_kg(v, "the dose of one infusion", zero=True)
         return v.strip()
 
     @field_validator("decide_every", mode="before")
@@ -285,20 +371,82 @@ class Paradigm(_Model):
                 raise _Problem(ph, "each phase must be a table: [[paradigm.phase]] with kind = ...", (i,))
         return list(v)
 
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _check_groups(cls, v: Any) -> Any:
+        allowed = "must be a list of groups ([[paradigm.group]] tables with name and subjects)"
+        if not isinstance(v, (list, tuple)):
+            raise _Problem(v, allowed)
+        if len(v) > MAX_GROUPS:
+            raise _Problem(len(v), f"at most {MAX_GROUPS} groups (an input sanity limit)")
+        for i, g in enumerate(v):
+            if not isinstance(g, (dict, Group)):
+                raise _Problem(g, "each group must be a table: [[paradigm.group]] with name and subjects", (i,))
+        return list(v)
+
     @model_validator(mode="after")
     def _check_whole(self) -> "Paradigm":
         if not self.phases:
             raise _Problem([], "at least one [[paradigm.phase]] is needed", ("phases",))
-        epochs = self.length_min / self.decide_every_min
+        names = [p.name for p in self.phases if p.name is not None]
+        for i, p in enumerate(self.phases):
+            if p.name is not None and p.name in [q.name for q in self.phases[:i]]:
+                raise _Problem(p.name, "another phase has this name: phase names must differ", ("phases", i, "name"))
+        seen: set[str] = set()
+        for i, g in enumerate(self.groups):
+            if g.name in seen:
+                raise _Problem(g.name, "another group has this name: group names must differ", ("groups", i, "name"))
+            seen.add(g.name)
+            self._check_group_phases(i, g, names)
+        length = self.length_min
+        epochs = length / self.decide_every_min
         if epochs > MAX_EPOCHS:
-            raise _Problem(self.decide_every, f"the paradigm lasts {self.length_min / DAY_MIN:,.0f} days: "
+            raise _Problem(self.decide_every, f"the paradigm lasts {length / DAY_MIN:,.0f} days: "
                                               f"{epochs:,.0f} decision steps, more than the {MAX_EPOCHS:,} "
                                               "allowed; decide less often or shorten it", ("decide_every",))
         return self
 
+    def _check_group_phases(self, i: int, group: Group, names: list[str]) -> None:
+        """Each change names a phase and a field a group may change, and leaves a valid phase."""
+        for name, change in group.phase.items():
+            at = ("groups", i, "phase", name)
+            if name not in names:
+                known = ", ".join(names) if names else "none (give the phase a name = ...)"
+                raise _Problem(change, f"no phase has this name; named phases: {known}", at)
+            base = next(p for p in self.phases if p.name == name)
+            for key in change:
+                if key not in GROUP_PHASE_FIELDS:
+                    raise _Problem(change[key], f"not a field a group may change; allowed here: "
+                                                f"{', '.join(GROUP_PHASE_FIELDS)} (kind, sessions and "
+                                                "sessions_per_day are shared by all groups)", at + (key,))
+            try:
+                Phase(**{**base.model_dump(exclude_none=True), **change})
+            except ScenarioError as exc:
+                rel = tuple(getattr(exc, "_loc", ()) or ())
+                raise _Problem(exc.value, exc.allowed, at + rel[-1:]) from None
+
+    def group_paradigm(self, name: str) -> "Paradigm":
+        """The experiment as the subjects of group `name` live it: its changes applied, no groups."""
+        group = next((g for g in self.groups if g.name == name), None)
+        if group is None:
+            raise KeyError(f"no group named {name!r}; groups: {', '.join(self.group_names)}")
+        phases = [Phase(**{**p.model_dump(exclude_none=True), **group.phase.get(p.name, {})})
+                  if p.name is not None and p.name in group.phase else p for p in self.phases]
+        return self.model_copy(update={"phases": phases, "groups": [],
+                                       "infusion": group.infusion if group.infusion is not None else self.infusion})
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(g.name for g in self.groups)
+
+    @property
+    def subjects(self) -> Optional[int]:
+        """The subjects of all groups together (None without groups: the cohort's size)."""
+        return sum(g.subjects for g in self.groups) if self.groups else None
+
     @property
     def infusion_mg_per_kg(self) -> float:
-        return per_kg(self.infusion, "")
+        return per_kg(self.infusion, "", zero=True)
 
     @property
     def decide_every_min(self) -> float:
@@ -306,8 +454,17 @@ class Paradigm(_Model):
 
     @property
     def length_min(self) -> float:
-        return sum(p.length_min for p in self.phases)
+        """The experiment's length: its longest group's (groups may differ in session or
+        abstinence lengths)."""
+        own = sum(p.length_min for p in self.phases)
+        if not self.groups:
+            return own
+        return max(self.group_paradigm(g.name).length_min for g in self.groups)
 
     def to_toml_dict(self) -> dict[str, Any]:
-        return {"drug": self.drug, "infusion": self.infusion, "decide_every": self.decide_every,
-                "phase": [{k: v for k, v in p.model_dump().items() if v is not None} for p in self.phases]}
+        out = {"drug": self.drug, "infusion": self.infusion, "decide_every": self.decide_every,
+               "phase": [{k: v for k, v in p.model_dump().items() if v is not None} for p in self.phases]}
+        if self.groups:
+            out["group"] = [{k: v for k, v in g.model_dump().items() if v is not None and v != {}}
+                            for g in self.groups]
+        return out

@@ -449,6 +449,27 @@ _HEADER_FIELDS = ("name", "description", "duration", "record_every", "readouts")
 _TOP_TABLES = ("scenario", "cohort", "conditions", "dose", "paradigm", "life", "trial")
 
 
+def _cohort_from_groups(data: dict) -> dict:
+    """With [[paradigm.group]] tables the groups say how many subjects there are: a [cohort]
+    without `subjects` gets their sum (a cohort that gives it must agree: checked later)."""
+    par = data.get("paradigm")
+    groups = par.get("group", par.get("groups")) if isinstance(par, dict) else getattr(par, "groups", None)
+    if not isinstance(groups, (list, tuple)) or not groups:
+        return data
+    sizes = [g.get("subjects") if isinstance(g, dict) else getattr(g, "subjects", None) for g in groups]
+    whole = [n for n in sizes if not isinstance(n, bool) and (isinstance(n, int) or
+                                                              (isinstance(n, float) and n.is_integer()))]
+    if len(whole) != len(sizes):
+        return data  # a group's own error is reported when it is validated
+    sizes = [int(n) for n in whole]
+    cohort = data.get("cohort", {})
+    if isinstance(cohort, dict) and "subjects" not in cohort:
+        data["cohort"] = {**cohort, "subjects": sum(sizes)}
+    elif isinstance(cohort, Cohort) and "subjects" not in cohort.model_fields_set:
+        data["cohort"] = {**cohort.model_dump(), "subjects": sum(sizes)}
+    return data
+
+
 def _minutes_text(x: float) -> str:
     """A length in minutes as text that reads back exactly ("91440min"; 6 significant digits lost
     days of a long life course: found by the fuzzer, issue 9)."""
@@ -510,6 +531,7 @@ class Scenario(_Model):
                 # (a placeholder when the paradigm is wrong, so that its error is the one reported)
                 data["duration"] = _minutes_text(p.length_min) if p is not None else "1min"
             data.setdefault("record_every", "30min")
+            data = _cohort_from_groups(data)
         return data
 
     @field_validator("paradigm", mode="before")
@@ -646,6 +668,12 @@ class Scenario(_Model):
                 raise _Problem(self.doses[0].drug, "a scenario with a [paradigm] takes its doses from the "
                                                    "paradigm (self-administration, priming, conditioning): "
                                                    "remove the [[dose]] entries", ("doses", 0, "drug"))
+            groups = self.paradigm.groups
+            if groups and subjects != self.paradigm.subjects:
+                parts = " + ".join(f"{g.name} {g.subjects}" for g in groups)
+                raise _Problem(subjects, f"must equal the subjects of the [[paradigm.group]] tables together "
+                                         f"({parts} = {self.paradigm.subjects}), or be left out",
+                               ("cohort", "subjects"))
             if duration + 1e-6 < self.paradigm.length_min:
                 raise _Problem(self.duration, f"is shorter than the paradigm "
                                               f"({self.paradigm.length_min / 1440:g} days); leave duration out "
@@ -729,7 +757,19 @@ class Scenario(_Model):
         return events
 
     def with_cohort(self, subjects: Optional[int] = None, seed: Optional[int] = None) -> "Scenario":
-        """A copy with the cohort size and/or seed replaced (validated)."""
+        """A copy with the cohort size and/or seed replaced (validated). In an experiment with
+        [[paradigm.group]] tables, `subjects` is the number of subjects in EACH group."""
+        if subjects is not None and self.paradigm is not None and self.paradigm.groups:
+            n = subjects
+            groups = [g.model_dump(exclude_none=True) | {"subjects": n} for g in self.paradigm.groups]
+            data = self.model_dump()
+            data["paradigm"] = {**self.paradigm.to_toml_dict(), "group": groups}
+            data["cohort"] = {**self.cohort.model_dump(), "subjects": n * len(groups),
+                              "seed": self.cohort.seed if seed is None else seed}
+            try:
+                return type(self).model_validate(data)
+            except ValidationError as exc:
+                raise _to_scenario_error(exc) from None
         cohort = Cohort(**{
             **self.cohort.model_dump(),
             "subjects": self.cohort.subjects if subjects is None else subjects,
@@ -892,7 +932,7 @@ def _path(loc: Iterable[Any], *, toml: bool) -> str:
                 item = "dose"
             elif item in _HEADER_FIELDS:
                 item = f"scenario.{item}"
-        if toml and item in ("phases", "periods", "arms"):
+        if toml and item in ("phases", "periods", "arms", "groups"):
             item = item[:-1]
         parts.append(item if not parts else f".{item}")
     return "".join(parts) or "<scenario>"
@@ -903,11 +943,13 @@ def _keys_at(loc: tuple, *, toml: bool) -> tuple[str, ...]:
     where = parent[-1] if parent else None
     if where in ("doses", "dose"):
         return _KEYS["dose"]
-    if where in ("paradigm", "phases", "phase"):
-        from .paradigm import Phase
+    if where in ("paradigm", "phases", "phase", "groups", "group"):
+        from .paradigm import Group, Phase
 
+        if where in ("groups", "group"):
+            return tuple(Group.model_fields)
         return tuple(Phase.model_fields) if where in ("phases", "phase") else ("drug", "infusion", "decide_every",
-                                                                                "phase")
+                                                                                "phase", "group")
     if where in ("life", "trial", "period", "periods", "arm", "arms", "supply"):
         from .course import Arm, Life, Period, Supply, Trial
 

@@ -51,6 +51,31 @@ def run_group(hours: float, sessions: int, subjects: int, seed: int = 11, tests:
             "first_hour": ds.first_hour_infusions.values, "presses": ds.session_presses.values}
 
 
+def _access_groups_scenario(groups: tuple[float, ...], sessions: int, subjects: int, seed: int) -> Scenario:
+    """One experiment, one access group per session length: shared 1 h training, then the
+    'access' phase with each group's session length (subjects side by side, one batched run)."""
+    phases = [{"kind": "self_administration", "sessions": TRAINING_SESSIONS, "session_length": "1h"},
+              {"kind": "self_administration", "name": "access", "sessions": sessions, "session_length": "1h"}]
+    return Scenario(name="sa-access-groups", description="validation: heroin self-administration by access length",
+                    readouts=["hedonic_state"], cohort=Cohort(seed=seed, species="rat"),
+                    paradigm={"drug": "heroin", "infusion": INFUSION, "decide_every": DECIDE_EVERY,
+                              "phases": phases,
+                              "groups": [{"name": f"{h:g}h", "subjects": subjects,
+                                          "phase": {"access": {"session_length": f"{h:g}h"}}} for h in groups]})
+
+
+@lru_cache(maxsize=8)
+def run_access_groups(groups: tuple[float, ...], sessions: int, subjects: int, seed: int = 11) -> dict:
+    """Per-session infusions of each access group, from one experiment with a group per access
+    length (cached): {hours: {"access": session indices, "infusions": (subjects, sessions)}}."""
+    from ..behavior import simulate_paradigm
+
+    ds = simulate_paradigm(_access_groups_scenario(tuple(groups), sessions, subjects, seed))
+    access = np.arange(TRAINING_SESSIONS, TRAINING_SESSIONS + sessions)
+    names = np.array([str(g) for g in ds.group.values])
+    return {h: {"access": access, "infusions": ds.session_infusions.values[names == f"{h:g}h"]} for h in groups}
+
+
 def escalation(values: np.ndarray, access: np.ndarray) -> float:
     """Cohort intake in the last three access sessions over the first three."""
     v = values[:, access].mean(axis=0)
@@ -60,7 +85,7 @@ def escalation(values: np.ndarray, access: np.ndarray) -> float:
 def sa1(groups=(1, 6, 12, 23), sessions: int = 14, subjects: int = 6, marked: float = 1.5):
     from .targets import Outcome
 
-    runs = {h: run_group(h, sessions, subjects) for h in groups}
+    runs = run_access_groups(tuple(groups), sessions, subjects)
     esc = {h: escalation(r["infusions"], r["access"]) for h, r in runs.items()}
     ok = esc[1] < 1.3 and all(esc[h] >= marked for h in groups if h >= 12)
     if 6 in esc:
