@@ -154,7 +154,7 @@ def _scenario_from_body(body: dict[str, Any]) -> tuple[P.Page, Any, Optional[dic
 
     try:
         page = P.get_page(body.get("page"))
-        if "toml" in body and body.get("params") is None and page.study is not None:
+        if "toml" in body and body.get("params") is None and page.study is not None and not page.course:
             raise ScenarioError("<file>", body.get("filename") or "scenario file",
                                 f"the {page.title.lower()} page runs from its own controls, not from a scenario file")
         if "toml" in body and body.get("params") is None:  # a loaded file, run as written
@@ -167,6 +167,11 @@ def _scenario_from_body(body: dict[str, Any]) -> tuple[P.Page, Any, Optional[dic
                 data = scenario.to_toml_dict()
                 data["cohort"] = {**data["cohort"], **changes}
                 scenario = Scenario.from_toml_dict(data)
+            if P.course_of(scenario) != page.course:  # e.g. a dose list sent to the animal lab
+                raise ScenarioError("<file>", body.get("filename") or "scenario file",
+                                    f"the {page.title.lower()} page shows "
+                                    f"{P.COURSES.get(page.course, 'scenarios with a dose list')}: open this file "
+                                    "with 'Load a scenario file' and it goes to its own page")
             P.check_limits(scenario)
             return page, scenario, {"cohort.subjects": "subjects", "cohort.seed": "seed"}, {}
         built = page.build(body.get("params"))
