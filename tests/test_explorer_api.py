@@ -164,10 +164,10 @@ def test_a_bad_scenario_file_is_refused_with_its_message(server):
     assert "heroin can be given by" in out["error"]["message"]
     status, out = call(server, "POST", "/api/load", {"toml": "[scenario\n", "filename": "broken.toml"})
     assert status == 400 and "not valid TOML" in out["error"]["message"]
-    status, out = call(server, "POST", "/api/load", {"builtin": "rat-heroin-long-access"})
-    assert status == 400 and "no animal-lab page yet" in out["error"]["message"]
+    status, out = call(server, "POST", "/api/load", {"builtin": "life-prison-release"})
+    assert status == 400 and "no page for life courses yet" in out["error"]["message"]
     status, out = call(server, "GET", "/api/pages")
-    assert "rat-heroin-long-access" not in out["builtins"]
+    assert "life-prison-release" not in out["builtins"]
 
 
 def test_requests_that_could_come_from_another_site_or_abuse_the_server_are_refused(server):

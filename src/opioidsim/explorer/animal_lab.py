@@ -25,8 +25,7 @@ from opioidsim.errors import ScenarioError
 from opioidsim.scenarios import Scenario
 
 from . import figures as F
-from .brain_scan import _number
-from .pages import Control, Page, _int_or_raw, control_error, register
+from .pages import Control, Page, _int_or_raw, _number, control_error, register
 
 #: what one animal-lab run may ask for: rats per group, and decision steps per rat over the whole
 #: experiment (about 30 an hour in sessions at the page's 2 min step, 2 an hour in the home cage):

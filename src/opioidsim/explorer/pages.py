@@ -415,6 +415,20 @@ def _int_or_raw(value: Any) -> Any:
     return value
 
 
+def _number(name: str, label: str, value: Any, lo: float, hi: float, what: str, whole: bool = False) -> float:
+    """A number typed into a control, within [lo, hi] (a whole number if ``whole``), or the
+    control's error naming what is allowed (shared by the study pages)."""
+    raw = _int_or_raw(value) if whole else value
+    try:
+        x = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError):
+        x = math.nan
+    if not math.isfinite(x) or not lo <= x <= hi or (whole and not float(x).is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise control_error(name, label, value, f"must be {kind} from {lo:g} to {hi:g} ({what})")
+    return int(x) if whole else x
+
+
 def _float_or_raw(value: Any) -> Any:
     if isinstance(value, str):
         try:

@@ -22,8 +22,7 @@ from opioidsim.errors import ScenarioError
 from opioidsim.scenarios import Scenario
 
 from . import figures as F
-from .brain_scan import _number
-from .pages import Control, Page, _int_or_raw, control_error, register
+from .pages import Control, Page, _int_or_raw, _number, control_error, register
 
 #: what one trial run may ask for: the course runner takes seconds per person-month on 2 cores
 #: once compiled, so 40 people followed for 8 weeks after a month of history is about a minute
