@@ -150,9 +150,7 @@ def test_long_access_rats_take_more_per_session_than_the_same_rats_with_short_ac
     assert long_[0] == short[0]
     # four times the time with the drug: more infusions in every access session
     assert np.all(long_[1:] > short[1:] + 5), (short, long_)
-    # the first hour of each session is the same hour in both groups' schedules, and long access
-    # cannot take more in it than the whole 1 h session of the short group plus what its own
-    # history adds: it is at most the long group's whole session
+    # the first hour is part of the session: never more infusions than the whole session
     _, first_long = line(res, "first-hour", "long access (4h)")
     assert np.all(first_long <= long_)
     assert first_long[0] == long_[0]  # a 1 h training session is all first hour
@@ -205,6 +203,7 @@ session_length = "1h"
 """.replace("'", '"')
     status, loaded = call(server, "POST", "/api/load", {"toml": text, "filename": "fr2.toml"})
     assert status == 200 and loaded["page"] == "animal-lab" and loaded["params"] is None
+    assert loaded["what"] == "an animal experiment: 3 phases, 5 sessions over 5 days"
     res = run(server, {"page": "animal-lab", "toml": loaded["toml"], "filename": "fr2.toml"})
     assert res["groups"] == ["fr-and-relapse"] and res["subjects"] == 1
     assert any("runs exactly as written" in n for n in res["notes"])

@@ -269,6 +269,30 @@ def test_the_animal_lab_runs_a_control_changes_the_figure_and_a_bad_value_shows_
     assert page.get_attribute("#figure", "data-runs") == runs
 
 
+def test_an_animal_experiment_file_opens_on_the_animal_lab(page, server, tmp_path):
+    open_acute(page, server, duration="2h")
+    from opioidsim.explorer import pages as P
+
+    built = P.get_page("animal-lab").build({"paradigm": "place_preference", "cpp_pairs": "3", "name": "cpp-class"})
+    path = tmp_path / "cpp-class.toml"
+    path.write_text(built.scenario.to_toml())
+    page.set_input_files("#upload", str(path))
+    page.wait_for_selector('nav button[data-page="animal-lab"][aria-current="page"]')
+    settled(page, state="empty")  # a slow page: its controls are filled, it waits for "Run"
+    assert page.input_value("#ctl-paradigm") == "place_preference" and page.input_value("#ctl-cpp_pairs") == "3"
+    # a design the controls cannot make runs as written, with the cohort editable
+    text = built.scenario.to_toml().replace('session_length = "15min"', 'session_length = "20min"')
+    path.write_text(text)
+    page.click('nav button[data-page="five-steps"]')
+    settled(page)
+    page.set_input_files("#upload", str(path))
+    page.wait_for_selector("#file-box:not([hidden])")
+    assert "an animal experiment" in page.inner_text("#file-box") and page.is_hidden("#controls")
+    page.fill("#file-subjects", "9")
+    page.wait_for_selector('.field-error[data-for="subjects"]:not(:empty)')
+    assert "at most 8 rats" in page.inner_text('.field-error[data-for="subjects"]')
+
+
 def test_the_trial_page_shows_its_controls_and_a_bad_value_its_message(page, server):
     page.goto(server.url + "#trial")
     page.wait_for_selector("#ctl-people_per_arm")

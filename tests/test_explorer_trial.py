@@ -197,7 +197,8 @@ def test_a_small_trial_through_the_api_and_its_download_through_opioidsim_trial(
     assert cli.main(["trial", str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     import pandas as pd
 
-    flow = pd.read_csv(tmp_path / "out" / "consort.csv", index_col=0)
+    flow = pd.read_csv(tmp_path / "out" / "consort.csv", index_col="arm")
     drawn = figure(res, "consort")
+    assert list(flow.index) == drawn["columns"][1:] == ["drug-free", "methadone"]
     for stage, *counts in drawn["rows"]:
         assert list(flow[stage.replace(" ", "_")]) == counts, stage  # the same people, the same course

@@ -233,7 +233,7 @@ def experiment_figures(groups: dict[str, Any]) -> list[dict[str, Any]]:
                 sel = np.isin(_kinds(ds), SA_KINDS)
                 lo, mid, hi = F.spread(ds[var].values[:, sel])
                 items.append(F.series(label, np.nonzero(sel)[0] + 1, mid, lo, hi))
-            figs.append(F.lines(fid, title, "session", "infusions", items, help=help_))
+            figs.append(F.lines(fid, title, "session", "infusions", items, help=help_, x_whole=True))
         figs += _within_session(groups, SA_KINDS, "the last self-administration session")
     if (kinds == "progressive_ratio").any():
         items = []

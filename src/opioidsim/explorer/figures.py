@@ -49,10 +49,12 @@ def series(label: str, x: Sequence[float], median: Sequence[float], lo: Optional
 
 
 def lines(fig_id: str, title: str, x_label: str, y_label: str, items: list[dict[str, Any]], *,
-          step: bool = False, y_range: Optional[tuple[float, float]] = None, help: str = "") -> dict[str, Any]:
-    """A line figure; ``step`` draws each line as a staircase (a Kaplan–Meier curve)."""
+          step: bool = False, y_range: Optional[tuple[float, float]] = None, help: str = "",
+          x_whole: bool = False) -> dict[str, Any]:
+    """A line figure; ``step`` draws each line as a staircase (a Kaplan–Meier curve); ``x_whole``
+    labels only whole numbers on the x axis (sessions, weeks)."""
     return {"type": "lines", "id": fig_id, "title": title, "help": help, "x_label": x_label, "y_label": y_label,
-            "series": items, "step": step, "y_range": list(y_range) if y_range else None}
+            "series": items, "step": step, "y_range": list(y_range) if y_range else None, "x_whole": x_whole}
 
 
 def bars(fig_id: str, title: str, y_label: str, categories: list[str], items: list[dict[str, Any]],

@@ -245,7 +245,19 @@ def _load(body: dict[str, Any]) -> dict[str, Any]:
     page, params = P.page_for_scenario(scenario)
     return {"page": page.id, "params": params, "toml": scenario.to_toml(), "name": scenario.name,
             "subjects": scenario.cohort.subjects, "seed": scenario.cohort.seed,
-            "doses": len(scenario.dose_schedule()), "duration": scenario.duration}
+            "doses": len(scenario.dose_schedule()), "duration": scenario.duration, "what": _what(scenario)}
+
+
+def _what(scenario: Any) -> str:
+    """A course file in a few words (the browser says what it loaded); "" for a dose list."""
+    if scenario.paradigm is not None:
+        sessions = sum(ph.sessions for ph in scenario.paradigm.phases if ph.kind != "abstinence")
+        return (f"an animal experiment: {len(scenario.paradigm.phases)} phases, {sessions} sessions over "
+                f"{scenario.duration_min / 1440:.0f} days")
+    if scenario.trial is not None:
+        t = scenario.trial
+        return f"a trial: {len(t.arms)} arms ({', '.join(a.name for a in t.arms)}), {t.follow_up_weeks} weeks"
+    return ""
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -199,6 +199,7 @@ def trial_figures(ds) -> dict[str, Any]:
                 curves, step=True, y_range=(0.0, 100.0),
                 help="leaving treatment (discharge after missed days, or death) ends a line's step"),
         F.lines("urine", "Opioid-positive urines by week", "follow-up week", "% positive", urine, y_range=(0.0, 100.0),
+                x_whole=True,
                 help="solid: a missed sample counts as positive (the primary analysis); the second line of each "
                      "arm: of the samples given"),
         F.table("consort", "Participant flow (CONSORT)", ["stage", *flow.index], flow_rows, keys=stages,

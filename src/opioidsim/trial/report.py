@@ -315,5 +315,5 @@ def write_trial_report_file(ds: xr.Dataset, path: str | os.PathLike[str], scenar
     path = Path(path)
     flow = consort_flow(ds)
     page = render_trial_report(ds, scenario_toml, flow=flow)
-    atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=False))
+    atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=True))  # the arm names
     atomic_write_text(path, page)

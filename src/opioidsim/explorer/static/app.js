@@ -242,8 +242,11 @@ function renderFileBox() {
   if (!state.file) return;
   const f = state.file;
   const p = document.createElement("p");
-  p.textContent = `Loaded "${f.name}" (${f.duration}, ${f.doses} dose${f.doses === 1 ? "" : "s"}). ` +
-    "Its doses do not fit this page's controls, so it runs exactly as written; you can change the cohort.";
+  p.textContent = f.what
+    ? `Loaded "${f.name}" (${f.what}). Its design does not fit this page's controls, so it runs exactly as ` +
+      "written; you can change the number of subjects and the seed."
+    : `Loaded "${f.name}" (${f.duration}, ${f.doses} dose${f.doses === 1 ? "" : "s"}). ` +
+      "Its doses do not fit this page's controls, so it runs exactly as written; you can change the cohort.";
   box.appendChild(p);
   for (const [name, label, value] of [["subjects", "Virtual subjects", f.subjects], ["seed", "Random seed", f.seed]]) {
     const row = document.createElement("div");
@@ -409,7 +412,8 @@ async function load(body) {
   const d = r.data;
   if (d.params) showPage(d.page, d.params, null);
   else showPage(d.page, null, { toml: d.toml, name: d.name, filename: body.filename || d.name,
-                                subjects: d.subjects, seed: d.seed, doses: d.doses, duration: d.duration });
+                                subjects: d.subjects, seed: d.seed, doses: d.doses, duration: d.duration,
+                                what: d.what });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -810,7 +814,7 @@ function axes(svg, W, H, m, X, Y, lo, hi, x0, x1, f, xTicks) {
   ylab.textContent = f.y_label;
   svg.appendChild(ylab);
   if (xTicks) {
-    for (const v of niceTicks(x0, x1, 8)) {
+    for (const v of niceTicks(x0, x1, 8).filter((v) => !f.x_whole || Number.isInteger(v))) {
       const x = X(v);
       svg.appendChild(svgEl("line", { class: "axis", x1: x, x2: x, y1: H - m.b, y2: H - m.b + 3 }));
       const tx = svgEl("text", { x, y: H - m.b + 12, "text-anchor": "middle" });
