@@ -56,6 +56,9 @@ def test_the_trial_page_is_offered_with_its_arms_and_sizes(server):
      "with a mass unit"),
     ({"urine_tests_per_week": "8"}, "trial.urine_tests_per_week", "urine_tests_per_week", "from 1 to 7"),
     ({"street_dose": "20"}, "trial.supply.dose", "street_dose", "mass"),
+    # 4 arms × (30 days + 8 weeks) at 4 h steps: too much work for one browser
+    ({"arm_buprenorphine": True, "arm_cm": True, "follow_up_weeks": "8", "history_days": "30"}, "trial.follow_up",
+     "follow_up_weeks", "= 2,064 arm-steps; the trial page runs at most 1,024"),
 ])
 def test_each_bad_value_names_its_control_and_what_is_allowed(server, params, field, control, words):
     status, out = call(server, "POST", "/api/check", {"page": "trial", "params": {**TINY, **params}})

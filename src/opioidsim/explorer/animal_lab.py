@@ -200,7 +200,7 @@ def run_study(scenario: Scenario, design: dict[str, Any], progress: Callable[[fl
     groups: dict[str, Any] = {}
     if compare is not None:
         short = Scenario.from_toml_dict(compare)
-        groups[f"short access (1 h)"] = run_group(short, lambda f: progress(0.5 * f))
+        groups["short access (1 h)"] = run_group(short, lambda f: progress(0.5 * f))
         groups[f"long access ({design['access']})"] = run_group(scenario, lambda f: progress(0.5 + 0.5 * f))
     else:
         label = scenario.name if not design else ("place conditioning" if scenario.paradigm.phases[0].kind

@@ -40,9 +40,12 @@ def spread(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def series(label: str, x: Sequence[float], median: Sequence[float], lo: Optional[Sequence[float]] = None,
-           hi: Optional[Sequence[float]] = None, key: str = "") -> dict[str, Any]:
-    """One line: y (``median``) over ``x``, with an optional band from ``lo`` to ``hi``."""
-    out: dict[str, Any] = {"label": label, "key": key or label, "x": nums(x), "median": nums(median)}
+           hi: Optional[Sequence[float]] = None, key: str = "", color: Optional[int] = None,
+           dashed: bool = False) -> dict[str, Any]:
+    """One line: y (``median``) over ``x``, with an optional band from ``lo`` to ``hi``; ``color``
+    picks the palette entry (default: the line's place), ``dashed`` draws it dashed."""
+    out: dict[str, Any] = {"label": label, "key": key or label, "x": nums(x), "median": nums(median),
+                           "color": color, "dashed": dashed}
     if lo is not None and hi is not None:
         out["lo"], out["hi"] = nums(lo), nums(hi)
     return out

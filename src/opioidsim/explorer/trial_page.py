@@ -24,10 +24,14 @@ from opioidsim.scenarios import Scenario
 from . import figures as F
 from .pages import Control, Page, _int_or_raw, _number, control_error, register
 
-#: what one trial run may ask for: the course runner takes seconds per person-month on 2 cores
-#: once compiled, so 40 people followed for 8 weeks after a month of history is about a minute
+#: what one trial run may ask for. The course runner runs each arm as a batch of 16 people (or the
+#: next power of two) through compiled calls of 128 decision steps; one such call took about a
+#: minute on this 2-core machine (two minutes while it was 5× oversubscribed), so the cost is
+#: arms × steps: at most 1,024 arm-steps (4 arms for 5 weeks after 7 days of use, or 2 arms for 8
+#: weeks after 28 days, at 4 h steps)
+#: keeps a run to about 8 calls, minutes, within the job queue's 15 min safety net
 TRIAL_LIMITS = {"max_per_arm": 10, "max_people": 40, "max_follow_up_weeks": 8, "max_history_days": 30,
-                "min_history_days": 7, "max_person_steps": 40 * (30 + 56) * 6}
+                "min_history_days": 7, "max_arm_steps": 1024}
 DECIDE_EVERY = "4h"  # the built-in trials' decision step
 CONTROL_ARM = "drug-free"
 #: (control name of the tick box, arm name, its [[trial.arm]] table given the control values)
@@ -70,7 +74,7 @@ def _build(v: dict[str, Any]) -> tuple[dict, dict]:
                       "supply": {"route": "iv", "dose": v["street_dose"]}, "arm": arms}}
     fields = {"scenario.name": "name", "scenario.description": "description", "cohort.subjects": "people_per_arm",
               "cohort.seed": "seed", "trial.urine_tests_per_week": "urine_tests_per_week",
-              "trial.supply.dose": "street_dose"}
+              "trial.supply.dose": "street_dose", "trial.follow_up": "follow_up_weeks", "trial.history": "history_days"}
     for i, arm in enumerate(arms):
         if arm.get("dose") is not None:
             fields[f"trial.arm[{i}].dose"] = "methadone_dose" if arm["medication"] == "methadone" else "buprenorphine_dose"
@@ -124,11 +128,12 @@ def _check_course(s: Scenario) -> None:
     if days > L["max_history_days"]:
         raise ScenarioError("trial.history", t.history, f"the trial page runs at most {L['max_history_days']} days "
                             "of use before randomisation; for longer histories use 'opioidsim trial'")
-    steps = n * (days + 7 * t.follow_up_weeks) * 1440.0 / t.decide_every_min
-    if steps > L["max_person_steps"]:
-        raise ScenarioError("trial.decide_every", t.decide_every, f"gives {steps:,.0f} person-steps; the trial page "
-                            f"runs at most {L['max_person_steps']:,} (fewer people, a shorter trial or a longer "
-                            "decide_every)")
+    steps = len(t.arms) * (days + 7 * t.follow_up_weeks) * 1440.0 / t.decide_every_min
+    if steps > L["max_arm_steps"]:
+        raise ScenarioError("trial.follow_up", t.follow_up, f"{len(t.arms)} arms × {days:g} days of history and "
+                            f"{t.follow_up_weeks} weeks at {t.decide_every} steps = {steps:,.0f} arm-steps; the trial "
+                            f"page runs at most {L['max_arm_steps']:,} (fewer weeks, fewer arms or a shorter "
+                            "history); for longer trials use 'opioidsim trial'")
     empty = [name for name, size in arm_sizes(s).items() if size == 0]
     if empty:
         raise ScenarioError("cohort.subjects", n, f"with seed {s.cohort.seed}, simple randomisation of {n} "
@@ -175,14 +180,15 @@ def trial_figures(ds) -> dict[str, Any]:
             lr = log_rank(time[sel], event[sel], names[sel])
             if math.isfinite(lr.p_value):
                 label += f", log-rank p = {lr.p_value:.2g}"
-        curves.append(F.series(label, x, y, key=arm))
+        curves.append(F.series(label, x, y, key=arm, color=arms.index(arm)))
     urine = []
-    for arm in arms:
+    for i, arm in enumerate(arms):
         if not (names == arm).any():
             continue
         weeks, frac, missed = weekly_urine_positive(ds, arm)
-        urine.append(F.series(f"{arm}, missed = positive", weeks, 100.0 * missed, key=arm))
-        urine.append(F.series(f"{arm}, of urines given", weeks, 100.0 * frac, key=f"{arm}-given"))
+        urine.append(F.series(f"{arm}, missed = positive", weeks, 100.0 * missed, key=arm, color=i))
+        urine.append(F.series(f"{arm}, of urines given", weeks, 100.0 * frac, key=f"{arm}-given", color=i,
+                              dashed=True))
     flow = consort_flow(ds)
     stages = list(flow.columns)
     flow_rows = [[stage.replace("_", " ")] + [int(flow.loc[a, stage]) for a in flow.index] for stage in stages]
@@ -200,8 +206,8 @@ def trial_figures(ds) -> dict[str, Any]:
                 help="leaving treatment (discharge after missed days, or death) ends a line's step"),
         F.lines("urine", "Opioid-positive urines by week", "follow-up week", "% positive", urine, y_range=(0.0, 100.0),
                 x_whole=True,
-                help="solid: a missed sample counts as positive (the primary analysis); the second line of each "
-                     "arm: of the samples given"),
+                help="solid: a missed sample counts as positive (the primary analysis); dashed: of the samples "
+                     "given"),
         F.table("consort", "Participant flow (CONSORT)", ["stage", *flow.index], flow_rows, keys=stages,
                 help="everyone randomised is analysed in the arm they were randomised to"),
         F.table("effects", f"Effect estimates against {ctrl} (95 % CI)",

@@ -769,7 +769,8 @@ function renderFigures(res, elapsed) {
       const item = document.createElement("span");
       const sw = document.createElement("span");
       sw.className = "sw";
-      sw.style.background = COLORS[i % COLORS.length];
+      sw.style.background = COLORS[(s.color ?? i) % COLORS.length];
+      if (s.dashed) sw.style.opacity = 0.5;
       item.append(sw, s.label);
       legend.appendChild(item);
     });
@@ -853,7 +854,7 @@ function drawLines(sec, f) {
   const Y = (v) => H - m.b - (v - lo) / (top - lo) * (H - m.t - m.b);
   axes(svg, W, H, m, X, Y, lo, hi, x0, x1, f, true);
   f.series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
+    const color = COLORS[(s.color ?? i) % COLORS.length];
     if (s.lo && s.hi) {
       let up = "", down = "";
       for (let k = 0; k < s.x.length; k++) if (s.lo[k] !== null && s.hi[k] !== null) up += `${up ? "L" : "M"}${X(s.x[k]).toFixed(1)},${Y(s.hi[k]).toFixed(1)}`;
@@ -869,8 +870,10 @@ function drawLines(sec, f) {
       d += `${pen ? "L" : "M"}${X(s.x[k]).toFixed(1)},${Y(v).toFixed(1)}`;
       pen = true; last = v;
     }
-    svg.appendChild(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.7, class: "median",
-                                    "data-series": s.key, "data-label": s.label, "data-values": JSON.stringify(s.median) }));
+    const path = svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.7, class: "median",
+                                 "data-series": s.key, "data-label": s.label, "data-values": JSON.stringify(s.median) });
+    if (s.dashed) path.setAttribute("stroke-dasharray", "5 3");
+    svg.appendChild(path);
     if (!f.step && s.x.length <= 40) {
       s.x.forEach((x, k) => {
         if (s.median[k] === null) return;
