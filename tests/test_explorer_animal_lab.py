@@ -211,3 +211,10 @@ session_length = "1h"
     assert bars["categories"] == ["extinction (last)", "cue test"]
     x, intake = line(res, "intake", "fr-and-relapse")
     assert list(x) == [1, 2] and intake[1] > 0
+
+
+def test_the_start_up_warm_up_runs_the_pages_smallest_experiment():
+    seen: list[float] = []
+    A.warm_up(seen.append)
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    assert A.ANIMAL_LAB.warmup is A.warm_up  # queued by ExplorerServer.warm_up

@@ -193,6 +193,13 @@ def run_group(scenario: Scenario, progress: Callable[[float], None]):
     return simulate_paradigm(sim, progress=progress).isel(subject=slice(0, n))
 
 
+def warm_up(progress: Callable[[float], None]) -> None:
+    """Compile the paradigm runner for the page's readouts and smallest batch: one 1 h session
+    (seconds once compiled; the page's default then runs without compiling)."""
+    page_values = {**ANIMAL_LAB.defaults(), "training": "0", "sessions": "1", "access": "1h"}
+    run_group(ANIMAL_LAB.build(page_values).scenario, progress)
+
+
 def run_study(scenario: Scenario, design: dict[str, Any], progress: Callable[[float], None]) -> dict[str, Any]:
     """Run the designed group (and the short-access group of the same rats) and draw them."""
     progress(0.0)
@@ -392,5 +399,6 @@ ANIMAL_LAB = Page(
     check_course=_check_course,
     result_kind="figures",
 )
+ANIMAL_LAB.warmup = warm_up
 
 register(ANIMAL_LAB)

@@ -163,6 +163,9 @@ class Page:
     #: what the browser draws: "series" (time courses), "effects" (the brain scan's table) or
     #: "figures" (a study's own lines, bars and tables); "" picks series or effects
     result_kind: str = ""
+    #: a short run that compiles what the page's first run needs, queued at start-up behind the
+    #: other warm-ups (None: nothing cheap enough; a started job is not preempted)
+    warmup: Optional[Callable[[Callable[[float], None]], None]] = None
 
     def available(self) -> bool:
         return all(r in READOUTS for r in self.requires)

@@ -115,6 +115,9 @@ class ExplorerServer(ThreadingHTTPServer):
         for page, scenario in plans:
             job = self.jobs.submit(_runner(page, scenario, summarise=False), label="warm-up", warmup=True)
             ids.append(job.id)
+        for page in P.pages():
+            if page.warmup is not None:
+                ids.append(self.jobs.submit(page.warmup, label="warm-up", warmup=True).id)
         return ids
 
 
@@ -169,7 +172,7 @@ def _scenario_from_body(body: dict[str, Any]) -> tuple[P.Page, Any, Optional[dic
                 scenario = Scenario.from_toml_dict(data)
             if P.course_of(scenario) != page.course:  # e.g. a dose list sent to the animal lab
                 raise ScenarioError("<file>", body.get("filename") or "scenario file",
-                                    f"the {page.title.lower()} page shows "
+                                    f"the page '{page.title}' shows "
                                     f"{P.COURSES.get(page.course, 'scenarios with a dose list')}: open this file "
                                     "with 'Load a scenario file' and it goes to its own page")
             P.check_limits(scenario)
