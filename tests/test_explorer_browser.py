@@ -250,14 +250,14 @@ def test_the_animal_lab_runs_a_control_changes_the_figure_and_a_bad_value_shows_
     assert len(four) == 2 and four[1] > short[1] and four[0] == short[0]  # training is the same
     assert page.locator("#table-sessions tbody tr").count() == 2
     # longer access: the long-access line changes (more time with the drug), the short one does not
-    page.fill("#ctl-access", "6h")
+    page.fill("#ctl-access", "5h")
     settled(page, state="ready")
     page.click("#run")
     settled(page)
-    six = series_values(page, "intake", "long access (6h)")
+    five = series_values(page, "intake", "long access (5h)")
     assert series_values(page, "intake", "short access (1 h)") == short
-    assert six[1] > four[1], (four, six)
-    assert "access=6h" in page.url
+    assert five[1] > four[1], (four, five)
+    assert "access=5h" in page.url
     # a bad value: its message under the control, nothing runs
     runs = page.get_attribute("#figure", "data-runs")
     page.fill("#ctl-rats", "9")
