@@ -15,7 +15,7 @@ import xarray as xr
 from opioidsim import cli
 from opioidsim.explorer import pages as P
 from opioidsim.explorer import trial_page as T
-from opioidsim.scenarios import Scenario, load_scenario
+from opioidsim.scenarios import Scenario
 from opioidsim.trial.simulate import randomise
 
 from test_explorer_api import call, run, server  # noqa: F401  (server: the module's fixture)
