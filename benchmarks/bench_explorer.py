@@ -21,6 +21,13 @@ page: its default study (40 users, 40 controls; the use pattern run for 30 days)
 (years of use, abstinence, users: the pattern's drives and the controls are reused), and another
 amount (the pattern is run again).
 
+``--study animal-lab`` and ``--study trial`` (repeatable) time the time to first result of those study
+pages in fresh processes, compiling from scratch and with the disk cache, each followed by a second
+run with another control value in the same server (warm): the animal lab's default (2 rats, 1
+training and 3 access sessions of 6 h, and the same rats with 1 h access), then 8 h access; the
+trial's default (drug-free vs methadone, 4 people per arm on average, 2 weeks after 7 days of use),
+then methadone at 60 mg. ``--study-only`` skips the acute page's cases.
+
 Run: ``.venv/bin/python benchmarks/bench_explorer.py`` (``--json`` for one JSON object,
 ``--repeat N`` warm runs per size). Timings depend on the machine and what else runs on it.
 """
@@ -60,6 +67,28 @@ def _answer(url: str, page: str, params: dict) -> float:
         if view["status"] in ("failed", "cancelled"):
             raise RuntimeError(f"run {view['status']}: {view.get('error')}")
         time.sleep(0.02)
+
+
+#: per study page: (its default control values, the warm run's change)
+STUDIES = {"animal-lab": ({}, {"access": "8h"}), "trial": ({}, {"methadone_dose": "60 mg"})}
+
+
+def study_child(page: str) -> dict:
+    """A fresh server: the page's default run (cold), then another value (warm)."""
+    t0 = time.perf_counter()
+    from opioidsim.explorer.server import make_server
+
+    out: dict = {"mode": f"study:{page}", "import_s": time.perf_counter() - t0}
+    srv = make_server("127.0.0.1", 0, warmup=False)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        first, again = STUDIES[page]
+        out["first_s"] = _answer(srv.url, page, first)
+        out["again_s"] = _answer(srv.url, page, again)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    return out
 
 
 def child(mode: str, repeat: int, chronic: bool, brain_scan: bool = False) -> dict:
@@ -117,11 +146,20 @@ def main(argv=None) -> int:
     ap.add_argument("--chronic", action="store_true", help="also time the chronic page's default run")
     ap.add_argument("--brain-scan", action="store_true", help="also time the brain-scan page (minutes)")
     ap.add_argument("--only-warm", action="store_true", help="skip the three cold-start cases")
-    ap.add_argument("--child", choices=("nocache", "cache", "warmup", "warm"), help=argparse.SUPPRESS)
+    ap.add_argument("--study", action="append", choices=tuple(STUDIES), default=[],
+                    help="also time this study page's first and second result (repeatable; minutes)")
+    ap.add_argument("--study-only", action="store_true", help="time only the --study pages")
+    ap.add_argument("--child", choices=("nocache", "cache", "warmup", "warm", *(f"study:{p}" for p in STUDIES)),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.repeat, args.chronic, args.brain_scan)))
+        if args.child.startswith("study:"):
+            print(json.dumps(study_child(args.child.split(":", 1)[1])))
+        else:
+            print(json.dumps(child(args.child, args.repeat, args.chronic, args.brain_scan)))
         return 0
+    if args.study_only:
+        return _studies(args)
 
     say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     results = {}
@@ -167,6 +205,33 @@ def main(argv=None) -> int:
         print(f"{label.ljust(width)}  {value if isinstance(value, str) else f'{value:.2f}'}")
     m = results["machine"]
     print(f"\n{m['cpus']} CPUs, {m['platform']}, Python {m['python']}, load average {m['load_average']}")
+    return _studies(args) if args.study else 0
+
+
+def _studies(args) -> int:
+    """Time to first result of the study pages: cold without and with the disk cache, then warm."""
+    say = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    results = {}
+    for page in args.study:
+        for label, env in (("nocache", {"OPIOIDSIM_JAX_CACHE": "0"}), ("cache", {})):
+            say(f"{page}: fresh server, {label} ...")
+            results[f"{page}:{label}"] = _run_child(f"study:{page}", 1, False, env)
+    results["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    rows = []
+    for page in args.study:
+        for label, words in (("nocache", "compiling from scratch"), ("cache", "compiled program from the disk cache")):
+            r = results[f"{page}:{label}"]
+            rows.append((f"{page} default: first result of a fresh server, {words}", r["first_s"]))
+            rows.append((f"  then another value in the same server (warm)", r["again_s"]))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'study page'.ljust(width)}  seconds")
+    print(f"{'-' * width}  -------")
+    for label, value in rows:
+        print(f"{label.ljust(width)}  {value:.2f}")
+    print(f"load average at the end {results['load_average']}")
     return 0
 
 

@@ -79,16 +79,16 @@ def test_pages_are_listed_with_their_controls_limits_and_the_research_notice(ser
 
 
 def test_a_page_whose_mechanism_does_not_exist_is_not_offered():
-    page = P.Page(id="animal-lab", title="Animal lab", intro="", controls=(), panels=(),
+    page = P.Page(id="future-page", title="A future mechanism", intro="", controls=(), panels=(),
                   build_data=lambda v: ({}, {}), params_from=lambda s: None,
-                  requires=("lever_presses_not_in_the_model",))
+                  requires=("readout_not_in_the_model",))
     P.register(page)
     try:
-        assert "animal-lab" not in [p.id for p in P.pages()]
+        assert "future-page" not in [p.id for p in P.pages()]
         with pytest.raises(ScenarioError, match="unknown page"):
-            P.get_page("animal-lab")
+            P.get_page("future-page")
     finally:
-        P._REGISTRY.pop("animal-lab")
+        P._REGISTRY.pop("future-page")
 
 
 def test_a_bad_value_gets_the_message_a_scenario_file_gets(server):
@@ -164,10 +164,10 @@ def test_a_bad_scenario_file_is_refused_with_its_message(server):
     assert "heroin can be given by" in out["error"]["message"]
     status, out = call(server, "POST", "/api/load", {"toml": "[scenario\n", "filename": "broken.toml"})
     assert status == 400 and "not valid TOML" in out["error"]["message"]
-    status, out = call(server, "POST", "/api/load", {"builtin": "rat-heroin-long-access"})
-    assert status == 400 and "no animal-lab page yet" in out["error"]["message"]
+    status, out = call(server, "POST", "/api/load", {"builtin": "life-prison-release"})
+    assert status == 400 and "no page for life courses yet" in out["error"]["message"]
     status, out = call(server, "GET", "/api/pages")
-    assert "rat-heroin-long-access" not in out["builtins"]
+    assert "life-prison-release" not in out["builtins"]
 
 
 def test_requests_that_could_come_from_another_site_or_abuse_the_server_are_refused(server):

@@ -91,7 +91,8 @@ def open_acute(pg, server, **values):
 def test_the_page_loads_with_the_notice_the_pages_and_the_five_steps(page, server):
     open_acute(page, server, duration="2h")
     assert "never a dosing guide" in page.inner_text("#notice")
-    assert page.locator("nav button").all_inner_texts() == ["The five steps", "Chronic use and recovery", "The brain scan"]
+    assert page.locator("nav button").all_inner_texts() == ["The five steps", "Chronic use and recovery", "The brain scan",
+                                                                  "The animal lab", "A treatment trial"]
     panels = page.locator("#panels .panel").evaluate_all("els => els.map(e => e.dataset.panel)")
     assert panels == ["plasma", "occupancy", "dopamine", "pleasure", "pain", "breathing", "oxygen"]
     assert page.locator('#panels path.median[data-readout="nac_dopamine"]').get_attribute("d").count("L") > 100
@@ -224,3 +225,113 @@ def test_the_chronic_page_runs_on_request_and_a_waiting_run_can_be_cancelled(pag
         assert server.jobs.get(job_ids[0]).status == "cancelled"
     finally:
         release.set()
+
+
+# ---------------------------------------------------------------------------------------------
+# the study pages: the animal lab, the trial, the brain scan
+def series_values(pg, figure_id, key) -> list:
+    import json
+
+    return json.loads(pg.get_attribute(f'section[data-panel="{figure_id}"] path.median[data-series="{key}"]',
+                                       "data-values"))
+
+
+def test_the_animal_lab_runs_a_control_changes_the_figure_and_a_bad_value_shows_its_message(page, server):
+    # 2 rats (the API tests' compiled batch), a training and an access session
+    page.goto(server.url + "#animal-lab?training=1&sessions=1&access=4h&seed=5")
+    page.wait_for_selector("#ctl-access")
+    assert page.get_attribute("#figure", "data-state") == "empty"  # a slow page waits for "Run"
+    page.click("#run")
+    settled(page, FIRST_RUN_MS)
+    figures = page.locator("#panels .panel").evaluate_all("els => els.map(e => e.dataset.panel)")
+    assert figures[:2] == ["intake", "first-hour"] and "sessions" in figures
+    short = series_values(page, "intake", "short access (1 h)")
+    four = series_values(page, "intake", "long access (4h)")
+    assert len(four) == 2 and four[1] > short[1] and four[0] == short[0]  # training is the same
+    assert page.locator("#table-sessions tbody tr").count() == 2
+    # longer access: the long-access line changes (more time with the drug), the short one does not
+    page.fill("#ctl-access", "5h")
+    settled(page, state="ready")
+    page.click("#run")
+    settled(page)
+    five = series_values(page, "intake", "long access (5h)")
+    assert series_values(page, "intake", "short access (1 h)") == short
+    assert five[1] > four[1], (four, five)
+    assert "access=5h" in page.url
+    # a bad value: its message under the control, nothing runs
+    runs = page.get_attribute("#figure", "data-runs")
+    page.fill("#ctl-rats", "9")
+    settled(page, state="error")
+    assert "whole number from 1 to 8" in page.inner_text('.field-error[data-for="rats"]')
+    assert page.get_attribute("#ctl-rats", "aria-invalid") == "true"
+    page.click("#run")
+    settled(page, state="error")
+    assert page.get_attribute("#figure", "data-runs") == runs
+
+
+def test_an_animal_experiment_file_opens_on_the_animal_lab(page, server, tmp_path):
+    open_acute(page, server, duration="2h")
+    from opioidsim.explorer import pages as P
+
+    built = P.get_page("animal-lab").build({"paradigm": "place_preference", "cpp_pairs": "3", "name": "cpp-class"})
+    path = tmp_path / "cpp-class.toml"
+    path.write_text(built.scenario.to_toml())
+    page.set_input_files("#upload", str(path))
+    page.wait_for_selector('nav button[data-page="animal-lab"][aria-current="page"]')
+    settled(page, state="empty")  # a slow page: its controls are filled, it waits for "Run"
+    assert page.input_value("#ctl-paradigm") == "place_preference" and page.input_value("#ctl-cpp_pairs") == "3"
+    # a design the controls cannot make runs as written, with the cohort editable
+    text = built.scenario.to_toml().replace('session_length = "15min"', 'session_length = "20min"')
+    path.write_text(text)
+    page.click('nav button[data-page="five-steps"]')
+    settled(page)
+    page.set_input_files("#upload", str(path))
+    page.wait_for_selector("#file-box:not([hidden])")
+    assert "an animal experiment" in page.inner_text("#file-box") and page.is_hidden("#controls")
+    page.fill("#file-subjects", "9")
+    page.wait_for_selector('.field-error[data-for="subjects"]:not(:empty)')
+    assert "at most 8 rats" in page.inner_text('.field-error[data-for="subjects"]')
+
+
+def test_the_trial_page_shows_its_controls_and_a_bad_value_its_message(page, server):
+    page.goto(server.url + "#trial")
+    page.wait_for_selector("#ctl-people_per_arm")
+    assert page.is_checked("#ctl-arm_methadone") and not page.is_checked("#ctl-arm_buprenorphine")
+    assert page.is_disabled("#ctl-buprenorphine_dose")  # until its arm is ticked
+    page.uncheck("#ctl-arm_methadone")
+    settled(page, state="error")
+    assert "tick at least one treatment arm" in page.inner_text('.field-error[data-for="arm_methadone"]')
+    page.check("#ctl-arm_buprenorphine")
+    page.fill("#ctl-people_per_arm", "0")
+    settled(page, state="error")
+    assert "whole number from 1 to 10" in page.inner_text('.field-error[data-for="people_per_arm"]')
+    page.fill("#ctl-people_per_arm", "3")
+    settled(page, state="empty")
+    assert page.is_hidden("#error")
+    with page.expect_download() as info:
+        page.click("#download")
+    text = open(info.value.path()).read()
+    arms = [a.name for a in Scenario.from_toml_text(text).trial.arms]
+    assert arms == ["drug-free", "buprenorphine"] and Scenario.from_toml_text(text).cohort.subjects == 6
+
+
+def test_the_brain_scan_page_runs_in_the_browser_and_draws_its_forest_plot(page, server, monkeypatch):
+    """The study on the slow damage model with the pattern's drives fixed and drug-free controls
+    (as tests/test_explorer_brain_scan.py's default test runs it; the full model takes minutes)."""
+    from test_explorer_brain_scan import _drug_free
+
+    from opioidsim.explorer import brain_scan as B
+
+    monkeypatch.setattr(B, "BATCH", 12)
+    monkeypatch.setattr(B, "use_pattern_drives", lambda *a: (0.3, 0.0))
+    monkeypatch.setattr(B, "_control_batch", lambda seed: _drug_free(12, seed))
+    page.goto(server.url + "#brain-scan?users=8&controls=10&years_min=2&years_max=20&abstinence=30d&seed=5")
+    page.wait_for_selector("#ctl-users")
+    assert page.get_attribute("#figure", "data-state") == "empty"
+    page.click("#run")
+    settled(page, FIRST_RUN_MS)
+    dots = page.locator("circle.effect")
+    assert dots.count() == 6  # one per region
+    assert all(float(g) < 0 for g in dots.evaluate_all("els => els.map(e => e.dataset.g)"))  # less grey matter
+    assert page.locator("#effects-table tbody tr").count() == 6
+    assert "8 virtual users" in page.inner_text("#notes")

@@ -24,7 +24,7 @@ import numpy as np
 from opioidsim.readouts import READOUTS
 from opioidsim.scenarios import Scenario
 
-from .pages import Control, Page, _fmt_minutes, _int_or_raw, control_error, register
+from .pages import Control, Page, _fmt_minutes, _int_or_raw, _number, control_error, register
 
 #: what one brain-scan study may ask for (the slow model is cheap; controls are one day of the full model)
 STUDY_LIMITS = {"max_users": 200, "max_controls": 200, "max_years_of_use": 30.0, "max_abstinence_days": 3650.0,
@@ -36,18 +36,6 @@ AVERAGE_FRACTION = 1.0 / 3.0
 MEASURED_DAYS = (7, 60)
 REGION_LABELS = {"vbm_pfc": "prefrontal cortex", "vbm_acc": "anterior cingulate", "vbm_temporal": "temporal cortex",
                  "vbm_insula": "insula", "vbm_nac": "nucleus accumbens", "vbm_fusiform": "fusiform cortex"}
-
-
-def _number(name: str, label: str, value: Any, lo: float, hi: float, what: str, whole: bool = False) -> float:
-    raw = _int_or_raw(value) if whole else value
-    try:
-        x = float(raw) if not isinstance(raw, bool) else math.nan
-    except (TypeError, ValueError):
-        x = math.nan
-    if not math.isfinite(x) or not lo <= x <= hi or (whole and not float(x).is_integer()):
-        kind = "a whole number" if whole else "a number"
-        raise control_error(name, label, value, f"must be {kind} from {lo:g} to {hi:g} ({what})")
-    return int(x) if whole else x
 
 
 def _days(name: str, label: str, value: Any, lo: float, hi: float) -> float:

@@ -155,6 +155,17 @@ class Page:
     #: ``design`` checks, ``study(scenario, design, progress) -> JSON``, in place of time courses
     design: Callable[[dict[str, Any]], dict[str, Any]] = lambda v: {}
     study: Optional[Callable[[Scenario, dict[str, Any], Callable[[float], None]], dict[str, Any]]] = None
+    #: the course table ("paradigm", "trial") whose scenario files this study page shows: a file
+    #: its controls cannot rebuild runs as written (``study`` gets an empty design)
+    course: str = ""
+    #: the explorer's limits for such a scenario (raises ScenarioError naming the field)
+    check_course: Callable[[Scenario], None] = lambda s: None
+    #: what the browser draws: "series" (time courses), "effects" (the brain scan's table) or
+    #: "figures" (a study's own lines, bars and tables); "" picks series or effects
+    result_kind: str = ""
+    #: a short run that compiles what the page's first run needs, queued at start-up behind the
+    #: other warm-ups (None: nothing cheap enough; a started job is not preempted)
+    warmup: Optional[Callable[[Callable[[float], None]], None]] = None
 
     def available(self) -> bool:
         return all(r in READOUTS for r in self.requires)
@@ -164,7 +175,8 @@ class Page:
 
     def spec(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "intro": self.intro, "auto_run": self.auto_run,
-                "result_kind": "effects" if self.study else "series",
+                "result_kind": self.result_kind or ("effects" if self.study else "series"),
+                "course": self.course,
                 "controls": [c.spec() for c in self.controls], "defaults": self.defaults(),
                 "panels": [{"id": p.id, "title": p.title, "help": p.help} for p in self.panels]}
 
@@ -304,21 +316,31 @@ def _rl(values: np.ndarray) -> list[Optional[float]]:
 _BIGGER = "; for bigger runs use 'opioidsim run' (download this scenario and run it)"
 
 
+#: the course tables a scenario may have instead of a dose list, and what they are called
+COURSES = {"paradigm": "animal experiments", "life": "life courses", "trial": "virtual trials"}
+
+
+def course_of(scenario: Scenario) -> str:
+    """Which course table the scenario has ("paradigm", "life", "trial"), or "" for a dose list."""
+    return next((k for k in COURSES if getattr(scenario, k, None) is not None), "")
+
+
 def check_supported(scenario: Scenario) -> None:
-    """A scenario some page can show (an animal experiment has no page yet)."""
-    if getattr(scenario, "paradigm", None) is not None:
-        raise ScenarioError("paradigm", "[paradigm]", "the explorer has no animal-lab page yet: run animal "
-                            "experiments with 'opioidsim run'")
-    for key, what in (("life", "life courses"), ("trial", "virtual trials")):
-        if getattr(scenario, key, None) is not None:
-            raise ScenarioError(key, f"[{key}]", f"the explorer has no page for {what} yet: run them with "
-                                f"'opioidsim {'trial' if key == 'trial' else 'run'}'")
+    """A scenario some page can show: a dose list, or a course table whose page exists."""
+    kind = course_of(scenario)
+    if kind and not any(p.course == kind for p in pages()):
+        raise ScenarioError(kind, f"[{kind}]", f"the explorer has no page for {COURSES[kind]} yet: run them with "
+                            f"'opioidsim {'trial' if kind == 'trial' else 'run'}'")
 
 
 def check_limits(scenario: Scenario) -> None:
     """The explorer's limits, reported as scenario errors naming the field (TOML paths)."""
     check_supported(scenario)
     n = scenario.cohort.subjects
+    kind = course_of(scenario)
+    if kind:
+        next(p for p in pages() if p.course == kind).check_course(scenario)
+        return
     if n > LIMITS["max_subjects"]:
         raise ScenarioError("cohort.subjects", n, f"the explorer runs at most {LIMITS['max_subjects']} "
                             f"subjects (a cohort of 1 to {LIMITS['max_subjects']}){_BIGGER}")
@@ -351,7 +373,7 @@ def _same(a: Scenario, b: Scenario) -> bool:
     return (math.isclose(a.duration_min, b.duration_min) and math.isclose(a.record_every_min, b.record_every_min)
             and a.cohort == b.cohort and a.conditions == b.conditions
             and getattr(a, "species", None) == getattr(b, "species", None)
-            and all(getattr(x, k, None) is None for x in (a, b) for k in ("paradigm", "life", "trial"))
+            and all(getattr(a, k, None) == getattr(b, k, None) for k in COURSES)
             and [_dose_key(d) for d in a.doses] == [_dose_key(d) for d in b.doses])
 
 
@@ -367,9 +389,12 @@ def page_for_scenario(scenario: Scenario) -> tuple[Page, Optional[dict[str, Any]
                 return page, params
         except ScenarioError:
             continue
+    kind = course_of(scenario)
+    if kind:  # an animal experiment or a trial that the page's controls cannot rebuild: as written
+        return next(p for p in pages() if p.course == kind), None
     days = scenario.duration_min / 1440.0
     for page in pages():
-        if days <= page.max_duration_days:
+        if days <= page.max_duration_days and not page.course:
             return page, None
     return [p for p in pages() if p.study is None][-1], None
 
@@ -391,6 +416,20 @@ def _int_or_raw(value: Any) -> Any:
             except ValueError:
                 return value
     return value
+
+
+def _number(name: str, label: str, value: Any, lo: float, hi: float, what: str, whole: bool = False) -> float:
+    """A number typed into a control, within [lo, hi] (a whole number if ``whole``), or the
+    control's error naming what is allowed (shared by the study pages)."""
+    raw = _int_or_raw(value) if whole else value
+    try:
+        x = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError):
+        x = math.nan
+    if not math.isfinite(x) or not lo <= x <= hi or (whole and not float(x).is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise control_error(name, label, value, f"must be {kind} from {lo:g} to {hi:g} ({what})")
+    return int(x) if whole else x
 
 
 def _float_or_raw(value: Any) -> Any:
@@ -775,3 +814,5 @@ def get_page(page_id: Any) -> Page:
 register(ACUTE)
 register(CHRONIC)
 from . import brain_scan  # noqa: E402,F401  (registers the brain-scan page; it builds on this module)
+from . import animal_lab  # noqa: E402,F401  (the animal-lab page)
+from . import trial_page  # noqa: E402,F401  (the treatment-trial page)

@@ -115,6 +115,9 @@ class ExplorerServer(ThreadingHTTPServer):
         for page, scenario in plans:
             job = self.jobs.submit(_runner(page, scenario, summarise=False), label="warm-up", warmup=True)
             ids.append(job.id)
+        for page in P.pages():
+            if page.warmup is not None:
+                ids.append(self.jobs.submit(page.warmup, label="warm-up", warmup=True).id)
         return ids
 
 
@@ -154,7 +157,7 @@ def _scenario_from_body(body: dict[str, Any]) -> tuple[P.Page, Any, Optional[dic
 
     try:
         page = P.get_page(body.get("page"))
-        if "toml" in body and body.get("params") is None and page.study is not None:
+        if "toml" in body and body.get("params") is None and page.study is not None and not page.course:
             raise ScenarioError("<file>", body.get("filename") or "scenario file",
                                 f"the {page.title.lower()} page runs from its own controls, not from a scenario file")
         if "toml" in body and body.get("params") is None:  # a loaded file, run as written
@@ -167,6 +170,11 @@ def _scenario_from_body(body: dict[str, Any]) -> tuple[P.Page, Any, Optional[dic
                 data = scenario.to_toml_dict()
                 data["cohort"] = {**data["cohort"], **changes}
                 scenario = Scenario.from_toml_dict(data)
+            if P.course_of(scenario) != page.course:  # e.g. a dose list sent to the animal lab
+                raise ScenarioError("<file>", body.get("filename") or "scenario file",
+                                    f"the page '{page.title}' shows "
+                                    f"{P.COURSES.get(page.course, 'scenarios with a dose list')}: open this file "
+                                    "with 'Load a scenario file' and it goes to its own page")
             P.check_limits(scenario)
             return page, scenario, {"cohort.subjects": "subjects", "cohort.seed": "seed"}, {}
         built = page.build(body.get("params"))
@@ -240,7 +248,19 @@ def _load(body: dict[str, Any]) -> dict[str, Any]:
     page, params = P.page_for_scenario(scenario)
     return {"page": page.id, "params": params, "toml": scenario.to_toml(), "name": scenario.name,
             "subjects": scenario.cohort.subjects, "seed": scenario.cohort.seed,
-            "doses": len(scenario.dose_schedule()), "duration": scenario.duration}
+            "doses": len(scenario.dose_schedule()), "duration": scenario.duration, "what": _what(scenario)}
+
+
+def _what(scenario: Any) -> str:
+    """A course file in a few words (the browser says what it loaded); "" for a dose list."""
+    if scenario.paradigm is not None:
+        sessions = sum(ph.sessions for ph in scenario.paradigm.phases if ph.kind != "abstinence")
+        return (f"an animal experiment: {len(scenario.paradigm.phases)} phases, {sessions} sessions over "
+                f"{scenario.duration_min / 1440:.0f} days")
+    if scenario.trial is not None:
+        t = scenario.trial
+        return f"a trial: {len(t.arms)} arms ({', '.join(a.name for a in t.arms)}), {t.follow_up_weeks} weeks"
+    return ""
 
 
 class Handler(BaseHTTPRequestHandler):

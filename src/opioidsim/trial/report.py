@@ -38,7 +38,7 @@ from opioidsim.trial.stats import (
     trial_outcomes,
 )
 
-__all__ = ["trial_figure", "render_trial_report", "write_trial_report"]
+__all__ = ["trial_figure", "render_trial_report", "write_trial_report", "weekly_urine_positive"]
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
@@ -97,22 +97,29 @@ def _retention_panel(ax, ds: xr.Dataset, arms: list[str], ctrl: str, colors: dic
     ax.legend(fontsize=7, loc="lower left")
 
 
-def _urine_panel(ax, ds: xr.Dataset, arms: list[str], colors: dict[str, str]) -> None:
+def weekly_urine_positive(ds: xr.Dataset, arm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(follow-up weeks, fraction of the urines given that were opioid-positive, fraction positive
+    when a missed sample counts as positive) for one arm, week by week (NaN: no urine given)."""
     u = ds["urine_positive"].transpose("subject", "week").values.astype(float)
-    weeks = np.asarray(ds["week"].values)
+    v = u[ds["arm"].values.astype(str) == arm]
+    given = np.isfinite(v).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(given > 0, (v == 1).sum(axis=0) / given, np.nan)
+        missed_positive = ((v == 1) | ~np.isfinite(v)).mean(axis=0) if len(v) else np.full(u.shape[1], np.nan)
+    return np.asarray(ds["week"].values), frac, missed_positive
+
+
+def _urine_panel(ax, ds: xr.Dataset, arms: list[str], colors: dict[str, str]) -> None:
     names = ds["arm"].values.astype(str)
     missing_positive = str(ds.attrs.get("missing_urine_rule", "positive")).lower() == "positive"
     for arm in arms:
-        v = u[names == arm]
-        if not v.size:
+        if not (names == arm).any():
             continue
-        given = np.isfinite(v).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.where(given > 0, (v == 1).sum(axis=0) / given, np.nan)
+        weeks, frac, missed_positive = weekly_urine_positive(ds, arm)
         ax.plot(weeks, 100.0 * frac, "o-", ms=3, color=colors[arm], label=f"{arm}, of urines given")
         if missing_positive:
             # the primary analysis counts a missed sample as positive: show that reading too
-            ax.plot(weeks, 100.0 * ((v == 1) | ~np.isfinite(v)).mean(axis=0), "--", lw=1,
+            ax.plot(weeks, 100.0 * missed_positive, "--", lw=1,
                     color=colors[arm], label=f"{arm}, missed = positive")
     ax.set_ylim(-2, 102)
     ax.set_xlabel("follow-up week")
@@ -308,5 +315,5 @@ def write_trial_report_file(ds: xr.Dataset, path: str | os.PathLike[str], scenar
     path = Path(path)
     flow = consort_flow(ds)
     page = render_trial_report(ds, scenario_toml, flow=flow)
-    atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=False))
+    atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=True))  # the arm names
     atomic_write_text(path, page)

@@ -110,8 +110,8 @@ function showPage(id, values, file) {
   $("panels").textContent = "";
   $("notes").textContent = "";
   $("summary").querySelector("tbody").textContent = "";
-  $("summary").hidden = page.result_kind === "effects";  // a study page draws its own tables
-  document.querySelector(".summary-title").hidden = page.result_kind === "effects";
+  $("summary").hidden = page.result_kind !== "series";  // a study page draws its own tables
+  document.querySelector(".summary-title").hidden = page.result_kind !== "series";
   $("figure").dataset.state = "empty";
   $("run").textContent = page.auto_run ? "Run again" : "Run";
   if (page.auto_run || state.file) run();
@@ -242,8 +242,11 @@ function renderFileBox() {
   if (!state.file) return;
   const f = state.file;
   const p = document.createElement("p");
-  p.textContent = `Loaded "${f.name}" (${f.duration}, ${f.doses} dose${f.doses === 1 ? "" : "s"}). ` +
-    "Its doses do not fit this page's controls, so it runs exactly as written; you can change the cohort.";
+  p.textContent = f.what
+    ? `Loaded "${f.name}" (${f.what}). Its design does not fit this page's controls, so it runs exactly as ` +
+      "written; you can change the number of subjects and the seed."
+    : `Loaded "${f.name}" (${f.duration}, ${f.doses} dose${f.doses === 1 ? "" : "s"}). ` +
+      "Its doses do not fit this page's controls, so it runs exactly as written; you can change the cohort.";
   box.appendChild(p);
   for (const [name, label, value] of [["subjects", "Virtual subjects", f.subjects], ["seed", "Random seed", f.seed]]) {
     const row = document.createElement("div");
@@ -409,7 +412,8 @@ async function load(body) {
   const d = r.data;
   if (d.params) showPage(d.page, d.params, null);
   else showPage(d.page, null, { toml: d.toml, name: d.name, filename: body.filename || d.name,
-                                subjects: d.subjects, seed: d.seed, doses: d.doses, duration: d.duration });
+                                subjects: d.subjects, seed: d.seed, doses: d.doses, duration: d.duration,
+                                what: d.what });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -444,10 +448,15 @@ function renderResult(res, elapsed) {
   $("panels").textContent = "";
   const notes = $("notes");
   notes.textContent = "";
-  const effects = res.kind === "effects";
-  $("summary").hidden = effects;
-  document.querySelector(".summary-title").hidden = effects;
-  if (effects) { renderEffects(res, elapsed); fig.dataset.runs = String(state.runs); fig.dataset.state = "ready"; return; }
+  const study = res.kind === "effects" || res.kind === "figures";
+  $("summary").hidden = study;
+  document.querySelector(".summary-title").hidden = study;
+  if (study) {
+    if (res.kind === "effects") renderEffects(res, elapsed); else renderFigures(res, elapsed);
+    fig.dataset.runs = String(state.runs);
+    fig.dataset.state = "ready";
+    return;
+  }
   for (const text of res.notes.concat([`${res.subjects} virtual subject${res.subjects === 1 ? "" : "s"}` +
       (res.subjects > 1 ? ": line = median, band = 10–90 %" : "") + (elapsed != null ? `; simulated in ${elapsed.toFixed(1)} s.` : ".")])) {
     const p = document.createElement("p");
@@ -726,6 +735,191 @@ function renderEffects(res, elapsed) {
     corr.id = "correlation-table";
     $("panels").append(ch, corr);
   }
+}
+
+// A study's own figures (kind "figures", see opioidsim/explorer/figures.py): lines (each series
+// with its own x, an optional band, drawn as steps for a survival curve), grouped bars with
+// whiskers, and tables.
+function renderFigures(res, elapsed) {
+  const notes = $("notes");
+  for (const text of res.notes.concat(elapsed != null ? [`Computed in ${elapsed.toFixed(1)} s.`] : [])) {
+    const p = document.createElement("p");
+    p.textContent = text;
+    notes.appendChild(p);
+  }
+  for (const f of res.figures) {
+    const sec = document.createElement("section");
+    sec.className = "panel";
+    sec.dataset.panel = f.id;
+    sec.dataset.type = f.type;
+    const h = document.createElement("h3");
+    h.textContent = f.title;
+    if (f.help) {
+      const s = document.createElement("span");
+      s.className = "panel-help";
+      s.textContent = f.help;
+      h.appendChild(s);
+    }
+    sec.appendChild(h);
+    $("panels").appendChild(sec);
+    if (f.type === "table") { sec.appendChild(figureTable(f)); continue; }
+    const legend = document.createElement("div");
+    legend.className = "legend";
+    f.series.forEach((s, i) => {
+      const item = document.createElement("span");
+      const sw = document.createElement("span");
+      sw.className = "sw";
+      sw.style.background = COLORS[(s.color ?? i) % COLORS.length];
+      if (s.dashed) sw.style.opacity = 0.5;
+      item.append(sw, s.label);
+      legend.appendChild(item);
+    });
+    sec.appendChild(legend);
+    sec.appendChild(f.type === "bars" ? drawBars(sec, f) : drawLines(sec, f));
+  }
+}
+
+function figureTable(f) {
+  const t = document.createElement("table");
+  t.id = `table-${f.id}`;
+  const thead = document.createElement("thead");
+  const hr = document.createElement("tr");
+  for (const c of f.columns) { const th = document.createElement("th"); th.textContent = c; hr.appendChild(th); }
+  thead.appendChild(hr);
+  const tbody = document.createElement("tbody");
+  f.rows.forEach((row, i) => {
+    const tr = document.createElement("tr");
+    tr.dataset.key = f.keys[i];
+    for (const c of row) {
+      const td = document.createElement("td");
+      td.textContent = typeof c === "number" ? fmt(c) : (c === null ? "–" : String(c));
+      tr.appendChild(td);
+    }
+    tbody.appendChild(tr);
+  });
+  t.append(thead, tbody);
+  return t;
+}
+
+function axes(svg, W, H, m, X, Y, lo, hi, x0, x1, f, xTicks) {
+  for (const v of niceTicks(lo, hi, 4)) {
+    const y = Y(v);
+    if (y < m.t - 1 || y > H - m.b + 1) continue;
+    svg.appendChild(svgEl("line", { class: "grid", x1: m.l, x2: W - m.r, y1: y, y2: y }));
+    const tx = svgEl("text", { x: m.l - 4, y: y + 3, "text-anchor": "end" });
+    tx.textContent = fmt(v);
+    svg.appendChild(tx);
+  }
+  const ylab = svgEl("text", { x: 10, y: m.t + (H - m.t - m.b) / 2, transform: `rotate(-90 10 ${m.t + (H - m.t - m.b) / 2})`,
+                               "text-anchor": "middle" });
+  ylab.textContent = f.y_label;
+  svg.appendChild(ylab);
+  if (xTicks) {
+    for (const v of niceTicks(x0, x1, 8).filter((v) => !f.x_whole || Number.isInteger(v))) {
+      const x = X(v);
+      svg.appendChild(svgEl("line", { class: "axis", x1: x, x2: x, y1: H - m.b, y2: H - m.b + 3 }));
+      const tx = svgEl("text", { x, y: H - m.b + 12, "text-anchor": "middle" });
+      tx.textContent = fmt(v);
+      svg.appendChild(tx);
+    }
+    const xl = svgEl("text", { x: W - m.r, y: H - 1, "text-anchor": "end" });
+    xl.textContent = f.x_label;
+    svg.appendChild(xl);
+  }
+  svg.appendChild(svgEl("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
+  svg.appendChild(svgEl("line", { class: "axis", x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
+}
+
+function drawLines(sec, f) {
+  const W = Math.max(320, sec.clientWidth - 14), H = 180, m = { l: 48, r: 10, t: 8, b: 30 };
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": f.title });
+  let x0 = Infinity, x1 = -Infinity, lo = Infinity, hi = -Infinity;
+  for (const s of f.series) {
+    s.x.forEach((x, k) => {
+      if (x === null) return;
+      x0 = Math.min(x0, x); x1 = Math.max(x1, x);
+      for (const v of [s.median[k], s.lo ? s.lo[k] : null, s.hi ? s.hi[k] : null]) {
+        if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      }
+    });
+  }
+  if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
+  if (!Number.isFinite(x0)) { x0 = 0; x1 = 1; }
+  if (x1 <= x0) x1 = x0 + 1;
+  lo = Math.min(lo, 0);
+  if (f.y_range) { lo = Math.min(lo, f.y_range[0]); hi = Math.max(hi, f.y_range[1]); }
+  if (hi - lo < 1e-9) hi = lo + 1;
+  const top = hi + (hi - lo) * 0.04;
+  const X = (v) => m.l + (v - x0) / (x1 - x0) * (W - m.l - m.r);
+  const Y = (v) => H - m.b - (v - lo) / (top - lo) * (H - m.t - m.b);
+  axes(svg, W, H, m, X, Y, lo, hi, x0, x1, f, true);
+  f.series.forEach((s, i) => {
+    const color = COLORS[(s.color ?? i) % COLORS.length];
+    if (s.lo && s.hi) {
+      let up = "", down = "";
+      for (let k = 0; k < s.x.length; k++) if (s.lo[k] !== null && s.hi[k] !== null) up += `${up ? "L" : "M"}${X(s.x[k]).toFixed(1)},${Y(s.hi[k]).toFixed(1)}`;
+      for (let k = s.x.length - 1; k >= 0; k--) if (s.lo[k] !== null && s.hi[k] !== null) down += `L${X(s.x[k]).toFixed(1)},${Y(s.lo[k]).toFixed(1)}`;
+      if (up) svg.appendChild(svgEl("path", { d: `${up}${down}Z`, fill: color, "fill-opacity": 0.16, stroke: "none", class: "band",
+                                             "data-series": s.key }));
+    }
+    let d = "", pen = false, last = null;
+    for (let k = 0; k < s.x.length; k++) {
+      const v = s.median[k];
+      if (v === null) { pen = false; continue; }
+      if (f.step && pen) d += `L${X(s.x[k]).toFixed(1)},${Y(last).toFixed(1)}`;
+      d += `${pen ? "L" : "M"}${X(s.x[k]).toFixed(1)},${Y(v).toFixed(1)}`;
+      pen = true; last = v;
+    }
+    const path = svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.7, class: "median",
+                                 "data-series": s.key, "data-label": s.label, "data-values": JSON.stringify(s.median) });
+    if (s.dashed) path.setAttribute("stroke-dasharray", "5 3");
+    svg.appendChild(path);
+    if (!f.step && s.x.length <= 40) {
+      s.x.forEach((x, k) => {
+        if (s.median[k] === null) return;
+        svg.appendChild(svgEl("circle", { cx: X(x), cy: Y(s.median[k]), r: 2.5, fill: color }));
+      });
+    }
+  });
+  return svg;
+}
+
+function drawBars(sec, f) {
+  const W = Math.max(320, sec.clientWidth - 14), H = 190, m = { l: 48, r: 10, t: 8, b: 34 };
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": f.title });
+  let lo = 0, hi = -Infinity;
+  for (const s of f.series) for (const arr of [s.values, s.lo || [], s.hi || []]) for (const v of arr) {
+    if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  }
+  if (!Number.isFinite(hi) || hi - lo < 1e-9) hi = lo + 1;
+  const top = hi + (hi - lo) * 0.06;
+  const Y = (v) => H - m.b - (v - lo) / (top - lo) * (H - m.t - m.b);
+  axes(svg, W, H, m, null, Y, lo, hi, 0, 1, f, false);
+  const groupW = (W - m.l - m.r) / Math.max(1, f.categories.length);
+  const barW = Math.min(48, groupW * 0.8 / Math.max(1, f.series.length));
+  f.categories.forEach((cat, c) => {
+    const gx = m.l + groupW * c + (groupW - barW * f.series.length) / 2;
+    const label = svgEl("text", { x: m.l + groupW * (c + 0.5), y: H - m.b + 13, "text-anchor": "middle" });
+    label.textContent = cat;
+    svg.appendChild(label);
+    f.series.forEach((s, i) => {
+      const v = s.values[c];
+      if (v === null) return;
+      const x = gx + barW * i;
+      const rect = svgEl("rect", { x: x + 1, width: barW - 2, y: Math.min(Y(v), Y(0)), height: Math.abs(Y(0) - Y(v)),
+                                   fill: COLORS[i % COLORS.length], class: "bar", "data-series": s.label,
+                                   "data-category": cat, "data-value": String(v) });
+      const title = svgEl("title");
+      title.textContent = `${s.label}, ${cat}: ${fmt(v)}` + (s.lo ? ` (IQR ${fmt(s.lo[c])}–${fmt(s.hi[c])})` : "");
+      rect.appendChild(title);
+      svg.appendChild(rect);
+      if (s.lo && s.hi && s.lo[c] !== null && s.hi[c] !== null) {
+        const cx = x + barW / 2;
+        svg.appendChild(svgEl("line", { class: "axis", x1: cx, x2: cx, y1: Y(s.lo[c]), y2: Y(s.hi[c]) }));
+      }
+    });
+  });
+  return svg;
 }
 
 function renderSummary(res) {
