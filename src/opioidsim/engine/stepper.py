@@ -7,9 +7,9 @@ ROS2 (Verwer JG, Spee EJ, Blom JG, Hundsdorfer W 1999 SIAM J Sci Comput 20:1456)
     y+ = y + 3/2 h k1 + 1/2 h k2,          γ = 1 + 1/√2
 
 It is second order for *any* matrix J (a W-method), and L-stable for the part of the stiffness J
-captures. We take the full Jacobian (forward-mode autodiff of the whole right-hand side) but solve
+captures. We take the Jacobian of the whole right-hand side (forward-mode autodiff) but solve
 with its block lower-triangular part only, one block per mechanism module in wiring order: the
-small dense diagonal blocks (fast receptor binding, absorption, CO2 and O2 stores) are inverted,
+diagonal blocks (fast receptor binding, absorption, CO2 and O2 stores) are solved directly,
 and the couplings from upstream modules are carried by forward substitution. The couplings matter:
 binding is stiff and driven by the effect-site concentration of the PK module, and with them left
 explicit (a block-diagonal J, as before) the stiff bound states' error estimate stopped shrinking
