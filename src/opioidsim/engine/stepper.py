@@ -81,13 +81,18 @@ class JacobianStructure:
     levels: tuple[Level, ...]
 
 
-def _sample_points(model: Model, n: int, rng: np.random.Generator):
+def _sample_points(model: Model, n: int, rng: np.random.Generator, extra: tuple = ()):
     """States, parameters and times spread well beyond physiology, so that no structural nonzero
     of the Jacobian happens to vanish at all of them: parameters scattered lognormally around their
     values (zero-valued ones — switches, conditions — half of the time set positive), states
     scattered around the initial state plus a positive offset (drug amounts present), states with
-    an upper bound uniform between their bounds."""
+    an upper bound uniform between their bounds. `extra`: (name, trailing shape) of values the
+    caller passes beside the model's parameters (no typical value known: a quarter 0, the rest
+    log-uniform over 1e-3 … 1e7, from fractions to years in minutes)."""
     p = {}
+    for name, shape in extra:
+        x = np.exp(rng.uniform(math.log(1e-3), math.log(1e7), (n,) + shape))
+        p[name] = np.where(rng.random((n,) + (1,) * len(shape)) < 0.25, 0.0, x)
     for name, par in model.parameters.items():
         v = float(par.internal_value)
         if v != 0.0:
@@ -106,10 +111,11 @@ def _sample_points(model: Model, n: int, rng: np.random.Generator):
     return t, y, p
 
 
-def sampled_pattern(model: Model, n_samples: int = PATTERN_SAMPLES, seed: int = PATTERN_SEED) -> np.ndarray:
+def sampled_pattern(model: Model, n_samples: int = PATTERN_SAMPLES, seed: int = PATTERN_SEED,
+                    extra: tuple = ()) -> np.ndarray:
     """The union of the nonzeros (NaN and inf counted as nonzero) of the full Jacobian at
     `n_samples` random points (`_sample_points`)."""
-    t, y, p = _sample_points(model, n_samples, np.random.default_rng(seed))
+    t, y, p = _sample_points(model, n_samples, np.random.default_rng(seed), extra)
     jac = jax.jit(lambda t, y, p: full_jacobian(model, t, y, p))
     j = np.asarray(jac(jnp.asarray(t), jnp.asarray(y), {k: jnp.asarray(v) for k, v in p.items()}))
     return (j != 0).any(axis=0)
@@ -175,13 +181,20 @@ def solve_order(used: np.ndarray) -> tuple[np.ndarray, tuple[Level, ...]]:
     return np.array(order, dtype=np.int64), tuple(levels)
 
 
+def extra_inputs(model: Model, p) -> tuple:
+    """(name, trailing shape) of the values in p that are not the model's parameters (a caller's own
+    inputs, e.g. opioidsim.imaging's use_stops_at)."""
+    return tuple(sorted((k, tuple(np.shape(v))[1:]) for k, v in p.items() if k not in model.parameters))
+
+
 @lru_cache(maxsize=None)
-def jacobian_structure(model: Model) -> JacobianStructure:
-    """Sparsity, colouring and solve order of the model's Jacobian, found once per model."""
+def jacobian_structure(model: Model, extra: tuple = ()) -> JacobianStructure:
+    """Sparsity, colouring and solve order of the model's Jacobian, found once per model (and set
+    of `extra_inputs`)."""
     n = model.n_states
     # often first called while the step is being traced: evaluate the samples now, concretely
     with jax.ensure_compile_time_eval():
-        pattern = sampled_pattern(model)
+        pattern = sampled_pattern(model, extra=extra)
     pattern = pattern | np.eye(n, dtype=bool)  # the diagonal always: 1 − γhJ_ii is solved with
     module_of = np.zeros(n, dtype=np.int64)
     for i, b in enumerate(model.blocks):
@@ -213,7 +226,7 @@ def rhs_and_compressed_jacobian(model: Model, struct: JacobianStructure, t, y, p
 def coloured_jacobian(model: Model, t, y, p):
     """The Jacobian's entries on the sparsity pattern (zero elsewhere), from the coloured
     linearisation: shape (S, n, n). For tests and diagnostics; the step reads the compressed form."""
-    struct = jacobian_structure(model)
+    struct = jacobian_structure(model, extra_inputs(model, p))
     t = jnp.broadcast_to(t, y.shape[:1]).astype(y.dtype)
     _, jc = rhs_and_compressed_jacobian(model, struct, t, y, p)
     return jc[:, :, struct.colour] * jnp.asarray(struct.pattern, dtype=y.dtype)
@@ -279,7 +292,7 @@ def ros2_step(model: Model, t, y, p, h):
     Returns the new state and the local error estimate: the difference from the embedded
     first-order solution y + h·k1, i.e. h·(k1 + k2)/2 (Verwer et al. 1999, section 2), filtered.
     """
-    struct = jacobian_structure(model)
+    struct = jacobian_structure(model, extra_inputs(model, p))
     lower = jnp.asarray(model.lower)
     upper = jnp.asarray(model.upper)
     t = jnp.broadcast_to(t, y.shape[:1]).astype(y.dtype)
