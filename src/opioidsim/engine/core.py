@@ -165,16 +165,17 @@ def state_atol(model: Model):
     return jnp.asarray(np.where(np.isnan(model.atol), ATOL, model.atol))
 
 
-def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m):
+def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros2_step):
     """One attempt of the adaptive step for every subject of a batch (traceable; used by the
     dose-schedule engine here and by the behaviour layer's decision loop).
 
     Each active subject tries a step of m quanta (m·h minutes), never past `limit` (its next
     event, in quanta); a step whose error estimate exceeds the tolerance is retried smaller, one
-    of a single quantum is always taken. Returns the new (y, n, m)."""
+    of a single quantum is always taken. `step` is the ROS2 implementation (`stepper.ros2_step`;
+    `stepper.ros2_step_dense` is the benchmarks' baseline). Returns the new (y, n, m)."""
     m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), limit - n))
     hs = jnp.where(active, m_eff * h, 0.0)
-    y_new, err = ros2_step(model, n * h, y, p, hs)
+    y_new, err = step(model, n * h, y, p, hs)
     scale = atol + RTOL * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
     e = jnp.max(jnp.abs(err) / scale, axis=-1)
     accept = active & ((e <= 1.0) | (m_eff == 1))
@@ -204,7 +205,7 @@ def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m):
 
 
 @lru_cache(maxsize=16)
-def _segment_runner(model: Model, readout_names: tuple[str, ...]):
+def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step):
     """The compiled unit. Step quantum, steps per record and the largest step are traced
     arguments, so one compilation serves every scenario with the same cohort size, event count
     and readouts, adaptive or fixed-step."""
@@ -243,7 +244,7 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...]):
             m = jnp.where(dosed, 1, m)
             nxt = jnp.where(ptr < n_ev, jnp.take_along_axis(ev_step, jnp.minimum(ptr, n_ev - 1)[:, None], 1)[:, 0],
                             n_end)
-            y, n, m = adaptive_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m)
+            y, n, m = adaptive_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step)
             return y, ptr, n, m, n_end, work + active.astype(work.dtype)
 
         def one_record(carry, _):
@@ -268,7 +269,7 @@ STATUS_MEANINGS = "ok integration_failed"
 
 def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray], events: DoseEvents,
               readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None, *,
-              adaptive: bool = True, stats: dict | None = None, checkpoint=None) -> np.ndarray:
+              adaptive: bool = True, stats: dict | None = None, checkpoint=None, step=ros2_step) -> np.ndarray:
     """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts).
 
     `adaptive=False` takes every step at the grid step h (the fixed-step baseline). `stats`, if
@@ -280,10 +281,10 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
 
     `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between segments and
     on an interruption, and a run given a checkpoint that holds saved progress continues from it,
-    to the same records bit for bit."""
+    to the same records bit for bit. `step`: see `adaptive_try`."""
     n_subjects = y0.shape[0]
     n_segments = math.ceil((grid.n_records - 1) / SEGMENT_RECORDS)
-    run, readouts = _segment_runner(model, tuple(readout_names))
+    run, readouts = _segment_runner(model, tuple(readout_names), step)
     out = np.empty((n_subjects, grid.n_records, len(readout_names)))
     steps = np.zeros(n_subjects, dtype=np.int64)
     status = np.zeros(n_subjects, dtype=np.int8)

@@ -7,9 +7,9 @@ ROS2 (Verwer JG, Spee EJ, Blom JG, Hundsdorfer W 1999 SIAM J Sci Comput 20:1456)
     y+ = y + 3/2 h k1 + 1/2 h k2,          γ = 1 + 1/√2
 
 It is second order for *any* matrix J (a W-method), and L-stable for the part of the stiffness J
-captures. We take the full Jacobian (forward-mode autodiff of the whole right-hand side) but solve
+captures. We take the Jacobian of the whole right-hand side (forward-mode autodiff) but solve
 with its block lower-triangular part only, one block per mechanism module in wiring order: the
-small dense diagonal blocks (fast receptor binding, absorption, CO2 and O2 stores) are inverted,
+diagonal blocks (fast receptor binding, absorption, CO2 and O2 stores) are solved directly,
 and the couplings from upstream modules are carried by forward substitution. The couplings matter:
 binding is stiff and driven by the effect-site concentration of the PK module, and with them left
 explicit (a block-diagonal J, as before) the stiff bound states' error estimate stopped shrinking
@@ -17,17 +17,192 @@ with the step (order reduction of a forced stiff component), holding steps near 
 after every dose; with them the estimate falls as h² again and a dose costs ~2.5× fewer tries.
 Feedback couplings (downstream → upstream: tolerance reading the receptor signal) are slow and
 stay explicit; including them too changed no step count we measured.
+
+How the step is computed (measured in benchmarks/bench_stepper.py):
+- the Jacobian by column colouring: states whose columns share no row (structurally independent
+  columns) share one tangent of a forward-mode linearisation, so J costs ~12 JVPs instead of one per
+  state (94). The sparsity pattern is found once per model, numerically: the union of the nonzeros
+  of jacfwd at many random states and parameters (see `jacobian_structure`). A structural nonzero
+  that vanished at every sample would be left out of J (or, sharing a colour, added onto another
+  entry): the step stays second order (a W-method) and only that entry's stiffness goes explicit;
+  tests/test_stepper.py checks the coloured J against jacfwd along real trajectories.
+- the solve by the strongly connected components (SCCs) of J's block lower-triangular part: most
+  states (drug chains of the PK module) are their own component, three receptor regions are dense
+  9×9 blocks. Components are solved level by level (a level holds the components whose inputs are
+  all solved), singletons by a division, larger ones by LU factorisation and triangular solves,
+  factorised once per step for its three solves. The matrix solved is the same as before (module
+  blocks with their lower couplings); only the order of elimination differs.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+import numpy as np
+from scipy.sparse.csgraph import connected_components
 
 from ..model.model import Model
 
 GAMMA = 1.0 + 1.0 / math.sqrt(2.0)
+
+#: random (state, parameter) points whose union of Jacobian nonzeros is taken as the sparsity pattern
+PATTERN_SAMPLES = 64
+#: the generator's seed for them: the structure, hence every result, is the same in every run
+PATTERN_SEED = 20261203
+
+
+@dataclass(frozen=True, eq=False)
+class Level:
+    """Components solved together (each one's inputs lie in earlier levels), laid out contiguously
+    in the solve order: first the states alone in their component, then the components of each
+    size s > 1, component by component."""
+    start: int  # first position of the level in the solve order
+    n_singles: int
+    groups: tuple[tuple[int, int], ...]  # (size s, number of components k) in layout order
+    entry_rows: np.ndarray  # coupling entries J[r, c] from earlier levels: r, position within the level
+    entry_cols: np.ndarray  # c, position in the solve order (< start)
+
+    @property
+    def size(self) -> int:
+        return self.n_singles + sum(s * k for s, k in self.groups)
+
+
+@dataclass(frozen=True, eq=False)
+class JacobianStructure:
+    pattern: np.ndarray  # (n, n) bool: every nonzero found
+    used: np.ndarray  # (n, n) bool: the block lower-triangular part (by module) the solve uses
+    colour: np.ndarray  # (n,) the tangent that carries each column
+    n_colours: int
+    order: np.ndarray  # (n,) the states in solve order (levels one after the other)
+    levels: tuple[Level, ...]
+
+
+def _sample_points(model: Model, n: int, rng: np.random.Generator, extra: tuple = ()):
+    """States, parameters and times spread well beyond physiology, so that no structural nonzero
+    of the Jacobian happens to vanish at all of them: parameters scattered lognormally around their
+    values (zero-valued ones — switches, conditions — half of the time set positive), states
+    scattered around the initial state plus a positive offset (drug amounts present), states with
+    an upper bound uniform between their bounds. `extra`: (name, trailing shape) of values the
+    caller passes beside the model's parameters (no typical value known: a quarter 0, the rest
+    log-uniform over 1e-3 … 1e7, from fractions to years in minutes)."""
+    p = {}
+    for name, shape in extra:
+        x = np.exp(rng.uniform(math.log(1e-3), math.log(1e7), (n,) + shape))
+        p[name] = np.where(rng.random((n,) + (1,) * len(shape)) < 0.25, 0.0, x)
+    for name, par in model.parameters.items():
+        v = float(par.internal_value)
+        if v != 0.0:
+            x = v * np.exp(rng.normal(0.0, 0.5, n))
+        else:
+            x = np.where(rng.random(n) < 0.5, 0.0, rng.uniform(0.1, 1.0, n))
+        p[name] = np.clip(x, 0.0, 1.0) if par.bounded_fraction else x
+    y0 = model.initial_state(p)
+    lo, hi = model.lower, model.upper
+    scale = np.maximum(1.0, np.abs(y0))
+    y = y0 * np.exp(rng.normal(0.0, 0.5, y0.shape)) + rng.uniform(0.0, 1.0, y0.shape) * scale
+    bounded = np.isfinite(lo) & np.isfinite(hi)
+    y = np.where(bounded, lo + (hi - lo) * rng.uniform(0.02, 0.98, y0.shape), np.maximum(y, lo + 1e-3))
+    y[: n // 4] = np.clip(y0[: n // 4], lo, hi)  # and the initial state itself (some entries vanish off it)
+    t = rng.uniform(0.0, 30 * 1440.0, n)
+    return t, y, p
+
+
+def sampled_pattern(model: Model, n_samples: int = PATTERN_SAMPLES, seed: int = PATTERN_SEED,
+                    extra: tuple = ()) -> np.ndarray:
+    """The union of the nonzeros (NaN and inf counted as nonzero) of the full Jacobian at
+    `n_samples` random points (`_sample_points`)."""
+    t, y, p = _sample_points(model, n_samples, np.random.default_rng(seed), extra)
+    jac = jax.jit(lambda t, y, p: full_jacobian(model, t, y, p))
+    j = np.asarray(jac(jnp.asarray(t), jnp.asarray(y), {k: jnp.asarray(v) for k, v in p.items()}))
+    return (j != 0).any(axis=0)
+
+
+def colour_columns(pattern: np.ndarray) -> np.ndarray:
+    """Greedy colouring of the columns: two columns share a colour only if no row reads both, so one
+    tangent holding all columns of a colour gives each of their entries alone. Columns are taken in
+    decreasing order of their nonzeros (Welsh–Powell), which needs no more colours than the densest row has
+    here; any valid colouring gives the same Jacobian."""
+    n = pattern.shape[0]
+    colour = -np.ones(n, dtype=np.int64)
+    rows_of_colour: list[np.ndarray] = []
+    for c in sorted(range(n), key=lambda c: (-pattern[:, c].sum(), c)):
+        for k, rows in enumerate(rows_of_colour):
+            if not (rows & pattern[:, c]).any():
+                colour[c] = k
+                rows_of_colour[k] = rows | pattern[:, c]
+                break
+        else:
+            colour[c] = len(rows_of_colour)
+            rows_of_colour.append(pattern[:, c].copy())
+    return colour
+
+
+def solve_order(used: np.ndarray) -> tuple[np.ndarray, tuple[Level, ...]]:
+    """Strongly connected components of the graph of `used` (an edge c → r where row r reads
+    column c), grouped into levels of a topological order (Kahn's algorithm); returns the states in
+    solve order and the levels."""
+    n = used.shape[0]
+    n_comp, comp = connected_components(used.T, directed=True, connection="strong")
+    depends = np.zeros((n_comp, n_comp), dtype=bool)
+    r, c = np.nonzero(used)
+    depends[comp[r], comp[c]] = True
+    np.fill_diagonal(depends, False)
+    level = -np.ones(n_comp, dtype=np.int64)
+    depth = 0
+    while (level < 0).any():
+        ready = [a for a in np.nonzero(level < 0)[0] if (level[np.nonzero(depends[a])[0]] >= 0).all()]
+        if not ready:
+            raise AssertionError("the block lower-triangular part has a cycle between components")
+        level[ready] = depth
+        depth += 1
+    coupling = used & (comp[:, None] != comp[None, :])
+    order: list[int] = []
+    levels = []
+    for d in range(depth):
+        members = [np.nonzero(comp == a)[0] for a in np.nonzero(level == d)[0]]
+        start = len(order)
+        singles = sorted(int(m[0]) for m in members if len(m) == 1)
+        order += singles
+        groups = []
+        for size in sorted({len(m) for m in members if len(m) > 1}):
+            comps = sorted((m for m in members if len(m) == size), key=lambda m: m[0])
+            order += [int(i) for m in comps for i in m]
+            groups.append((size, len(comps)))
+        rows = np.array(order[start:], dtype=np.int64)
+        pos = {state: i for i, state in enumerate(order)}
+        er, ec = np.nonzero(coupling[rows])
+        levels.append(Level(start, len(singles), tuple(groups), er.astype(np.int64),
+                            np.array([pos[int(c)] for c in ec], dtype=np.int64)))
+    assert sorted(order) == list(range(n))
+    return np.array(order, dtype=np.int64), tuple(levels)
+
+
+def extra_inputs(model: Model, p) -> tuple:
+    """(name, trailing shape) of the values in p that are not the model's parameters (a caller's own
+    inputs, e.g. opioidsim.imaging's use_stops_at)."""
+    return tuple(sorted((k, tuple(np.shape(v))[1:]) for k, v in p.items() if k not in model.parameters))
+
+
+@lru_cache(maxsize=None)
+def jacobian_structure(model: Model, extra: tuple = ()) -> JacobianStructure:
+    """Sparsity, colouring and solve order of the model's Jacobian, found once per model (and set
+    of `extra_inputs`)."""
+    n = model.n_states
+    # often first called while the step is being traced: evaluate the samples now, concretely
+    with jax.ensure_compile_time_eval():
+        pattern = sampled_pattern(model, extra=extra)
+    pattern = pattern | np.eye(n, dtype=bool)  # the diagonal always: 1 − γhJ_ii is solved with
+    module_of = np.zeros(n, dtype=np.int64)
+    for i, b in enumerate(model.blocks):
+        module_of[b.start:b.stop] = i
+    used = pattern & (module_of[:, None] >= module_of[None, :])
+    colour = colour_columns(pattern)
+    order, levels = solve_order(used)
+    return JacobianStructure(pattern, used, colour, int(colour.max()) + 1 if n else 0, order, levels)
 
 
 def full_jacobian(model: Model, t, y, p):
@@ -39,12 +214,108 @@ def full_jacobian(model: Model, t, y, p):
     return jax.vmap(jax.jacfwd(one))(y, t, p)
 
 
+def rhs_and_compressed_jacobian(model: Model, struct: JacobianStructure, t, y, p):
+    """f(t, y) and the coloured Jacobian: jc[s, r, k] = Σ_{c of colour k} J[s, r, c], which is
+    J[s, r, c] itself wherever the pattern has (r, c). One linearisation, one tangent per colour."""
+    f0, lin = jax.linearize(lambda yy: model.rhs(t, yy, p), y)
+    seeds = jnp.asarray(np.arange(struct.n_colours)[:, None] == struct.colour[None, :], dtype=y.dtype)
+    jc = jax.vmap(lin)(jnp.broadcast_to(seeds[:, None, :], (struct.n_colours,) + y.shape))
+    return f0, jnp.moveaxis(jc, 0, -1)
+
+
+def coloured_jacobian(model: Model, t, y, p):
+    """The Jacobian's entries on the sparsity pattern (zero elsewhere), from the coloured
+    linearisation: shape (S, n, n). For tests and diagnostics; the step reads the compressed form."""
+    struct = jacobian_structure(model, extra_inputs(model, p))
+    t = jnp.broadcast_to(t, y.shape[:1]).astype(y.dtype)
+    _, jc = rhs_and_compressed_jacobian(model, struct, t, y, p)
+    return jc[:, :, struct.colour] * jnp.asarray(struct.pattern, dtype=y.dtype)
+
+
+def level_solver(struct: JacobianStructure, jc, gh):
+    """Factorise (I − γhJ_L) per component and return solve(v) = (I − γhJ_L)⁻¹ v, J_L the block
+    lower-triangular part (`struct.used`), jc the compressed Jacobian, gh = γh of shape (S,).
+
+    Works in the solve order, where every level and every component is a contiguous slice, and
+    reads J's entries by flat index from jc (gathers along one axis; scatters and 2-D gathers are
+    slow on CPU)."""
+    n_c = struct.n_colours
+    order, colour, used = struct.order, struct.colour, struct.used
+    flat = jc.reshape(jc.shape[0], -1)
+
+    def entries(rows, cols):  # J[:, rows, cols] for states (original numbering), any equal shapes
+        return flat[:, (rows * n_c + colour[cols]).reshape(-1)].reshape((jc.shape[0],) + rows.shape)
+
+    ghc = gh[:, None]
+    plan = []
+    for lev in struct.levels:
+        rows = order[lev.start + lev.entry_rows]
+        cols = order[lev.entry_cols]
+        coupling = ghc * entries(rows, cols) if len(rows) else None
+        gather = jnp.asarray(np.arange(lev.size)[:, None] == lev.entry_rows[None, :], dtype=jc.dtype)
+        singles = order[lev.start:lev.start + lev.n_singles]
+        denom = 1.0 - ghc * entries(singles, singles) if lev.n_singles else None
+        factors = []
+        at = lev.start + lev.n_singles
+        for size, k in lev.groups:
+            g = order[at:at + size * k].reshape(k, size)
+            block = entries(np.broadcast_to(g[:, :, None], (k, size, size)), np.broadcast_to(g[:, None, :], (k, size, size)))
+            block = block * jnp.asarray(used[g[:, :, None], g[:, None, :]], dtype=jc.dtype)
+            factors.append(jsl.lu_factor(jnp.eye(size, dtype=jc.dtype) - gh[:, None, None, None] * block))
+            at += size * k
+        plan.append((lev, coupling, gather, denom, factors))
+    back = np.argsort(order)
+
+    def solve(v):
+        vp = v[:, order]
+        xs = vp[:, :0]
+        for lev, coupling, gather, denom, factors in plan:
+            b = vp[:, lev.start:lev.start + lev.size]
+            if coupling is not None:
+                # Σ_c γh J[r, c] x_c over the entries, summed into their rows by a 0/1 matrix
+                b = b + (coupling * xs[:, lev.entry_cols]) @ gather.T
+            parts = [b[:, :lev.n_singles] / denom] if denom is not None else []
+            at = lev.n_singles
+            for (size, k), lu in zip(lev.groups, factors):
+                bg = b[:, at:at + size * k].reshape(-1, k, size, 1)
+                parts.append(jsl.lu_solve(lu, bg).reshape(-1, size * k))
+                at += size * k
+            xs = jnp.concatenate([xs] + parts, axis=-1)
+        return xs[:, back]
+
+    return solve
+
+
 def ros2_step(model: Model, t, y, p, h):
     """One ROS2 step for a batch of subjects, each with its own time t and step h (shape (S,)).
 
     Returns the new state and the local error estimate: the difference from the embedded
     first-order solution y + h·k1, i.e. h·(k1 + k2)/2 (Verwer et al. 1999, section 2), filtered.
     """
+    struct = jacobian_structure(model, extra_inputs(model, p))
+    lower = jnp.asarray(model.lower)
+    upper = jnp.asarray(model.upper)
+    t = jnp.broadcast_to(t, y.shape[:1]).astype(y.dtype)
+    h = jnp.broadcast_to(h, y.shape[:1]).astype(y.dtype)
+    f0, jc = rhs_and_compressed_jacobian(model, struct, t, y, p)
+    solve = level_solver(struct, jc, GAMMA * h)
+    hc = h[:, None]
+    k1 = solve(f0)
+    k2 = solve(model.rhs(t + h, y + hc * k1, p) - 2.0 * k1)
+    y_new = y + hc * (1.5 * k1 + 0.5 * k2)
+    # The raw estimate h·(k1 + k2)/2 does not vanish for stiff components sitting on their
+    # quasi-steady state (fast binding): filtered through (I − γhJ)⁻¹ it does, while staying
+    # O(h²) for the non-stiff ones (Hairer & Wanner 1996, IV.8, eq. 8.20).
+    err = solve(0.5 * hc * (k1 + k2))
+    # Project onto physical bounds (concentrations ≥ 0, fractions ≤ 1): removes the tiny
+    # undershoots a linearly implicit method can make near zero.
+    return jnp.clip(y_new, lower, upper), err
+
+
+def ros2_step_dense(model: Model, t, y, p, h):
+    """The step as it was first written (the baseline of benchmarks/bench_stepper.py): the full
+    Jacobian by jacfwd (one tangent per state) and explicit inverses of the module blocks. Same
+    matrix, same method as `ros2_step`; results agree to rounding."""
     lower = jnp.asarray(model.lower)
     upper = jnp.asarray(model.upper)
     t = jnp.broadcast_to(t, y.shape[:1]).astype(y.dtype)
