@@ -338,3 +338,16 @@ def test_opioidsim_explore_serves_the_page_on_localhost():
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_the_page_order_does_not_depend_on_which_page_module_is_imported_first():
+    # CI once listed the trial before the animal lab: a test had imported animal_lab first
+    import subprocess
+    import sys
+
+    orders = []
+    for first in ("opioidsim.explorer.animal_lab", "opioidsim.explorer.trial_page", "opioidsim.explorer.server"):
+        code = f"import {first}\nfrom opioidsim.explorer import pages as P\nprint(','.join(p.id for p in P.pages()))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+        orders.append(out.stdout.strip())
+    assert orders[0] == orders[1] == orders[2] == "five-steps,chronic,brain-scan,animal-lab,trial", orders

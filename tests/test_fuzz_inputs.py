@@ -34,7 +34,7 @@ def test_fuzz_reduced(target, cases, tmp_path):
     assert r["cases"] == cases
     # the generators reach both sides: valid inputs are accepted, broken ones rejected. The mix
     # shifts between machines (hypothesis adapts its generation), so only a floor on each side
-    assert r["accepted"] >= cases // 10 and r["rejected"] >= cases // 4, r
+    assert r["accepted"] >= cases // 20 and r["rejected"] >= cases // 4, r
     if target in ("toml", "api"):  # and the [life] and [trial] tables, valid and broken
         for kind in ("life", "trial"):
             assert r["accepted_by_kind"].get(kind, 0) > 0 and r["rejected_by_field"].get(kind, 0) > 0, r

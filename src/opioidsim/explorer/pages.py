@@ -799,9 +799,17 @@ def explorer_readouts() -> tuple[str, ...]:
     return tuple(r for r in READOUTS if r in wanted)
 
 
+#: the order of the pages in the explorer's navigation: the course of the seeds, from one dose to
+#: years of use, then the lab and the clinic. Not registration order, which depends on which page
+#: module happens to be imported first (a test importing the animal lab put it after the trial).
+PAGE_ORDER = ("five-steps", "chronic", "brain-scan", "animal-lab", "trial")
+
+
 def pages() -> list[Page]:
-    """The registered pages whose mechanisms exist, in order."""
-    return [p for p in _REGISTRY.values() if p.available()]
+    """The registered pages whose mechanisms exist, in PAGE_ORDER (others after them, as registered)."""
+    rank = {pid: i for i, pid in enumerate(PAGE_ORDER)}
+    ordered = sorted(_REGISTRY.values(), key=lambda p: rank.get(p.id, len(PAGE_ORDER)))  # stable
+    return [p for p in ordered if p.available()]
 
 
 def get_page(page_id: Any) -> Page:
