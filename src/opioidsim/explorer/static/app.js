@@ -442,6 +442,20 @@ function svgEl(name, attrs) {
   return e;
 }
 
+// The x axis of a time or session figure: a tick and its number at each value, the label at the right.
+function drawXAxis(svg, ticks, X, m, W, H, label) {
+  for (const v of ticks) {
+    const x = X(v);
+    svg.appendChild(svgEl("line", { class: "axis", x1: x, x2: x, y1: H - m.b, y2: H - m.b + 3 }));
+    const tx = svgEl("text", { x, y: H - m.b + 12, "text-anchor": "middle" });
+    tx.textContent = fmt(v);
+    svg.appendChild(tx);
+  }
+  const xl = svgEl("text", { x: W - m.r, y: H - 1, "text-anchor": "end" });
+  xl.textContent = label;
+  svg.appendChild(xl);
+}
+
 function renderResult(res, elapsed) {
   state.runs += 1;
   const fig = $("figure");
@@ -560,16 +574,7 @@ function drawPanel(sec, panel, res, log, legend) {
                                "text-anchor": "middle" });
   ylab.textContent = panel.units;
   svg.appendChild(ylab);
-  for (const v of niceTicks(t0, t1, 8)) {
-    const x = X(v);
-    svg.appendChild(svgEl("line", { class: "axis", x1: x, x2: x, y1: H - m.b, y2: H - m.b + 3 }));
-    const tx = svgEl("text", { x, y: H - m.b + 12, "text-anchor": "middle" });
-    tx.textContent = fmt(v);
-    svg.appendChild(tx);
-  }
-  const xl = svgEl("text", { x: W - m.r, y: H - 1, "text-anchor": "end" });
-  xl.textContent = `time (${res.time_unit})`;
-  svg.appendChild(xl);
+  drawXAxis(svg, niceTicks(t0, t1, 8), X, m, W, H, `time (${res.time_unit})`);
   svg.appendChild(svgEl("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
   svg.appendChild(svgEl("line", { class: "axis", x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
   // every dose while there are few; the antagonist's always (a rescue, a precipitated withdrawal)
@@ -815,16 +820,7 @@ function axes(svg, W, H, m, X, Y, lo, hi, x0, x1, f, xTicks) {
   ylab.textContent = f.y_label;
   svg.appendChild(ylab);
   if (xTicks) {
-    for (const v of niceTicks(x0, x1, 8).filter((v) => !f.x_whole || Number.isInteger(v))) {
-      const x = X(v);
-      svg.appendChild(svgEl("line", { class: "axis", x1: x, x2: x, y1: H - m.b, y2: H - m.b + 3 }));
-      const tx = svgEl("text", { x, y: H - m.b + 12, "text-anchor": "middle" });
-      tx.textContent = fmt(v);
-      svg.appendChild(tx);
-    }
-    const xl = svgEl("text", { x: W - m.r, y: H - 1, "text-anchor": "end" });
-    xl.textContent = f.x_label;
-    svg.appendChild(xl);
+    drawXAxis(svg, niceTicks(x0, x1, 8).filter((v) => !f.x_whole || Number.isInteger(v)), X, m, W, H, f.x_label);
   }
   svg.appendChild(svgEl("line", { class: "axis", x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
   svg.appendChild(svgEl("line", { class: "axis", x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));
