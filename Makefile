@@ -65,7 +65,7 @@ fuzz: $(STAMP)
 # Issue 9: 10,000 random-physiology subjects, engine error against the Radau reference on a
 # sample of them; prints the figures that RELIABILITY.md reports (about an hour on 2 cores).
 reliability: $(STAMP)
-	$(BIN)/python -m opioidsim.reliability --subjects 10000 --reference 40 --json out/reliability/physiology.json
+	$(BIN)/python -m opioidsim.reliability --compressed --subjects 10000 --reference 40 --json out/reliability/physiology.json
 
 # Issue 8: the documentation site, built into site/ (open site/index.html). Pages generated from the
 # code go to docs/generated/ (model modules, parameters, readouts, scenarios, executed tutorials),

@@ -113,3 +113,22 @@ def test_engine_against_reference_on_random_subjects():
     for name, err in e.items():
         assert err["worst_extreme"] <= 0.02, (name, err)
         assert err["worst_pointwise"] <= 0.05, (name, err)
+
+
+def test_the_compressed_stress_scenario_gives_every_dose_of_the_24h_one_within_4h():
+    full, short = R.stress_scenario(), R.compressed_stress_scenario()
+    key = lambda d: (d.drug, d.route, d.amount)  # noqa: E731
+    assert sorted(map(key, full.doses)) == sorted(map(key, short.doses))
+    assert short.duration_min == 240.0 and all(d.at_min < 240.0 for d in short.doses)
+    # the fentanyl overdose is still followed by both naloxone doses
+    fent = next(d.at_min for d in short.doses if (d.drug, d.route) == ("fentanyl", "iv"))
+    assert sorted(d.at_min for d in short.doses if d.drug == "naloxone")[0] > fent
+
+
+@pytest.mark.parametrize("argv", [["--subjects", "-1"], ["--first", "-5"], ["--batch", "0"],
+                                  ["--compressed", "--duration", "6h"]])
+def test_the_reliability_command_refuses_bad_ranges(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        R.main(argv)
+    assert exc.value.code == 2
+    assert "error:" in capsys.readouterr().err
