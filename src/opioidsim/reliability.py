@@ -23,7 +23,7 @@ compares the engine with the Radau reference path on a sample of the same subjec
 
 One command runs the whole thing and prints the figures RELIABILITY.md reports::
 
-    python -m opioidsim.reliability --subjects 10000 --reference 40      # or: make reliability
+    python -m opioidsim.reliability --compressed --subjects 10000 --reference 40   # or: make reliability
 """
 from __future__ import annotations
 
