@@ -127,6 +127,7 @@ class Checkpoint:
         # steps saved per chunk; None until the saved state has been read
         self._loop_states: Optional[dict[str, dict[str, np.ndarray]]] = None
         self._loop_saved: dict[str, np.ndarray] = {}
+        self._loops: dict[str, LoopCheckpoint] = {}  # every loop of this run so far, in order
 
     def bind(self, details: dict[str, Any]) -> None:
         """Add the engine's own settings (chunking, readouts, grid) to the fingerprint."""
@@ -231,7 +232,9 @@ class Checkpoint:
         """The checkpoint of the loop ``name`` of this run (see `LoopCheckpoint`): ``records``
         are the arrays (subject row, step, ...) it fills, ``chunks`` the rows of each subject
         chunk in the order they run; ``details`` what must match for a saved loop to be reused."""
-        return LoopCheckpoint(self, name, details, records, chunks)
+        loop = LoopCheckpoint(self, name, details, records, chunks)
+        self._loops[name] = loop
+        return loop
 
     def _read_loops(self) -> dict[str, dict[str, np.ndarray]]:
         if self._loop_states is not None:
@@ -275,23 +278,29 @@ class Checkpoint:
             except Exception as exc:
                 raise CheckpointError(f"checkpoint part '{part}' is missing or damaged ({exc})") from exc
 
-    def _save_loop(self, loop: "LoopCheckpoint") -> bool:
-        """Save the records of ``loop`` computed since its last save, then the state of every loop."""
+    def _save_loops(self) -> bool:
+        """Save the records every loop of this run computed since its last save (a loop that
+        finished before the first save too), then the state of every loop."""
         states = dict(self._read_loops())
+        saved_now: dict[str, np.ndarray] = {}
         try:
             if self.saves == 0 and self.failed_saves == 0 and not self.exists() and self.on_first_save:
                 self.on_first_save()
             self.folder.mkdir(parents=True, exist_ok=True)
             n_parts = self._n_parts
-            saved = self._loop_saved.get(loop.name, np.zeros(len(loop.chunks), dtype=np.int64))
-            for ci, rows in enumerate(loop.chunks):
-                f0, f1 = int(saved[ci]), int(loop._computed[ci])
-                if f1 > f0 and len(rows):
-                    part = {"loop": np.asarray(loop.name), "rows": rows, "where": np.array([f0, f1])}
-                    part.update({f"rec{SEP}{key}": arr[rows, f0:f1] for key, arr in loop.records.items()})
-                    atomic_write_npz(self.folder / f"part-{n_parts:06d}.npz", part)
-                    n_parts += 1
-            states[loop.name] = loop._state()
+            for loop in self._loops.values():
+                if not loop.done and loop._committed is None:
+                    continue  # nothing computed since it was made or resumed
+                saved = self._loop_saved.get(loop.name, np.zeros(len(loop.chunks), dtype=np.int64))
+                for ci, rows in enumerate(loop.chunks):
+                    f0, f1 = int(saved[ci]), int(loop._computed[ci])
+                    if f1 > f0 and len(rows):
+                        part = {"loop": np.asarray(loop.name), "rows": rows, "where": np.array([f0, f1])}
+                        part.update({f"rec{SEP}{key}": arr[rows, f0:f1] for key, arr in loop.records.items()})
+                        atomic_write_npz(self.folder / f"part-{n_parts:06d}.npz", part)
+                        n_parts += 1
+                states[loop.name] = loop._state()
+                saved_now[loop.name] = loop._computed.copy()
             arrays = {"kind": np.asarray(LOOPS_KIND), "fingerprint": np.asarray(self.fingerprint),
                       "n_parts": np.asarray(n_parts), "loops": np.asarray(json.dumps(list(states)))}
             for name, state in states.items():
@@ -305,7 +314,7 @@ class Checkpoint:
             self._last = self._clock()
             return False
         self._loop_states = states
-        self._loop_saved[loop.name] = loop._computed.copy()
+        self._loop_saved.update(saved_now)
         self._n_parts = n_parts
         self._last = self._clock()
         self.saves += 1
@@ -425,7 +434,7 @@ class LoopCheckpoint:
 
     def save(self) -> bool:
         """Save the records not saved yet and the last consistent point (see `advance`)."""
-        return self.owner._save_loop(self)
+        return self.owner._save_loops()
 
     def finish(self) -> None:
         """The loop is done: save that (if this run saves at all), so that later loops of the run
