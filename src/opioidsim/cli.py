@@ -118,19 +118,19 @@ def _simulate(scenario: Any, progress: Callable[[float], None]) -> Any:
         from opioidsim.engine import simulate
     except ImportError as exc:
         raise Unavailable(f"the simulation engine cannot be loaded ({exc})") from exc
+    checkpoint = getattr(progress, "checkpoint", None)
     if getattr(scenario, "paradigm", None) is not None:  # an animal experiment: the behaviour layer
         from opioidsim.behavior import simulate_paradigm
 
-        return simulate_paradigm(scenario, progress=progress)
+        return simulate_paradigm(scenario, progress=progress, checkpoint=checkpoint)
     if getattr(scenario, "trial", None) is not None:  # a virtual clinical trial
         from opioidsim.trial.simulate import simulate_trial
 
-        return simulate_trial(scenario, progress=progress)
+        return simulate_trial(scenario, progress=progress, checkpoint=checkpoint)
     if getattr(scenario, "life", None) is not None:  # a human life course
         from opioidsim.behavior.course import simulate_life
 
-        return simulate_life(scenario, progress=progress)
-    checkpoint = getattr(progress, "checkpoint", None)
+        return simulate_life(scenario, progress=progress, checkpoint=checkpoint)
     if checkpoint is None:
         return simulate(scenario, progress=progress)
     return simulate(scenario, progress=progress, checkpoint=checkpoint)
@@ -991,7 +991,8 @@ def _build_parser() -> _Parser:
                    help="continue an interrupted run into DIR (its progress is in DIR.incomplete)")
     p.add_argument("--checkpoint-every", type=_float_range(0.0, 86400.0, "--checkpoint-every"),
                    default=60.0, metavar="SECONDS",
-                   help="save progress at most this often (default 60; 0: after every segment)")
+                   help="save progress at most this often (default 60; 0: after every segment or "
+                        "compiled call)")
     p.add_argument("--cluster", metavar="local[:WORKERS]", default=None,
                    help="run the cohort as chunks of subjects on a Dask cluster started on this "
                         "machine (default: one worker per CPU core); writes results.zarr")
@@ -1014,12 +1015,17 @@ def _build_parser() -> _Parser:
                     "Research and teaching only; never a dosing guide.",
         formatter_class=_RawFormatter,
         epilog="examples:\n  opioidsim trial methadone-vs-no-substitution --out out/mmt\n"
-               "  opioidsim trial my-trial.toml --out out/t --subjects 400 --seed 2")
+               "  opioidsim trial my-trial.toml --out out/t --subjects 400 --seed 2\n\n"
+               "A trial saves its progress in DIR.incomplete (at most every 60 s and when\n"
+               "interrupted by Ctrl-C or SIGTERM); continue it with 'opioidsim run --resume DIR'.")
     p.add_argument("scenario", metavar="NAME_OR_FILE",
                    help="built-in trial name (see 'opioidsim scenarios') or path to a .toml with [trial]")
     _add_results_arguments(p, subjects="number of virtual subjects randomised (overrides the scenario)",
                            seed="random seed for the cohort and the randomisation (overrides the scenario)")
-    p.set_defaults(func=cmd_run, require_trial=True, resume=None, checkpoint_every=60.0, cluster=None,
+    p.add_argument("--checkpoint-every", type=_float_range(0.0, 86400.0, "--checkpoint-every"),
+                   default=60.0, metavar="SECONDS",
+                   help="save progress at most this often (default 60; 0: after every compiled call)")
+    p.set_defaults(func=cmd_run, require_trial=True, resume=None, cluster=None,
                    scheduler=None, chunk_subjects=None)
 
     p = sub.add_parser(

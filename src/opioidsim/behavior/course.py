@@ -15,7 +15,9 @@ of 2 or of 10,000, however the cohort is chunked. Results are per (subject, day)
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Callable
@@ -274,10 +276,15 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
 
 def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model | None = None,
                readouts: tuple[str, ...] | None = None, follow_up_after_dropout: bool = True,
-               discharge_after_missed_days: int = 7, progress: Callable[[float], None] | None = None) -> dict:
+               discharge_after_missed_days: int = 7, progress: Callable[[float], None] | None = None,
+               checkpoint=None, loop_name: str = "course") -> dict:
     """Integrate the subjects in `subjects` (a range or an array of cohort indices) through the
     timeline; returns per-(subject, day) arrays of behaviour and physiology (numpy) and the
-    subjects' traits. A subject's parameters, traits and draws depend only on its index."""
+    subjects' traits. A subject's parameters, traits and draws depend only on its index.
+
+    `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between compiled
+    calls, as its loop `loop_name`, and on an interruption; given a checkpoint with saved progress
+    the course continues from it, to the same records bit for bit."""
     model = model or default_model()
     names = tuple(r for r in (readouts or DEFAULT_READOUTS) if r in READOUTS)
     subjects = np.asarray(subjects, dtype=np.int64)
@@ -319,49 +326,79 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
     rec_p = np.empty((n_sub, n_steps, len(names)), dtype=np.float32)
     clinic_k = int(math.ceil(CLINIC_HOUR * spd / 24.0 - 1e-9)) % spd
     n_chunks = max(1, math.ceil(n_sub / SUBJECT_CHUNK))
-    for ci in range(n_chunks):
-        sl = slice(ci * SUBJECT_CHUNK, min(n_sub, (ci + 1) * SUBJECT_CHUNK))
-        rows = sl.stop - sl.start
+    ck = at = None
+    if checkpoint is not None:
+        chunk_rows = [np.arange(ci * SUBJECT_CHUNK, min(n_sub, (ci + 1) * SUBJECT_CHUNK)) for ci in range(n_chunks)]
+        ck = checkpoint.loop(loop_name, _loop_details(subjects, names, xs_np, discharge_after_missed_days,
+                                                      follow_up_after_dropout, supply),
+                             {"behaviour": rec_b, "physiology": rec_p}, chunk_rows)
+        at = ck.resume()
+    with ck.guard() if ck is not None else nullcontext():  # Ctrl-C, SIGTERM: save where it stands
+        for ci in range(at.chunk if at is not None else 0, n_chunks):
+            sl = slice(ci * SUBJECT_CHUNK, min(n_sub, (ci + 1) * SUBJECT_CHUNK))
+            rows = sl.stop - sl.start
 
-        # batches padded to a power of two: arms of a trial (and chunks) of different sizes share
-        # one compiled loop instead of compiling one each
-        size = min(SUBJECT_CHUNK, max(COURSE_MIN_BATCH, 1 << (rows - 1).bit_length()))
+            # batches padded to a power of two: arms of a trial (and chunks) of different sizes share
+            # one compiled loop instead of compiling one each
+            size = min(SUBJECT_CHUNK, max(COURSE_MIN_BATCH, 1 << (rows - 1).bit_length()))
 
-        def batch(arr, sl=sl, rows=rows, size=size):
-            arr = np.asarray(arr)[sl]
-            return np.concatenate([arr] + [arr[-1:]] * (size - rows)) if rows < size else arr
+            def batch(arr, sl=sl, rows=rows, size=size):
+                arr = np.asarray(arr)[sl]
+                return np.concatenate([arr] + [arr[-1:]] * (size - rows)) if rows < size else arr
 
-        pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
-        one = np.ones(size)
-        med_f = jnp.stack([jnp.asarray(batch(p[f])) if f else jnp.asarray(one) for f in med_f_names], axis=-1)
-        frac = (lambda name: jnp.asarray(batch(p[name])) if name else jnp.asarray(one))
-        consts = (supply_idx, frac(supply_f), fent_idx, frac(fent_f), nal_idx, frac(nal_f), tuple(med_idx), med_f,
-                  jnp.asarray(float(discharge_after_missed_days)),
-                  jnp.asarray(1.0 if follow_up_after_dropout else 0.0))
-        y = jnp.asarray(batch(y0))
-        n = jnp.zeros(size, dtype=jnp.int64)
-        m = jnp.ones(size, dtype=jnp.int64)
-        s = hu.initial_human_state(size, pc)
-        idx = subjects[sl]
-        base = jax.random.PRNGKey(scenario.cohort.seed)
-        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jnp.asarray(batch(idx), dtype=jnp.uint32))
-        k_step = jnp.asarray(0, dtype=jnp.int64)
-        for c in range(n_calls):
-            win = slice(2 * c * STEPS_PER_CALL, 2 * (c + 1) * STEPS_PER_CALL)
-            xs = tuple(jnp.asarray(x[win]) for x in xs_np)
-            y, n, m, s, k_step, (rb, rp) = run(y, n, m, s, keys, k_step, pc, consts, xs)
-            lo = c * STEPS_PER_CALL
-            take = min(STEPS_PER_CALL, n_steps - lo)
-            rb = np.moveaxis(np.asarray(rb[:2 * take, :rows]), 0, 1).reshape(rows, take, 2, len(RECORDED))
-            rp = np.moveaxis(np.asarray(rp[:2 * take, :rows]), 0, 1).reshape(rows, take, 2, len(names))
-            rec_b[sl, lo:lo + take] = _merge_phases(rb)
-            rec_p[sl, lo:lo + take] = rp[:, :, 0]
-            if progress is not None:
-                progress((ci * n_calls + c + 1) / (n_chunks * n_calls))
+            pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
+            one = np.ones(size)
+            med_f = jnp.stack([jnp.asarray(batch(p[f])) if f else jnp.asarray(one) for f in med_f_names], axis=-1)
+            frac = (lambda name: jnp.asarray(batch(p[name])) if name else jnp.asarray(one))
+            consts = (supply_idx, frac(supply_f), fent_idx, frac(fent_f), nal_idx, frac(nal_f), tuple(med_idx), med_f,
+                      jnp.asarray(float(discharge_after_missed_days)),
+                      jnp.asarray(1.0 if follow_up_after_dropout else 0.0))
+            idx = subjects[sl]
+            base = jax.random.PRNGKey(scenario.cohort.seed)
+            keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jnp.asarray(batch(idx), dtype=jnp.uint32))
+            if at is not None and ci == at.chunk and at.carry is not None:  # resumed: the saved carried state
+                first_call = at.call
+                y, n, m, k_step = (jnp.asarray(at.carry[k]) for k in ("y", "n", "m", "k_step"))
+                s = {k: jnp.asarray(v) for k, v in at.carry["s"].items()}
+            else:
+                first_call = 0
+                y = jnp.asarray(batch(y0))
+                n = jnp.zeros(size, dtype=jnp.int64)
+                m = jnp.ones(size, dtype=jnp.int64)
+                s = hu.initial_human_state(size, pc)
+                k_step = jnp.asarray(0, dtype=jnp.int64)
+            for c in range(first_call, n_calls):
+                win = slice(2 * c * STEPS_PER_CALL, 2 * (c + 1) * STEPS_PER_CALL)
+                xs = tuple(jnp.asarray(x[win]) for x in xs_np)
+                y, n, m, s, k_step, (rb, rp) = run(y, n, m, s, keys, k_step, pc, consts, xs)
+                lo = c * STEPS_PER_CALL
+                take = min(STEPS_PER_CALL, n_steps - lo)
+                rb = np.moveaxis(np.asarray(rb[:2 * take, :rows]), 0, 1).reshape(rows, take, 2, len(RECORDED))
+                rp = np.moveaxis(np.asarray(rp[:2 * take, :rows]), 0, 1).reshape(rows, take, 2, len(names))
+                rec_b[sl, lo:lo + take] = _merge_phases(rb)
+                rec_p[sl, lo:lo + take] = rp[:, :, 0]
+                if ck is not None:
+                    ck.advance(ci, c + 1, lo + take, {"y": y, "n": n, "m": m, "s": s, "k_step": k_step})
+                if progress is not None:
+                    progress((ci * n_calls + c + 1) / (n_chunks * n_calls))
+    if ck is not None:
+        ck.finish()
     rec_b = rec_b.reshape(n_sub, n_days, spd, len(RECORDED)).astype(np.float64)
     rec_p = rec_p.reshape(n_sub, n_days, spd, len(names))[:, :, clinic_k].astype(np.float64)
     return {"behaviour": rec_b, "physiology": rec_p, "names": names, "depressed": p["depressed"],
             "ptsd": p["ptsd"], "weight_kg": p["body_weight"] / 1e6}
+
+
+def _loop_details(subjects, names, xs_np, discharge_after_missed_days, follow_up_after_dropout, supply) -> dict:
+    """What a saved course loop must share with this one to be continued: subjects, readouts,
+    the step inputs (the timeline), the compiled loop's sizes and the course's settings."""
+    digest = hashlib.blake2b(np.asarray(subjects, dtype=np.int64).tobytes(), digest_size=16)
+    for x in xs_np:
+        digest.update(np.ascontiguousarray(x).tobytes())
+    return {"kind": "course", "subjects": len(subjects), "readouts": list(names), "recorded": list(RECORDED),
+            "steps_per_call": STEPS_PER_CALL, "subject_chunk": SUBJECT_CHUNK, "min_batch": COURSE_MIN_BATCH,
+            "inputs": digest.hexdigest(), "discharge": int(discharge_after_missed_days),
+            "follow_up": bool(follow_up_after_dropout), "supply": repr(supply)}
 
 
 def _merge_phases(rb: np.ndarray) -> np.ndarray:
@@ -453,15 +490,17 @@ def course_dataset(scenario, res: dict, subjects, days_offset: int = 0) -> xr.Da
     return ds
 
 
-def simulate_life(scenario, *, progress=None, model: Model | None = None, subjects: range | None = None
-                  ) -> xr.Dataset:
-    """Run a scenario with a [life] table: per-(subject, day) behaviour, physiology and outcomes."""
+def simulate_life(scenario, *, progress=None, model: Model | None = None, subjects: range | None = None,
+                  checkpoint=None) -> xr.Dataset:
+    """Run a scenario with a [life] table: per-(subject, day) behaviour, physiology and outcomes.
+    `checkpoint`: see `run_course` (an interrupted course continues to the same results)."""
     life = scenario.life
     subjects = range(scenario.cohort.subjects) if subjects is None else subjects
     periods = [(pd.kind, pd.length_min / DAY_MIN, pd if pd.kind == "treatment" else None) for pd in life.periods]
     tl = compile_course(periods, life.decide_every_min, life.supply.availability)
     res = run_course(scenario, tl, life.supply, subjects=subjects, model=model,
-                     readouts=tuple(scenario.readouts) if scenario.readouts else None, progress=progress)
+                     readouts=tuple(scenario.readouts) if scenario.readouts else None, progress=progress,
+                     checkpoint=checkpoint)
     ds = course_dataset(scenario, res, np.asarray(subjects))
     starts = np.cumsum([0] + [int(round(pd.length_min / DAY_MIN)) for pd in life.periods])
     ds = ds.assign_coords(period=("day", np.searchsorted(starts, ds.day.values, side="right") - 1))

@@ -20,7 +20,9 @@ group's timeline whatever other groups exist.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from contextlib import nullcontext
 from functools import lru_cache, partial
 from typing import Callable
 
@@ -197,9 +199,13 @@ def group_timelines(paradigm, record_every_min: float) -> list[Timeline]:
 
 
 def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = None, model: Model | None = None,
-                      subjects: range | None = None) -> xr.Dataset:
+                      subjects: range | None = None, checkpoint=None) -> xr.Dataset:
     """Run a scenario with a [paradigm]: returns per-step behaviour and physiology over
-    (subject, time) and per-session summaries over (subject, session)."""
+    (subject, time) and per-session summaries over (subject, session).
+
+    `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between compiled
+    calls and on an interruption; given a checkpoint with saved progress the experiment continues
+    from it, to the same records bit for bit."""
     scenario = _as_scenario(scenario)
     if scenario.paradigm is None:
         raise ValueError("simulate_paradigm needs a scenario with a [paradigm] table; use engine.core.simulate")
@@ -240,36 +246,70 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
         rows_all = np.nonzero(np.isin(group_of, bucket))[0]
         calls = math.ceil(max(timelines[g].n_steps for g in bucket) / STEPS_PER_CALL)
         chunks += [(rows_all[i:i + SUBJECT_CHUNK], calls) for i in range(0, len(rows_all), SUBJECT_CHUNK)]
-    total_calls, calls_done = sum(c for _, c in chunks), 0
-    for sel, n_calls in chunks:
-        rows = len(sel)
+    total_calls = sum(c for _, c in chunks)
+    ck = at = None
+    if checkpoint is not None:
+        ck = checkpoint.loop("paradigm", _loop_details(subjects, names, xs_np, chunks),
+                             {"behaviour": rec_b, "physiology": rec_p}, [sel for sel, _ in chunks])
+        at = ck.resume()
+    first_chunk = at.chunk if at is not None else 0
+    calls_done = sum(c for _, c in chunks[:first_chunk])
+    with ck.guard() if ck is not None else nullcontext():  # Ctrl-C, SIGTERM: save where it stands
+        for ci in range(first_chunk, len(chunks)):
+            sel, n_calls = chunks[ci]
+            rows = len(sel)
 
-        def batch(arr, sel=sel, rows=rows):
-            arr = np.asarray(arr)[sel]
-            return np.concatenate([arr] + [arr[-1:]] * (MIN_BATCH - rows)) if rows < MIN_BATCH else arr
+            def batch(arr, sel=sel, rows=rows):
+                arr = np.asarray(arr)[sel]
+                return np.concatenate([arr] + [arr[-1:]] * (MIN_BATCH - rows)) if rows < MIN_BATCH else arr
 
-        pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
-        exp_fraction = jnp.asarray(batch(p[exp_frac_name])) if exp_frac_name else jnp.ones(max(rows, MIN_BATCH))
-        y = jnp.asarray(batch(y0))
-        size = y.shape[0]
-        n = jnp.zeros(size, dtype=jnp.int64)
-        m = jnp.ones(size, dtype=jnp.int64)
-        a = ag.initial_agent_state(size)
-        keys = _subject_keys(scenario.cohort.seed, batch(subjects.start + np.arange(len(subjects))))
-        group = jnp.asarray(batch(group_of))
-        k_step = jnp.asarray(0, dtype=jnp.int64)
-        for c in range(n_calls):
-            win = slice(c * STEPS_PER_CALL, (c + 1) * STEPS_PER_CALL)
-            xs = tuple(jnp.asarray(x[win]) for x in xs_np)
-            y, n, m, a, k_step, (rb, rp) = run(y, n, m, a, keys, k_step, pc, iv_idx, exp_idx, exp_fraction, group, xs)
-            take = min(STEPS_PER_CALL, n_steps - c * STEPS_PER_CALL)
-            lo = c * STEPS_PER_CALL
-            rec_b[sel, lo:lo + take] = np.moveaxis(np.asarray(rb[:take, :rows]), 0, 1)
-            rec_p[sel, lo:lo + take] = np.moveaxis(np.asarray(rp[:take, :rows]), 0, 1)
-            calls_done += 1
-            if progress is not None:
-                progress(calls_done / total_calls)
+            pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
+            exp_fraction = jnp.asarray(batch(p[exp_frac_name])) if exp_frac_name else jnp.ones(max(rows, MIN_BATCH))
+            keys = _subject_keys(scenario.cohort.seed, batch(subjects.start + np.arange(len(subjects))))
+            group = jnp.asarray(batch(group_of))
+            if at is not None and ci == at.chunk and at.carry is not None:  # resumed: the saved carried state
+                first_call = at.call
+                calls_done += first_call
+                y, n, m, k_step = (jnp.asarray(at.carry[k]) for k in ("y", "n", "m", "k_step"))
+                a = {k: jnp.asarray(v) for k, v in at.carry["a"].items()}
+            else:
+                first_call = 0
+                y = jnp.asarray(batch(y0))
+                size = y.shape[0]
+                n = jnp.zeros(size, dtype=jnp.int64)
+                m = jnp.ones(size, dtype=jnp.int64)
+                a = ag.initial_agent_state(size)
+                k_step = jnp.asarray(0, dtype=jnp.int64)
+            for c in range(first_call, n_calls):
+                win = slice(c * STEPS_PER_CALL, (c + 1) * STEPS_PER_CALL)
+                xs = tuple(jnp.asarray(x[win]) for x in xs_np)
+                y, n, m, a, k_step, (rb, rp) = run(y, n, m, a, keys, k_step, pc, iv_idx, exp_idx, exp_fraction,
+                                                   group, xs)
+                take = min(STEPS_PER_CALL, n_steps - c * STEPS_PER_CALL)
+                lo = c * STEPS_PER_CALL
+                rec_b[sel, lo:lo + take] = np.moveaxis(np.asarray(rb[:take, :rows]), 0, 1)
+                rec_p[sel, lo:lo + take] = np.moveaxis(np.asarray(rp[:take, :rows]), 0, 1)
+                if ck is not None:
+                    ck.advance(ci, c + 1, lo + take, {"y": y, "n": n, "m": m, "a": a, "k_step": k_step})
+                calls_done += 1
+                if progress is not None:
+                    progress(calls_done / total_calls)
+    if ck is not None:
+        ck.finish()
     return _to_dataset(scenario, timelines, membership, group_of, names, rec_b, rec_p, p, subjects.start)
+
+
+def _loop_details(subjects: range, names, xs_np: list[np.ndarray], chunks) -> dict:
+    """What a saved paradigm loop must share with this one to be continued: subjects, readouts,
+    the step inputs (every group's timeline), the batches and the compiled loop's sizes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for x in xs_np:
+        digest.update(np.ascontiguousarray(x).tobytes())
+    for sel, calls in chunks:
+        digest.update(np.asarray(sel, dtype=np.int64).tobytes() + np.int64(calls).tobytes())
+    return {"kind": "paradigm", "subjects": [subjects.start, subjects.stop], "readouts": list(names),
+            "recorded": list(RECORDED), "steps_per_call": STEPS_PER_CALL, "subject_chunk": SUBJECT_CHUNK,
+            "min_batch": MIN_BATCH, "inputs": digest.hexdigest()}
 
 
 def _same_grid(timelines: list[Timeline], groups: list[int]) -> list[list[int]]:

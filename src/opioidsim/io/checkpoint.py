@@ -17,6 +17,14 @@ uninterrupted run's bit for bit (tests/test_reliability_resume.py).
 
 A checkpoint carries a fingerprint of the run (scenario as TOML, version, cohort chunking,
 segment length, readouts, grid); one made by a different run is refused with a clear message.
+
+Two kinds of run use it. The engine (`engine.integrate`, dose schedules) saves one record array
+and its carried state with `Checkpoint.load` / `Checkpoint.save`. Life courses, trials and animal
+experiments run *loops* of compiled calls over subject chunks, each call filling several record
+arrays; `Checkpoint.loop` gives a `LoopCheckpoint` per loop (a trial has one per arm), whose
+state.npz holds every loop's position and carried state (a pytree, flattened to ``a::b`` keys)
+under ``kind = "loops"``, and whose parts name their loop, rows and step range. A checkpoint of
+one kind is refused by the other.
 """
 from __future__ import annotations
 
@@ -25,14 +33,18 @@ import os
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-__all__ = ["Checkpoint", "CheckpointError"]
+__all__ = ["Checkpoint", "CheckpointError", "LoopCheckpoint", "LoopResume"]
 
 STATE = "state.npz"
+#: the ``kind`` of a checkpoint made by loops of compiled calls (`LoopCheckpoint`); the engine's
+#: checkpoints (dose-schedule runs) have no kind
+LOOPS_KIND = "loops"
 
 
 class CheckpointError(ValueError):
@@ -111,6 +123,11 @@ class Checkpoint:
         self._n_parts = 0
         self.saves = 0
         self.failed_saves = 0
+        # loops (LoopCheckpoint): their saved states by name, in the order they ran, and the
+        # steps saved per chunk; None until the saved state has been read
+        self._loop_states: Optional[dict[str, dict[str, np.ndarray]]] = None
+        self._loop_saved: dict[str, np.ndarray] = {}
+        self._loops: dict[str, LoopCheckpoint] = {}  # every loop of this run so far, in order
 
     def bind(self, details: dict[str, Any]) -> None:
         """Add the engine's own settings (chunking, readouts, grid) to the fingerprint."""
@@ -132,6 +149,9 @@ class Checkpoint:
                 state = {k: z[k] for k in z.files}
         except Exception as exc:  # a state file is only ever replaced whole; this is damage
             raise CheckpointError(f"checkpoint '{path}' cannot be read ({exc})") from exc
+        if "kind" in state:
+            raise CheckpointError(f"checkpoint in '{self.folder}' was made by another kind of run "
+                                  f"({state['kind']}: a life course, trial or animal experiment)")
         if str(state["fingerprint"]) != self.fingerprint:
             raise CheckpointError(f"checkpoint in '{self.folder}' was made by a different run "
                                   "(scenario, cohort, version or engine settings differ)")
@@ -206,8 +226,242 @@ class Checkpoint:
             yield (s1, r0, 0, n_records)
         yield (r0, r1, 0, filled)
 
+    # -- loops of compiled calls (courses, trials, paradigms) ---------------------------------------
+    def loop(self, name: str, details: dict[str, Any], records: dict[str, np.ndarray],
+             chunks: list[np.ndarray]) -> "LoopCheckpoint":
+        """The checkpoint of the loop ``name`` of this run (see `LoopCheckpoint`): ``records``
+        are the arrays (subject row, step, ...) it fills, ``chunks`` the rows of each subject
+        chunk in the order they run; ``details`` what must match for a saved loop to be reused."""
+        loop = LoopCheckpoint(self, name, details, records, chunks)
+        self._loops[name] = loop
+        return loop
+
+    def _read_loops(self) -> dict[str, dict[str, np.ndarray]]:
+        if self._loop_states is not None:
+            return self._loop_states
+        path = self.folder / STATE
+        states: dict[str, dict[str, np.ndarray]] = {}
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    state = {k: z[k] for k in z.files}
+            except Exception as exc:
+                raise CheckpointError(f"checkpoint '{path}' cannot be read ({exc})") from exc
+            if str(state.get("kind", "")) != LOOPS_KIND:
+                raise CheckpointError(f"checkpoint in '{self.folder}' was made by another kind of run "
+                                      "(a dose schedule, not a life course, trial or animal experiment)")
+            if str(state["fingerprint"]) != self.fingerprint:
+                raise CheckpointError(f"checkpoint in '{self.folder}' was made by a different run "
+                                      "(scenario, cohort or version differ)")
+            for name in json.loads(str(state["loops"])):
+                prefix = name + SEP
+                states[name] = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            self._n_parts = int(state["n_parts"])
+        self._loop_states = states
+        return states
+
+    def _loop_state(self, name: str) -> Optional[dict[str, np.ndarray]]:
+        return self._read_loops().get(name)
+
+    def _fill(self, name: str, records: dict[str, np.ndarray]) -> None:
+        """Copy the saved records of loop ``name`` into ``records``."""
+        for k in range(self._n_parts):
+            part = self.folder / f"part-{k:06d}.npz"
+            try:
+                with np.load(part, allow_pickle=False) as z:
+                    if str(z["loop"]) != name:
+                        continue
+                    rows = z["rows"]
+                    f0, f1 = (int(x) for x in z["where"])
+                    for key, arr in records.items():
+                        arr[rows, f0:f1] = z[f"rec{SEP}{key}"]
+            except Exception as exc:
+                raise CheckpointError(f"checkpoint part '{part}' is missing or damaged ({exc})") from exc
+
+    def _save_loops(self) -> bool:
+        """Save the records every loop of this run computed since its last save (a loop that
+        finished before the first save too), then the state of every loop."""
+        states = dict(self._read_loops())
+        saved_now: dict[str, np.ndarray] = {}
+        try:
+            if self.saves == 0 and self.failed_saves == 0 and not self.exists() and self.on_first_save:
+                self.on_first_save()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            n_parts = self._n_parts
+            for loop in self._loops.values():
+                if not loop.done and loop._committed is None:
+                    continue  # nothing computed since it was made or resumed
+                saved = self._loop_saved.get(loop.name, np.zeros(len(loop.chunks), dtype=np.int64))
+                for ci, rows in enumerate(loop.chunks):
+                    f0, f1 = int(saved[ci]), int(loop._computed[ci])
+                    if f1 > f0 and len(rows):
+                        part = {"loop": np.asarray(loop.name), "rows": rows, "where": np.array([f0, f1])}
+                        part.update({f"rec{SEP}{key}": arr[rows, f0:f1] for key, arr in loop.records.items()})
+                        atomic_write_npz(self.folder / f"part-{n_parts:06d}.npz", part)
+                        n_parts += 1
+                states[loop.name] = loop._state()
+                saved_now[loop.name] = loop._computed.copy()
+            arrays = {"kind": np.asarray(LOOPS_KIND), "fingerprint": np.asarray(self.fingerprint),
+                      "n_parts": np.asarray(n_parts), "loops": np.asarray(json.dumps(list(states)))}
+            for name, state in states.items():
+                arrays.update({f"{name}{SEP}{k}": v for k, v in state.items()})
+            atomic_write_npz(self.folder / STATE, arrays)
+        except OSError as exc:  # as in `save`: the last saved checkpoint stays valid
+            self.failed_saves += 1
+            if self.failed_saves == 1:
+                warnings.warn(f"could not save a checkpoint in '{self.folder}' ({exc}); the run "
+                              "goes on, and the last saved checkpoint stays valid", RuntimeWarning)
+            self._last = self._clock()
+            return False
+        self._loop_states = states
+        self._loop_saved.update(saved_now)
+        self._n_parts = n_parts
+        self._last = self._clock()
+        self.saves += 1
+        return True
+
     def remove(self) -> None:
         """Delete the checkpoint (after the complete results are in place)."""
         import shutil
 
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# loops of compiled calls over subject chunks with several record arrays (courses, paradigms)
+# ---------------------------------------------------------------------------------------------
+SEP = "::"
+
+
+def flatten_tree(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """A nested dict of arrays (a pytree of carried state) as flat ``a::b::c`` keys, for an npz file."""
+    if isinstance(tree, dict):
+        flat: dict[str, np.ndarray] = {}
+        for key, value in tree.items():
+            if SEP in str(key):
+                raise ValueError(f"a checkpointed state's key may not contain {SEP!r} (got {key!r})")
+            flat.update(flatten_tree(value, f"{prefix}{key}{SEP}"))
+        return flat
+    return {prefix[: -len(SEP)]: np.asarray(tree)}
+
+
+def unflatten_tree(flat: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The inverse of `flatten_tree`."""
+    tree: dict[str, Any] = {}
+    for key, value in flat.items():
+        *path, leaf = key.split(SEP)
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+class LoopResume:
+    """Where a checkpointed loop stands: ``chunk`` and ``call`` (the next call to run in that
+    chunk) and the carried state after the calls before it (None where the loop was done)."""
+
+    def __init__(self, chunk: int, call: int, carry: Optional[dict[str, Any]]) -> None:
+        self.chunk, self.call, self.carry = chunk, call, carry
+
+    def __repr__(self) -> str:  # pragma: no cover - for debugging
+        return f"LoopResume(chunk={self.chunk}, call={self.call})"
+
+
+class LoopCheckpoint:
+    """The checkpoint of one loop of compiled calls: subject chunks one after another, calls in
+    order within a chunk, each call filling steps ``[filled, filled + k)`` of several record
+    arrays (subject, step, ...) for the chunk's rows. Made by `Checkpoint.loop`.
+
+    A run (a trial: one loop per arm) may hold several loops, in the order they run; each is
+    named. The loop's ``details`` (its chunks, record shapes, kind of run) must equal the saved
+    ones, else the checkpoint is refused. Use::
+
+        ck = checkpoint.loop("course", details, {"behaviour": rec_b, ...}, chunk_rows)
+        at = ck.resume()          # fills the records from the saved parts; None: from the start
+        with ck.guard():          # saves the last consistent point on Ctrl-C, SIGTERM, an error
+            for chunk ...:
+                for call ...:
+                    ... run the call, write its records ...
+                    ck.advance(chunk, call + 1, filled, carry)   # saves when due
+        ck.finish()
+    """
+
+    def __init__(self, owner: "Checkpoint", name: str, details: dict[str, Any],
+                 records: dict[str, np.ndarray], chunks: list[np.ndarray]) -> None:
+        if SEP in name:
+            raise ValueError(f"a loop's name may not contain {SEP!r} (got {name!r})")
+        self.owner = owner
+        self.name = name
+        self.details = json.dumps(details, sort_keys=True, default=str)
+        self.records = records
+        self.chunks = [np.asarray(c, dtype=np.int64) for c in chunks]
+        self._computed = np.zeros(len(chunks), dtype=np.int64)  # steps filled per chunk
+        self._committed: Optional[tuple[int, int, dict[str, Any]]] = None  # (chunk, call, carry)
+        self.done = False
+
+    # -- reading --------------------------------------------------------------------------------
+    def resume(self) -> Optional[LoopResume]:
+        """Fill the records from the saved parts; where the loop stands (None: nothing saved)."""
+        own = self.owner._loop_state(self.name)
+        if own is None:
+            return None
+        if str(own["details"]) != self.details:
+            raise CheckpointError(f"checkpoint in '{self.owner.folder}' was made by a different run "
+                                  f"(the settings of its '{self.name}' loop differ)")
+        self.owner._fill(self.name, self.records)
+        self._computed[:] = own["filled"]
+        self.owner._loop_saved[self.name] = self._computed.copy()
+        chunk, call = int(own["chunk"]), int(own["call"])
+        if bool(own["done"]):
+            self.done = True
+            return LoopResume(len(self.chunks), 0, None)
+        carry = unflatten_tree({k[len("carry" + SEP):]: v for k, v in own.items()
+                                if k.startswith("carry" + SEP)})
+        if call == 0 or not carry:  # saved before the chunk's first call: start the chunk afresh
+            return LoopResume(chunk, 0, None)
+        self._committed = (chunk, call, carry)
+        return LoopResume(chunk, call, carry)
+
+    # -- writing --------------------------------------------------------------------------------
+    def advance(self, chunk: int, call: int, filled: int, carry: dict[str, Any]) -> None:
+        """The calls of ``chunk`` before ``call`` are done, its records filled up to step
+        ``filled``, ``carry`` the state to go on from; save if a save is due."""
+        self._computed[chunk] = filled
+        self._committed = (chunk, call, carry)
+        if self.owner.due():
+            self.save()
+
+    def save(self) -> bool:
+        """Save the records not saved yet and the last consistent point (see `advance`)."""
+        return self.owner._save_loops()
+
+    def finish(self) -> None:
+        """The loop is done: save that (if this run saves at all), so that later loops of the run
+        and a failure to write the results lose nothing."""
+        self.done = True
+        self._committed = None
+        if self.owner.saves > 0 or self.owner.due():
+            self.save()
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Save the last consistent point when the body is interrupted (Ctrl-C, SIGTERM raised as
+        an exception, an error), then let the interruption go on."""
+        try:
+            yield
+        except BaseException:
+            if self._committed is not None or self.done:
+                self.save()
+            raise
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state = {"details": np.asarray(self.details), "done": np.asarray(self.done),
+                 "filled": self._computed.copy()}
+        if self._committed is None:
+            state.update(chunk=np.asarray(len(self.chunks) if self.done else 0), call=np.asarray(0))
+        else:
+            chunk, call, carry = self._committed
+            state.update(chunk=np.asarray(chunk), call=np.asarray(call))
+            state.update({f"carry{SEP}{k}": v for k, v in flatten_tree(carry).items()})
+        return state

@@ -32,10 +32,15 @@ def randomise(trial: Trial, seed: int, subjects: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(edges, u, side="right"), len(weights) - 1)
 
 
-def simulate_trial(scenario, *, progress=None, model=None, subjects: range | None = None) -> xr.Dataset:
+def simulate_trial(scenario, *, progress=None, model=None, subjects: range | None = None,
+                   checkpoint=None) -> xr.Dataset:
     """Run a scenario with a [trial] table. Returns the trial Dataset of opioidsim.trial.stats:
     per subject (arm, retention, relapse, overdose, death, days abstinent), per (subject, week)
-    urine results and per (subject, day) behaviour and physiology from randomisation on."""
+    urine results and per (subject, day) behaviour and physiology from randomisation on.
+
+    `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves each arm's course as a loop of
+    its own ("arm0", "arm1", …): a resumed trial reads the arms that finished and continues the
+    one that was running (see `run_course`)."""
     scenario = _as_scenario(scenario)
     trial = scenario.trial
     if trial is None:
@@ -59,7 +64,8 @@ def simulate_trial(scenario, *, progress=None, model=None, subjects: range | Non
         res = run_course(scenario, tl, trial.supply, subjects=members, model=model,
                          readouts=tuple(scenario.readouts) if scenario.readouts else None,
                          follow_up_after_dropout=trial.follow_up_after_dropout,
-                         discharge_after_missed_days=trial.discharge_after_missed_days, progress=arm_progress)
+                         discharge_after_missed_days=trial.discharge_after_missed_days, progress=arm_progress,
+                         checkpoint=checkpoint, loop_name=f"arm{k}")
         ds = course_dataset(scenario, res, members, days_offset=history_days)
         parts.append(ds.assign_coords(arm=("subject", np.full(len(members), arm.name))))
         done += len(members)
