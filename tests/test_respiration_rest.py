@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from opioidsim import reliability as R
-from opioidsim.engine.core import subject_parameters
+from opioidsim.engine.core import subject_parameters, subject_uniforms
 from opioidsim.model import default_model
 
 MODEL = default_model()
@@ -40,6 +40,9 @@ def test_breathing_starts_at_rest(kind):
 
 def test_the_subject_the_reference_run_found_starts_at_rest():
     p = R.random_parameters(MODEL, R.compressed_stress_scenario(), 1, seed=0, first=4226)
+    # as that run drew it: inspired PO2 was then drawn log-uniform over ×0.5-1.5 of 149 mmHg too
+    u = subject_uniforms(0, "physiology:inspired_po2", np.array([4226]))
+    p["inspired_po2"] = np.exp(np.log(74.5) + u * (np.log(223.5) - np.log(74.5)))
     y, d_co2, d_o2 = _rates_at_start(p)
     assert d_o2[0] < 1e-6 and d_co2[0] < 1e-6
     # the rest the reference solver settles into within minutes from the old start (79.3 mmHg)
