@@ -81,7 +81,8 @@ def _flag_values(command: str) -> dict[str, tuple[list[str], list[str]] | None]:
                 "--scenario": (["acute-heroin-iv", "morphine-analgesia", "@file"], SCENARIO_ARGS),
                 "--overwrite": None}
     if command == "trial":
-        return {"--out": _out, "--subjects": _ints, "--seed": _ints, "--overwrite": None, "--no-progress": None}
+        return {"--out": _out, "--subjects": _ints, "--seed": _ints, "--overwrite": None, "--no-progress": None,
+                "--checkpoint-every": (["0", "60", "86400"], ["-1", "86401", "nan", "inf", "x", ""])}
     if command == "bench":
         return {"--json": None, "--quick": None, "--subjects": (["2", "16"], _ints[1]),
                 "--days": (["0.05", "1", "3650"], ["0.01", "3651", "nan", "x", "-1"]),
