@@ -55,6 +55,28 @@ def tries_summary(record_tries: np.ndarray, segment_records: int) -> dict:
     return out
 
 
+def segment_sweep(record_tries: np.ndarray, sizes=(16, 32, 64, 128, 256)) -> dict:
+    """Σ_seg max_s Σ_{r∈seg}: the queue runner's loop iterations for other SEGMENT_RECORDS (the
+    tries per record do not depend on the segmenting), and for one segment over the whole run."""
+    out = {str(k): tries_summary(record_tries, k)["sum_seg_max_s_sum_r"] for k in sizes}
+    out["whole run"] = int(record_tries.sum(axis=1).max())
+    return out
+
+
+def refill_makespan(per_subject: np.ndarray, slots: int) -> dict:
+    """Loop iterations of a cohort of len(per_subject) subjects (their total tries) on `slots`
+    slots: in consecutive batches (today: each batch waits for its slowest subject) and with each
+    slot taking the next subject as soon as its own is done (list scheduling, no segment barrier)."""
+    import heapq
+
+    batches = int(sum(per_subject[a:a + slots].max() for a in range(0, len(per_subject), slots)))
+    free = [0] * min(slots, len(per_subject))
+    for t in per_subject:
+        heapq.heappush(free, heapq.heappop(free) + int(t))
+    return {"subjects": int(len(per_subject)), "slots": slots, "batches": batches, "refill": int(max(free)),
+            "gain": batches / max(free)}
+
+
 def case_setup(model, kind: str, subjects: int, days: float, seed: int = 0):
     """(grid, p, events, y0, readout names, subject-days) of one benchmark cohort."""
     from opioidsim import bench, reliability
@@ -100,14 +122,20 @@ def bench_case(model, kind: str, subjects: int, days: float, runners=("barrier",
     first = results[runners[0]][1]
     row["tries"] = tries_summary(first["record_tries"], core.SEGMENT_RECORDS)
     row["steps_per_subject_day"] = float(first["steps"].mean()) / row["days"]
-    if len(runners) == 2:
-        (ra, sa), (rb, sb) = results[runners[0]], results[runners[1]]
-        row["ratio"] = row[f"{runners[1]}_subject_days_per_s"] / row[f"{runners[0]}_subject_days_per_s"]
-        row["cpu_ratio"] = row[f"{runners[1]}_subject_days_per_cpu_s"] / row[f"{runners[0]}_subject_days_per_cpu_s"]
-        row["records_bitwise_identical"] = bool(np.array_equal(ra, rb, equal_nan=True))
-        row["steps_identical"] = bool(np.array_equal(sa["steps"], sb["steps"])
-                                      and np.array_equal(sa["record_tries"], sb["record_tries"]))
-    print(json.dumps({k: v for k, v in row.items() if k != "tries"} | {"tries": {
+    row["record_tries"] = first["record_tries"]
+    row["segment_sweep"] = segment_sweep(first["record_tries"])
+    per_subject = first["record_tries"].sum(axis=1)
+    row["refill"] = [refill_makespan(per_subject, k) for k in (8, 16, 32) if k < subjects]
+    base = runners[0]
+    rb, sb = results[base]
+    for other in runners[1:]:
+        ro, so = results[other]
+        row[f"{other}_ratio"] = row[f"{other}_subject_days_per_s"] / row[f"{base}_subject_days_per_s"]
+        row[f"{other}_cpu_ratio"] = row[f"{other}_subject_days_per_cpu_s"] / row[f"{base}_subject_days_per_cpu_s"]
+        row[f"{other}_records_bitwise_identical"] = bool(np.array_equal(ro, rb, equal_nan=True))
+        row[f"{other}_steps_identical"] = bool(np.array_equal(so["steps"], sb["steps"])
+                                               and np.array_equal(so["record_tries"], sb["record_tries"]))
+    print(json.dumps({k: v for k, v in row.items() if k not in ("tries", "segment_sweep", "refill")} | {"tries": {
         k: v for k, v in row["tries"].items() if k != "per_segment"}}), file=sys.stderr, flush=True)
     return row
 
@@ -118,6 +146,7 @@ def main(argv=None) -> None:
                     help="KIND:SUBJECTS, KIND bench (standard scenario) or stress (random physiology, 24 h)")
     ap.add_argument("--days", type=float, default=2.0, help="days of the bench scenario (stress: always 24 h)")
     ap.add_argument("--runners", nargs="+", default=["barrier", "queue"])
+    ap.add_argument("--save-tries", metavar="NPZ", help="write each case's per-subject, per-record tries here")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     from opioidsim.model import default_model
@@ -127,6 +156,10 @@ def main(argv=None) -> None:
     for c in args.cases:
         kind, _, n = c.partition(":")
         rows.append(bench_case(model, kind, int(n or 64), args.days, tuple(args.runners)))
+    if args.save_tries:
+        np.savez_compressed(args.save_tries, **{f"{r['case']}_{r['subjects']}": r.pop("record_tries") for r in rows})
+    for r in rows:
+        r.pop("record_tries", None)
     if args.json:
         print(json.dumps(rows))
         return
@@ -137,13 +170,13 @@ def main(argv=None) -> None:
         print(f"{r['case']} {r['subjects']} × {r['days']:g} d | {t['records']} | {t['sum_r_max_s']} | "
               f"{t['sum_seg_max_s_sum_r']} | {t['max_s_sum_r']} | {t['mean_s_sum_r']:.0f} | "
               f"{t['gain_queue']:.2f}× | {t['gain_no_barrier']:.2f}× | {t['gain_balanced']:.2f}×")
-    if all("ratio" in r for r in rows):
-        print("\nsubject-days/s | barrier | queue | ratio (wall) | ratio (CPU s) | records bitwise identical | steps identical")
+    for other in args.runners[1:]:
+        print(f"\nsubject-days/s | {args.runners[0]} | {other} | ratio (wall) | ratio (CPU s) | "
+              "records bitwise identical | steps identical")
         for r in rows:
-            print(f"{r['case']} {r['subjects']} × {r['days']:g} d | {r['barrier_subject_days_per_s']:.3g} | "
-                  f"{r['queue_subject_days_per_s']:.3g} | {r['ratio']:.2f}× | {r['cpu_ratio']:.2f}× | "
-                  f"{r['records_bitwise_identical']} | {r['steps_identical']}")
-
+            print(f"{r['case']} {r['subjects']} × {r['days']:g} d | {r[args.runners[0] + '_subject_days_per_s']:.3g} | "
+                  f"{r[other + '_subject_days_per_s']:.3g} | {r[other + '_ratio']:.2f}× | {r[other + '_cpu_ratio']:.2f}× | "
+                  f"{r[other + '_records_bitwise_identical']} | {r[other + '_steps_identical']}")
 
 if __name__ == "__main__":
     main()

@@ -178,7 +178,7 @@ def test_queue_equals_barrier_on_repeated_doses():
     """Six subjects with variability, heroin IV every 40 min (on record times), smoked in between
     (off them) and a naloxone dose in the same step as a heroin dose, 4 h, 5 min records."""
     sc = Scenario(duration="4h", record_every="5min", cohort={"subjects": 6, "seed": 4}, doses=[
-        Dose("heroin", "10 mg", route="iv", at="20min", every="40min", until="3h"),
+        Dose("heroin", "10 mg", route="iv", at="20min", every="40min", until="190min"),
         Dose("heroin", "15 mg", route="smoked", at="33min"),
         Dose("naloxone", "0.4 mg", route="im", at="100min")])
     grid = make_grid(sc.duration_min, sc.record_every_min)

@@ -291,35 +291,32 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step
         rows = jnp.arange(n_sub)
 
         def one_try(c):
-            # Each subject steps toward its own next record (n_end) and, on reaching it, writes
-            # its readouts into its own row of the buffer and moves on to the following one; a
+            # Each subject steps toward its own next record (n_end) and, on reaching it, keeps its
+            # state in its own row of the segment's buffer and moves on to the following record; a
             # subject that has all its records idles until the segment's slowest is done.
-            y, ptr, n, m, n_end, k, work, recs, record_work = c
+            y, ptr, n, m, n_end, k, work, y_rec, record_work = c
             active = k < SEGMENT_RECORDS
             y, ptr, n, m = _dose_and_try(model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m, step)
             work = work + active.astype(work.dtype)
             reached = active & (n >= n_end)
             slot = jnp.where(reached, k, SEGMENT_RECORDS)  # out of range: dropped
-
-            def write(bufs):
-                recs, record_work = bufs
-                return (recs.at[slot, rows].set(readouts(y, p), mode="drop"),
-                        record_work.at[slot, rows].set(work, mode="drop"))
-
-            # readouts only when some subject is at a record (most tries reach none)
-            recs, record_work = jax.lax.cond(jnp.any(reached), write, lambda b: b, (recs, record_work))
+            y_rec = y_rec.at[slot, rows].set(y, mode="drop")
+            record_work = record_work.at[slot, rows].set(work, mode="drop")
             k = k + reached.astype(k.dtype)
             n_end = n_end + jnp.where(reached, stride, 0)
-            return y, ptr, n, m, n_end, k, work, recs, record_work
+            return y, ptr, n, m, n_end, k, work, y_rec, record_work
 
         n_end = jnp.broadcast_to(jnp.max(n) + stride, n.shape)  # as the barrier runner: from a common start
         k = jnp.zeros(n.shape, dtype=jnp.int64)
         work = jnp.zeros(n.shape, dtype=jnp.int64)
-        recs = jnp.zeros((SEGMENT_RECORDS, n_sub, len(readout_names)), dtype=y.dtype)
+        y_rec = jnp.zeros((SEGMENT_RECORDS,) + y.shape, dtype=y.dtype)
         record_work = jnp.zeros((SEGMENT_RECORDS, n_sub), dtype=jnp.int64)
         c = jax.lax.while_loop(lambda c: jnp.any(c[5] < SEGMENT_RECORDS), one_try,
-                               (y, ptr, n, m, n_end, k, work, recs, record_work))
-        y, ptr, n, m, _, _, work, recs, record_work = c
+                               (y, ptr, n, m, n_end, k, work, y_rec, record_work))
+        y, ptr, n, m, _, _, work, y_rec, record_work = c
+        # the readouts of every record at the end, one record (all subjects) at a time: the same
+        # computation, on the same shapes, as the barrier runner's
+        recs = jax.lax.map(lambda yr: readouts(yr, p), y_rec)
         return y, ptr, n, m, work, recs, record_work
 
     return (run_queue if runner == "queue" else run_barrier), readouts
