@@ -187,3 +187,27 @@ def test_queue_equals_barrier_on_repeated_doses():
     assert ev.n_events == 8 and len(ev.times_min) == 7
     a, b = both(MODEL, grid, MODEL.initial_state(p), p, ev, MODEL.readouts)
     assert_identical(a, b)
+
+
+def test_bench_queue_counts_what_each_batching_pays():
+    """benchmarks/bench_queue.py's arithmetic on a hand-worked example: 3 subjects, 4 records,
+    segments of 2."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_queue.py"
+    spec = importlib.util.spec_from_file_location("bench_queue", path)
+    bq = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bq)
+    tries = np.array([[5, 1, 1, 1],
+                      [1, 5, 1, 1],
+                      [1, 1, 1, 9]])
+    t = bq.tries_summary(tries, 2)
+    # barrier: 5 + 5 + 1 + 9; queue: max(6, 6, 2) + max(2, 2, 10); whole run: max(8, 8, 12)
+    assert (t["sum_r_max_s"], t["sum_seg_max_s_sum_r"], t["max_s_sum_r"]) == (20, 16, 12)
+    assert t["mean_s_sum_r"] == pytest.approx(28 / 3)
+    assert bq.segment_sweep(tries, sizes=(1, 2, 4)) == {"1": 20, "2": 16, "4": 12, "whole run": 12}
+    # 4 subjects of 9, 1, 1, 1 tries on 2 slots: batches (9, 1) and (1, 1) take 9 + 1 = 10;
+    # refilled, one slot runs the 9 while the other runs the three 1s: 9
+    r = bq.refill_makespan(np.array([9, 1, 1, 1]), 2)
+    assert (r["batches"], r["refill"]) == (10, 9)

@@ -1,10 +1,11 @@
 """Batched simulation: a scenario in, an xarray Dataset out.
 
 Time stepping: the fast physiology advances in steps of h ≤ `MAX_STEP_MIN` with the ROS2 step;
-records are taken every `stride` steps (record_every = stride·h). The compiled unit is one
-*segment* — a `lax.scan` over records, each a `fori_loop` over steps — reused for every segment
-and every subject chunk of the same shape, so a long run compiles once and reports progress
-between segments. Subjects are processed in chunks to bound memory.
+records are taken every `stride` quanta (record_every = stride·h). The compiled unit is one
+*segment* of SEGMENT_RECORDS records — one while_loop in which each subject advances to its own
+next record (see RUNNERS) — reused for every segment and every subject chunk of the same shape,
+so a long run compiles once and reports progress between segments. Subjects are processed in
+chunks to bound memory.
 """
 from __future__ import annotations
 
