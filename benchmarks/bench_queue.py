@@ -135,8 +135,9 @@ def bench_case(model, kind: str, subjects: int, days: float, runners=("barrier",
         row[f"{other}_records_bitwise_identical"] = bool(np.array_equal(ro, rb, equal_nan=True))
         row[f"{other}_steps_identical"] = bool(np.array_equal(so["steps"], sb["steps"])
                                                and np.array_equal(so["record_tries"], sb["record_tries"]))
-    print(json.dumps({k: v for k, v in row.items() if k not in ("tries", "segment_sweep", "refill", "record_tries")} | {"tries": {
-        k: v for k, v in row["tries"].items() if k != "per_segment"}}), file=sys.stderr, flush=True)
+    brief = {k: v for k, v in row.items() if k not in ("tries", "segment_sweep", "refill", "record_tries")}
+    brief["tries"] = {k: v for k, v in row["tries"].items() if k != "per_segment"}
+    print(json.dumps(brief), file=sys.stderr, flush=True)
     return row
 
 

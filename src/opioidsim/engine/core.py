@@ -338,10 +338,11 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
     `adaptive=False` takes every step at the grid step h (the fixed-step baseline). `stats`, if
     given, receives per subject the attempted steps ("steps"), the integration status ("status":
     STATUS_OK, or STATUS_FAILED where a state became NaN or infinite), the time in minutes of the
-    first record that is not finite ("failed_at_min", NaN where none) and the final state
-    ("y_final") and the attempted steps between consecutive records ("record_tries", int32,
-    (subjects, n_records − 1); a diagnostic, zero for records integrated before a resume). A failed subject does not stop the others (subjects never mix): its records from
-    the failure on are NaN, and it is reported, not dropped.
+    first record that is not finite ("failed_at_min", NaN where none), the final state
+    ("y_final") and the attempted steps between consecutive records ("record_tries", int32, (subjects,
+    n_records − 1); a diagnostic, zero for records integrated before a resume). A failed subject does
+    not stop the others (subjects never mix): its records from the failure on are NaN, and it is
+    reported, not dropped.
 
     `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between segments and
     on an interruption, and a run given a checkpoint that holds saved progress continues from it,
