@@ -1,10 +1,11 @@
 """Batched simulation: a scenario in, an xarray Dataset out.
 
 Time stepping: the fast physiology advances in steps of h ≤ `MAX_STEP_MIN` with the ROS2 step;
-records are taken every `stride` steps (record_every = stride·h). The compiled unit is one
-*segment* — a `lax.scan` over records, each a `fori_loop` over steps — reused for every segment
-and every subject chunk of the same shape, so a long run compiles once and reports progress
-between segments. Subjects are processed in chunks to bound memory.
+records are taken every `stride` quanta (record_every = stride·h). The compiled unit is one
+*segment* of SEGMENT_RECORDS records — one while_loop in which each subject advances to its own
+next record (see RUNNERS) — reused for every segment and every subject chunk of the same shape,
+so a long run compiles once and reports progress between segments. Subjects are processed in
+chunks to bound memory.
 """
 from __future__ import annotations
 
@@ -204,26 +205,58 @@ def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m):
     return jax.lax.while_loop(cond, body, (y, n, m, jnp.asarray(0, jnp.int64)))
 
 
+def apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount):
+    """Add every dose due at or before quantum n (at most EVENTS_PER_STEP per call) to each active
+    subject's state (traceable). Returns the new (y, ptr, dosed)."""
+    n_states, n_ev = y.shape[-1], ev_step.shape[1]
+    dosed = jnp.zeros(y.shape[:1], dtype=bool)
+    for _ in range(EVENTS_PER_STEP):
+        idx = jnp.minimum(ptr, n_ev - 1)[:, None]
+        due = active & (ptr < n_ev) & (jnp.take_along_axis(ev_step, idx, 1)[:, 0] <= n)
+        amount = jnp.where(due, jnp.take_along_axis(ev_amount, idx, 1)[:, 0], 0.0)
+        target = jnp.take_along_axis(ev_target, idx, 1)[:, 0]
+        y = y + jax.nn.one_hot(target, n_states, dtype=y.dtype) * amount[:, None]
+        ptr = ptr + due.astype(ptr.dtype)
+        dosed = dosed | due
+    return y, ptr, dosed
+
+
+def _dose_and_try(model: Model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m, step):
+    """One attempt for every active subject toward its quantum n_end: first the doses due now
+    (dosing resets the step to one quantum: a bolus starts the fastest transient there is), then
+    an adaptive step never past the next record (n_end) or the next dose. Returns (y, ptr, n, m)."""
+    ev_step, ev_target, ev_amount = ev
+    n_ev = ev_step.shape[1]
+    y, ptr, dosed = apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount)
+    m = jnp.where(dosed, 1, m)
+    nxt = jnp.where(ptr < n_ev, jnp.take_along_axis(ev_step, jnp.minimum(ptr, n_ev - 1)[:, None], 1)[:, 0], n_end)
+    y, n, m = adaptive_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step)
+    return y, ptr, n, m
+
+
+#: how a compiled segment walks its records (`integrate(..., runner=...)`):
+#: "queue": one while_loop in which each subject advances to its own next record and writes it
+#: into its own row, so a batch costs per segment the tries of its slowest subject over the
+#: segment; "barrier": the runner as first written (the benchmarks' baseline), a scan over
+#: records with a while_loop per record that waits for every subject, so a batch costs per
+#: record the tries of that record's slowest subject. Both take the same steps (same records,
+#: bit for bit).
+RUNNERS = ("queue", "barrier")
+
+
 @lru_cache(maxsize=16)
-def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step):
+def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step, runner: str = "queue"):
     """The compiled unit. Step quantum, steps per record and the largest step are traced
     arguments, so one compilation serves every scenario with the same cohort size, event count
-    and readouts, adaptive or fixed-step."""
-    n_states = model.n_states
-    atol = state_atol(model)
+    and readouts, adaptive or fixed-step.
 
-    def apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount):
-        n_ev = ev_step.shape[1]
-        dosed = jnp.zeros(y.shape[:1], dtype=bool)
-        for _ in range(EVENTS_PER_STEP):
-            idx = jnp.minimum(ptr, n_ev - 1)[:, None]
-            due = active & (ptr < n_ev) & (jnp.take_along_axis(ev_step, idx, 1)[:, 0] <= n)
-            amount = jnp.where(due, jnp.take_along_axis(ev_amount, idx, 1)[:, 0], 0.0)
-            target = jnp.take_along_axis(ev_target, idx, 1)[:, 0]
-            y = y + jax.nn.one_hot(target, n_states, dtype=y.dtype) * amount[:, None]
-            ptr = ptr + due.astype(ptr.dtype)
-            dosed = dosed | due
-        return y, ptr, dosed
+    `run(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m)` integrates
+    SEGMENT_RECORDS records from a point where every subject is at the same quantum; it returns
+    (y, ptr, n, m, work, recs, record_work): work the tries of each subject, recs (records,
+    subjects, readouts), record_work (records, subjects) each subject's tries up to each record."""
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
+    atol = state_atol(model)
 
     @jax.jit
     def readouts(y, p):
@@ -231,20 +264,13 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step
         return jnp.stack([jnp.broadcast_to(out[r], y.shape[:1]) for r in readout_names], axis=-1)
 
     @jax.jit
-    def run(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m):
-        n_ev = ev_step.shape[1]
+    def run_barrier(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m):
+        ev = (ev_step, ev_target, ev_amount)
 
         def one_try(c):
-            # Each subject takes its own step (see adaptive_try), never past its next dose or the
-            # next record. Dosing resets the step to one quantum: a bolus starts the fastest
-            # transient there is.
             y, ptr, n, m, n_end, work = c
             active = n < n_end
-            y, ptr, dosed = apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount)
-            m = jnp.where(dosed, 1, m)
-            nxt = jnp.where(ptr < n_ev, jnp.take_along_axis(ev_step, jnp.minimum(ptr, n_ev - 1)[:, None], 1)[:, 0],
-                            n_end)
-            y, n, m = adaptive_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step)
+            y, ptr, n, m = _dose_and_try(model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m, step)
             return y, ptr, n, m, n_end, work + active.astype(work.dtype)
 
         def one_record(carry, _):
@@ -252,13 +278,49 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step
             n_end = jnp.max(n) + stride  # every subject starts a record at the same time
             c = jax.lax.while_loop(lambda c: jnp.any(c[2] < c[4]), one_try, (y, ptr, n, m, n_end, work))
             y, ptr, n, m, _, work = c
-            return (y, ptr, n, m, work), readouts(y, p)
+            return (y, ptr, n, m, work), (readouts(y, p), work)
 
         work = jnp.zeros(y.shape[:1], dtype=jnp.int64)
-        (y, ptr, n, m, work), recs = jax.lax.scan(one_record, (y, ptr, n, m, work), None, length=SEGMENT_RECORDS)
-        return y, ptr, n, m, work, recs
+        (y, ptr, n, m, work), (recs, record_work) = jax.lax.scan(one_record, (y, ptr, n, m, work), None,
+                                                                  length=SEGMENT_RECORDS)
+        return y, ptr, n, m, work, recs, record_work
 
-    return run, readouts
+    @jax.jit
+    def run_queue(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m):
+        ev = (ev_step, ev_target, ev_amount)
+        n_sub = y.shape[0]
+        rows = jnp.arange(n_sub)
+
+        def one_try(c):
+            # Each subject steps toward its own next record (n_end) and, on reaching it, keeps its
+            # state in its own row of the segment's buffer and moves on to the following record; a
+            # subject that has all its records idles until the segment's slowest is done.
+            y, ptr, n, m, n_end, k, work, y_rec, record_work = c
+            active = k < SEGMENT_RECORDS
+            y, ptr, n, m = _dose_and_try(model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m, step)
+            work = work + active.astype(work.dtype)
+            reached = active & (n >= n_end)
+            slot = jnp.where(reached, k, SEGMENT_RECORDS)  # out of range: dropped
+            y_rec = y_rec.at[slot, rows].set(y, mode="drop")
+            record_work = record_work.at[slot, rows].set(work, mode="drop")
+            k = k + reached.astype(k.dtype)
+            n_end = n_end + jnp.where(reached, stride, 0)
+            return y, ptr, n, m, n_end, k, work, y_rec, record_work
+
+        n_end = jnp.broadcast_to(jnp.max(n) + stride, n.shape)  # as the barrier runner: from a common start
+        k = jnp.zeros(n.shape, dtype=jnp.int64)
+        work = jnp.zeros(n.shape, dtype=jnp.int64)
+        y_rec = jnp.zeros((SEGMENT_RECORDS,) + y.shape, dtype=y.dtype)
+        record_work = jnp.zeros((SEGMENT_RECORDS, n_sub), dtype=jnp.int64)
+        c = jax.lax.while_loop(lambda c: jnp.any(c[5] < SEGMENT_RECORDS), one_try,
+                               (y, ptr, n, m, n_end, k, work, y_rec, record_work))
+        y, ptr, n, m, _, _, work, y_rec, record_work = c
+        # the readouts of every record at the end, one record (all subjects) at a time: the same
+        # computation, on the same shapes, as the barrier runner's
+        recs = jax.lax.map(lambda yr: readouts(yr, p), y_rec)
+        return y, ptr, n, m, work, recs, record_work
+
+    return (run_queue if runner == "queue" else run_barrier), readouts
 
 
 #: per-subject integration status (coordinate `status` of the results)
@@ -269,24 +331,29 @@ STATUS_MEANINGS = "ok integration_failed"
 
 def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray], events: DoseEvents,
               readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None, *,
-              adaptive: bool = True, stats: dict | None = None, checkpoint=None, step=ros2_step) -> np.ndarray:
+              adaptive: bool = True, stats: dict | None = None, checkpoint=None, step=ros2_step,
+              runner: str = "queue") -> np.ndarray:
     """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts).
 
     `adaptive=False` takes every step at the grid step h (the fixed-step baseline). `stats`, if
     given, receives per subject the attempted steps ("steps"), the integration status ("status":
     STATUS_OK, or STATUS_FAILED where a state became NaN or infinite), the time in minutes of the
-    first record that is not finite ("failed_at_min", NaN where none) and the final state
-    ("y_final"). A failed subject does not stop the others (subjects never mix): its records from
-    the failure on are NaN, and it is reported, not dropped.
+    first record that is not finite ("failed_at_min", NaN where none), the final state
+    ("y_final") and the attempted steps between consecutive records ("record_tries", int32, (subjects,
+    n_records − 1); a diagnostic, zero for records integrated before a resume). A failed subject does
+    not stop the others (subjects never mix): its records from the failure on are NaN, and it is
+    reported, not dropped.
 
     `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between segments and
     on an interruption, and a run given a checkpoint that holds saved progress continues from it,
-    to the same records bit for bit. `step`: see `adaptive_try`."""
+    to the same records bit for bit. `step`: see `adaptive_try`; `runner`: see `RUNNERS` (both give
+    the same records bit for bit)."""
     n_subjects = y0.shape[0]
     n_segments = math.ceil((grid.n_records - 1) / SEGMENT_RECORDS)
-    run, readouts = _segment_runner(model, tuple(readout_names), step)
+    run, readouts = _segment_runner(model, tuple(readout_names), step, runner)
     out = np.empty((n_subjects, grid.n_records, len(readout_names)))
     steps = np.zeros(n_subjects, dtype=np.int64)
+    record_tries = np.zeros((n_subjects, max(0, grid.n_records - 1)), dtype=np.int32)
     status = np.zeros(n_subjects, dtype=np.int8)
     failed_at = np.full(n_subjects, np.nan)
     y_final = np.array(y0, dtype=float, copy=True)
@@ -349,8 +416,10 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
                 check(sl, 0, 1, np.asarray(y)[:rows])
             committed = (ci, seg0, filled, y, ptr, n, m)
             for seg in range(seg0, n_segments):
-                y, ptr, n, m, work, recs = run(y, ptr, n, m, pc, *ev, h, stride, max_m)
+                y, ptr, n, m, work, recs, record_work = run(y, ptr, n, m, pc, *ev, h, stride, max_m)
                 take = min(SEGMENT_RECORDS, grid.n_records - filled)
+                tries = np.diff(np.asarray(record_work[:take, :rows]), axis=0, prepend=0)
+                record_tries[sl, filled - 1:filled - 1 + take] = tries.T
                 out[sl, filled:filled + take, :] = np.moveaxis(np.asarray(recs[:take, :rows]), 0, 1)
                 y_host = np.asarray(y)[:rows]
                 check(sl, filled, filled + take, y_host)
@@ -377,7 +446,8 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
         sl = slice(ci * SUBJECT_CHUNK, min(n_subjects, (ci + 1) * SUBJECT_CHUNK))
         checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl), final=True)
     if stats is not None:
-        stats.update(steps=steps, status=status, failed_at_min=failed_at, y_final=y_final)
+        stats.update(steps=steps, status=status, failed_at_min=failed_at, y_final=y_final,
+                     record_tries=record_tries)
     return out
 
 
