@@ -644,24 +644,7 @@ def test_default_model_results_do_not_depend_on_subject_chunking(monkeypatch):
 
 # Chunking and segmenting are bookkeeping in `integrate`, independent of the physiology: they are
 # checked on a toy model (compiles in < 1 s) with per-subject dose times, amounts and parameters.
-class BolusModule(Module):
-    """A one-compartment bolus target plus a forced state, so both doses and t matter."""
-
-    name = "bolus"
-    states = (State("amount", "mg", 0.0, "amount"), State("y", "1", 0.5, "forced", lower=-math.inf))
-    parameters = (Parameter("kel", 0.05, "1/min", SRC), Parameter("k", 0.7, "1/min", SRC),
-                  Parameter("amp", 1.3, "1", SRC), Parameter("omega", 2.0, "1/min", SRC))
-    provides = ("amount_out", "y_out")
-
-    def outputs(self, y, u, p):
-        return {"amount_out": y["amount"], "y_out": y["y"]}
-
-    def rates(self, t, y, u, p):
-        return {"amount": -p["kel"] * y["amount"], "y": -p["k"] * y["y"] + p["amp"] * jnp.sin(p["omega"] * t)}
-
-
-BOLUS = Model([BolusModule()])
-BOLUS_NAMES = ("amount_out", "y_out")
+from toy_models import BOLUS, BOLUS_NAMES  # noqa: E402  (the toy model, shared with test_engine_queue)
 
 
 def bolus_events(steps: list[list[int]], amounts: list[list[float]], slots: int = 4) -> DoseEvents:

@@ -11,47 +11,25 @@ compiled program is shared with it).
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import pytest
 
 import opioidsim.engine.core as core  # noqa: I001  (enables 64-bit JAX first)
-import jax.numpy as jnp
 
 from opioidsim import reliability as R
 from opioidsim.engine import integrate, make_grid, subject_parameters
 from opioidsim.engine.core import STATUS_FAILED
 from opioidsim.engine.dosing import DoseEvents, compile_doses
 from opioidsim.model import default_model
-from opioidsim.model.base import Module, State
-from opioidsim.model.model import Model
-from opioidsim.params import Parameter
 from opioidsim.scenarios import Dose, Scenario
+from toy_models import BOLUS, BOLUS_NAMES
 
-SRC = "test-only parameter (toy problem)"
 NO_EVENT = np.iinfo(np.int64).max // 4
 
 
-class PulseModule(Module):
-    """x' = −k·x (a dose target) and a stiff forced y' = −k_y·y + amp·sin(ω t), so that subjects
-    with different k_y need different numbers of steps per record."""
-
-    name = "pulse"
-    states = (State("x", "mg", 0.0, "amount"), State("y", "1", 0.5, "forced", lower=-math.inf))
-    parameters = (Parameter("k", 0.05, "1/min", SRC), Parameter("k_y", 0.7, "1/min", SRC),
-                  Parameter("amp", 1.3, "1", SRC), Parameter("omega", 2.0, "1/min", SRC))
-    provides = ("x_out", "y_out")
-
-    def outputs(self, y, u, p):
-        return {"x_out": y["x"], "y_out": y["y"]}
-
-    def rates(self, t, y, u, p):
-        return {"x": -p["k"] * y["x"], "y": -p["k_y"] * y["y"] + p["amp"] * jnp.sin(p["omega"] * t)}
-
-
-TOY = Model([PulseModule()])
-TOY_NAMES = ("x_out", "y_out")
+# the toy model of test_engine (tests/toy_models.py): kel on the dose target, k on the forced state
+TOY, TOY_NAMES = BOLUS, BOLUS_NAMES
 TOY_GRID = make_grid(300.0, 0.5, max_step=0.125)  # h = 0.125 min, stride 4, 601 records
 
 
@@ -60,8 +38,8 @@ def toy_cohort(n: int = 7):
     stride 4), between them, and two in the same step (subject 1)."""
     rng = np.random.default_rng(3)
     p = {k: np.full(n, v.internal_value) for k, v in TOY.parameters.items()}
-    p["k"] = p["k"] * np.exp(rng.normal(0, 0.4, n))
-    p["k_y"] = np.geomspace(0.1, 30.0, n)
+    p["kel"] = p["kel"] * np.exp(rng.normal(0, 0.4, n))
+    p["k"] = np.geomspace(0.1, 30.0, n)
     p["omega"] = np.geomspace(0.2, 4.0, n)[::-1].copy()
     step = np.full((n, 4), NO_EVENT, dtype=np.int64)
     step[:, 0] = 4 * rng.integers(1, 300, n)  # on a record time

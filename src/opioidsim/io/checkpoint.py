@@ -174,6 +174,15 @@ class Checkpoint:
     def due(self) -> bool:
         return self._clock() - self._last >= self.every_s
 
+    def _save_failed(self, exc: OSError) -> bool:
+        """A save that could not be written: warn once, try again after the interval, go on."""
+        self.failed_saves += 1
+        if self.failed_saves == 1:
+            warnings.warn(f"could not save a checkpoint in '{self.folder}' ({exc}); the run "
+                          "goes on, and the last saved checkpoint stays valid", RuntimeWarning)
+        self._last = self._clock()
+        return False
+
     def save(self, out: np.ndarray, state: dict[str, Any], *, final: bool = False) -> bool:
         """Save the records not saved yet and the state; True if it was saved."""
         try:
@@ -193,12 +202,7 @@ class Checkpoint:
             arrays["fingerprint"] = np.asarray(self.fingerprint)
             atomic_write_npz(self.folder / STATE, arrays)
         except OSError as exc:  # disk full, no permission: keep running on the last good checkpoint
-            self.failed_saves += 1
-            if self.failed_saves == 1:
-                warnings.warn(f"could not save a checkpoint in '{self.folder}' ({exc}); the run "
-                              "goes on, and the last saved checkpoint stays valid", RuntimeWarning)
-            self._last = self._clock()
-            return False
+            return self._save_failed(exc)
         self._n_parts = n_parts
         self._saved = (r0, r1, filled)
         self._last = self._clock()
@@ -307,12 +311,7 @@ class Checkpoint:
                 arrays.update({f"{name}{SEP}{k}": v for k, v in state.items()})
             atomic_write_npz(self.folder / STATE, arrays)
         except OSError as exc:  # as in `save`: the last saved checkpoint stays valid
-            self.failed_saves += 1
-            if self.failed_saves == 1:
-                warnings.warn(f"could not save a checkpoint in '{self.folder}' ({exc}); the run "
-                              "goes on, and the last saved checkpoint stays valid", RuntimeWarning)
-            self._last = self._clock()
-            return False
+            return self._save_failed(exc)
         self._loop_states = states
         self._loop_saved.update(saved_now)
         self._n_parts = n_parts

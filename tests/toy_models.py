@@ -1,0 +1,36 @@
+"""Toy models shared by the engine tests: they compile in under a second, so the engine's
+bookkeeping (chunks, segments, records, doses, runners) can be checked apart from the physiology."""
+from __future__ import annotations
+
+import math
+
+import opioidsim.engine.core  # noqa: F401,I001  (enables 64-bit JAX before jnp is used)
+import jax.numpy as jnp
+
+from opioidsim.model.base import Module, State
+from opioidsim.model.model import Model
+from opioidsim.params import Parameter
+
+SRC = "test-only parameter (toy problem)"
+
+
+class BolusModule(Module):
+    """A one-compartment bolus target (amount' = −kel·amount) plus a forced state
+    y' = −k·y + amp·sin(ω t), so that doses and t both matter and subjects with different k need
+    different numbers of steps per record."""
+
+    name = "bolus"
+    states = (State("amount", "mg", 0.0, "amount"), State("y", "1", 0.5, "forced", lower=-math.inf))
+    parameters = (Parameter("kel", 0.05, "1/min", SRC), Parameter("k", 0.7, "1/min", SRC),
+                  Parameter("amp", 1.3, "1", SRC), Parameter("omega", 2.0, "1/min", SRC))
+    provides = ("amount_out", "y_out")
+
+    def outputs(self, y, u, p):
+        return {"amount_out": y["amount"], "y_out": y["y"]}
+
+    def rates(self, t, y, u, p):
+        return {"amount": -p["kel"] * y["amount"], "y": -p["k"] * y["y"] + p["amp"] * jnp.sin(p["omega"] * t)}
+
+
+BOLUS = Model([BolusModule()])
+BOLUS_NAMES = ("amount_out", "y_out")
