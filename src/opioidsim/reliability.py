@@ -114,8 +114,8 @@ def stress_scenario(subjects: int = 1, seed: int = 0, duration: str = "24h", rec
 def compressed_stress_scenario(subjects: int = 1, seed: int = 0) -> Scenario:
     """The ten doses of `stress_scenario` (every drug and route, the overdose-range fentanyl and
     both naloxones) within 4 h: the transients overlap and the 10-h washout tail is left out, so a
-    subject costs about 40 % of the 24-h run (steps per subject: median 1,302 against 2,136). The
-    10,000-subject run uses it; the 24-h form covers the washout on fewer subjects."""
+    subject costs about 60 % of the 24-h run (steps per subject: median 1,305 against 2,113). The
+    reference sample uses it (RELIABILITY.md runs the 10,000 subjects through both forms)."""
     doses = [Dose("heroin", "20 mg", route="iv", at="5min"), Dose("heroin", "20 mg", route="smoked", at="20min"),
              Dose("morphine", "30 mg", route="oral", at="30min"), Dose("fentanyl", "1 mg", route="iv", at="1h"),
              Dose("naloxone", "2 mg", route="im", at="1h5min"), Dose("naloxone", "4 mg", route="intranasal", at="1h20min"),
