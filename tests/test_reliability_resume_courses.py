@@ -205,19 +205,12 @@ duration = "3d"
 """
 
 
-def _same_dataset(a, b) -> None:
-    assert sorted(a.variables) == sorted(b.variables)
-    for v in a.variables:
-        x, y = a[v].values, b[v].values
-        if x.dtype.kind in "fc":
-            assert np.array_equal(x, y, equal_nan=True), v
-        else:
-            assert np.array_equal(x, y), v
-
-
-def _differs(a, b) -> bool:
-    return any(not np.array_equal(a[v].values, b[v].values, equal_nan=True)
-               for v in a.data_vars if a[v].dtype.kind == "f")
+def _dataset_differences(a, b) -> list[str]:
+    """The variables and coordinates of a and b that are not bitwise equal (NaN equals NaN)."""
+    if sorted(a.variables) != sorted(b.variables):
+        return [f"variables {sorted(set(a.variables) ^ set(b.variables))}"]
+    return [v for v in a.variables
+            if not np.array_equal(a[v].values, b[v].values, equal_nan=a[v].dtype.kind in "fc")]
 
 
 @pytest.fixture(scope="module")
@@ -243,9 +236,10 @@ def test_paradigm_resumes_from_copies_taken_after_every_call_and_a_skipped_call_
     simulate_paradigm(scenario, progress=copy, checkpoint=Checkpoint(folder, {"s": 1}, every_s=0))
     assert len(copies) == 3
     for c in copies:
-        _same_dataset(simulate_paradigm(scenario, checkpoint=Checkpoint(c, {"s": 1}, every_s=1e9)), whole)
+        assert _dataset_differences(
+            simulate_paradigm(scenario, checkpoint=Checkpoint(c, {"s": 1}, every_s=1e9)), whole) == []
     _graft_carry(copies[1] / "state.npz", copies[0] / "state.npz", "paradigm")
-    assert _differs(simulate_paradigm(scenario, checkpoint=Checkpoint(copies[1], {"s": 1})), whole)
+    assert _dataset_differences(simulate_paradigm(scenario, checkpoint=Checkpoint(copies[1], {"s": 1})), whole)
 
 
 @pytest.mark.slow  # minutes on 2 cores: two 14-day arms, twice (the toy two-loop test is the reduced form)
@@ -269,7 +263,7 @@ def test_trial_stopped_in_its_second_arm_reads_the_first_and_continues(tmp_path)
     progress = []
     resumed = simulate_trial(scenario, progress=progress.append, checkpoint=Checkpoint(tmp_path, {"s": 1}))
     assert progress == []  # nothing left to integrate: both arms came from the checkpoint
-    _same_dataset(resumed, whole)
+    assert _dataset_differences(resumed, whole) == []
 
 
 # ---- the real command: killed, stopped, resumed ---------------------------------------------------
@@ -310,12 +304,15 @@ def _uninterrupted(tmp: Path, text: str, command: str = "run") -> Path:
     return tmp / "whole"
 
 
-def _same_results(a: Path, b: Path) -> None:
+def _result_differences(a: Path, b: Path) -> list[str]:
+    """What differs between two results folders: results.nc's variables, summary.csv."""
     import xarray as xr
 
     with xr.open_dataset(a / "results.nc") as x, xr.open_dataset(b / "results.nc") as y:
-        _same_dataset(x, y)
-    assert (a / "summary.csv").read_text() == (b / "summary.csv").read_text()
+        diff = _dataset_differences(x, y)
+    if (a / "summary.csv").read_text() != (b / "summary.csv").read_text():
+        diff.append("summary.csv")
+    return diff
 
 
 def _assert_marked_incomplete(tmp: Path, out: str) -> None:
@@ -325,7 +322,9 @@ def _assert_marked_incomplete(tmp: Path, out: str) -> None:
     assert json.loads((inc / "run.json").read_text())["status"] == "incomplete"
 
 
-def _kill_and_resume(tmp: Path, text: str, whole: Path, command: str, saves: int, *, in_process: bool) -> None:
+def _kill_and_resume(tmp: Path, text: str, command: str, saves: int, *, in_process: bool) -> Path:
+    """Start the run, SIGKILL it after `saves` checkpoints, check it is marked incomplete, resume
+    it; returns the resumed results folder."""
     from opioidsim import cli
 
     (tmp / "s.toml").write_text(text)
@@ -342,7 +341,7 @@ def _kill_and_resume(tmp: Path, text: str, whole: Path, command: str, saves: int
         assert res.returncode == 0 and "resuming" in res.stderr, res.stderr
     assert not (tmp / "o.incomplete").exists()
     assert json.loads((tmp / "o" / "run.json").read_text())["status"] == "complete"
-    _same_results(tmp / "o", whole)
+    return tmp / "o"
 
 
 @pytest.fixture(scope="module")
@@ -351,7 +350,8 @@ def paradigm_whole(tmp_path_factory):
 
 
 def test_killed_animal_experiment_resumes_to_the_uninterrupted_results(tmp_path, paradigm_whole):
-    _kill_and_resume(tmp_path, PARADIGM, paradigm_whole, "run", saves=2, in_process=True)
+    resumed = _kill_and_resume(tmp_path, PARADIGM, "run", saves=2, in_process=True)
+    assert _result_differences(resumed, paradigm_whole) == []
 
 
 def test_stopped_animal_experiment_says_how_to_continue(tmp_path):
@@ -369,7 +369,8 @@ def test_stopped_animal_experiment_says_how_to_continue(tmp_path):
 def test_killed_life_course_resumes_to_the_uninterrupted_results(tmp_path):
     (tmp_path / "ref").mkdir()
     whole = _uninterrupted(tmp_path / "ref", LIFE)
-    _kill_and_resume(tmp_path, LIFE, whole, "run", saves=1, in_process=False)
+    resumed = _kill_and_resume(tmp_path, LIFE, "run", saves=1, in_process=False)
+    assert _result_differences(resumed, whole) == []
 
 
 @pytest.mark.slow
@@ -377,4 +378,5 @@ def test_killed_trial_resumes_to_the_uninterrupted_results(tmp_path):
     """`opioidsim trial` killed after its first arm: `opioidsim run --resume` finishes it."""
     (tmp_path / "ref").mkdir()
     whole = _uninterrupted(tmp_path / "ref", TRIAL, "trial")
-    _kill_and_resume(tmp_path, TRIAL, whole, "trial", saves=2, in_process=False)
+    resumed = _kill_and_resume(tmp_path, TRIAL, "trial", saves=2, in_process=False)
+    assert _result_differences(resumed, whole) == []
