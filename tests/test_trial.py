@@ -123,7 +123,7 @@ def test_small_trial_dataset_shape_and_bookkeeping(small_trial):
     ds, table = small_trial
     assert ds.sizes["subject"] == REDUCED["subjects"]
     assert set(ds.arm.values) <= {"no-substitution", "methadone"}
-    assert ds.sizes["week"] == 2 and ds.day.values[0] == 0
+    assert ds.sizes["week"] == int(REDUCED["follow_up"].rstrip("w")) and ds.day.values[0] == 0
     # every subject is counted once in the CONSORT flow
     from opioidsim.trial.stats import consort_flow
 
@@ -146,6 +146,13 @@ def test_methadone_is_given_only_to_its_arm_and_relieves_withdrawal(small_trial)
     # morning withdrawal in the second week: methadone holds it down (it sits on the receptors)
     week2 = ds.day.values >= 7
     assert np.nanmean(ds.cows.values[met][:, week2]) < np.nanmean(ds.cows.values[~met][:, week2])
+    # everyone comes to the enrolment visit, and each methadone subject gets its first dose there
+    assert np.all(ds.attended.values[:, 0] == 1)
+    assert np.all(ds.medication_mg.values[met][:, 0] > 0)
+    # relief is learned from the clinic's dose only: none without medication, some after a dose
+    # that relieved withdrawal (the subjects arrive in withdrawal, so the first doses relieve it)
+    assert ds.medication_relief.values[~met].max() == 0.0
+    assert (ds.medication_relief.values[met][:, 1] > 0).mean() >= 0.5
 
 
 @pytest.mark.slow

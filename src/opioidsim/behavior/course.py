@@ -28,8 +28,8 @@ import numpy as np
 import xarray as xr
 from jax.scipy.special import ndtri
 
-from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, subject_parameters, \
-    subject_uniforms
+from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, subject_normals, \
+    subject_parameters, subject_uniforms
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
 from ..model.receptor import LIGANDS, bound_state
@@ -50,7 +50,7 @@ DEFAULT_READOUTS = ("cows", "hedonic_state", "negative_affect", "mor_occupancy_v
                     "tolerance", "d2_density", "spo2", "pfc_control")
 #: what the compiled loop records per step, in this order
 RECORDED = ("use", "overdose", "naloxone", "attend", "medication_mg", "in_treatment", "urine", "alive", "craving",
-            "drug_value", "dose_multiplier")
+            "drug_value", "dose_multiplier", "medication_relief")
 _COL = {name: i for i, name in enumerate(RECORDED)}
 #: the urine column: 1 positive, 0 negative, −1 scheduled but missed, −2 no test this step
 URINE_MISSED, URINE_NONE = -1.0, -2.0
@@ -153,6 +153,9 @@ def course_parameters(scenario, supply, n: int, first: int) -> dict[str, np.ndar
     seed = scenario.cohort.seed
     dep = subject_uniforms(seed, "trait_depression", idx) < scenario.cohort.depression
     ptsd = subject_uniforms(seed, "trait_ptsd", idx) < scenario.cohort.ptsd
+    # readiness for treatment: one latent trait behind both attendance and resisting a use
+    sigma = math.sqrt(math.log1p(float(pars["readiness_cv"].internal_value) ** 2))
+    p["readiness"] = np.exp(sigma * subject_normals(seed, "trait_readiness", idx))
     p["depressed"] = dep.astype(float)
     p["ptsd"] = ptsd.astype(float)
     p["supply_mg"] = np.full(n, supply.dose_mg)
@@ -210,10 +213,17 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
                                                             out, p) + drv) / 2.0)
         # == phase 0: decide ==========================================================================
         # -- the programme: attendance, discharge, medication --------------------------------------
-        for key in ("dropped", "missed_days", "inducted", "cm_streak"):
+        for key in ("dropped", "missed_days", "inducted", "cm_streak", "med_relief", "med_pending"):
             s[key] = jnp.where(programme_start * decide > 0, 0.0, s[key])
+        # what the last clinic dose did for the distress, judged one decision step later
+        felt = decide * s["med_pending"]
+        relief_learned = hu.learn_medication_relief(s["med_relief"], s["distress_at_dose"], drv, p)
+        s["med_relief"] = jnp.where(felt > 0, relief_learned, s["med_relief"])
+        s["med_pending"] = s["med_pending"] * (1.0 - felt)
         in_prog = programme * (1.0 - s["dropped"]) * alive
-        attend = decide * clinic * in_prog * (u[:, 0] < hu.attend_probability(want, drv, support, cm, p))
+        # the first clinic day is the enrolment visit (a trial randomises at the clinic): always attended
+        chooses = u[:, 0] < hu.attend_probability(want, drv, support, cm, s["med_relief"], p)
+        attend = decide * clinic * in_prog * jnp.maximum(chooses, programme_start)
         s["missed_days"] = jnp.where(decide * clinic * in_prog > 0,
                                      jnp.where(attend > 0, 0.0, s["missed_days"] + 1.0), s["missed_days"])
         s["dropped"] = jnp.where(s["missed_days"] >= discharge, 1.0, s["dropped"])
@@ -225,6 +235,8 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         maintenance = attend * s["inducted"] * dose_day
         given = jnp.minimum(first_dose * dose_day + maintenance, 1.0) * (med_mg > 0)
         s["inducted"] = jnp.maximum(s["inducted"], jnp.where(med > 0, first_dose, attend))
+        s["med_pending"] = jnp.where(given > 0, 1.0, s["med_pending"])
+        s["distress_at_dose"] = jnp.where(given > 0, drv, s["distress_at_dose"])
         mi = jnp.asarray(med_idx)[med]
         y = y + jax.nn.one_hot(mi, n_states, dtype=y.dtype) * (given * med_mg * med_f[:, med])[:, None]
         # -- urine: positive within the detection window of the last use --------------------------
@@ -235,7 +247,7 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         s["cm_streak"] = jnp.where(tested > 0, jnp.where(positive > 0, 0.0, s["cm_streak"] + 1.0), s["cm_streak"])
         # -- street use (the decision covers this check interval and the rest of the step) ---------
         stake = hu.cm_stake(s["cm_streak"], cm * in_prog, p)
-        mot = hu.use_motivation(want, drv, pfc, cbt, stake, p)
+        mot = hu.use_motivation(want, drv, pfc, cbt, stake, in_prog, p)
         use = decide * (u[:, 1] < hu.use_probability(mot, available, step_quanta * QUANTUM_MIN, p) * alive)
         sigma = p["purity_sigma"]
         purity = jnp.exp(sigma * ndtri(jnp.clip(u[:, 2], 1e-12, 1 - 1e-12)) - 0.5 * sigma ** 2)
@@ -262,7 +274,7 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         s["alive"] = alive * (y[:, arrest_idx] < 0.5)
         s["minutes_since_use"] = jnp.where(use > 0, minutes, s["minutes_since_use"] + minutes)
         rec_b = jnp.stack([use, overdose, naloxone, attend, given * med_mg, in_prog, urine_code, s["alive"],
-                           craving, s["drug_value"], s["dose_multiplier"]], axis=-1)
+                           craving, s["drug_value"], s["dose_multiplier"], s["med_relief"]], axis=-1)
         rec_p = jnp.stack([jnp.broadcast_to(out[r], use.shape) for r in readout_names], axis=-1)
         return (y, n, m, s, keys, k_step + 1), (rec_b, rec_p)
 
@@ -405,7 +417,7 @@ def _merge_phases(rb: np.ndarray) -> np.ndarray:
     """One record per decision step from its two iterations: the decision's, with the judgement's
     overdose, naloxone and the states at the step's end."""
     out = rb[..., 0, :].copy()
-    for name in ("overdose", "naloxone", "alive", "drug_value", "dose_multiplier"):
+    for name in ("overdose", "naloxone", "alive", "drug_value", "dose_multiplier", "medication_relief"):
         out[..., _COL[name]] = rb[..., 1, _COL[name]]
     return out
 
@@ -424,6 +436,7 @@ DAY_UNITS = {
     "craving": ("1", "the subject's craving, 0-10, mean over the day"),
     "drug_value": ("1", "learned value of using, end of the day"),
     "dose_multiplier": ("1", "habitual dose as a multiple of the supply's bag, end of the day"),
+    "medication_relief": ("1", "learned share of distress the clinic's dose relieves (0-1), end of the day"),
 }
 
 
@@ -442,6 +455,7 @@ def day_variables(rec_b: np.ndarray) -> dict[str, np.ndarray]:
         "urine_scheduled": scheduled.astype(float), "alive": col("alive")[..., -1],
         "craving": col("craving").mean(-1), "drug_value": col("drug_value")[..., -1],
         "dose_multiplier": col("dose_multiplier")[..., -1],
+        "medication_relief": col("medication_relief")[..., -1],
     }
 
 

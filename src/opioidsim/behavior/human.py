@@ -54,9 +54,24 @@ PARAMETERS = (
     Parameter("naloxone_bystander_dose", 4.0, "mg", "Narcan nasal spray label: one 4 mg intranasal spray"),
     Parameter("attend_gain", 4.0, "1", "assumed: attendance swings from a tenth to nine tenths over about a unit of "
               "the difference between the programme's pull and the street's"),
-    Parameter("programme_commitment", 1.2, "1", "assumed: placeholder for the pull of a programme a person chose "
-              "to enter, of the order of a learned drug value; to be fitted to V-MAT-1 (retention under methadone "
-              "vs no substitution), not yet fitted"),
+    Parameter("programme_commitment", 1.2, "1", "assumed: the pull of a programme a person chose to enter, of "
+              "the order of a learned drug value; set by hand with medication_pull and quit_brake against a "
+              "64-subject run of the V-MAT-1 design (control-arm retention ≈ 16 % at 12 weeks); not fitted at full "
+              "size"),
+    Parameter("readiness_cv", 0.5, "1", "assumed: a person's readiness for treatment (to attend, and to resist a use "
+              "while in a programme) varies widely between people entering treatment, and predicts who drops out "
+              "early (Simpson DD & Joe GW 1993 Psychotherapy 30:357); drawn per subject, lognormal with median 1"),
+    Parameter("quit_brake", 1.0, "1", "assumed: the resolve not to use that a programme a person chose "
+              "adds to the prefrontal brake, at median readiness; set by hand against 32-64-subject runs of the "
+              "V-MAT-1 and V-CM-1 designs; not fitted at full size"),
+    Parameter("medication_relief_learning_rate", 0.5, "1", "assumed: a handful of clinic doses teach a patient "
+              "what the medication does for its withdrawal and dysphoria (retention on methadone and buprenorphine "
+              "rises with the dose, which relieves more: Faggiano F et al. 2003 Cochrane CD002208; Mattick RP et "
+              "al. 2014 Cochrane CD002207); the relief is judged at the next decision step after the dose"),
+    Parameter("medication_pull", 6.0, "1", "assumed, set by hand against a 64-subject V-MAT-1 run; how strongly "
+              "the learned relief of the clinic's dose turns wanting and distress from a pull to the street into a "
+              "pull to the clinic (a patient who skips a dose falls into withdrawal: avoiding it keeps methadone "
+              "patients coming, Mattick 2009 retention RR 4.4)"),
     Parameter("street_pull_weight", 1.0, "1", "scale identity: unsated wanting pulls away from the clinic as "
               "strongly as it pulls toward a use"),
     Parameter("distress_weight", 1.0, "1", "scale identity: the homeostatic drive (withdrawal, dysphoria) keeps a "
@@ -72,11 +87,12 @@ PARAMETERS = (
     Parameter("stress_therapy_reduction", 0.25, "1", "assumed: DBT or trauma-focused therapy lowers the weight of "
               "negative affect by a quarter (Linehan MM et al. 2002 Drug Alcohol Depend 67:13; Roberts NP et al. "
               "2016 Cochrane CD010204)"),
-    Parameter("cm_stake_base", 0.4, "1", "assumed: placeholder for the first voucher at stake, in units of "
-              "motivation; to be fitted to V-CM-1 (Prendergast 2006, d ≈ 0.65 on opiate use), not yet fitted"),
-    Parameter("cm_stake_step", 0.1, "1", "assumed: each consecutive negative urine raises the stake (Silverman "
+    Parameter("cm_stake_base", 0.3, "1", "assumed: the first voucher at stake, in units of motivation; set by "
+              "hand: three quarters of a first guess that gave d = 1.15 (0.57-1.74) in a 64-subject V-CM-1 run, "
+              "against Prendergast 2006's d ≈ 0.65; not fitted at full size"),
+    Parameter("cm_stake_step", 0.075, "1", "assumed: each consecutive negative urine raises the stake (Silverman "
               "1996: $2.50 rising by $1.50 per consecutive negative sample)"),
-    Parameter("cm_stake_max", 1.2, "1", "assumed: the stake stops growing after ~8 consecutive negatives "
+    Parameter("cm_stake_max", 0.9, "1", "assumed: the stake stops growing after ~8 consecutive negatives "
               "(escalating schedules reach their largest voucher within weeks)"),
     Parameter("cm_attend_bonus", 0.3, "1", "assumed: vouchers also reward showing up (samples are given at the "
               "clinic)"),
@@ -93,7 +109,8 @@ PARAMETERS = (
 
 #: the agent's per-subject states in a course (besides agent.AGENT_STATES it does not use)
 HUMAN_STATES = ("drug_value", "habit", "dose_multiplier", "missed_days", "dropped", "inducted", "waiting",
-                "minutes_since_use", "cm_streak", "alive", "used_now", "pre_drive", "pre_dopamine")
+                "minutes_since_use", "cm_streak", "alive", "used_now", "pre_drive", "pre_dopamine", "med_relief",
+                "med_pending", "distress_at_dose")
 
 
 def initial_human_state(n: int, p: dict) -> dict:
@@ -128,10 +145,12 @@ def wanting(value, habit, cue, cbt, support, agonist_occupancy, out: dict, p: di
     return pull * (1.0 - sated(agonist_occupancy, p)) * (1.0 - p["support_use_reduction"] * support)
 
 
-def use_motivation(want, drive_now, pfc, cbt, stake, p: dict):
-    """Motivation to use now: wanting + drive − threshold − prefrontal brake − a voucher at stake."""
+def use_motivation(want, drive_now, pfc, cbt, stake, in_programme, p: dict):
+    """Motivation to use now: wanting + drive − threshold − prefrontal brake − the resolve a
+    programme adds (scaled by the subject's readiness) − a voucher at stake."""
     brake = p["pfc_brake"] * pfc * (1.0 + p["cbt_pfc_gain"] * cbt)
-    return want + p["drive_weight"] * drive_now - p["press_threshold"] - brake - stake
+    resolve = p["quit_brake"] * p["readiness"] * in_programme
+    return want + p["drive_weight"] * drive_now - p["press_threshold"] - brake - resolve - stake
 
 
 def use_probability(m, available, minutes, p: dict):
@@ -141,11 +160,27 @@ def use_probability(m, available, minutes, p: dict):
     return available * (1.0 - jnp.exp(-rate * minutes))
 
 
-def attend_probability(want, drive_now, support, cm_on, p: dict):
-    """Probability of going to the clinic today."""
-    pull = p["programme_commitment"] + p["support_commitment"] * support + p["cm_attend_bonus"] * cm_on
-    away = p["street_pull_weight"] * want + p["distress_weight"] * drive_now
-    return sigmoid(p["attend_gain"] * (pull - away))
+def street_pull(want, drive_now, p: dict):
+    """What draws a subject to the street today: unsated wanting and distress."""
+    return p["street_pull_weight"] * want + p["distress_weight"] * drive_now
+
+
+def attend_probability(want, drive_now, support, cm_on, med_relief, p: dict):
+    """Probability of going to the clinic today: the programme's pull against the street's. The
+    share of distress the subject has learned the clinic's dose relieves (`med_relief`, 0-1),
+    weighted by `medication_pull`, turns wanting and distress into a pull to the clinic: a
+    methadone patient in withdrawal goes for the dose, a patient of a drug-free programme (or on
+    naltrexone, which relieves nothing) goes to the street."""
+    need = street_pull(want, drive_now, p)
+    pull = p["programme_commitment"] * p["readiness"] + p["support_commitment"] * support + p["cm_attend_bonus"] * cm_on
+    return sigmoid(p["attend_gain"] * (pull - (1.0 - p["medication_pull"] * med_relief) * need))
+
+
+def learn_medication_relief(med_relief, distress_at_dose, distress_now, p: dict):
+    """Move the learned relief of the clinic's dose toward the share of the distress (withdrawal,
+    dysphoria) that was gone hours after the last dose."""
+    relief = jnp.clip(1.0 - distress_now / jnp.maximum(distress_at_dose, 1e-6), 0.0, 1.0)
+    return med_relief + p["medication_relief_learning_rate"] * (relief - med_relief)
 
 
 def cm_stake(streak, cm_on, p: dict):

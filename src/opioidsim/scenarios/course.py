@@ -68,7 +68,7 @@ MAX_STEPS = 400_000
 #: what the course runner (behavior/course.py) holds per subject and decision step: its recorded
 #: behaviour columns (RECORDED) and the physiology readouts (DEFAULT_READOUTS unless the scenario
 #: lists its own); the schema's memory guard counts these (max_course_values)
-STEP_COLUMNS = 11
+STEP_COLUMNS = 12
 DEFAULT_COURSE_READOUTS = 9
 #: the engine's time quantum (engine/core.py QUANTUM_MIN, 3.75 s): every decision step is a whole
 #: number of them, so that a day of steps is exactly a day
