@@ -10,10 +10,13 @@ control. A person adds three things:
   lasts while it is paid: Higgins ST et al. 1994 Arch Gen Psychiatry 51:568; Silverman K et al.
   1996 Arch Gen Psychiatry 53:409, escalating vouchers reset by a positive urine).
 - **Attendance.** Every clinic day the subject chooses to go or not: the programme's pull
-  (commitment, social support, vouchers) against the pull of the street (unsated wanting) and the
-  distress the subject is in. Medication acts only through the physiology: methadone and
-  buprenorphine sit on the receptors (satiety, blockade) and lift withdrawal (drive); naltrexone
-  occupies without signalling, so it blocks heroin but relieves nothing. Missing days in a row
+  (commitment scaled by the subject's readiness, social support, vouchers) against the pull of
+  the street (unsated wanting) and the distress the subject is in. What the clinic's dose has been
+  learned to relieve turns that distress into a pull to the clinic. The enrolment visit is always
+  attended, and being in a programme adds a resolve not to use. Medication acts only through
+  the physiology: methadone and buprenorphine sit on the receptors (satiety, blockade) and lift
+  withdrawal (drive); naltrexone occupies without signalling, so it blocks heroin but relieves
+  nothing. Missing days in a row
   means discharge: retention is behaviour, not a constant.
 - **A habitual dose.** Users titrate their bag to the effect they seek, so the dose grows with
   tolerance and stays there as a habit when tolerance fades (forced abstinence): the overdose risk
