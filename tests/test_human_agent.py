@@ -37,6 +37,21 @@ def test_medication_relief_moves_toward_the_share_of_distress_gone():
     assert float(hu.learn_medication_relief(1.0, 1.0, 0.0, p)) == pytest.approx(1.0)
 
 
+def test_a_patient_enrols_expecting_relief_only_from_an_agonist():
+    p = _typical()
+    assert 0.0 < p["medication_expectation"] < 1.0  # a share of the distress
+    assert float(hu.enrolment_relief(1.0, p)) == p["medication_expectation"]  # methadone, buprenorphine
+    assert float(hu.enrolment_relief(0.0, p)) == 0.0  # naltrexone, a drug-free programme
+
+
+def test_a_dose_is_judged_only_without_a_street_use_around_it():
+    p = _typical()
+    window = p["relief_attribution_window"]
+    assert window == pytest.approx(8.0 * 60.0)  # declared in hours, compared in minutes
+    uses_since = np.array([0.0, 4 * 60.0, window, window + 1.0, 1e6])  # minutes since the last use
+    assert hu.relief_attributable(uses_since, p).tolist() == [False, False, False, True, True]
+
+
 def test_attendance_without_learned_relief_is_the_programme_against_the_street():
     p = _typical()
     want, drive = 0.9, 0.4

@@ -39,6 +39,9 @@ from ..scenarios.course import DAY_MIN, MEDICATION_ROUTE, MEDICATIONS, Treatment
 from . import agent as ag
 from . import human as hu
 
+#: the medications a patient expects to hold withdrawal (opioid agonists)
+METHADONE, BUPRENORPHINE = MEDICATIONS.index("methadone"), MEDICATIONS.index("buprenorphine")
+
 CLINIC_HOUR = 9.0
 #: decision steps per compiled call (whatever the step length: one compiled loop for every course)
 STEPS_PER_CALL = 128
@@ -213,13 +216,17 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
                                                             out, p) + drv) / 2.0)
         # == phase 0: decide ==========================================================================
         # -- the programme: attendance, discharge, medication --------------------------------------
-        for key in ("dropped", "missed_days", "inducted", "cm_streak", "med_relief", "med_pending"):
+        for key in ("dropped", "missed_days", "inducted", "cm_streak", "med_pending"):
             s[key] = jnp.where(programme_start * decide > 0, 0.0, s[key])
-        # what the last clinic dose did for the distress, judged one decision step later
-        felt = decide * s["med_pending"]
+        # a patient enrols expecting what an opioid agonist does for withdrawal, nothing from others
+        agonist_med = ((med == METHADONE) | (med == BUPRENORPHINE)).astype(jnp.float64)
+        s["med_relief"] = jnp.where(programme_start * decide > 0, hu.enrolment_relief(agonist_med, p), s["med_relief"])
+        # what the last clinic dose did for the distress, judged one decision step later, where no
+        # street use in the hours around the dose muddles what the dose did
+        felt = decide * s["med_pending"] * hu.relief_attributable(s["minutes_since_use"], p)
         relief_learned = hu.learn_medication_relief(s["med_relief"], s["distress_at_dose"], drv, p)
         s["med_relief"] = jnp.where(felt > 0, relief_learned, s["med_relief"])
-        s["med_pending"] = s["med_pending"] * (1.0 - felt)
+        s["med_pending"] = s["med_pending"] * (1.0 - decide)
         in_prog = programme * (1.0 - s["dropped"]) * alive
         # the first clinic day is the enrolment visit (a trial randomises at the clinic): always attended
         chooses = u[:, 0] < hu.attend_probability(want, drv, support, cm, s["med_relief"], p)
