@@ -60,8 +60,9 @@ PARAMETERS = (
               "the difference between the programme's pull and the street's"),
     Parameter("programme_commitment", 1.2, "1", "assumed: the pull of a programme a person chose to enter, of "
               "the order of a learned drug value; set by hand with medication_pull and quit_brake against a "
-              "64-subject run of the V-MAT-1 design (14 days of history, 12 weeks: retention 41 % on methadone, "
-              "20 % without, RR 2.05, below Mattick 2009's 4.4); not fitted at full size"),
+              "64-subject run of the V-MAT-1 design (14 days of history, 12 weeks: retention 54 % on methadone, "
+              "20 % without, RR 2.69 (1.17-6.21), inside the 2.5-6.5 accepted around Mattick 2009's 4.4, with "
+              "medication_expectation); not fitted at full size"),
     Parameter("readiness_cv", 0.5, "1", "assumed: a person's readiness for treatment (to attend, and to resist a use "
               "while in a programme) varies widely between people entering treatment, and predicts who drops out "
               "early (Simpson DD & Joe GW 1993 Psychotherapy 30:357); drawn per subject, lognormal with median 1"),
@@ -77,8 +78,9 @@ PARAMETERS = (
               "(people seek agonist treatment to stop withdrawal; most have been treated or used diverted "
               "methadone before); nothing is expected of naltrexone or a drug-free programme; set by hand: with "
               "relief_attribution_window, 32-subject reduced V-MAT-1 retention went from 62 % to 71 % on methadone "
-              "(27 % without), and the reduced V-MAT-2 gave retention RR 1.64 / 1.75 / 1.83 at 4 / 8 / 16 mg "
-              "(Mattick 2014: 1.50 / 1.74 / 1.82); not fitted at full size"),
+              "(27 % without), 64 subjects over 12 weeks gave RR 2.69 (was 2.05), and the reduced V-MAT-2 gave "
+              "retention RR 1.64 / 1.75 / 1.83 at 4 / 8 / 16 mg (Mattick 2014: 1.50 / 1.74 / 1.82); not fitted "
+              "at full size"),
     Parameter("relief_attribution_window", 8.0, "h", "assumed: a patient credits the dose with what it did only "
               "where no street use in the hours around it (the decision step of the dose and the one before) "
               "muddles the comparison"),
@@ -103,8 +105,8 @@ PARAMETERS = (
               "2016 Cochrane CD010204)"),
     Parameter("cm_stake_base", 0.3, "1", "assumed: the first voucher at stake, in units of motivation; set by "
               "hand: three quarters of a first guess that gave d = 1.15 in a 64-subject V-CM-1 run; with the "
-              "final agent, 64 subjects (14 days of history, 12 weeks) give d = 0.82 (0.26-1.37) against "
-              "Prendergast 2006's 0.65; not fitted at full size"),
+              "final agent (medication_expectation included), 64 subjects (14 days of history, 12 weeks) give "
+              "d = 0.63 (0.13-1.13) against Prendergast 2006's 0.65; not fitted at full size"),
     Parameter("cm_stake_step", 0.075, "1", "assumed: each consecutive negative urine raises the stake (Silverman "
               "1996: $2.50 rising by $1.50 per consecutive negative sample)"),
     Parameter("cm_stake_max", 0.9, "1", "assumed: the stake stops growing after ~8 consecutive negatives "
