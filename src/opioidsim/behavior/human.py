@@ -13,12 +13,12 @@ control. A person adds three things:
   (commitment scaled by the subject's readiness, social support, vouchers) against the pull of
   the street (unsated wanting) and the distress the subject is in. What the clinic's dose is
   expected (an agonist) and has been learned to relieve turns that distress into a pull to the
-  clinic; a dose is judged only when no street use around it muddles the comparison. The enrolment visit is always
-  attended, and being in a programme adds a resolve not to use. Medication acts only through
-  the physiology: methadone and buprenorphine sit on the receptors (satiety, blockade) and lift
-  withdrawal (drive); naltrexone occupies without signalling, so it blocks heroin but relieves
-  nothing. Missing days in a row
-  means discharge: retention is behaviour, not a constant.
+  clinic; a dose is judged only when no street use around it muddles the comparison. The
+  enrolment visit is always attended, and being in a programme adds a resolve not to use.
+  Medication acts only through the physiology: methadone and buprenorphine sit on the receptors
+  (satiety, blockade) and lift withdrawal (drive); naltrexone occupies without signalling, so it
+  blocks heroin but relieves nothing. Missing days in a row means discharge: retention is
+  behaviour, not a constant.
 - **A habitual dose.** Users titrate their bag to the effect they seek, so the dose grows with
   tolerance and stays there as a habit when tolerance fades (forced abstinence): the overdose risk
   after release from prison (Merrall ELC et al. 2010 Addiction 105:1545) is left to emerge.
