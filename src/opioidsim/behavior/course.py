@@ -35,12 +35,12 @@ from ..model.pk import DOSE_TARGETS
 from ..model.receptor import LIGANDS, bound_state
 from ..params import check_parameters
 from ..readouts import READOUTS
-from ..scenarios.course import DAY_MIN, MEDICATION_ROUTE, MEDICATIONS, Treatment
+from ..scenarios.course import AGONIST_MEDICATIONS, DAY_MIN, MEDICATION_ROUTE, MEDICATIONS, Treatment
 from . import agent as ag
 from . import human as hu
 
-#: the medications a patient expects to hold withdrawal (opioid agonists)
-METHADONE, BUPRENORPHINE = MEDICATIONS.index("methadone"), MEDICATIONS.index("buprenorphine")
+#: 1 for an opioid agonist, 0 otherwise, by medication code (index into MEDICATIONS)
+IS_AGONIST = np.array([name in AGONIST_MEDICATIONS for name in MEDICATIONS], dtype=np.float64)
 
 CLINIC_HOUR = 9.0
 #: decision steps per compiled call (whatever the step length: one compiled loop for every course)
@@ -219,8 +219,8 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         for key in ("dropped", "missed_days", "inducted", "cm_streak", "med_pending"):
             s[key] = jnp.where(programme_start * decide > 0, 0.0, s[key])
         # a patient enrols expecting what an opioid agonist does for withdrawal, nothing from others
-        agonist_med = ((med == METHADONE) | (med == BUPRENORPHINE)).astype(jnp.float64)
-        s["med_relief"] = jnp.where(programme_start * decide > 0, hu.enrolment_relief(agonist_med, p), s["med_relief"])
+        s["med_relief"] = jnp.where(programme_start * decide > 0, hu.enrolment_relief(jnp.asarray(IS_AGONIST)[med], p),
+                                    s["med_relief"])
         # what the last clinic dose did for the distress, judged one decision step later, where no
         # street use in the hours around the dose muddles what the dose did
         felt = decide * s["med_pending"] * hu.relief_attributable(s["minutes_since_use"], p)

@@ -50,6 +50,8 @@ MEDICATIONS = ("none", "methadone", "buprenorphine", "naltrexone", "naltrexone_x
 #: the medication's drug and route in the PK module
 MEDICATION_ROUTE = {"methadone": ("methadone", "oral"), "buprenorphine": ("buprenorphine", "sublingual"),
                     "naltrexone": ("naltrexone", "oral"), "naltrexone_xr": ("naltrexone", "xr_injection")}
+#: the opioid agonists among them: a patient enrols expecting them to hold withdrawal
+AGONIST_MEDICATIONS = ("methadone", "buprenorphine")
 #: (maintenance dose, first dose, daily increase, days between doses) by medication, mg — usual
 #: practice, overridable: methadone 20-30 mg first, +5-10 mg every few days to 60-120 mg (WHO 2009
 #: Guidelines for the psychosocially assisted pharmacological treatment of opioid dependence);
