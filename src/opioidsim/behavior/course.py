@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 from jax.scipy.special import ndtri
 
-from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, subject_normals, \
+from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, lognormal_draws, \
     subject_parameters, subject_uniforms
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
@@ -157,8 +157,7 @@ def course_parameters(scenario, supply, n: int, first: int) -> dict[str, np.ndar
     dep = subject_uniforms(seed, "trait_depression", idx) < scenario.cohort.depression
     ptsd = subject_uniforms(seed, "trait_ptsd", idx) < scenario.cohort.ptsd
     # readiness for treatment: one latent trait behind both attendance and resisting a use
-    sigma = math.sqrt(math.log1p(float(pars["readiness_cv"].internal_value) ** 2))
-    p["readiness"] = np.exp(sigma * subject_normals(seed, "trait_readiness", idx))
+    p["readiness"] = lognormal_draws(seed, "trait_readiness", idx, pars["readiness_cv"].internal_value)
     p["depressed"] = dep.astype(float)
     p["ptsd"] = ptsd.astype(float)
     p["supply_mg"] = np.full(n, supply.dose_mg)

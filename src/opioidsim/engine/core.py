@@ -113,6 +113,13 @@ def subject_normals(seed: int, stream: str, subjects: np.ndarray) -> np.ndarray:
     return ndtri(subject_uniforms(seed, stream, subjects))
 
 
+def lognormal_draws(seed: int, stream: str, subjects: np.ndarray, cv: float) -> np.ndarray:
+    """Lognormal factors with median 1 and coefficient of variation `cv` per subject index:
+    exp(σ·z), σ² = ln(1 + cv²), z from `subject_normals` (so as counter-based as they are)."""
+    sigma = math.sqrt(math.log1p(float(cv) ** 2))
+    return np.exp(sigma * subject_normals(seed, stream, subjects))
+
+
 def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, variability: bool = True,
                        first: int = 0) -> dict[str, np.ndarray]:
     """Per-subject parameter values in internal units for subjects first … first+n_subjects−1;
@@ -131,8 +138,7 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
         par = overrides.get(name, par)
         v = par.internal_value
         if variability and par.cv > 0 and n_subjects > 0:
-            sigma = math.sqrt(math.log1p(par.cv**2))
-            draws = v * np.exp(sigma * subject_normals(seed, name, idx))
+            draws = v * lognormal_draws(seed, name, idx, par.cv)
             p[name] = np.clip(draws, 0.0, 1.0) if par.bounded_fraction else draws
         else:
             p[name] = np.full(n_subjects, v, dtype=float)
