@@ -148,8 +148,8 @@ def test_cross_check_roadrunner_against_radau_and_the_engine(acute, acute_refere
     typical = rr.simulate(grid.record_times_min)
     assert _relative(typical, ref)[KEY.index("plasma_heroin")] > 1e-2
     # the engine at its defaults (rtol 3e-3, smallest step 3.75 s) to its documented accuracy:
-    # largest pointwise error ≈ 0.6 % (ventilation) in the first minutes after an IV bolus (README
-    # "Measured accuracy"); tighter [solver] settings: the next test
+    # largest pointwise error ≈ 0.6 % (ventilation) in the first minutes after an IV bolus
+    # (docs/guide/11-engine.md "Measured accuracy"); tighter [solver] settings: the next test
     engine = _engine(sc)
     err_engine = dict(zip(KEY, _relative(engine, got)))
     assert max(err_engine.values()) < 2e-2, err_engine

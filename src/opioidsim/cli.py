@@ -343,21 +343,22 @@ def _with_solver_flags(scenario: Any, args: argparse.Namespace) -> Any:
         raise UsageError(f"{flag} {exc.value!r}: {exc.allowed}") from None
 
 
-def _print_accuracy_note(ds: Any) -> None:
+def _accuracy_note(ds: Any) -> Optional[str]:
     """One line when steps of the smallest size were accepted above the tolerance
-    (`steps_over_tolerance` of the results): the run is less accurate than rtol says there."""
+    (`steps_over_tolerance` of the results): the run is less accurate than rtol says there.
+    Read before the results are written (a Dask run's store is moved then)."""
     import numpy as np
 
     if "steps_over_tolerance" not in getattr(ds, "coords", {}):
-        return
+        return None
     over = np.asarray(ds["steps_over_tolerance"].values)
     if not over.any():
-        return
+        return None
     rtol, step_s = ds.attrs.get("solver_rtol"), 60.0 * float(ds.attrs.get("integration_step_min", np.nan))
-    print(f"{PROG}: note: {int(over.sum()):,} steps in {int(np.count_nonzero(over)):,} of {over.size:,} subjects "
-          f"were taken at the smallest step ({step_s:g} s) with an error estimate above rtol {rtol:g} "
-          "(typically just after an IV dose); a smaller [solver] smallest_step (--smallest-step) makes "
-          "them meet it", file=sys.stderr)
+    return (f"note: {int(over.sum()):,} steps in {int(np.count_nonzero(over)):,} of {over.size:,} subjects "
+            f"were taken at the smallest step ({step_s:g} s) with an error estimate above rtol {rtol:g} "
+            "(typically just after an IV dose); a smaller [solver] smallest_step (--smallest-step) makes "
+            "the run more accurate there (docs/guide/11-engine.md)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -497,6 +498,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary_table(d).to_csv(path, index=False)
 
     failed = int(ds.attrs.get("subjects_failed", 0)) if hasattr(ds, "attrs") else 0
+    note = _accuracy_note(ds)
     extra: dict[str, Any] = {"simulation_wall_time_s": round(wall, 3), "subjects_failed": failed}
     if args.resume is not None:
         extra["resumed"] = True
@@ -516,7 +518,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         shutil.rmtree(inc, ignore_errors=True)
 
     _print_summary(summary_table(ds), scenario.cohort.subjects)
-    _print_accuracy_note(ds)
+    if note:  # on stdout with the summary: information about the results, not a warning
+        print(note)
     if failed:
         print(f"{PROG}: warning: {failed} of {scenario.cohort.subjects} subjects failed to "
               "integrate (a state became NaN or infinite); they are marked status = 1 in "
@@ -663,6 +666,7 @@ def _run_on_dask(args: argparse.Namespace, scenario: Any, out: str, inc: Path, o
     ds = cluster.open_results(store)
     summary_table, report_writer = _report_helpers()
     table = summary_table(ds)  # once: it reads the whole store, a block at a time
+    note = _accuracy_note(ds)
 
     def summary_writer(d: Any, path: Path) -> None:
         table.to_csv(path, index=False)
@@ -686,7 +690,8 @@ def _run_on_dask(args: argparse.Namespace, scenario: Any, out: str, inc: Path, o
         ds.close()
     shutil.rmtree(inc, ignore_errors=True)
     _print_summary(table, n)
-    _print_accuracy_note(ds)
+    if note:  # on stdout with the summary: information about the results, not a warning
+        print(note)
     if failed:
         print(f"{PROG}: warning: {failed} of {n} subjects failed to integrate (a state became NaN or "
               "infinite); they are marked status = 1 in results.zarr, with NaN records from "
