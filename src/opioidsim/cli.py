@@ -92,6 +92,21 @@ def _results_folder(text: str) -> str:
     return text
 
 
+def _number(what: str) -> Callable[[str], float]:
+    """Any finite number (the range is the scenario's to check, so that it says it once)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except (ValueError, AttributeError):
+            value = math.nan
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a number, e.g. 1e-5 (got {text!r})")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
 def _float_range(lo: float, hi: float, what: str) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
@@ -313,6 +328,39 @@ def _fingerprint(scenario: Any) -> dict[str, Any]:
     return {"scenario_toml": scenario.to_toml(), "opioidsim_version": package_version()}
 
 
+def _with_solver_flags(scenario: Any, args: argparse.Namespace) -> Any:
+    """The scenario with --rtol / --smallest-step in its [solver] table; a bad value is one line
+    naming the flag."""
+    rtol, step = getattr(args, "rtol", None), getattr(args, "smallest_step", None)  # `trial` has neither
+    if rtol is None and step is None:
+        return scenario
+    try:
+        return scenario.with_solver(rtol=rtol, smallest_step=step)
+    except ScenarioError as exc:
+        flag = {"solver.rtol": "--rtol", "solver.smallest_step": "--smallest-step"}.get(exc.field)
+        if flag is None:
+            raise
+        raise UsageError(f"{flag} {exc.value!r}: {exc.allowed}") from None
+
+
+def _accuracy_note(ds: Any) -> Optional[str]:
+    """One line when steps of the smallest size were accepted above the tolerance
+    (`steps_over_tolerance` of the results): the run is less accurate than rtol says there.
+    Read before the results are written (a Dask run's store is moved then)."""
+    import numpy as np
+
+    if "steps_over_tolerance" not in getattr(ds, "coords", {}):
+        return None
+    over = np.asarray(ds["steps_over_tolerance"].values)
+    if not over.any():
+        return None
+    rtol, step_s = ds.attrs.get("solver_rtol"), 60.0 * float(ds.attrs.get("integration_step_min", np.nan))
+    return (f"note: {int(over.sum()):,} steps in {int(np.count_nonzero(over)):,} of {over.size:,} subjects "
+            f"were taken at the smallest step ({step_s:g} s) with an error estimate above rtol {rtol:g} "
+            "(typically just after an IV dose); a smaller [solver] smallest_step (--smallest-step) makes "
+            "the run more accurate there (docs/guide/11-engine.md)")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import shutil
 
@@ -324,9 +372,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _dask_spec(args)  # None: one process
     chunk_subjects = args.chunk_subjects
     if args.resume is not None:
-        if args.scenario is not None or args.subjects is not None or args.seed is not None:
+        if args.scenario is not None or args.subjects is not None or args.seed is not None \
+                or getattr(args, "rtol", None) is not None or getattr(args, "smallest_step", None) is not None:
             raise UsageError("--resume DIR continues the run exactly as it was started: give no "
-                             "scenario, --subjects or --seed with it")
+                             "scenario, --subjects, --seed, --rtol or --smallest-step with it")
         out_path, inc = _resume_target(args.resume)
         out = str(out_path)
         try:
@@ -355,6 +404,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("give a scenario (a built-in name or a .toml file), or --resume DIR")
         scenario = load_scenario(args.scenario)
         scenario = scenario.with_cohort(subjects=args.subjects, seed=args.seed)
+        scenario = _with_solver_flags(scenario, args)
         out = args.out if args.out is not None else str(Path("out") / scenario.name)
         inc = incomplete_dir(out)
         if (inc.exists() or inc.is_symlink()) and not overwrite:
@@ -448,6 +498,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary_table(d).to_csv(path, index=False)
 
     failed = int(ds.attrs.get("subjects_failed", 0)) if hasattr(ds, "attrs") else 0
+    note = _accuracy_note(ds)
     extra: dict[str, Any] = {"simulation_wall_time_s": round(wall, 3), "subjects_failed": failed}
     if args.resume is not None:
         extra["resumed"] = True
@@ -467,6 +518,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         shutil.rmtree(inc, ignore_errors=True)
 
     _print_summary(summary_table(ds), scenario.cohort.subjects)
+    if note:  # on stdout with the summary: information about the results, not a warning
+        print(note)
     if failed:
         print(f"{PROG}: warning: {failed} of {scenario.cohort.subjects} subjects failed to "
               "integrate (a state became NaN or infinite); they are marked status = 1 in "
@@ -613,6 +666,7 @@ def _run_on_dask(args: argparse.Namespace, scenario: Any, out: str, inc: Path, o
     ds = cluster.open_results(store)
     summary_table, report_writer = _report_helpers()
     table = summary_table(ds)  # once: it reads the whole store, a block at a time
+    note = _accuracy_note(ds)
 
     def summary_writer(d: Any, path: Path) -> None:
         table.to_csv(path, index=False)
@@ -636,6 +690,8 @@ def _run_on_dask(args: argparse.Namespace, scenario: Any, out: str, inc: Path, o
         ds.close()
     shutil.rmtree(inc, ignore_errors=True)
     _print_summary(table, n)
+    if note:  # on stdout with the summary: information about the results, not a warning
+        print(note)
     if failed:
         print(f"{PROG}: warning: {failed} of {n} subjects failed to integrate (a state became NaN or "
               "infinite); they are marked status = 1 in results.zarr, with NaN records from "
@@ -1003,6 +1059,12 @@ def _build_parser() -> _Parser:
                    default=None, metavar="N",
                    help="subjects per Dask task (default: at most 1,024, and few enough that "
                         "every worker gets work)")
+    p.add_argument("--rtol", type=_number("--rtol"), default=None, metavar="R",
+                   help="relative tolerance of the engine's steps (overrides the scenario's [solver] "
+                        "rtol; default 3e-3), e.g. 1e-5")
+    p.add_argument("--smallest-step", default=None, metavar="TIME",
+                   help="the engine's smallest step (overrides [solver] smallest_step; default "
+                        "3.75s), e.g. 0.5s")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

@@ -456,7 +456,7 @@ def evaluate_chunk(scenario: Any, ranges: Sequence[ParameterRange], values: np.n
 
     Each row is a typical subject of the scenario (`subject_parameters(..., variability=False)`)
     with the row's values written in (converted to internal units)."""
-    from .engine.core import integrate, make_grid, subject_parameters
+    from .engine.core import integrate, scenario_grid, solver_settings, subject_parameters
     from .engine.dosing import compile_doses
     from .model.glutamate import GLT1_DRUGS
     from .model.model import default_model
@@ -467,7 +467,7 @@ def evaluate_chunk(scenario: Any, ranges: Sequence[ParameterRange], values: np.n
     rows = values.shape[0]
     if rows < batch:
         values = np.concatenate([values, np.repeat(values[-1:], batch - rows, axis=0)])
-    grid = make_grid(scenario.duration_min, scenario.record_every_min)
+    grid = scenario_grid(scenario)
     p = subject_parameters(model, scenario, batch, scenario.cohort.seed, variability=False)
     for i, r in enumerate(ranges):
         scale = to_internal(1.0, r.unit)  # units here are ratios of internal ones (no offsets)
@@ -481,7 +481,7 @@ def evaluate_chunk(scenario: Any, ranges: Sequence[ParameterRange], values: np.n
     events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
     names = tuple(dict.fromkeys(o.readout for o in outputs))
     y0 = model.initial_state(p)
-    recs = integrate(model, grid, y0, p, events, names)
+    recs = integrate(model, grid, y0, p, events, names, rtol=solver_settings(scenario)[0])
     cols = [names.index(o.readout) for o in outputs]
     return reduce_records(recs[:rows][:, :, cols], grid.record_times_min, [o.statistic for o in outputs])
 

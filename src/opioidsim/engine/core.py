@@ -172,20 +172,30 @@ def state_atol(model: Model):
     return jnp.asarray(np.where(np.isnan(model.atol), ATOL, model.atol))
 
 
-def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros2_step):
+def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros2_step, rtol=RTOL):
     """One attempt of the adaptive step for every subject of a batch (traceable; used by the
     dose-schedule engine here and by the behaviour layer's decision loop).
 
     Each active subject tries a step of m quanta (m·h minutes), never past `limit` (its next
     event, in quanta); a step whose error estimate exceeds the tolerance is retried smaller, one
     of a single quantum is always taken. `step` is the ROS2 implementation (`stepper.ros2_step`;
-    `stepper.ros2_step_dense` is the benchmarks' baseline). Returns the new (y, n, m)."""
+    `stepper.ros2_step_dense` is the benchmarks' baseline); `rtol` the relative tolerance (a
+    Python float or a traced scalar). Returns the new (y, n, m)."""
+    return _counted_try(model, atol, y, n, m, limit, active, p, h, max_m, step, rtol)[:3]
+
+
+def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, rtol):
+    """`adaptive_try`, also returning per subject whether the step it took was a one-quantum step
+    accepted although its error estimate exceeded the tolerance (the quantum is the smallest step
+    there is, so it is taken anyway; counting these tells the user the tolerance was not met)."""
     m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), limit - n))
     hs = jnp.where(active, m_eff * h, 0.0)
     y_new, err = step(model, n * h, y, p, hs)
-    scale = atol + RTOL * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
+    scale = atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
     e = jnp.max(jnp.abs(err) / scale, axis=-1)
-    accept = active & ((e <= 1.0) | (m_eff == 1))
+    within = e <= 1.0
+    accept = active & (within | (m_eff == 1))
+    forced = accept & ~within
     y = jnp.where(accept[:, None], y_new, y)
     n = n + jnp.where(accept, m_eff, 0)
     # error ∝ h² for the embedded estimate: double the step where there is room for it,
@@ -193,7 +203,7 @@ def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     grown = jnp.maximum(m, m_eff) * jnp.where(e < 0.0125, 4, jnp.where(e < 0.2, 2, 1))
     shrunk = jnp.maximum(1, m_eff // jnp.where(e < 3.2, 2, jnp.where(e < 51.2, 8, 64)))
     m = jnp.where(active, jnp.where(accept, jnp.minimum(grown, max_m), shrunk), m)
-    return y, n, m
+    return y, n, m, forced
 
 
 def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m):
@@ -227,17 +237,18 @@ def apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount):
     return y, ptr, dosed
 
 
-def _dose_and_try(model: Model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m, step):
+def _dose_and_try(model: Model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m, step, rtol):
     """One attempt for every active subject toward its quantum n_end: first the doses due now
     (dosing resets the step to one quantum: a bolus starts the fastest transient there is), then
-    an adaptive step never past the next record (n_end) or the next dose. Returns (y, ptr, n, m)."""
+    an adaptive step never past the next record (n_end) or the next dose. Returns (y, ptr, n, m,
+    forced), forced as in `_counted_try`."""
     ev_step, ev_target, ev_amount = ev
     n_ev = ev_step.shape[1]
     y, ptr, dosed = apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount)
     m = jnp.where(dosed, 1, m)
     nxt = jnp.where(ptr < n_ev, jnp.take_along_axis(ev_step, jnp.minimum(ptr, n_ev - 1)[:, None], 1)[:, 0], n_end)
-    y, n, m = adaptive_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step)
-    return y, ptr, n, m
+    y, n, m, forced = _counted_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step, rtol)
+    return y, ptr, n, m, forced
 
 
 #: how a compiled segment walks its records (`integrate(..., runner=...)`):
@@ -252,14 +263,15 @@ RUNNERS = ("queue", "barrier")
 
 @lru_cache(maxsize=16)
 def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step, runner: str = "queue"):
-    """The compiled unit. Step quantum, steps per record and the largest step are traced
-    arguments, so one compilation serves every scenario with the same cohort size, event count
-    and readouts, adaptive or fixed-step.
+    """The compiled unit. Step quantum, steps per record, the largest step and the relative
+    tolerance are traced arguments, so one compilation serves every scenario with the same cohort
+    size, event count and readouts, adaptive or fixed-step, at any tolerance.
 
-    `run(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m)` integrates
+    `run(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m, rtol)` integrates
     SEGMENT_RECORDS records from a point where every subject is at the same quantum; it returns
-    (y, ptr, n, m, work, recs, record_work): work the tries of each subject, recs (records,
-    subjects, readouts), record_work (records, subjects) each subject's tries up to each record."""
+    (y, ptr, n, m, work, over, recs, record_work): work the tries of each subject, over its steps
+    accepted above the tolerance (`_counted_try`), recs (records, subjects, readouts),
+    record_work (records, subjects) each subject's tries up to each record."""
     if runner not in RUNNERS:
         raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
     atol = state_atol(model)
@@ -270,29 +282,31 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step
         return jnp.stack([jnp.broadcast_to(out[r], y.shape[:1]) for r in readout_names], axis=-1)
 
     @jax.jit
-    def run_barrier(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m):
+    def run_barrier(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m, rtol):
         ev = (ev_step, ev_target, ev_amount)
 
         def one_try(c):
-            y, ptr, n, m, n_end, work = c
+            y, ptr, n, m, n_end, work, over = c
             active = n < n_end
-            y, ptr, n, m = _dose_and_try(model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m, step)
-            return y, ptr, n, m, n_end, work + active.astype(work.dtype)
+            y, ptr, n, m, forced = _dose_and_try(model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m,
+                                                 step, rtol)
+            return y, ptr, n, m, n_end, work + active.astype(work.dtype), over + forced.astype(over.dtype)
 
         def one_record(carry, _):
-            y, ptr, n, m, work = carry
+            y, ptr, n, m, work, over = carry
             n_end = jnp.max(n) + stride  # every subject starts a record at the same time
-            c = jax.lax.while_loop(lambda c: jnp.any(c[2] < c[4]), one_try, (y, ptr, n, m, n_end, work))
-            y, ptr, n, m, _, work = c
-            return (y, ptr, n, m, work), (readouts(y, p), work)
+            c = jax.lax.while_loop(lambda c: jnp.any(c[2] < c[4]), one_try, (y, ptr, n, m, n_end, work, over))
+            y, ptr, n, m, _, work, over = c
+            return (y, ptr, n, m, work, over), (readouts(y, p), work)
 
         work = jnp.zeros(y.shape[:1], dtype=jnp.int64)
-        (y, ptr, n, m, work), (recs, record_work) = jax.lax.scan(one_record, (y, ptr, n, m, work), None,
-                                                                  length=SEGMENT_RECORDS)
-        return y, ptr, n, m, work, recs, record_work
+        over = jnp.zeros(y.shape[:1], dtype=jnp.int64)
+        (y, ptr, n, m, work, over), (recs, record_work) = jax.lax.scan(
+            one_record, (y, ptr, n, m, work, over), None, length=SEGMENT_RECORDS)
+        return y, ptr, n, m, work, over, recs, record_work
 
     @jax.jit
-    def run_queue(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m):
+    def run_queue(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m, rtol):
         ev = (ev_step, ev_target, ev_amount)
         n_sub = y.shape[0]
         rows = jnp.arange(n_sub)
@@ -301,30 +315,33 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step
             # Each subject steps toward its own next record (n_end) and, on reaching it, keeps its
             # state in its own row of the segment's buffer and moves on to the following record; a
             # subject that has all its records idles until the segment's slowest is done.
-            y, ptr, n, m, n_end, k, work, y_rec, record_work = c
+            y, ptr, n, m, n_end, k, work, over, y_rec, record_work = c
             active = k < SEGMENT_RECORDS
-            y, ptr, n, m = _dose_and_try(model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m, step)
+            y, ptr, n, m, forced = _dose_and_try(model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m,
+                                                 step, rtol)
             work = work + active.astype(work.dtype)
+            over = over + forced.astype(over.dtype)
             reached = active & (n >= n_end)
             slot = jnp.where(reached, k, SEGMENT_RECORDS)  # out of range: dropped
             y_rec = y_rec.at[slot, rows].set(y, mode="drop")
             record_work = record_work.at[slot, rows].set(work, mode="drop")
             k = k + reached.astype(k.dtype)
             n_end = n_end + jnp.where(reached, stride, 0)
-            return y, ptr, n, m, n_end, k, work, y_rec, record_work
+            return y, ptr, n, m, n_end, k, work, over, y_rec, record_work
 
         n_end = jnp.broadcast_to(jnp.max(n) + stride, n.shape)  # as the barrier runner: from a common start
         k = jnp.zeros(n.shape, dtype=jnp.int64)
         work = jnp.zeros(n.shape, dtype=jnp.int64)
+        over = jnp.zeros(n.shape, dtype=jnp.int64)
         y_rec = jnp.zeros((SEGMENT_RECORDS,) + y.shape, dtype=y.dtype)
         record_work = jnp.zeros((SEGMENT_RECORDS, n_sub), dtype=jnp.int64)
         c = jax.lax.while_loop(lambda c: jnp.any(c[5] < SEGMENT_RECORDS), one_try,
-                               (y, ptr, n, m, n_end, k, work, y_rec, record_work))
-        y, ptr, n, m, _, _, work, y_rec, record_work = c
+                               (y, ptr, n, m, n_end, k, work, over, y_rec, record_work))
+        y, ptr, n, m, _, _, work, over, y_rec, record_work = c
         # the readouts of every record at the end, one record (all subjects) at a time: the same
         # computation, on the same shapes, as the barrier runner's
         recs = jax.lax.map(lambda yr: readouts(yr, p), y_rec)
-        return y, ptr, n, m, work, recs, record_work
+        return y, ptr, n, m, work, over, recs, record_work
 
     return (run_queue if runner == "queue" else run_barrier), readouts
 
@@ -338,15 +355,19 @@ STATUS_MEANINGS = "ok integration_failed"
 def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray], events: DoseEvents,
               readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None, *,
               adaptive: bool = True, stats: dict | None = None, checkpoint=None, step=ros2_step,
-              runner: str = "queue") -> np.ndarray:
+              runner: str = "queue", rtol: float = RTOL) -> np.ndarray:
     """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts).
 
-    `adaptive=False` takes every step at the grid step h (the fixed-step baseline). `stats`, if
+    `rtol` is the relative tolerance of the adaptive step (default RTOL; the smallest step is the
+    grid's quantum, see `make_grid`). `adaptive=False` takes every step at the grid step h (the
+    fixed-step baseline). `stats`, if
     given, receives per subject the attempted steps ("steps"), the integration status ("status":
     STATUS_OK, or STATUS_FAILED where a state became NaN or infinite), the time in minutes of the
     first record that is not finite ("failed_at_min", NaN where none), the final state
     ("y_final") and the attempted steps between consecutive records ("record_tries", int32, (subjects,
-    n_records − 1); a diagnostic, zero for records integrated before a resume). A failed subject does
+    n_records − 1); a diagnostic, zero for records integrated before a resume) and the steps accepted
+    although their error estimate exceeded the tolerance ("steps_over_tolerance": one-quantum steps,
+    which are always taken; zero means every step met `rtol`). A failed subject does
     not stop the others (subjects never mix): its records from the failure on are NaN, and it is
     reported, not dropped.
 
@@ -354,11 +375,14 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
     on an interruption, and a run given a checkpoint that holds saved progress continues from it,
     to the same records bit for bit. `step`: see `adaptive_try`; `runner`: see `RUNNERS` (both give
     the same records bit for bit)."""
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0.0 < rtol < 1.0:
+        raise ValueError(f"rtol must be a number between 0 and 1 (a relative tolerance), got {rtol!r}")
     n_subjects = y0.shape[0]
     n_segments = math.ceil((grid.n_records - 1) / SEGMENT_RECORDS)
     run, readouts = _segment_runner(model, tuple(readout_names), step, runner)
     out = np.empty((n_subjects, grid.n_records, len(readout_names)))
     steps = np.zeros(n_subjects, dtype=np.int64)
+    over_tol = np.zeros(n_subjects, dtype=np.int64)
     record_tries = np.zeros((n_subjects, max(0, grid.n_records - 1)), dtype=np.int32)
     status = np.zeros(n_subjects, dtype=np.int8)
     failed_at = np.full(n_subjects, np.nan)
@@ -368,6 +392,7 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
     h = jnp.asarray(grid.h, dtype=jnp.float64)
     stride = jnp.asarray(grid.stride, dtype=jnp.int64)
     max_m = jnp.asarray(grid.stride if adaptive else 1, dtype=jnp.int64)
+    rtol_arg = jnp.asarray(rtol, dtype=jnp.float64)  # traced: another tolerance does not recompile
     times = grid.record_times_min
 
     resume = None
@@ -375,12 +400,13 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
         checkpoint.bind({"subjects": n_subjects, "subject_chunk": SUBJECT_CHUNK, "min_batch": MIN_BATCH,
                          "segment_records": SEGMENT_RECORDS,
                          "readouts": list(readout_names), "grid": [grid.h, grid.stride, grid.n_records],
-                         "adaptive": bool(adaptive), "events": int(events.n_events)})
+                         "adaptive": bool(adaptive), "events": int(events.n_events), "rtol": float(rtol)})
         resume = checkpoint.load(out)
     first_chunk = 0 if resume is None else resume["chunk"]
     if resume is not None:
         steps[:], status[:], failed_at[:] = resume["steps"], resume["status"], resume["failed_at"]
         y_final[:] = resume["y_final"]
+        over_tol[:] = resume["over_tolerance"]
 
     def check(sl, lo, hi, y):
         """Mark subjects whose records lo..hi-1 or state are not finite; NaN their records from then."""
@@ -422,7 +448,7 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
                 check(sl, 0, 1, np.asarray(y)[:rows])
             committed = (ci, seg0, filled, y, ptr, n, m)
             for seg in range(seg0, n_segments):
-                y, ptr, n, m, work, recs, record_work = run(y, ptr, n, m, pc, *ev, h, stride, max_m)
+                y, ptr, n, m, work, over, recs, record_work = run(y, ptr, n, m, pc, *ev, h, stride, max_m, rtol_arg)
                 take = min(SEGMENT_RECORDS, grid.n_records - filled)
                 tries = np.diff(np.asarray(record_work[:take, :rows]), axis=0, prepend=0)
                 record_tries[sl, filled - 1:filled - 1 + take] = tries.T
@@ -430,11 +456,12 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
                 y_host = np.asarray(y)[:rows]
                 check(sl, filled, filled + take, y_host)
                 steps[sl] += np.asarray(work)[:rows]
+                over_tol[sl] += np.asarray(over)[:rows]
                 y_final[sl] = y_host
                 filled += take
                 committed = (ci, seg + 1, filled, y, ptr, n, m)
                 if checkpoint is not None and checkpoint.due():
-                    checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl))
+                    checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl, over_tol))
                 if progress is not None:
                     progress((ci * n_segments + seg + 1) / work_total)
     except BaseException:
@@ -443,24 +470,24 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
         if checkpoint is not None and committed is not None:
             ci = committed[0]
             sl = slice(ci * SUBJECT_CHUNK, min(n_subjects, (ci + 1) * SUBJECT_CHUNK))
-            checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl),
+            checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl, over_tol),
                             final=True)
         raise
     if checkpoint is not None and checkpoint.saves > 0 and committed is not None:
         # a long run: keep its end too, so that a failure to write the results loses nothing
         ci = committed[0]
         sl = slice(ci * SUBJECT_CHUNK, min(n_subjects, (ci + 1) * SUBJECT_CHUNK))
-        checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl), final=True)
+        checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl, over_tol), final=True)
     if stats is not None:
         stats.update(steps=steps, status=status, failed_at_min=failed_at, y_final=y_final,
-                     record_tries=record_tries)
+                     record_tries=record_tries, steps_over_tolerance=over_tol)
     return out
 
 
-def _checkpoint_state(committed, steps, status, failed_at, y_final, sl) -> dict:
+def _checkpoint_state(committed, steps, status, failed_at, y_final, sl, over_tol) -> dict:
     """The arrays a checkpoint needs to continue from `committed`.
 
-    steps/status/failed_at/y_final of the current chunk may already hold the next segment's
+    steps/status/failed_at/y_final/over_tol of the current chunk may already hold the next segment's
     values when an interruption lands between two statements; they are only summaries (the
     records and the carried state decide the result) and a resumed run recomputes them for the
     segments it runs, so at worst a step count is off by one segment."""
@@ -468,7 +495,7 @@ def _checkpoint_state(committed, steps, status, failed_at, y_final, sl) -> dict:
     return {"chunk": ci, "segment": seg, "filled": filled, "rows": (sl.start, sl.stop),
             "y": np.asarray(y), "ptr": np.asarray(ptr), "n": np.asarray(n), "m": np.asarray(m),
             "steps": steps.copy(), "status": status.copy(), "failed_at": failed_at.copy(),
-            "y_final": y_final.copy()}
+            "y_final": y_final.copy(), "over_tolerance": over_tol.copy()}
 
 
 def _as_scenario(scenario):
@@ -486,9 +513,24 @@ def _as_scenario(scenario):
     return scenario
 
 
+def solver_settings(scenario) -> tuple[float, float]:
+    """(relative tolerance, smallest step in minutes) of a scenario: its [solver] table where it sets
+    them, else RTOL and QUANTUM_MIN (the very same floats, so a scenario without [solver] runs
+    bit for bit as before the table existed)."""
+    solver = getattr(scenario, "solver", None)
+    rtol = getattr(solver, "rtol", None)
+    step = getattr(solver, "smallest_step_min", None)
+    return (RTOL if rtol is None else float(rtol)), (QUANTUM_MIN if step is None else float(step))
+
+
+def scenario_grid(scenario) -> Grid:
+    """The time grid `simulate` uses for a scenario (its smallest step from `solver_settings`)."""
+    return make_grid(scenario.duration_min, scenario.record_every_min, solver_settings(scenario)[1])
+
+
 def _setup(scenario, model: Model, subjects: range):
     """Grid, per-subject parameters, dose events and readout names of `subjects` of the cohort."""
-    grid = make_grid(scenario.duration_min, scenario.record_every_min)
+    grid = scenario_grid(scenario)
     p = subject_parameters(model, scenario, len(subjects), scenario.cohort.seed, first=subjects.start)
     events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
     names = tuple(scenario.readouts) if scenario.readouts else model.readouts
@@ -513,7 +555,8 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, model
     grid, p, events, names = _setup(scenario, model, subjects)
     y0 = model.initial_state(p)
     stats: dict = {}
-    recs = integrate(model, grid, y0, p, events, names, progress, stats=stats, checkpoint=checkpoint)
+    recs = integrate(model, grid, y0, p, events, names, progress, stats=stats, checkpoint=checkpoint,
+                     rtol=solver_settings(scenario)[0])
     return to_dataset(recs, names, grid, p, scenario, events, stats=stats, first=subjects.start)
 
 
@@ -541,12 +584,17 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
     n = recs.shape[0]
     status = np.zeros(n, dtype=np.int8) if stats is None else np.asarray(stats["status"], dtype=np.int8)
     failed_at = np.full(n, np.nan) if stats is None else np.asarray(stats["failed_at_min"], dtype=float)
+    over = np.zeros(n, dtype=np.int64) if stats is None else np.asarray(stats["steps_over_tolerance"], dtype=np.int64)
+    rtol, smallest_step = solver_settings(scenario)
     coords = {"subject": np.arange(first, first + n), "time": time,
               "status": ("subject", status, {
                   "long_name": "integration status of the subject", "flag_values": np.array([0, 1], np.int8),
                   "flag_meanings": STATUS_MEANINGS}),
               "failed_at_min": ("subject", failed_at, {
                   "units": "min", "long_name": "time of the first record that is not finite (NaN: none)"}),
+              "steps_over_tolerance": ("subject", over, {
+                  "long_name": "steps of the smallest size accepted with an error estimate above the "
+                               "tolerance (0: every step met solver_rtol)"}),
               "weight_kg": ("subject", np.asarray(p["body_weight"]) / 1e6, {"units": "kg", "long_name": "body weight"}),
               "oprm1_a118g_g_carrier": ("subject", np.asarray(p["oprm1_g_carrier"]).astype(np.int8),
                                         {"long_name": "OPRM1 A118G G-allele carrier (0/1)"}),
@@ -561,6 +609,9 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
         "scenario_toml": scenario.to_toml(),
         "dose_times_min": [float(t) for t in events.times_min],
         "integration_step_min": grid.h,
+        # the accuracy asked for ([solver] or the defaults); integration_step_min is the quantum used
+        "solver_rtol": rtol,
+        "solver_smallest_step_min": smallest_step,
         "research_notice": "opioidsim is a research and teaching tool, never a dosing guide.",
         "subjects_failed": int((status != STATUS_OK).sum()),
     })

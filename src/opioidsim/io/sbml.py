@@ -432,14 +432,14 @@ def _default_scenario():
 
 def _dose_events(model, scenario, ids: dict[str, str]) -> list[tuple[float, dict[str, str]]]:
     """Doses at the engine's snapped times, one event per time: {state id: added amount formula}."""
-    from ..engine.core import make_grid
+    from ..engine.core import scenario_grid
     from ..model.pk import DOSE_TARGETS
 
     if getattr(scenario, "paradigm", None) is not None or getattr(scenario, "life", None) is not None \
             or getattr(scenario, "trial", None) is not None:
         raise SbmlExportError(f"scenario {scenario.name!r} doses by a behaviour model ([paradigm], [life] or "
                               "[trial]); SBML export writes fixed dose schedules ([[dose]] entries) only")
-    grid = make_grid(scenario.duration_min, scenario.record_every_min)
+    grid = scenario_grid(scenario)  # the scenario's smallest step ([solver]) snaps doses in the engine
     by_time: dict[float, dict[str, list[str]]] = {}
     for dose in scenario.doses:
         target, fraction, _ka = DOSE_TARGETS[(dose.drug, dose.route)]

@@ -11,12 +11,13 @@ from opioidsim.scenarios.schema import (
     Conditions,
     Dose,
     Scenario,
+    Solver,
     builtin_dir,
     builtin_scenarios,
     load_scenario,
 )
 
 __all__ = [
-    "Cohort", "Conditions", "Dose", "Scenario", "ScenarioError", "LIMITS",
+    "Cohort", "Conditions", "Dose", "Scenario", "ScenarioError", "Solver", "LIMITS",
     "builtin_dir", "builtin_scenarios", "load_scenario",
 ]

@@ -25,6 +25,10 @@ A scenario file looks like this (quantities are strings with units)::
     every = "8h"       # optional
     until = "30d"      # optional
 
+    [solver]           # optional: the engine's accuracy (defaults: rtol 3e-3, smallest_step 3.75 s)
+    rtol = 1e-5
+    smallest_step = "0.5s"
+
 Every problem becomes a :class:`~opioidsim.errors.ScenarioError` naming the field (as the user
 wrote it: ``scenario.duration`` / ``dose[0].route`` in a file, ``duration`` / ``doses[0].route`` in
 Python), the value found, and what is allowed. Only the first problem is described; the message
@@ -56,7 +60,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as _toml  # type: ignore[no-redef]
 
 __all__ = [
-    "Dose", "Cohort", "Conditions", "Scenario", "load_scenario", "builtin_scenarios",
+    "Dose", "Cohort", "Conditions", "Solver", "Scenario", "load_scenario", "builtin_scenarios",
     "builtin_dir", "LIMITS",
 ]
 
@@ -442,11 +446,68 @@ class Conditions(_Model):
         return _real(v, 0.0, 1.0, allowed)
 
 
+#: bounds of [solver] rtol. Above 10 % the error estimate (the leading h² term of a second-order
+#: method) no longer describes the error; below 1e-10 it is rounding noise of 64-bit floats summed
+#: over ~70 states, so every step would fall to the smallest one and the run would only crawl.
+SOLVER_RTOL_RANGE = (1e-10, 0.1)
+#: the smallest [solver] smallest_step, in minutes (1 ms): an input sanity limit (the model's
+#: fastest processes take seconds), so that a typo ("1e-9s") cannot start a run that never ends
+SOLVER_MIN_STEP_MIN = 1e-3 / 60.0
+
+
+class Solver(_Model):
+    """Accuracy of the dose-schedule engine (engine/core.py): its relative tolerance and its
+    smallest step. Left out (None), a setting keeps the engine's default (rtol 3e-3, smallest
+    step 3.75 s), bit for bit the results of a scenario without [solver]."""
+
+    #: every state's local error per step ≤ atol + rtol·|state|
+    rtol: Optional[float] = None
+    #: the time quantum: doses are snapped to it, every step is a whole number of it, and a step
+    #: of one quantum is taken even when its error is above the tolerance (counted in the
+    #: results as steps_over_tolerance)
+    smallest_step: Optional[str] = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("solver",)) from None
+
+    @field_validator("rtol", mode="before")
+    @classmethod
+    def _check_rtol(cls, v: Any) -> Optional[float]:
+        if v is None:
+            return None
+        lo, hi = SOLVER_RTOL_RANGE
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v < hi:
+            raise _Problem(v, f"must be a number from {lo:g} to less than {hi:g} (the relative tolerance "
+                              "of each step; default 0.003), e.g. 1e-5")
+        return float(v)
+
+    @field_validator("smallest_step", mode="before")
+    @classmethod
+    def _check_smallest_step(cls, v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        if _time(v) < SOLVER_MIN_STEP_MIN:
+            raise _Problem(v, 'must be a time of at least 1 ms (the smallest step of the engine; '
+                              'default "3.75s"), e.g. "0.5s"')
+        return v.strip()
+
+    @property
+    def smallest_step_min(self) -> Optional[float]:
+        return None if self.smallest_step is None else parse_quantity(self.smallest_step, "time")
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The settings given (an empty dict: the engine's defaults)."""
+        return {k: getattr(self, k) for k in ("rtol", "smallest_step") if getattr(self, k) is not None}
+
+
 # ---------------------------------------------------------------------------------------------
 # Scenario
 # ---------------------------------------------------------------------------------------------
 _HEADER_FIELDS = ("name", "description", "duration", "record_every", "readouts")
-_TOP_TABLES = ("scenario", "cohort", "conditions", "dose", "paradigm", "life", "trial")
+_TOP_TABLES = ("scenario", "cohort", "conditions", "dose", "solver", "paradigm", "life", "trial")
 
 
 def _cohort_from_groups(data: dict) -> dict:
@@ -488,6 +549,8 @@ class Scenario(_Model):
     cohort: Cohort = Field(default_factory=Cohort)
     conditions: Conditions = Field(default_factory=Conditions)
     doses: list[Dose] = Field(default_factory=list)
+    #: the engine's accuracy (relative tolerance, smallest step); dose schedules only
+    solver: Solver = Field(default_factory=Solver)
     #: an animal experiment (opioidsim.scenarios.paradigm): doses come from the subject's choices
     paradigm: Optional["Paradigm"] = None
     #: a human life course (opioidsim.scenarios.course): street use, forced abstinence, treatment
@@ -632,6 +695,13 @@ class Scenario(_Model):
             return v
         raise _Problem(v, "must be a table: [conditions] with pain_stimulus = ...")
 
+    @field_validator("solver", mode="before")
+    @classmethod
+    def _check_solver(cls, v: Any) -> Any:
+        if isinstance(v, (dict, Solver)):
+            return v
+        raise _Problem(v, 'must be a table: [solver] with rtol = ... and/or smallest_step = "..."')
+
     @field_validator("doses", mode="before")
     @classmethod
     def _check_doses(cls, v: Any) -> Any:
@@ -663,6 +733,18 @@ class Scenario(_Model):
             raise _Problem(courses[1], f"a scenario is one of a dose schedule, a [paradigm], a [life] or a "
                                        f"[trial]: this one has both [{courses[0]}] and [{courses[1]}]",
                            (courses[1],))
+        given = self.solver.to_toml_dict()
+        if given and courses:
+            # the behaviour layer's decision loop runs on the engine's fixed quantum and tolerance
+            key = next(iter(given))
+            raise _Problem(given[key], f"[solver] applies to dose schedules only; a scenario with a "
+                                       f"[{courses[0]}] runs at the engine's default accuracy: remove [solver]",
+                           ("solver", key))
+        step = self.solver.smallest_step_min
+        if step is not None and step > rec:
+            raise _Problem(self.solver.smallest_step, f"must not be longer than record_every = "
+                                                      f"{self.record_every!r} (every record falls on a step)",
+                           ("solver", "smallest_step"))
         if self.paradigm is not None:
             if self.doses:
                 raise _Problem(self.doses[0].drug, "a scenario with a [paradigm] takes its doses from the "
@@ -756,6 +838,18 @@ class Scenario(_Model):
         events.sort(key=lambda e: e[0])
         return events
 
+    def with_solver(self, rtol: Optional[float] = None, smallest_step: Optional[str] = None) -> "Scenario":
+        """A copy with the [solver] rtol and/or smallest_step replaced (validated; None keeps the
+        scenario's own setting)."""
+        solver = {**self.solver.to_toml_dict(),
+                  **{k: v for k, v in (("rtol", rtol), ("smallest_step", smallest_step)) if v is not None}}
+        try:
+            return type(self).model_validate({**self.model_dump(), "solver": solver})
+        except ValidationError as exc:
+            raise _to_scenario_error(exc) from None
+        except ScenarioError as exc:
+            raise _rerooted(exc, toml=False) from None
+
     def with_cohort(self, subjects: Optional[int] = None, seed: Optional[int] = None) -> "Scenario":
         """A copy with the cohort size and/or seed replaced (validated). In an experiment with
         [[paradigm.group]] tables, `subjects` is the number of subjects in EACH group."""
@@ -804,6 +898,8 @@ class Scenario(_Model):
             out["dose"] = [
                 {k: v for k, v in d.model_dump().items() if v is not None} for d in self.doses
             ]
+        if self.solver.to_toml_dict():  # only when set: a scenario without it reads as before
+            out["solver"] = self.solver.to_toml_dict()
         if self.paradigm is not None:
             out["paradigm"] = self.paradigm.to_toml_dict()
         for key in ("life", "trial"):
@@ -819,7 +915,7 @@ class Scenario(_Model):
         parts = [tomli_w.dumps({key: data[key]}) for key in ("scenario", "cohort", "conditions")]
         for dose in data.get("dose", []):
             parts.append("[[dose]]\n" + tomli_w.dumps(dose))
-        for key in ("paradigm", "life", "trial"):
+        for key in ("solver", "paradigm", "life", "trial"):
             if key in data:
                 parts.append(tomli_w.dumps({key: data[key]}))
         return "\n".join(parts)
@@ -834,7 +930,7 @@ class Scenario(_Model):
         if unknown:
             k = unknown[0]
             raise ScenarioError(str(k), data[k], "unknown table or key; a scenario file has "
-                                f"[{'], ['.join(_TOP_TABLES[:3])}], [[dose]], [paradigm], [life] and [trial]",
+                                f"[{'], ['.join(_TOP_TABLES[:3])}], [[dose]], [solver], [paradigm], [life] and [trial]",
                                 more=len(unknown) - 1)
         if "scenario" not in data:
             course = next((k for k in ("paradigm", "life", "trial") if k in data), None)
@@ -853,7 +949,7 @@ class Scenario(_Model):
         flat: dict[str, Any] = dict(header)
         if default_name is not None and "name" not in flat and _NAME_RE.match(default_name):
             flat["name"] = default_name
-        for key, target in (("cohort", "cohort"), ("conditions", "conditions"), ("dose", "doses"),
+        for key, target in (("cohort", "cohort"), ("conditions", "conditions"), ("dose", "doses"), ("solver", "solver"),
                             ("paradigm", "paradigm"), ("life", "life"), ("trial", "trial")):
             if key in data:
                 flat[target] = data[key]
@@ -917,6 +1013,7 @@ _KEYS = {
     "cohort": tuple(Cohort.model_fields),
     "conditions": tuple(Conditions.model_fields),
     "dose": tuple(Dose.model_fields),
+    "solver": tuple(Solver.model_fields),
 }
 
 
@@ -957,7 +1054,7 @@ def _keys_at(loc: tuple, *, toml: bool) -> tuple[str, ...]:
                  "supply": Supply}[where]
         names = tuple(table.model_fields)
         return tuple({"periods": "period", "arms": "arm"}.get(n, n) for n in names)
-    if where in ("cohort", "conditions"):
+    if where in ("cohort", "conditions", "solver"):
         return _KEYS[where]
     if toml:
         return _KEYS["scenario"]
