@@ -119,11 +119,13 @@ def test_the_breathing_plateau_is_near_half_of_baseline_from_low_doses(iv_dose_r
     assert np.all((bup >= 0.35) & (bup <= 0.65)), bup
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: with no receptor reserve (signal = efficacy × occupancy) a "
-                   "heroin user 1 h after a dose carries a full-agonist signal (≈ 0.3-0.45) below what 8 mg "
-                   "buprenorphine itself gives (0.5 × 70 % occupancy), so an early induction relieves instead of "
-                   "precipitating withdrawal; an operational (Black-Leff) transducer would give full agonists "
-                   "their reserve")
+@pytest.mark.xfail(strict=True, reason="known gap, two parts: (1) with no receptor reserve (signal = capacity × "
+                   "efficacy × occupancy) buprenorphine at 0.5 signals half of what heroin does per receptor in a "
+                   "tolerant brain too, so an early induction relieves; (2) even made a pure antagonist (efficacy 0, "
+                   "measured), 8 mg sublingual 1 h after the last heroin raises COWS only 0.6 / 1.8 points over no "
+                   "tablet 2 / 3 h after it (3.7 after 5 h): with the PET-fitted binding "
+                   "(Kd 1 ng/mL, koff t½ 84 min) and sublingual absorption it displaces heroin's morphine too "
+                   "slowly; an operational (Black-Leff) transducer and faster displacement are both needed")
 def test_induction_too_early_precipitates_withdrawal():
     # SAMHSA TIP 63 (2021) and the buprenorphine label: given while a full agonist still occupies the
     # receptors, buprenorphine precipitates withdrawal; started 12-24 h after the last short-acting
