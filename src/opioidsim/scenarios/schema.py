@@ -45,7 +45,7 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, ClassVar, Iterable, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -209,6 +209,19 @@ class _Model(BaseModel):
         return data
 
 
+class _Table(_Model):
+    """A table of a scenario file ([cohort], [conditions], [solver]): a problem built directly in
+    Python is named under the table's key, as the file would name it."""
+
+    _key: ClassVar[str]
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=(self._key,)) from None
+
+
 # ---------------------------------------------------------------------------------------------
 # Dose
 # ---------------------------------------------------------------------------------------------
@@ -362,8 +375,10 @@ class Dose(_Model):
 # ---------------------------------------------------------------------------------------------
 # Cohort and conditions
 # ---------------------------------------------------------------------------------------------
-class Cohort(_Model):
+class Cohort(_Table):
     """How many virtual subjects, the seed that draws their parameters, and their age at first use."""
+
+    _key = "cohort"
 
     subjects: int = 1
     seed: int = 0
@@ -375,12 +390,6 @@ class Cohort(_Model):
     #: (traits with effects on the agent: opioidsim.behavior.human)
     depression: float = 0.0
     ptsd: float = 0.0
-
-    def __init__(self, **kwargs: Any) -> None:
-        try:
-            super().__init__(**kwargs)
-        except ValidationError as exc:
-            raise _to_scenario_error(exc, prefix=("cohort",)) from None
 
     @field_validator("depression", "ptsd", mode="before")
     @classmethod
@@ -415,19 +424,15 @@ class Cohort(_Model):
         return _real(v, 10.0, 80.0, allowed)
 
 
-class Conditions(_Model):
+class Conditions(_Table):
     """Experimental conditions held through the run."""
+
+    _key = "conditions"
 
     pain_stimulus: float = 0.5
     #: a drug that restores NAc GLT-1 given throughout the run: "none", "ceftriaxone" or
     #: "n-acetylcysteine" (model/glutamate.py)
     glt1_drug: str = "none"
-
-    def __init__(self, **kwargs: Any) -> None:
-        try:
-            super().__init__(**kwargs)
-        except ValidationError as exc:
-            raise _to_scenario_error(exc, prefix=("conditions",)) from None
 
     @field_validator("glt1_drug", mode="before")
     @classmethod
@@ -455,10 +460,12 @@ SOLVER_RTOL_RANGE = (1e-10, 0.1)
 SOLVER_MIN_STEP_MIN = 1e-3 / 60.0
 
 
-class Solver(_Model):
+class Solver(_Table):
     """Accuracy of the dose-schedule engine (engine/core.py): its relative tolerance and its
     smallest step. Left out (None), a setting keeps the engine's default (rtol 3e-3, smallest
     step 3.75 s), bit for bit the results of a scenario without [solver]."""
+
+    _key = "solver"
 
     #: every state's local error per step ≤ atol + rtol·|state|
     rtol: Optional[float] = None
@@ -466,12 +473,6 @@ class Solver(_Model):
     #: of one quantum is taken even when its error is above the tolerance (counted in the
     #: results as steps_over_tolerance)
     smallest_step: Optional[str] = None
-
-    def __init__(self, **kwargs: Any) -> None:
-        try:
-            super().__init__(**kwargs)
-        except ValidationError as exc:
-            raise _to_scenario_error(exc, prefix=("solver",)) from None
 
     @field_validator("rtol", mode="before")
     @classmethod
