@@ -47,7 +47,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, \
+    model_validator
 
 from opioidsim.drugs import DRUGS
 from opioidsim.errors import MISSING, ScenarioError
@@ -504,6 +505,13 @@ class Solver(_Table):
         return {k: getattr(self, k) for k in ("rtol", "smallest_step") if getattr(self, k) is not None}
 
 
+#: the scenario's table fields: the table and what a file writes in it (for the message when a
+#: field is not a table)
+_TABLE_FIELDS = {"cohort": (Cohort, "subjects = ... and seed = ..."),
+                 "conditions": (Conditions, "pain_stimulus = ..."),
+                 "solver": (Solver, 'rtol = ... and/or smallest_step = "..."')}
+
+
 # ---------------------------------------------------------------------------------------------
 # Scenario
 # ---------------------------------------------------------------------------------------------
@@ -682,26 +690,13 @@ class Scenario(_Model):
             seen.add(name)
         return list(v)
 
-    @field_validator("cohort", mode="before")
+    @field_validator("cohort", "conditions", "solver", mode="before")
     @classmethod
-    def _check_cohort(cls, v: Any) -> Any:
-        if isinstance(v, (dict, Cohort)):
+    def _check_table(cls, v: Any, info: ValidationInfo) -> Any:
+        table, how = _TABLE_FIELDS[info.field_name]
+        if isinstance(v, (dict, table)):
             return v
-        raise _Problem(v, "must be a table: [cohort] with subjects = ... and seed = ...")
-
-    @field_validator("conditions", mode="before")
-    @classmethod
-    def _check_conditions(cls, v: Any) -> Any:
-        if isinstance(v, (dict, Conditions)):
-            return v
-        raise _Problem(v, "must be a table: [conditions] with pain_stimulus = ...")
-
-    @field_validator("solver", mode="before")
-    @classmethod
-    def _check_solver(cls, v: Any) -> Any:
-        if isinstance(v, (dict, Solver)):
-            return v
-        raise _Problem(v, 'must be a table: [solver] with rtol = ... and/or smallest_step = "..."')
+        raise _Problem(v, f"must be a table: [{table._key}] with {how}")
 
     @field_validator("doses", mode="before")
     @classmethod
