@@ -291,8 +291,8 @@ def held_at_bound(y, f, lower, upper):
     y ≥ upper with f > 0).
 
     The step solves the modified problem of Shampine, Thompson, Kierzenka & Byrne 2005 (Appl Math
-    Comput 170:556, section 2): there, f of such a state is 0, so it stays on its bound until its
-    rate turns inward. Integrating the unmodified f and projecting afterwards gives the same state
+    Comput 170:556; MATLAB's NonNegative option): there, f of such a state is 0, so it stays on its
+    bound until its rate turns inward. Integrating the unmodified f and projecting afterwards gives the same state
     but not the same error estimate: the estimate then measures the outward transient the
     projection discards in every step (a state the projection holds restarts it each step), which
     is no error of the projected solution and held such subjects at one quantum (PaO2 at its upper
