@@ -86,7 +86,6 @@ class _Cubic(Module):
 CUBIC = Model([_Cubic()])
 
 
-
 def test_the_error_estimate_is_the_first_order_one_and_overstates_the_steps_error():
     """Issue 7, why one-quantum steps stay over the tolerance after a bolus at small quanta: the
     estimate h·(k1 + k2)/2 is the local error of the embedded first-order solution, O(h²), while the
@@ -101,6 +100,7 @@ def test_the_error_estimate_is_the_first_order_one_and_overstates_the_steps_erro
     assert np.all((est[2:-1] / est[3:] > 3.5) & (est[2:-1] / est[3:] < 4.5)), est
     assert np.all((true[2:-1] / true[3:] > 7.0) & (true[2:-1] / true[3:] < 9.0)), true
     assert np.all(est > 5.0 * true) and np.all(np.diff(est / true) > 0), est / true
+
 
 @pytest.mark.parametrize("rtol, quantum_s, over_tolerance", [(3e-3, 3.75, True), (3e-3, 0.01, False)])
 def test_steps_over_tolerance_say_when_the_result_is_not_as_accurate_as_rtol(rtol, quantum_s, over_tolerance):
@@ -126,7 +126,6 @@ def test_steps_over_tolerance_say_when_the_result_is_not_as_accurate_as_rtol(rto
         assert err < 3 * rtol, err
 
 
-
 class _Saturating(Module):
     """A drive w' = ε (1 − w) (w = 1 − e^(−εt) from 0) pulls x' = k (a w − x) up to x's upper bound 1
     (as breathing oxygen-enriched air pulls PaO2 to its bound) and z' = k (1 − a w − z) down to its
@@ -146,7 +145,7 @@ class _Saturating(Module):
 
     def rates(self, t, y, u, p):
         pull = p["a"] * y["w"]
-        return {"x": p["k"] * (pull - y["x"]) + 0.0 * jnp.asarray(t), "z": p["k"] * (1.0 - pull - y["z"]),
+        return {"x": p["k"] * (pull - y["x"]), "z": p["k"] * (1.0 - pull - y["z"]),
                 "w": p["eps"] * (1.0 - y["w"])}
 
 
@@ -179,6 +178,7 @@ def test_a_state_held_at_its_bound_does_not_hold_the_step_at_one_quantum():
     assert (st["steps_over_tolerance"] <= 3).all(), st["steps_over_tolerance"]  # 1,827 each without
     # one quantum per step would be 16 tries a record on the bounds; the record interval, 1
     assert (st["record_tries"][:, on_bounds[1:]] == 1).all(), st["record_tries"]
+
 
 def test_a_checkpoint_is_resumed_only_at_the_tolerance_it_was_made_with(tmp_path):
     from opioidsim.io.checkpoint import Checkpoint, CheckpointError
