@@ -102,6 +102,31 @@ def test_coloured_jacobian_equals_jacfwd_at_physiological_states(full):
     assert np.max(np.abs(got - want) / scale) < 1e-12
 
 
+def test_coloured_jacobian_equals_jacfwd_in_use(full):
+    """States of a brain in use rather than scattered: each receptor region's bound fractions sum to
+    less than 1 and tolerance is partial (every bounded state within its lowest tenth, the others
+    near their initial value plus a little drug), so the brainstem signal lies inside the range the
+    respiration module clips it to. A pattern sampled only far out missed entries that matter here:
+    it held the wrong Jacobian and a rat's breathing ran away between sessions (PaCO2 rising while
+    ventilation rose eightfold), where the dense step of the same method stayed at rest. The
+    sample depends on a caller's extra inputs (a paradigm's infusion size), so both are checked."""
+    model, t, _, p = full
+    y0 = np.asarray(model.initial_state({k: np.asarray(v) for k, v in p.items()}))
+    rng = np.random.default_rng(11)
+    lo, hi = model.lower, model.upper
+    bounded = np.isfinite(lo) & np.isfinite(hi)
+    y = np.where(bounded, lo + (hi - lo) * rng.uniform(0.0, 0.1, y0.shape),
+                 y0 + np.maximum(1.0, np.abs(y0)) * rng.uniform(0.0, 0.1, y0.shape))
+    y = jnp.asarray(y)
+    want = np.asarray(jax.jit(lambda t, y, p: stepper.full_jacobian(model, t, y, p))(t, y, p))
+    for q in (p, {**p, "infusion_mg": jnp.full(t.shape, 0.02)}):
+        got = np.asarray(jax.jit(lambda t, y, q: stepper.coloured_jacobian(model, t, y, q))(t, y, q))
+        outside = (want != 0) & ~stepper.jacobian_structure(model, stepper.extra_inputs(model, q)).pattern[None]
+        assert not outside.any(), [(model.state_names[r], model.state_names[c]) for _, r, c in np.argwhere(outside)[:3]]
+        scale = np.maximum(np.abs(want).max(axis=2, keepdims=True), 1e-300)  # per row
+        assert np.max(np.abs(got - want) / scale) < 1e-12
+
+
 def test_level_solve_equals_a_dense_solve_of_the_same_matrix(full):
     model, t, y, p = full
     st = stepper.jacobian_structure(model)

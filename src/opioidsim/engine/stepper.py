@@ -50,7 +50,7 @@ from ..model.model import Model
 GAMMA = 1.0 + 1.0 / math.sqrt(2.0)
 
 #: random (state, parameter) points whose union of Jacobian nonzeros is taken as the sparsity pattern
-PATTERN_SAMPLES = 64
+PATTERN_SAMPLES = 96
 #: the generator's seed for them: the structure, hence every result, is the same in every run
 PATTERN_SEED = 20261203
 
@@ -86,7 +86,8 @@ def _sample_points(model: Model, n: int, rng: np.random.Generator, extra: tuple 
     of the Jacobian happens to vanish at all of them: parameters scattered lognormally around their
     values (zero-valued ones — switches, conditions — half of the time set positive), states
     scattered around the initial state plus a positive offset (drug amounts present), states with
-    an upper bound uniform between their bounds. `extra`: (name, trailing shape) of values the
+    an upper bound uniform between their bounds; a quarter at the initial state and a quarter near
+    it. `extra`: (name, trailing shape) of values the
     caller passes beside the model's parameters (no typical value known: a quarter 0, the rest
     log-uniform over 1e-3 … 1e7, from fractions to years in minutes)."""
     p = {}
@@ -107,6 +108,12 @@ def _sample_points(model: Model, n: int, rng: np.random.Generator, extra: tuple 
     bounded = np.isfinite(lo) & np.isfinite(hi)
     y = np.where(bounded, lo + (hi - lo) * rng.uniform(0.02, 0.98, y0.shape), np.maximum(y, lo + 1e-3))
     y[: n // 4] = np.clip(y0[: n // 4], lo, hi)  # and the initial state itself (some entries vanish off it)
+    # and states near it, as physiology has them: far out, a saturating output is clipped (eight
+    # ligands' bound fractions each up to 1 sum to ~4 and put the brainstem signal past its clip)
+    # and its column goes missing, which no far sample restores
+    near = slice(n // 4, n // 2)
+    y[near] = np.where(bounded[None], lo + (hi - lo) * rng.uniform(0.0, 0.1, y0[near].shape),
+                       np.maximum(y0[near] + 0.1 * scale[near] * rng.uniform(0.0, 1.0, y0[near].shape), lo + 1e-3))
     t = rng.uniform(0.0, 30 * 1440.0, n)
     return t, y, p
 
