@@ -109,19 +109,20 @@ def test_breathing_depression_has_a_ceiling_that_fentanyl_lacks(iv_dose_response
 
 
 @pytest.mark.xfail(strict=True, reason="known gap: the plateau lies at ≈ 80 % of baseline, not Dahan's ≈ 50 %, "
-                   "and is reached only above ≈ 8 mg IV: the receptor signal is efficacy × occupancy with no "
-                   "receptor reserve, so a partial agonist of efficacy 0.5 cannot depress breathing as far as "
-                   "a full agonist at the same occupancy, and the PET-fitted Kd (1 ng/mL) leaves 0.2-0.6 mg IV "
-                   "at ≈ 10-30 % occupancy")
+                   "and is reached only above ≈ 8 mg IV: a naive brain's receptor signal is efficacy × occupancy "
+                   "(the brainstem's receptor reserve acts only on tolerance), so a partial agonist of efficacy "
+                   "0.5 cannot depress breathing as far as a full agonist at the same occupancy, and the "
+                   "PET-fitted Kd (1 ng/mL) leaves 0.2-0.6 mg IV at ≈ 10-30 % occupancy")
 def test_the_breathing_plateau_is_near_half_of_baseline_from_low_doses(iv_dose_response):
     # Dahan 2005: ≈ 50 % of baseline from 0.2 mg/70 kg IV upward
     bup, _ = iv_dose_response
     assert np.all((bup >= 0.35) & (bup <= 0.65)), bup
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, two parts: (1) with no receptor reserve (signal = capacity × "
-                   "efficacy × occupancy) buprenorphine at 0.5 signals half of what heroin does per receptor in a "
-                   "tolerant brain too, so an early induction relieves; (2) even made a pure antagonist (efficacy 0, "
+@pytest.mark.xfail(strict=True, reason="known gap, two parts: (1) the locus coeruleus, which drives "
+                   "withdrawal, has no receptor reserve (signal = capacity × efficacy × occupancy), so "
+                   "buprenorphine at 0.5 signals half of what heroin does per receptor in a tolerant brain too, "
+                   "so an early induction relieves; (2) even made a pure antagonist (efficacy 0, "
                    "measured), 8 mg sublingual 1 h after the last heroin raises COWS only 0.6 / 1.8 points over no "
                    "tablet 2 / 3 h after it (3.7 after 5 h): with the PET-fitted binding "
                    "(Kd 1 ng/mL, koff t½ 84 min) and sublingual absorption it displaces heroin's morphine too "

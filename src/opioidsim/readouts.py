@@ -40,6 +40,8 @@ _R = [
     Readout("mor_signal_vta", "1", "VTA mu-opioid receptor activation (efficacy-weighted occupancy)"),
     Readout("mor_signal_dorsal_horn", "1", "dorsal-horn mu-opioid receptor activation"),
     Readout("mor_signal_brainstem", "1", "brainstem mu-opioid receptor activation"),
+    Readout("mor_signal_lc", "1", "locus coeruleus mu-opioid receptor activation (brainstem binding, "
+            "own transduction; drives the cAMP pathway of withdrawal)"),
     Readout("mor_density_vta", "1", "VTA mu-opioid receptor density, relative to a typical naive brain"),
     Readout("mor_density_dorsal_horn", "1", "dorsal-horn mu-opioid receptor density, relative"),
     Readout("mor_density_brainstem", "1", "brainstem mu-opioid receptor density, relative"),

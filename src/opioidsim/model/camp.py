@@ -6,7 +6,8 @@ Aghajanian GK 1997 Science 278:58). When the agonist falls — it wanes, or an a
 it — the up-regulated cyclase is unmasked: cAMP and LC noradrenaline overshoot, driving the
 physiological signs of withdrawal, which subside as the cyclase returns to normal over days.
 cAMP is algebraic (it follows the signal within minutes); the cyclase level is the slow state.
-The brainstem MOR signal stands for the LC, a pontine nucleus.
+The LC, a pontine nucleus, shares the brainstem's receptor binding and tolerance but has its own
+transduction (`mor_signal_lc`, model/receptor.py).
 
 The up-regulation has two parts. A fast one (cyclase and PKA protein, days) restores cAMP and falls
 back to normal within days once the agonist is gone. A slow, transcriptional one (CREB-driven
@@ -53,12 +54,12 @@ class CampModule(Module):
               "cyclase pathway, added to the fast part"),
     )
     parameters = PARAMETERS
-    inputs = ("mor_signal_brainstem", "crf")
+    inputs = ("mor_signal_lc", "crf")
     provides = ("camp_lc", "noradrenaline", "ac_superactivation")
 
     @staticmethod
     def _inhibition(u, p):
-        return p["lc_camp_max_inhibition"] * hill(u["mor_signal_brainstem"], p["lc_camp_signal_half"],
+        return p["lc_camp_max_inhibition"] * hill(u["mor_signal_lc"], p["lc_camp_signal_half"],
                                                   p["lc_camp_signal_hill"])
 
     @staticmethod

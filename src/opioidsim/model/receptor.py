@@ -165,7 +165,42 @@ PARAMETERS = (
     Parameter("heroin_mor_hill", 1.0, "1", "assumed: simple mass action"),
     Parameter("heroin_efficacy", 1.0, "1", "assumed full agonist"),
     Parameter("heroin_brain_partition", 0.015, "1", "assumed equal to 6-MAM (both lipophilic esters)"),
+    # receptor reserve per region (transduced_signal): how much of the signal lost receptors take with them
+    Parameter("mor_reserve_vta", 0.0, "1", "assumed: no reserve, the form V-D2-1/2 and V-SA-1/2/3 are fitted "
+              "with (a reserve here, tried, kept chronic signalling high and broke those fits; a refit is open)",
+              bounded_fraction=True),
+    Parameter("mor_reserve_dorsal_horn", 0.0, "1", "assumed: no reserve, the form V-TOL-1's 2-8-fold analgesic "
+              "ED50 shift is fitted with (with a reserve the fitted desensitisation gave 1.9-fold)",
+              bounded_fraction=True),
+    Parameter("mor_reserve_brainstem", 1.0, "1",
+              "Paronis CA & Woods JH 1997 J Pharmacol Exp Ther 282:355: after 40 weeks of daily morphine, monkeys "
+              "whose antinociceptive ED50 had shifted 4.4-fold (6.4 → 28.4 mg/kg) kept their ventilatory ED50 "
+              "(2.9 → 2.3 mg/kg) and were depressed as deeply by mu agonists; tolerant users die of overdose (White "
+              "JM & Irvine RJ 1999 Addiction 94:961). Lost brainstem receptors must not cap the depth of "
+              "depression, which a full reserve ensures",
+              note="with the brainstem desensitisation of model/tolerance.py a month of daily heroin leaves a "
+              "capacity ≈ 0.6, i.e. a ≈ 1.7-fold shift in occupancy odds: more than Paronis & Woods measured in "
+              "monkeys, far less than the analgesic shift", bounded_fraction=True),
+    Parameter("mor_reserve_lc", 0.0, "1", "assumed: no reserve in the locus coeruleus's path to withdrawal "
+              "(model/camp.py), the form V-WD-1..3 and the buprenorphine and naltrexone withdrawal tests are fitted "
+              "with; a reserve there is untested", bounded_fraction=True),
 )
+
+
+def transduced_signal(stimulus, capacity, reserve):
+    """The signal a region transmits from its efficacy-weighted occupancy (the stimulus), given its
+    signalling capacity c (1 in a naive brain; lowered by tolerance, model/tolerance.py) and its
+    receptor reserve ρ ∈ [0, 1]:
+
+        signal = c·S / (1 + ρ·(c − 1)·S)
+
+    ρ = 0: lost receptors transmit nothing, so tolerance scales the dose-response down and caps it at
+    c. ρ = 1: the spare receptors make up the loss, so for a full agonist tolerance shifts the
+    dose-response to the right (signal odds = c × occupancy odds) and a large enough dose still
+    reaches the naive maximum, while a partial agonist loses maximal effect (the operational model's
+    receptor reserve, Black JW & Leff P 1983 Proc R Soc Lond B 220:141). With c = 1 the signal is S
+    whatever ρ, so a naive brain is the same in both."""
+    return capacity * stimulus / (1.0 + reserve * (capacity - 1.0) * stimulus)
 
 
 def bound_state(region: str, ligand: Ligand) -> str:
@@ -181,7 +216,9 @@ class ReceptorModule(Module):
     )
     parameters = PARAMETERS
     inputs = tuple(lig.effect_input for lig in LIGANDS) + tuple(f"mor_capacity_{r}" for r in REGIONS)
-    provides = tuple(f"mor_occupancy_{r}" for r in REGIONS) + tuple(f"mor_signal_{r}" for r in REGIONS)
+    # the locus coeruleus shares the brainstem's binding and tolerance but transduces on its own
+    provides = (tuple(f"mor_occupancy_{r}" for r in REGIONS) + tuple(f"mor_signal_{r}" for r in REGIONS)
+                + ("mor_signal_lc",) + tuple(f"mor_activation_{r}" for r in REGIONS))
 
     @staticmethod
     def free_ligand_nM(u, p, lig: Ligand):
@@ -190,11 +227,15 @@ class ReceptorModule(Module):
 
     def outputs(self, y, u, p):
         out = {}
+        stimulus = {}  # efficacy-weighted occupancy
         for r in REGIONS:
             out[f"mor_occupancy_{r}"] = sum(y[bound_state(r, lig)] for lig in LIGANDS)
-            # tolerance: desensitised or lost receptors transmit less of what is bound (model/tolerance.py)
-            out[f"mor_signal_{r}"] = u[f"mor_capacity_{r}"] * sum(p[lig.efficacy] * y[bound_state(r, lig)]
-                                                                  for lig in LIGANDS)
+            stimulus[r] = sum(p[lig.efficacy] * y[bound_state(r, lig)] for lig in LIGANDS)
+            # receptors activated, before transduction: what desensitises them (model/tolerance.py)
+            out[f"mor_activation_{r}"] = u[f"mor_capacity_{r}"] * stimulus[r]
+            out[f"mor_signal_{r}"] = transduced_signal(stimulus[r], u[f"mor_capacity_{r}"], p[f"mor_reserve_{r}"])
+        out["mor_signal_lc"] = transduced_signal(stimulus["brainstem"], u["mor_capacity_brainstem"],
+                                                 p["mor_reserve_lc"])
         return out
 
     def rates(self, t, y, u, p):

@@ -1,6 +1,8 @@
 """Tolerance: mu-opioid receptor regulation by the agonist signal, per region (slow; days-weeks).
 
-Two processes, both driven by the receptor's own activation s (efficacy-weighted occupancy):
+Two processes, both driven by the receptors' own activation s: the functional receptors an agonist
+activates, capacity × efficacy-weighted occupancy (`mor_activation_<region>`, before any receptor
+reserve amplifies the cell's response: a receptor desensitises when it is itself activated):
 - desensitisation (uncoupling and internalisation, lumped): d/dt = k_r·s·(1 − D) − k_res·D
 - density (down-regulation against constitutive turnover):   d/dt = k_t·(R0 − R) − k_down·s·R
 The signalling capacity (1 − D)·R scales the receptor signal each region transmits. Rates differ
@@ -48,7 +50,7 @@ class ToleranceModule(Module):
         + [State(f"mor_density_{r}", "1", 1.0, f"{r} MOR density relative to a typical naive brain") for r in REGIONS]
     )
     parameters = PARAMETERS
-    rate_inputs = tuple(f"mor_signal_{r}" for r in REGIONS)
+    rate_inputs = tuple(f"mor_activation_{r}" for r in REGIONS)
     provides = tuple(f"mor_capacity_{r}" for r in REGIONS) + tuple(f"mor_density_{r}" for r in REGIONS)
 
     @staticmethod
@@ -72,7 +74,7 @@ class ToleranceModule(Module):
                 "brainstem": p["desensitization_rate_brainstem"]}
         d = {}
         for r in REGIONS:
-            s = u[f"mor_signal_{r}"]
+            s = u[f"mor_activation_{r}"]
             des, dens = y[f"mor_desensitized_{r}"], y[f"mor_density_{r}"]
             d[f"mor_desensitized_{r}"] = rate[r] * s * (1.0 - des) - p["resensitization_rate"] * des
             d[f"mor_density_{r}"] = (p["mor_turnover_rate"] * (self.baseline_density(p) - dens)
