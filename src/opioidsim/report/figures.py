@@ -503,7 +503,9 @@ def tolerance_figure(ds: xr.Dataset, *, dose_times_min: Sequence[float] | np.nda
 
     One panel: VTA (euphoria), dorsal horn (analgesia), brainstem (breathing), each where its
     ``mor_capacity_*`` readout is present. None for runs under two days or without any of them.
-    1 / capacity is exact only for a full agonist without receptor reserve.
+    1 / capacity is exact for a full agonist where spare receptors make up the loss (the
+    brainstem's reserve, model/receptor.py) and a low-dose estimate without receptor reserve (VTA,
+    dorsal horn), where larger doses need more than that.
     """
     setup = _chronic_setup(ds, TOLERANCE_READOUTS)
     if setup is None:

@@ -309,8 +309,9 @@ def _chronic_numbers(ds: xr.Dataset, meta: _Meta) -> str:
     note = ("Per subject the highest COWS score (over the whole run, or from the last dose on) "
             "and the lowest MOR signalling capacity, then the median across subjects. COWS "
             "bands after Wesson & Ling 2003 (5–12 mild, 13–24 moderate, 25–36 moderately "
-            "severe, > 36 severe). The fold shift 1/capacity is an approximation for a full "
-            "agonist without receptor reserve.")
+            "severe, > 36 severe). The fold shift 1/capacity is exact for a full agonist where "
+            "spare receptors make up the loss (brainstem) and a low-dose estimate for one "
+            "without receptor reserve (VTA, dorsal horn).")
     if meta.dose_times_min.size:
         note += " The last dose is the last of any drug (agonist or antagonist)."
     return f"<table>\n{head}\n{body}\n</table>\n<p class=\"code\">{_e(note)}</p>"
@@ -358,8 +359,9 @@ def _chronic_sections(ds: xr.Dataset, meta: _Meta, bands: dict[str, np.ndarray],
             "With repeated use the receptors signal less, so the same effect needs more drug: "
             "a fold shift of 3 means three times the dose for the same euphoria (VTA), pain "
             "relief (dorsal horn) or slowing of breathing (brainstem); it is approximated as "
-            "1/capacity, which holds for a full agonist without receptor reserve (with spare "
-            "receptors the real shift is smaller). " + band_text + last_text)]
+            "1/capacity, exact for a full agonist where spare receptors make up the loss "
+            "(brainstem) and a low-dose estimate without receptor reserve (VTA, dorsal horn: "
+            "there larger doses need more). " + band_text + last_text)]
 
     fig = withdrawal_figure(ds, dose_times_min=meta.dose_times_min, bands=bands)
     if fig is not None:

@@ -347,8 +347,9 @@ def tolerance_fold_shifts(ds: xr.Dataset) -> dict[str, ExtremeSummary]:
 
     For each subject the largest 1 / capacity over the run (its lowest capacity), then the
     median and 10–90 % across subjects; time is when that lowest capacity was reached. A
-    capacity at or below 0.001 counts as 0.001 (a 1000-fold shift). The 1 / capacity rule is an
-    approximation for a full agonist acting without receptor reserve.
+    capacity at or below 0.001 counts as 0.001 (a 1000-fold shift). The 1 / capacity rule is exact
+    for a full agonist with a full receptor reserve (the brainstem) and a low-dose estimate without
+    receptor reserve (VTA, dorsal horn).
     """
     out: dict[str, ExtremeSummary] = {}
     t_min = time_minutes(ds)
