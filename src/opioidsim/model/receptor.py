@@ -167,10 +167,12 @@ PARAMETERS = (
     Parameter("heroin_brain_partition", 0.015, "1", "assumed equal to 6-MAM (both lipophilic esters)"),
     # receptor reserve per region (transduced_signal): how much of the signal lost receptors take with them
     Parameter("mor_reserve_vta", 0.0, "1", "assumed: no reserve, the form V-D2-1/2 and V-SA-1/2/3 are fitted "
-              "with (a reserve here, tried, kept chronic signalling high and broke those fits; a refit is open)",
+              "with (a reserve in every region, tried with desensitisation driven by the transduced signal, kept "
+              "chronic signalling high and broke those fits; a refit is open)",
               bounded_fraction=True),
     Parameter("mor_reserve_dorsal_horn", 0.0, "1", "assumed: no reserve, the form V-TOL-1's 2-8-fold analgesic "
-              "ED50 shift is fitted with (with a reserve the fitted desensitisation gave 1.9-fold)",
+              "ED50 shift is fitted with (with a reserve, tried with desensitisation driven by the transduced signal, "
+              "the fitted rates gave 1.9-fold)",
               bounded_fraction=True),
     Parameter("mor_reserve_brainstem", 1.0, "1",
               "Paronis CA & Woods JH 1997 J Pharmacol Exp Ther 282:355: after 40 weeks of daily morphine, monkeys "
