@@ -87,9 +87,9 @@ def _sample_points(model: Model, n: int, rng: np.random.Generator, extra: tuple 
     values (zero-valued ones — switches, conditions — half of the time set positive), states
     scattered around the initial state plus a positive offset (drug amounts present), states with
     an upper bound uniform between their bounds; a quarter at the initial state and a quarter near
-    it. `extra`: (name, trailing shape) of values the
-    caller passes beside the model's parameters (no typical value known: a quarter 0, the rest
-    log-uniform over 1e-3 … 1e7, from fractions to years in minutes)."""
+    it. `extra`: (name, trailing shape) of values the caller passes beside the model's parameters
+    (no typical value known: a quarter 0, the rest log-uniform over 1e-3 … 1e7, from fractions to
+    years in minutes)."""
     p = {}
     for name, shape in extra:
         x = np.exp(rng.uniform(math.log(1e-3), math.log(1e7), (n,) + shape))
@@ -299,11 +299,11 @@ def held_at_bound(y, f, lower, upper):
 
     The step solves the modified problem of Shampine, Thompson, Kierzenka & Byrne 2005 (Appl Math
     Comput 170:556; MATLAB's NonNegative option): there, f of such a state is 0, so it stays on its
-    bound until its rate turns inward. Integrating the unmodified f and projecting afterwards gives the same state
-    but not the same error estimate: the estimate then measures the outward transient the
-    projection discards in every step (a state the projection holds restarts it each step), which
-    is no error of the projected solution and held such subjects at one quantum (PaO2 at its upper
-    bound in oxygen-enriched air)."""
+    bound until its rate turns inward. Integrating the unmodified f and projecting afterwards gives
+    the same state but not the same error estimate: the estimate then measures the outward
+    transient the projection discards in every step (a state the projection holds restarts it each
+    step), which is no error of the projected solution and held such subjects at one quantum (PaO2
+    at its upper bound in oxygen-enriched air)."""
     return ((y <= lower) & (f < 0.0)) | ((y >= upper) & (f > 0.0))
 
 
