@@ -163,17 +163,6 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
 RTOL = 3e-3
 ATOL = 1e-5
 
-#: most sub-steps a one-quantum step is split into when its error estimate is over the tolerance
-#: (`_substepped_quantum`): 4 sub-steps of the default 3.75 s quantum are 0.94 s each, where ROS2
-#: follows a mode growing at 5.6/min (the closing arrest latch) to 0.5 % per quantum
-MAX_SUBSTEPS = 4
-#: minutes after a dose in which a one-quantum step over the tolerance is taken as it is, not split:
-#: a bolus's first-minute transient (bound fractions, effect sites) has one-quantum steps over the
-#: tolerance after nearly every dose, the first-order estimate there overstates the error 5–38×
-#: (docs/guide/11-engine.md), and splitting them made the bench cohort 2.6× slower for no gain
-#: in accuracy (max error against Radau 3.07e-4 either way)
-DOSE_TRANSIENT_MIN = 2.0
-
 #: records per compiled segment; the last segment runs past the end and its extra records are dropped
 SEGMENT_RECORDS = 64
 
@@ -183,8 +172,7 @@ def state_atol(model: Model):
     return jnp.asarray(np.where(np.isnan(model.atol), ATOL, model.atol))
 
 
-def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros2_step, rtol=RTOL,
-                 may_split=False):
+def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros2_step, rtol=RTOL):
     """One attempt of the adaptive step for every subject of a batch (traceable; used by the
     dose-schedule engine here and by the behaviour layer's decision loop).
 
@@ -192,54 +180,14 @@ def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     event, in quanta); a step whose error estimate exceeds the tolerance is retried smaller, one
     of a single quantum is always taken. `step` is the ROS2 implementation (`stepper.ros2_step`;
     `stepper.ros2_step_dense` is the benchmarks' baseline); `rtol` the relative tolerance (a
-    Python float or a traced scalar); `may_split` where a one-quantum step over the tolerance may
-    be redone in sub-steps (`_counted_try`). Returns the new (y, n, m)."""
-    return _counted_try(model, atol, y, n, m, limit, active, p, h, max_m, step, rtol, may_split)[:3]
+    Python float or a traced scalar). Returns the new (y, n, m)."""
+    return _counted_try(model, atol, y, n, m, limit, active, p, h, max_m, step, rtol)[:3]
 
 
-def _substeps_for(e, max_substeps):
-    """Sub-steps that bring a one-quantum step whose error estimate is e tolerances down to one
-    tolerance each: the estimate scales as h², so K ≥ √e, rounded up to a power of two (fewer
-    distinct loop lengths) and capped at max_substeps."""
-    k = jnp.ceil(jnp.log2(jnp.sqrt(jnp.maximum(e, 1.0))))
-    return jnp.minimum(jnp.exp2(k), max_substeps).astype(jnp.int32)
-
-
-def _substepped_quantum(model: Model, atol, y, n, p, h, step, rtol, split, e, max_substeps):
-    """The one-quantum step of the subjects in `split` redone as K equal sub-steps each
-    (`_substeps_for`); the others are left as they are (their sub-steps have length 0). Returns
-    the new states and each subject's largest error estimate over its sub-steps, in tolerances.
-
-    Why: a quantum is the shortest step the adaptive rule can choose, and taking it regardless of
-    its error let a fast unstable mode be damped into a false steady state. ROS2's stability
-    function at z = hλ > 0 falls below 1 long before γz reaches 1 (R(0.35) ≈ 0.96, where the
-    flow grows by e^0.35 ≈ 1.42), so the closing cardiac-arrest latch, whose loop through
-    ventilation, PaO2 and the hypoxia timer grows at 5.6/min in a subject whose PaO2 sits on the
-    arrest threshold, stalled half-closed for hours at one quantum per step while the Radau
-    reference closed it within minutes (RELIABILITY.md, random subject 3,127)."""
-    k = jnp.where(split, _substeps_for(e, max_substeps), 1)
-    hk = h / k.astype(y.dtype)
-
-    def body(c):
-        i, yy, worst = c
-        go = split & (i < k)
-        y_next, err = step(model, n * h + i * hk, yy, p, jnp.where(go, hk, 0.0))
-        scale = atol + rtol * jnp.maximum(jnp.abs(yy), jnp.abs(y_next))
-        worst = jnp.where(go, jnp.maximum(worst, jnp.max(jnp.abs(err) / scale, axis=-1)), worst)
-        return i + 1, jnp.where(go[:, None], y_next, yy), worst
-
-    kmax = jnp.max(jnp.where(split, k, 0))
-    _, y_out, worst = jax.lax.while_loop(lambda c: c[0] < kmax, body, (jnp.int32(0), y, jnp.zeros_like(e)))
-    return y_out, worst
-
-
-def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, rtol, may_split=True,
-                 max_substeps=MAX_SUBSTEPS):
+def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, rtol):
     """`adaptive_try`, also returning per subject whether the step it took was a one-quantum step
-    accepted although its error estimate exceeded the tolerance. Such a quantum is first redone
-    in sub-steps where may_split (`_substepped_quantum`, up to max_substeps); only if one of
-    them is still over the tolerance is the quantum counted (taking it anyway, the quantum being
-    the smallest step on the grid; counting these tells the user the tolerance was not met)."""
+    accepted although its error estimate exceeded the tolerance (the quantum is the smallest step
+    there is, so it is taken anyway; counting these tells the user the tolerance was not met)."""
     m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), limit - n))
     hs = jnp.where(active, m_eff * h, 0.0)
     y_new, err = step(model, n * h, y, p, hs)
@@ -247,17 +195,7 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, 
     e = jnp.max(jnp.abs(err) / scale, axis=-1)
     within = e <= 1.0
     accept = active & (within | (m_eff == 1))
-    # a fixed-step run (max_m = 1, `integrate(..., adaptive=False)`) takes its steps as they are
-    split = accept & ~within & may_split & (max_m > 1)
-    if max_substeps > 1 and may_split is not False:  # False: the program as before, no sub-step loop
-        y_sub, e_sub = jax.lax.cond(
-            jnp.any(split),
-            lambda: _substepped_quantum(model, atol, y, n, p, h, step, rtol, split, e, max_substeps),
-            lambda: (y, e))
-        y_new = jnp.where(split[:, None], y_sub, y_new)
-        forced = (accept & ~within) & ~(split & (e_sub <= 1.0))
-    else:
-        forced = accept & ~within
+    forced = accept & ~within
     y = jnp.where(accept[:, None], y_new, y)
     n = n + jnp.where(accept, m_eff, 0)
     # error ∝ h² for the embedded estimate: double the step where there is room for it,
@@ -271,10 +209,7 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, 
 def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m):
     """Adaptive steps (`adaptive_try`) until every subject of the batch reaches quantum n_end, with
     no events on the way (traceable; the behaviour layer's decision loop and the gym's step).
-    One-quantum steps over the tolerance are taken as they are (not split into sub-steps as in
-    `integrate`): with the sub-step loop compiled in, serialising the paradigm runner's program
-    for the persistent compilation cache crashed XLA (abort, then segfault) at the same test in
-    two full-suite runs. Returns (y, n, m, tries): tries counts the attempts of the batch."""
+    Returns (y, n, m, tries): tries counts the attempts of the batch."""
 
     def cond(c):
         return jnp.any(c[1] < n_end)
@@ -312,10 +247,7 @@ def _dose_and_try(model: Model, atol, y, ptr, n, m, n_end, active, p, ev, h, max
     y, ptr, dosed = apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount)
     m = jnp.where(dosed, 1, m)
     nxt = jnp.where(ptr < n_ev, jnp.take_along_axis(ev_step, jnp.minimum(ptr, n_ev - 1)[:, None], 1)[:, 0], n_end)
-    last = jnp.take_along_axis(ev_step, jnp.maximum(ptr - 1, 0)[:, None], 1)[:, 0]
-    past_transient = (ptr == 0) | ((n - last) * h >= DOSE_TRANSIENT_MIN)
-    y, n, m, forced = _counted_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step, rtol,
-                                   may_split=past_transient)
+    y, n, m, forced = _counted_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step, rtol)
     return y, ptr, n, m, forced
 
 
