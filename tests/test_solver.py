@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from opioidsim.engine import integrate, make_grid
 from opioidsim.engine.core import scenario_grid, simulate
 from opioidsim.engine.dosing import DoseEvents, compile_doses
-from opioidsim.engine.stepper import ros2_step
+from opioidsim.engine.stepper import GAMMA, ros2_step
 from opioidsim.errors import ScenarioError
 from opioidsim.model.base import Module, State
 from opioidsim.model.model import Model
@@ -158,9 +158,10 @@ def test_a_state_held_at_its_bound_does_not_hold_the_step_at_one_quantum():
     transient it discards as error and took one quantum per step from then on (all of them over
     the tolerance); with the rate of a held state set to 0 (Shampine et al. 2005) the step grows
     to the record interval on the bounds, every step there meets the tolerance, and the records
-    are the exact solution of the problem with bounds within a few rtol. Three one-quantum steps
-    stay over the tolerance, none on the bounds: two as x leaves 0 (its tolerance there is atol
-    alone) and the one that reaches the bound (the solution has a kink there)."""
+    are the exact solution of the problem with bounds within a few rtol. Three quanta stay over the
+    tolerance, none on the bounds: two as x leaves 0 (its tolerance there is atol alone) and the
+    one that reaches the bound (the solution has a kink there); each is redone in at most
+    MAX_SUBSTEPS sub-steps, and the sub-steps still over the tolerance are what is counted."""
     grid = make_grid(120.0, 1.0)
     n, rtol, k, a, eps = 2, core.RTOL, 20.0, 2.0, 0.05
     ev = DoseEvents(np.full((n, 1), np.iinfo(np.int64).max // 4), np.zeros((n, 1), np.int32), np.zeros((n, 1)),
@@ -175,7 +176,7 @@ def test_a_state_held_at_its_bound_does_not_hold_the_step_at_one_quantum():
     assert np.max(np.abs(got - exact)) < 3 * rtol, np.max(np.abs(got - exact), axis=0)
     on_bounds = t > 20.0
     assert (got[on_bounds, :2] == [1.0, 0.0]).all()
-    assert (st["steps_over_tolerance"] <= 3).all(), st["steps_over_tolerance"]  # 1,827 each without
+    assert (st["steps_over_tolerance"] <= 3 * core.MAX_SUBSTEPS).all(), st["steps_over_tolerance"]  # 1,827 without
     # one quantum per step would be 16 tries a record on the bounds; the record interval, 1
     assert (st["record_tries"][:, on_bounds[1:]] == 1).all(), st["record_tries"]
 
@@ -289,3 +290,51 @@ def test_cli_resume_takes_no_solver_flags(tmp_path, capsys):
     assert main(["run", "--resume", str(tmp_path / "res"), "--rtol", "1e-5"]) == 2
     err = capsys.readouterr().err
     assert "--rtol" in err and "--resume" in err and err.count("\n") == 1, err
+
+
+class _Latch(Module):
+    """A latch closing by positive feedback, y' = λ y (1 − y): its open state 0 is unstable (it grows
+    at λ), its closed state 1 stable. Exact solution y = 1 / (1 + (1/y0 − 1) e^(−λt)). With
+    λ = 5.6/min it grows as fast as the cardiac-arrest latch's loop through ventilation, PaO2 and the
+    hypoxia timer in random subject 3,127 of RELIABILITY.md."""
+
+    name = "latch"
+    states = (State("y", "1", 0.01, "latch", upper=1.0),)
+    parameters = (Parameter("lam", 5.6, "1/min", "assumed: test (the arrest loop's growth rate)"),)
+    provides = ("y_out",)
+
+    def outputs(self, y, u, p):
+        return {"y_out": y["y"]}
+
+    def rates(self, t, y, u, p):
+        return {"y": p["lam"] * y["y"] * (1.0 - y["y"])}
+
+
+LATCH = Model([_Latch()])
+
+
+def _ros2_growth_factor(z: float) -> float:
+    """ROS2's stability function R(z) for y' = λy, z = hλ (Verwer et al. 1999, γ = 1 + 1/√2)."""
+    k1 = z / (1.0 - GAMMA * z)
+    k2 = (z * (1.0 + k1) - 2.0 * k1) / (1.0 - GAMMA * z)
+    return 1.0 + 1.5 * k1 + 0.5 * k2
+
+
+def test_a_latch_closing_faster_than_the_quantum_allows_is_followed_in_sub_steps():
+    """Issue 7 (the stalled random subjects of RELIABILITY.md): ROS2 damps a mode that grows, once
+    z = hλ is not small: one default quantum (3.75 s) of a mode growing at 5.6/min has z = 0.35,
+    where the flow grows by e^0.35 = 1.42 and ROS2 by R(0.35) < 1. One-quantum steps taken as they
+    are thus hold the latch near open, although its rate is never negative; the engine redoes such a
+    quantum in sub-steps (the step's estimate is over the tolerance), and the records follow the
+    exact solution."""
+    assert _ros2_growth_factor(0.35) < 1.0 < np.exp(0.35)  # the damping, analytically
+    assert 1.0 < _ros2_growth_factor(0.35 / core.MAX_SUBSTEPS) ** core.MAX_SUBSTEPS
+    n, lam, y0 = 2, 5.6, 0.01
+    grid = make_grid(10.0, 0.25, 3.75 / 60.0)
+    ev = DoseEvents(np.full((n, 1), np.iinfo(np.int64).max // 4), np.zeros((n, 1), np.int32), np.zeros((n, 1)),
+                    np.array([]))
+    got = integrate(LATCH, grid, np.full((n, 1), y0), {"lam": np.full(n, lam)}, ev, ("y_out",))[0, :, 0]
+    t = grid.record_times_min
+    exact = 1.0 / (1.0 + (1.0 / y0 - 1.0) * np.exp(-lam * t))
+    assert np.max(np.abs(got - exact)) < 0.02, np.max(np.abs(got - exact))
+    assert got[-1] > 0.99

@@ -163,6 +163,17 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
 RTOL = 3e-3
 ATOL = 1e-5
 
+#: most sub-steps a one-quantum step is split into when its error estimate is over the tolerance
+#: (`_counted_try`): 4 sub-steps of the default 3.75 s quantum are 0.94 s each, where ROS2 follows
+#: a mode growing at 5.6/min (the closing arrest latch of RELIABILITY.md) to 0.5 % per quantum
+MAX_SUBSTEPS = 4
+#: minutes after a dose in which a one-quantum step over the tolerance is taken as it is, not split:
+#: a bolus's first-minute transient (bound fractions, effect sites) has one-quantum steps over the
+#: tolerance after nearly every dose, the first-order estimate there overstates the error 5–38×
+#: (docs/guide/11-engine.md), and splitting them made the bench cohort 2.6× slower for no gain
+#: in accuracy (max error against Radau 3.07e-4 either way)
+DOSE_TRANSIENT_MIN = 2.0
+
 #: records per compiled segment; the last segment runs past the end and its extra records are dropped
 SEGMENT_RECORDS = 64
 
@@ -184,26 +195,67 @@ def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     return _counted_try(model, atol, y, n, m, limit, active, p, h, max_m, step, rtol)[:3]
 
 
-def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, rtol):
-    """`adaptive_try`, also returning per subject whether the step it took was a one-quantum step
-    accepted although its error estimate exceeded the tolerance (the quantum is the smallest step
-    there is, so it is taken anyway; counting these tells the user the tolerance was not met)."""
+def _substeps_for(e):
+    """Sub-steps that bring a one-quantum step whose error estimate is e tolerances down to one
+    tolerance each: the estimate scales as h², so K ≥ √e, rounded up to a power of two (the
+    sub-steps then end on the quantum in binary floating point) and capped at MAX_SUBSTEPS."""
+    k = jnp.exp2(jnp.ceil(jnp.log2(jnp.sqrt(jnp.maximum(e, 1.0)))))
+    return jnp.minimum(k, MAX_SUBSTEPS).astype(jnp.int64)
+
+
+def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, rtol, sub=None, may_split=False):
+    """`adaptive_try`, also returning per subject whether the step it took was accepted although
+    its error estimate exceeded the tolerance (a one-quantum step, or a sub-step: the smallest
+    steps there are, taken anyway; counting these tells the user the tolerance was not met).
+
+    `sub` = (k, j), given by the dose-schedule engine: subject i is taking the quantum after n in
+    k[i] equal sub-steps and has taken j[i] of them (k = 0: not sub-stepping). Where `may_split`,
+    a one-quantum step over the tolerance is not taken but redone as K sub-steps (`_substeps_for`),
+    one per try, so a subject's time n still moves on the quantum grid. Why: a quantum is the
+    shortest step the adaptive rule can choose, and taking it regardless of its error let a fast
+    growing mode be damped into a false steady state. ROS2's stability function at z = hλ > 0
+    falls below 1 long before γz reaches 1 (R(0.35) ≈ 0.96, where the flow grows by e^0.35 ≈
+    1.42): the closing cardiac-arrest latch of random subject 3,127 (RELIABILITY.md), a loop
+    through ventilation, PaO2 and the hypoxia timer growing at 5.6/min, stalled half-closed for
+    hours at one quantum per step, while the Radau reference closed it within minutes. The
+    sub-steps are tries of the same loop, not a loop of their own inside it (with a nested loop,
+    XLA crashed (de)serialising the program for the persistent compilation cache).
+
+    Returns (y, n, m, forced, sub)."""
     m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), limit - n))
-    hs = jnp.where(active, m_eff * h, 0.0)
-    y_new, err = step(model, n * h, y, p, hs)
+    if sub is None:
+        in_sub, t, hs = jnp.zeros_like(active), n * h, m_eff * h
+    else:
+        k, j = sub
+        in_sub = k > 0
+        h_sub = h / jnp.maximum(k, 1).astype(y.dtype)
+        t = n * h + jnp.where(in_sub, j * h_sub, 0.0)
+        hs = jnp.where(in_sub, h_sub, m_eff * h)
+    y_new, err = step(model, t, y, p, jnp.where(active, hs, 0.0))
     scale = atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
     e = jnp.max(jnp.abs(err) / scale, axis=-1)
     within = e <= 1.0
-    accept = active & (within | (m_eff == 1))
+    # a fixed-step run (max_m = 1, `integrate(..., adaptive=False)`) takes its steps as they are;
+    # a non-finite estimate (a failed subject, `STATUS_FAILED`) is not split, or it would retry forever
+    split = active & ~in_sub & ~within & jnp.isfinite(e) & (m_eff == 1) & may_split & (max_m > 1)
+    accept = active & (within | (m_eff == 1) | in_sub) & ~split
     forced = accept & ~within
     y = jnp.where(accept[:, None], y_new, y)
-    n = n + jnp.where(accept, m_eff, 0)
+    n = n + jnp.where(accept & ~in_sub, m_eff, 0)
     # error ∝ h² for the embedded estimate: double the step where there is room for it,
     # quadruple where there is plenty; on rejection shrink by the same rule
     grown = jnp.maximum(m, m_eff) * jnp.where(e < 0.0125, 4, jnp.where(e < 0.2, 2, 1))
     shrunk = jnp.maximum(1, m_eff // jnp.where(e < 3.2, 2, jnp.where(e < 51.2, 8, 64)))
-    m = jnp.where(active, jnp.where(accept, jnp.minimum(grown, max_m), shrunk), m)
-    return y, n, m, forced
+    m_next = jnp.where(accept, jnp.minimum(grown, max_m), shrunk)
+    m = jnp.where(active & ~in_sub & ~split, m_next, m)  # sub-stepping keeps m = 1
+    if sub is None:
+        return y, n, m, forced, None
+    j = jnp.where(active & in_sub, j + 1, j)
+    done = in_sub & (j >= k)  # the quantum's last sub-step: back on the grid
+    n = n + done.astype(n.dtype)
+    k = jnp.where(split, _substeps_for(e), jnp.where(done, 0, k))
+    j = jnp.where(split | done, 0, j)
+    return y, n, m, forced, (k, j)
 
 
 def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m):
@@ -237,18 +289,29 @@ def apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount):
     return y, ptr, dosed
 
 
-def _dose_and_try(model: Model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m, step, rtol):
+def _dose_and_try(model: Model, atol, y, ptr, n, m, sub, n_end, active, p, ev, h, max_m, step, rtol):
     """One attempt for every active subject toward its quantum n_end: first the doses due now
     (dosing resets the step to one quantum: a bolus starts the fastest transient there is), then
-    an adaptive step never past the next record (n_end) or the next dose. Returns (y, ptr, n, m,
-    forced), forced as in `_counted_try`."""
+    an adaptive step never past the next record (n_end) or the next dose; a one-quantum step over
+    the tolerance is redone in sub-steps (`_counted_try`) unless it lies within DOSE_TRANSIENT_MIN
+    of the last dose. `sub` is the sub-step state of `_counted_try`; every subject is off it (k = 0)
+    once at its record. Returns (y, ptr, n, m, sub, forced), forced as in `_counted_try`."""
     ev_step, ev_target, ev_amount = ev
     n_ev = ev_step.shape[1]
     y, ptr, dosed = apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount)
     m = jnp.where(dosed, 1, m)
     nxt = jnp.where(ptr < n_ev, jnp.take_along_axis(ev_step, jnp.minimum(ptr, n_ev - 1)[:, None], 1)[:, 0], n_end)
-    y, n, m, forced = _counted_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step, rtol)
-    return y, ptr, n, m, forced
+    last = jnp.take_along_axis(ev_step, jnp.maximum(ptr - 1, 0)[:, None], 1)[:, 0]
+    past_transient = (ptr == 0) | ((n - last) * h >= DOSE_TRANSIENT_MIN)
+    y, n, m, forced, sub = _counted_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step,
+                                        rtol, sub=sub, may_split=past_transient)
+    return y, ptr, n, m, sub, forced
+
+
+def _no_substeps(n):
+    """The sub-step state of `_counted_try` for subjects on the quantum grid (a segment starts and
+    ends with every subject at a record, so the state lives only inside a segment's loop)."""
+    return jnp.zeros_like(n), jnp.zeros_like(n)
 
 
 #: how a compiled segment walks its records (`integrate(..., runner=...)`):
@@ -286,17 +349,18 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step
         ev = (ev_step, ev_target, ev_amount)
 
         def one_try(c):
-            y, ptr, n, m, n_end, work, over = c
+            y, ptr, n, m, sub, n_end, work, over = c
             active = n < n_end
-            y, ptr, n, m, forced = _dose_and_try(model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m,
-                                                 step, rtol)
-            return y, ptr, n, m, n_end, work + active.astype(work.dtype), over + forced.astype(over.dtype)
+            y, ptr, n, m, sub, forced = _dose_and_try(model, atol, y, ptr, n, m, sub, n_end, active, p, ev, h,
+                                                      max_m, step, rtol)
+            return y, ptr, n, m, sub, n_end, work + active.astype(work.dtype), over + forced.astype(over.dtype)
 
         def one_record(carry, _):
             y, ptr, n, m, work, over = carry
             n_end = jnp.max(n) + stride  # every subject starts a record at the same time
-            c = jax.lax.while_loop(lambda c: jnp.any(c[2] < c[4]), one_try, (y, ptr, n, m, n_end, work, over))
-            y, ptr, n, m, _, work, over = c
+            c = jax.lax.while_loop(lambda c: jnp.any(c[2] < c[5]), one_try,
+                                   (y, ptr, n, m, _no_substeps(n), n_end, work, over))
+            y, ptr, n, m, _, _, work, over = c
             return (y, ptr, n, m, work, over), (readouts(y, p), work)
 
         work = jnp.zeros(y.shape[:1], dtype=jnp.int64)
@@ -315,10 +379,10 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step
             # Each subject steps toward its own next record (n_end) and, on reaching it, keeps its
             # state in its own row of the segment's buffer and moves on to the following record; a
             # subject that has all its records idles until the segment's slowest is done.
-            y, ptr, n, m, n_end, k, work, over, y_rec, record_work = c
+            y, ptr, n, m, sub, n_end, k, work, over, y_rec, record_work = c
             active = k < SEGMENT_RECORDS
-            y, ptr, n, m, forced = _dose_and_try(model, atol, y, ptr, n, m, n_end, active, p, ev, h, max_m,
-                                                 step, rtol)
+            y, ptr, n, m, sub, forced = _dose_and_try(model, atol, y, ptr, n, m, sub, n_end, active, p, ev, h,
+                                                      max_m, step, rtol)
             work = work + active.astype(work.dtype)
             over = over + forced.astype(over.dtype)
             reached = active & (n >= n_end)
@@ -327,7 +391,7 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step
             record_work = record_work.at[slot, rows].set(work, mode="drop")
             k = k + reached.astype(k.dtype)
             n_end = n_end + jnp.where(reached, stride, 0)
-            return y, ptr, n, m, n_end, k, work, over, y_rec, record_work
+            return y, ptr, n, m, sub, n_end, k, work, over, y_rec, record_work
 
         n_end = jnp.broadcast_to(jnp.max(n) + stride, n.shape)  # as the barrier runner: from a common start
         k = jnp.zeros(n.shape, dtype=jnp.int64)
@@ -335,9 +399,9 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step
         over = jnp.zeros(n.shape, dtype=jnp.int64)
         y_rec = jnp.zeros((SEGMENT_RECORDS,) + y.shape, dtype=y.dtype)
         record_work = jnp.zeros((SEGMENT_RECORDS, n_sub), dtype=jnp.int64)
-        c = jax.lax.while_loop(lambda c: jnp.any(c[5] < SEGMENT_RECORDS), one_try,
-                               (y, ptr, n, m, n_end, k, work, over, y_rec, record_work))
-        y, ptr, n, m, _, _, work, over, y_rec, record_work = c
+        c = jax.lax.while_loop(lambda c: jnp.any(c[6] < SEGMENT_RECORDS), one_try,
+                               (y, ptr, n, m, _no_substeps(n), n_end, k, work, over, y_rec, record_work))
+        y, ptr, n, m, _, _, _, work, over, y_rec, record_work = c
         # the readouts of every record at the end, one record (all subjects) at a time: the same
         # computation, on the same shapes, as the barrier runner's
         recs = jax.lax.map(lambda yr: readouts(yr, p), y_rec)
