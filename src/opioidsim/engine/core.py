@@ -430,8 +430,9 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
     first record that is not finite ("failed_at_min", NaN where none), the final state
     ("y_final") and the attempted steps between consecutive records ("record_tries", int32, (subjects,
     n_records − 1); a diagnostic, zero for records integrated before a resume) and the steps accepted
-    although their error estimate exceeded the tolerance ("steps_over_tolerance": one-quantum steps,
-    which are always taken; zero means every step met `rtol`). A failed subject does
+    although their error estimate exceeded the tolerance ("steps_over_tolerance": the smallest steps,
+    one quantum or one of a quantum's sub-steps (`_counted_try`), which are always taken; zero
+    means every step met `rtol`). A failed subject does
     not stop the others (subjects never mix): its records from the failure on are NaN, and it is
     reported, not dropped.
 
@@ -657,8 +658,8 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
               "failed_at_min": ("subject", failed_at, {
                   "units": "min", "long_name": "time of the first record that is not finite (NaN: none)"}),
               "steps_over_tolerance": ("subject", over, {
-                  "long_name": "steps of the smallest size accepted with an error estimate above the "
-                               "tolerance (0: every step met solver_rtol)"}),
+                  "long_name": "steps of the smallest size (a quantum or a quantum's sub-step) accepted with "
+                               "an error estimate above the tolerance (0: every step met solver_rtol)"}),
               "weight_kg": ("subject", np.asarray(p["body_weight"]) / 1e6, {"units": "kg", "long_name": "body weight"}),
               "oprm1_a118g_g_carrier": ("subject", np.asarray(p["oprm1_g_carrier"]).astype(np.int8),
                                         {"long_name": "OPRM1 A118G G-allele carrier (0/1)"}),
