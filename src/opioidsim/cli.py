@@ -356,9 +356,9 @@ def _accuracy_note(ds: Any) -> Optional[str]:
         return None
     rtol, step_s = ds.attrs.get("solver_rtol"), 60.0 * float(ds.attrs.get("integration_step_min", np.nan))
     return (f"note: {int(over.sum()):,} steps in {int(np.count_nonzero(over)):,} of {over.size:,} subjects "
-            f"were taken at the smallest step ({step_s:g} s) with an error estimate above rtol {rtol:g} "
-            "(typically just after an IV dose); a smaller [solver] smallest_step (--smallest-step) makes "
-            "the run more accurate there (docs/guide/11-engine.md)")
+            f"were taken at the smallest step ({step_s:g} s, or a sub-step of it) with an error estimate "
+            f"above rtol {rtol:g} (typically just after an IV dose); a smaller [solver] smallest_step "
+            "(--smallest-step) makes the run more accurate there (docs/guide/11-engine.md)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
