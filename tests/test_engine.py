@@ -31,6 +31,7 @@ from opioidsim.model.model import Model
 from opioidsim.model.pk import MW, PharmacokineticsModule
 from opioidsim.params import Parameter
 from opioidsim.scenarios import Dose, Scenario
+from toy_models import ros2_stability
 
 SRC = "test-only parameter (analytic test problem)"
 NO_EVENT = np.iinfo(np.int64).max // 4
@@ -208,12 +209,6 @@ def test_ros2_global_error_is_second_order(case):
     assert min(errors) > 1e-12, "errors at round-off level: the fit would be meaningless"
     assert errors[-1] < errors[0] / 10  # the error really shrinks
     assert 1.8 <= order <= 2.3, f"{case}: observed order {order:.3f}, errors {errors}"
-
-
-def ros2_stability(z: float) -> float:
-    """R(z) of ROS2 from Verwer et al. 1999 (SIAM J Sci Comput 20:1456), γ = 1 + 1/√2."""
-    g = 1.0 + 1.0 / math.sqrt(2.0)
-    return (1.0 + (1.0 - 2.0 * g) * z + (g * g - 2.0 * g + 0.5) * z * z) / (1.0 - g * z) ** 2
 
 
 def ros2_forced_linear(k: float, forcing, y0: float, h: float, n_steps: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Toy models shared by the engine tests: they compile in under a second, so the engine's
-bookkeeping (chunks, segments, records, doses, runners) can be checked apart from the physiology."""
+bookkeeping (chunks, segments, records, doses, runners) can be checked apart from the physiology.
+Also ROS2's stability function, the closed form several of those tests check steps against."""
 from __future__ import annotations
 
 import math
@@ -12,6 +13,12 @@ from opioidsim.model.model import Model
 from opioidsim.params import Parameter
 
 SRC = "test-only parameter (toy problem)"
+
+
+def ros2_stability(z: float) -> float:
+    """R(z) of ROS2 for y' = λy, z = hλ, from Verwer et al. 1999 (SIAM J Sci Comput 20:1456), γ = 1 + 1/√2."""
+    g = 1.0 + 1.0 / math.sqrt(2.0)
+    return (1.0 + (1.0 - 2.0 * g) * z + (g * g - 2.0 * g + 0.5) * z * z) / (1.0 - g * z) ** 2
 
 
 class BolusModule(Module):
