@@ -17,13 +17,13 @@ import jax.numpy as jnp
 from opioidsim.engine import integrate, make_grid
 from opioidsim.engine.core import scenario_grid, simulate
 from opioidsim.engine.dosing import DoseEvents, compile_doses
-from opioidsim.engine.stepper import GAMMA, ros2_step
+from opioidsim.engine.stepper import ros2_step
 from opioidsim.errors import ScenarioError
 from opioidsim.model.base import Module, State
 from opioidsim.model.model import Model
 from opioidsim.params import Parameter
 from opioidsim.scenarios import Dose, Scenario, load_scenario
-from toy_models import BOLUS, BOLUS_NAMES
+from toy_models import BOLUS, BOLUS_NAMES, ros2_stability
 
 
 def _short(**kw) -> Scenario:
@@ -313,13 +313,6 @@ class _Latch(Module):
 LATCH = Model([_Latch()])
 
 
-def _ros2_growth_factor(z: float) -> float:
-    """ROS2's stability function R(z) for y' = λy, z = hλ (Verwer et al. 1999, γ = 1 + 1/√2)."""
-    k1 = z / (1.0 - GAMMA * z)
-    k2 = (z * (1.0 + k1) - 2.0 * k1) / (1.0 - GAMMA * z)
-    return 1.0 + 1.5 * k1 + 0.5 * k2
-
-
 def test_a_latch_closing_faster_than_the_quantum_allows_is_followed_in_sub_steps():
     """Issue 7 (the stalled random subjects of RELIABILITY.md): ROS2 damps a mode that grows, once
     z = hλ is not small: one default quantum (3.75 s) of a mode growing at 5.6/min has z = 0.35,
@@ -327,8 +320,8 @@ def test_a_latch_closing_faster_than_the_quantum_allows_is_followed_in_sub_steps
     are thus hold the latch near open, although its rate is never negative; the engine redoes such a
     quantum in sub-steps (the step's estimate is over the tolerance), and the records follow the
     exact solution."""
-    assert _ros2_growth_factor(0.35) < 1.0 < np.exp(0.35)  # the damping, analytically
-    assert 1.0 < _ros2_growth_factor(0.35 / core.MAX_SUBSTEPS) ** core.MAX_SUBSTEPS
+    assert ros2_stability(0.35) < 1.0 < np.exp(0.35)  # the damping, analytically
+    assert 1.0 < ros2_stability(0.35 / core.MAX_SUBSTEPS) ** core.MAX_SUBSTEPS
     n, lam, y0 = 2, 5.6, 0.01
     grid = make_grid(10.0, 0.25, 3.75 / 60.0)
     ev = DoseEvents(np.full((n, 1), np.iinfo(np.int64).max // 4), np.zeros((n, 1), np.int32), np.zeros((n, 1)),
@@ -338,3 +331,37 @@ def test_a_latch_closing_faster_than_the_quantum_allows_is_followed_in_sub_steps
     exact = 1.0 / (1.0 + (1.0 / y0 - 1.0) * np.exp(-lam * t))
     assert np.max(np.abs(got - exact)) < 0.02, np.max(np.abs(got - exact))
     assert got[-1] > 0.99
+
+
+def _latch_by_decisions(dosed_at_min, minutes=6.0, every_min=0.25):
+    """The latch of the test above advanced as the behaviour layer advances its subjects
+    (`advance_to` from one decision to the next, no events on the way), recorded at each decision;
+    dosed_at_min: when the subjects were last dosed (None: no sub-steps)."""
+    n, lam, y0, h = 2, 5.6, 0.01, 3.75 / 60.0
+    quanta = int(round(every_min / h))
+    y, nn, m = jnp.full((n, 1), y0), jnp.zeros(n, jnp.int64), jnp.ones(n, jnp.int64)
+    atol, p = core.state_atol(LATCH), {"lam": jnp.full(n, lam)}
+    got = []
+    for k in range(1, int(round(minutes / every_min)) + 1):
+        since = None if dosed_at_min is None else jnp.full(n, (k - 1) * every_min - dosed_at_min)
+        y, nn, m, _ = core.advance_to(LATCH, atol, y, nn, m, k * quanta, p, h, jnp.asarray(quanta),
+                                      since_dose_min=since)
+        assert np.all(np.asarray(nn) == k * quanta)  # every subject ends on the decision, off its sub-steps
+        got.append(float(y[0, 0]))
+    t = every_min * np.arange(1, len(got) + 1)
+    return t, np.array(got), 1.0 / (1.0 + (1.0 / y0 - 1.0) * np.exp(-lam * t))
+
+
+def test_the_behaviour_layer_follows_a_fast_latch_in_sub_steps_past_a_doses_transient():
+    """Issue 7: the behaviour layer's `advance_to` redoes a one-quantum step over the tolerance in
+    sub-steps as the dose-schedule engine does, given how long ago each subject was last dosed;
+    without that (since_dose_min=None) the latch stalls near open. Within DOSE_TRANSIENT_MIN of a
+    dose the steps are taken as they are, as in the engine."""
+    t, stalled, exact = _latch_by_decisions(None)
+    assert stalled[-1] < 0.5 < exact[-1], (stalled[-1], exact[-1])  # the stall the sub-steps mend
+    _, got, _ = _latch_by_decisions(-np.inf)  # never dosed
+    assert np.max(np.abs(got - exact)) < 0.02 and got[-1] > 0.99, np.max(np.abs(got - exact))
+    # dosed at t = 0: no sub-steps before DOSE_TRANSIENT_MIN, so the latch lags the exact solution there
+    _, fresh, _ = _latch_by_decisions(0.0)
+    early = t <= core.DOSE_TRANSIENT_MIN
+    assert np.allclose(fresh[early], stalled[early]) and fresh[-1] > 0.99, fresh

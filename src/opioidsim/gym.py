@@ -112,7 +112,8 @@ def _advance_fn(model: Model):
     `_READOUTS`; the dose target, dose size and step length are traced arguments, so every
     environment configuration reuses one compilation).
 
-    advance(y, n, m, p, dose_idx, dose_mg, quanta) → (y, n, m, readouts (SUBSTEPS + 1, B, R), solver tries)"""
+    advance(y, n, m, p, dose_idx, dose_mg, quanta, since_dose_min) → (y, n, m, readouts (SUBSTEPS + 1, B, R),
+    solver tries); since_dose_min: minutes since each subject's last dose before this one (`advance_to`)"""
     atol = state_atol(model)
     h = jnp.asarray(QUANTUM_MIN, dtype=jnp.float64)
     n_states = model.n_states
@@ -122,16 +123,18 @@ def _advance_fn(model: Model):
         return jnp.stack([jnp.broadcast_to(out[r], y.shape[:1]).astype(jnp.float64) for r in _READOUTS], axis=-1)
 
     @jax.jit
-    def advance(y, n, m, p, dose_idx, dose_mg, quanta):
+    def advance(y, n, m, p, dose_idx, dose_mg, quanta, since_dose_min):
         y = y + jax.nn.one_hot(dose_idx, n_states, dtype=y.dtype) * dose_mg[:, None]
         m = jnp.where(dose_mg > 0, 1, m)  # a bolus starts the fastest transient there is
         n0 = n
+        since = jnp.where(dose_mg > 0, 0.0, since_dose_min)
         max_m = jnp.maximum(quanta, 1)
         r0 = read(y, p)
 
         def sub(carry, j):
             yy, nn, mm, k = carry
-            yy, nn, mm, tries = advance_to(model, atol, yy, nn, mm, n0 + (quanta * j) // SUBSTEPS, p, h, max_m)
+            yy, nn, mm, tries = advance_to(model, atol, yy, nn, mm, n0 + (quanta * j) // SUBSTEPS, p, h, max_m,
+                                           since_dose_min=since + (nn - n0) * h)
             return (yy, nn, mm, k + tries), read(yy, p)
 
         (y, n, m, tries), rs = jax.lax.scan(sub, (y, n, m, jnp.asarray(0, jnp.int64)),
@@ -262,7 +265,8 @@ class SubjectEnv(gymnasium.Env):
         self.hours_since_use = math.inf
         self.uses = 0
         # a zero-length step: the readouts of the initial state, from the same compiled unit
-        y, n, m, r, _ = self._advance(y, n, m, self._p, self._dose_idx, np.zeros(MIN_BATCH), np.int64(0))
+        y, n, m, r, _ = self._advance(y, n, m, self._p, self._dose_idx, np.zeros(MIN_BATCH), np.int64(0),
+                                      np.full(MIN_BATCH, np.inf))
         self._state = (y, n, m)
         self._last = np.asarray(r[-1, 0])
         self._last_reward = 0.0
@@ -281,7 +285,8 @@ class SubjectEnv(gymnasium.Env):
         y, n, m = self._state
         # numpy arguments (never weakly typed): every call matches the one compilation
         dose_mg = np.full(MIN_BATCH, dose, dtype=np.float64)
-        y, n, m, r, tries = self._advance(y, n, m, self._p, self._dose_idx, dose_mg, np.int64(self.quanta))
+        since = np.full(MIN_BATCH, self.hours_since_use * 60.0, dtype=np.float64)
+        y, n, m, r, tries = self._advance(y, n, m, self._p, self._dose_idx, dose_mg, np.int64(self.quanta), since)
         self._state = (y, n, m)
         r = np.asarray(r[:, 0])  # (SUBSTEPS + 1, R): the subject (row 1 is its padding copy)
         # time-averaged hedonic state over the step: trapezoid on the sampled points

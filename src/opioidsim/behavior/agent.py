@@ -97,12 +97,13 @@ PARAMETERS = (
 
 #: the agent's own states, carried between decision steps (per subject)
 AGENT_STATES = ("drug_value", "extinction", "habit", "drug_state_cue", "ratio_count", "pr_step", "timeout_left", "pending", "pre_drive", "pre_dopamine",
-                "stress_level", "cue_level", "ctx_paired", "ctx_unpaired")
+                "stress_level", "cue_level", "ctx_paired", "ctx_unpaired", "minutes_since_dose")
 
 
 def initial_agent_state(n: int) -> dict:
     a = {k: jnp.zeros(n) for k in AGENT_STATES}
     a["pre_dopamine"] = jnp.ones(n)  # only read after an infusion has set it
+    a["minutes_since_dose"] = jnp.full(n, jnp.inf)  # no dose yet (the engine's sub-steps, `advance_to`)
     return a
 
 

@@ -275,8 +275,12 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         s["habit"] = s["habit"] + p["habit_rate"] * (1.0 - s["habit"]) * used
         s["dose_multiplier"] = hu.adapt_dose(s["dose_multiplier"], out["mor_signal_vta"], used, p)
         # -- integrate ------------------------------------------------------------------------------
-        m = jnp.where((use > 0) | (given > 0) | (naloxone > 0), 1, m)
-        y, n, m, _ = advance_to(model, atol, y, n, m, n + quanta, p, h, jnp.maximum(quanta, 1))
+        dosed = (use > 0) | (given > 0) | (naloxone > 0)
+        m = jnp.where(dosed, 1, m)
+        # a step's doses come only at its start, and a step is minutes long (the overdose check, the
+        # decision interval), so a subject not dosed now is past its last dose's transient
+        y, n, m, _ = advance_to(model, atol, y, n, m, n + quanta, p, h, jnp.maximum(quanta, 1),
+                                since_dose_min=jnp.where(dosed, 0.0, jnp.inf))
         s["alive"] = alive * (y[:, arrest_idx] < 0.5)
         s["minutes_since_use"] = jnp.where(use > 0, minutes, s["minutes_since_use"] + minutes)
         rec_b = jnp.stack([use, overdose, naloxone, attend, given * med_mg, in_prog, urine_code, s["alive"],

@@ -149,9 +149,12 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
         y = y + jax.nn.one_hot(iv_idx, n_states, dtype=y.dtype) * (infusion * p["infusion_mg"])[:, None]
         y = y + jax.nn.one_hot(exp_idx, n_states, dtype=y.dtype) * (exp_dose * p["body_weight_kg"]
                                                                     * exp_fraction)[:, None]
-        m = jnp.where((infusion > 0) | (exp_dose > 0), 1, m)
+        dosed = (infusion > 0) | (exp_dose > 0)
+        m = jnp.where(dosed, 1, m)
         # -- integrate to the next decision ----------------------------------------------------------
-        y, n, m, _ = advance_to(model, atol, y, n, m, n + quanta, p, h, jnp.maximum(quanta, 1))
+        since = jnp.where(dosed, 0.0, a["minutes_since_dose"])
+        y, n, m, _ = advance_to(model, atol, y, n, m, n + quanta, p, h, jnp.maximum(quanta, 1), since_dose_min=since)
+        a["minutes_since_dose"] = since + minutes
         rec_b = jnp.stack([presses * lever, infusion, ag.craving(out, a, cue_input, interoceptive, p),
                            a["drug_value"], a["habit"], jnp.broadcast_to(pfc, presses.shape), cpp_paired_min],
                           axis=-1)

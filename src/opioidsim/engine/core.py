@@ -258,19 +258,38 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, 
     return y, n, m, forced, (k, j)
 
 
-def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m):
+def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min=None):
     """Adaptive steps (`adaptive_try`) until every subject of the batch reaches quantum n_end, with
     no events on the way (traceable; the behaviour layer's decision loop and the gym's step).
+
+    `since_dose_min` (per subject, minutes since its last dose at the start of the call: 0 for a
+    dose given now, inf for none) lets a one-quantum step over the tolerance be redone in sub-steps
+    as in the dose-schedule engine (`_counted_try`), except within DOSE_TRANSIENT_MIN of that dose;
+    None takes such steps as they are. The sub-step state lives only in this loop: every subject
+    ends it on the quantum grid, at n_end.
     Returns (y, n, m, tries): tries counts the attempts of the batch."""
 
     def cond(c):
         return jnp.any(c[1] < n_end)
 
-    def body(c):
-        yy, nn, mm, k = c
-        return (*adaptive_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m), k + 1)
+    if since_dose_min is None:
+        def body(c):
+            yy, nn, mm, k = c
+            return (*adaptive_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m), k + 1)
 
-    return jax.lax.while_loop(cond, body, (y, n, m, jnp.asarray(0, jnp.int64)))
+        return jax.lax.while_loop(cond, body, (y, n, m, jnp.asarray(0, jnp.int64)))
+
+    n_start = n
+
+    def body_split(c):
+        yy, nn, mm, k, sub = c
+        past_transient = since_dose_min + (nn - n_start) * h >= DOSE_TRANSIENT_MIN
+        yy, nn, mm, _, sub = _counted_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m, ros2_step, RTOL,
+                                          sub=sub, may_split=past_transient)
+        return yy, nn, mm, k + 1, sub
+
+    y, n, m, tries, _ = jax.lax.while_loop(cond, body_split, (y, n, m, jnp.asarray(0, jnp.int64), _no_substeps(n)))
+    return y, n, m, tries
 
 
 def apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount):
