@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import opioidsim.engine.core as core  # noqa: I001  (enables 64-bit JAX first)
+import jax
 import jax.numpy as jnp
 
 from opioidsim.engine import integrate, make_grid
@@ -341,11 +342,16 @@ def _latch_by_decisions(dosed_at_min, minutes=6.0, every_min=0.25):
     quanta = int(round(every_min / h))
     y, nn, m = jnp.full((n, 1), y0), jnp.zeros(n, jnp.int64), jnp.ones(n, jnp.int64)
     atol, p = core.state_atol(LATCH), {"lam": jnp.full(n, lam)}
+
+    @jax.jit  # one compilation for all the decisions
+    def decide(y, nn, m, n_end, since):
+        return core.advance_to(LATCH, atol, y, nn, m, n_end, p, h, jnp.asarray(quanta),
+                               since_dose_min=None if dosed_at_min is None else since)
+
     got = []
     for k in range(1, int(round(minutes / every_min)) + 1):
-        since = None if dosed_at_min is None else jnp.full(n, (k - 1) * every_min - dosed_at_min)
-        y, nn, m, _ = core.advance_to(LATCH, atol, y, nn, m, k * quanta, p, h, jnp.asarray(quanta),
-                                      since_dose_min=since)
+        since = jnp.full(n, (k - 1) * every_min - (0.0 if dosed_at_min is None else dosed_at_min))
+        y, nn, m, _ = decide(y, nn, m, jnp.asarray(k * quanta, jnp.int64), since)
         assert np.all(np.asarray(nn) == k * quanta)  # every subject ends on the decision, off its sub-steps
         got.append(float(y[0, 0]))
     t = every_min * np.arange(1, len(got) + 1)
