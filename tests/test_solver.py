@@ -337,16 +337,23 @@ def test_a_latch_closing_faster_than_the_quantum_allows_is_followed_in_sub_steps
 def _latch_by_decisions(dosed_at_min, minutes=6.0, every_min=0.25):
     """The latch of the test above advanced as the behaviour layer advances its subjects
     (`advance_to` from one decision to the next, no events on the way), recorded at each decision;
-    dosed_at_min: when the subjects were last dosed (None: no sub-steps)."""
+    dosed_at_min: when the subjects were last dosed (None: one-quantum steps taken as they are,
+    `_counted_try` without splitting, as `advance_to` stepped before it had sub-steps)."""
     n, lam, y0, h = 2, 5.6, 0.01, 3.75 / 60.0
     quanta = int(round(every_min / h))
     y, nn, m = jnp.full((n, 1), y0), jnp.zeros(n, jnp.int64), jnp.ones(n, jnp.int64)
-    atol, p = core.state_atol(LATCH), {"lam": jnp.full(n, lam)}
+    atol, p, max_m = core.state_atol(LATCH), {"lam": jnp.full(n, lam)}, jnp.asarray(quanta)
 
     @jax.jit  # one compilation for all the decisions
     def decide(y, nn, m, n_end, since):
-        return core.advance_to(LATCH, atol, y, nn, m, n_end, p, h, jnp.asarray(quanta),
-                               since_dose_min=None if dosed_at_min is None else since)
+        if dosed_at_min is not None:
+            return core.advance_to(LATCH, atol, y, nn, m, n_end, p, h, max_m, since_dose_min=since)
+
+        def unsplit(c):
+            yy, n_, mm, k = c
+            return (*core._counted_try(LATCH, atol, yy, n_, mm, n_end, n_ < n_end, p, h, max_m)[:3], k + 1)
+
+        return jax.lax.while_loop(lambda c: jnp.any(c[1] < n_end), unsplit, (y, nn, m, 0))
 
     got = []
     for k in range(1, int(round(minutes / every_min)) + 1):
@@ -361,7 +368,7 @@ def _latch_by_decisions(dosed_at_min, minutes=6.0, every_min=0.25):
 def test_the_behaviour_layer_follows_a_fast_latch_in_sub_steps_past_a_doses_transient():
     """Issue 7: the behaviour layer's `advance_to` redoes a one-quantum step over the tolerance in
     sub-steps as the dose-schedule engine does, given how long ago each subject was last dosed;
-    without that (since_dose_min=None) the latch stalls near open. Within DOSE_TRANSIENT_MIN of a
+    without that the latch stalls near open. Within DOSE_TRANSIENT_MIN of a
     dose the steps are taken as they are, as in the engine."""
     t, stalled, exact = _latch_by_decisions(None)
     assert stalled[-1] < 0.5 < exact[-1], (stalled[-1], exact[-1])  # the stall the sub-steps mend

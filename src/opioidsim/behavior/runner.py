@@ -4,7 +4,7 @@ One compiled unit — a `lax.scan` over `STEPS_PER_CALL` decision steps — is r
 timeline and every subject chunk. Each step: read the physiology, decide (presses drawn from a
 Poisson distribution with the agent's press rate), deliver what the box gives (infusion,
 experimenter dose, cue, footshock), learn, then integrate the physiology to the next step with
-the engine's adaptive step (`engine.core.adaptive_try`). Doses are inputs added to the state,
+the engine's adaptive step (`engine.core.advance_to`). Doses are inputs added to the state,
 not branches.
 
 Randomness is counter-based: subject i's draw at step k depends only on (seed, i, k), so a

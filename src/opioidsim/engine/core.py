@@ -183,18 +183,6 @@ def state_atol(model: Model):
     return jnp.asarray(np.where(np.isnan(model.atol), ATOL, model.atol))
 
 
-def adaptive_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros2_step, rtol=RTOL):
-    """One attempt of the adaptive step for every subject of a batch (traceable; used by the
-    dose-schedule engine here and by the behaviour layer's decision loop).
-
-    Each active subject tries a step of m quanta (m·h minutes), never past `limit` (its next
-    event, in quanta); a step whose error estimate exceeds the tolerance is retried smaller, one
-    of a single quantum is always taken. `step` is the ROS2 implementation (`stepper.ros2_step`;
-    `stepper.ros2_step_dense` is the benchmarks' baseline); `rtol` the relative tolerance (a
-    Python float or a traced scalar). Returns the new (y, n, m)."""
-    return _counted_try(model, atol, y, n, m, limit, active, p, h, max_m, step, rtol)[:3]
-
-
 def _substeps_for(e):
     """Sub-steps that bring a one-quantum step whose error estimate is e tolerances down to one
     tolerance each: the estimate scales as h², so K ≥ √e, rounded up to a power of two (the
@@ -203,10 +191,19 @@ def _substeps_for(e):
     return jnp.minimum(k, MAX_SUBSTEPS).astype(jnp.int64)
 
 
-def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, rtol, sub=None, may_split=False):
-    """`adaptive_try`, also returning per subject whether the step it took was accepted although
-    its error estimate exceeded the tolerance (a one-quantum step, or a sub-step: the smallest
-    steps there are, taken anyway; counting these tells the user the tolerance was not met).
+def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros2_step, rtol=RTOL, sub=None,
+                 may_split=False):
+    """One attempt of the adaptive step for every subject of a batch (traceable; the dose-schedule
+    engine's and the behaviour layer's).
+
+    Each active subject tries a step of m quanta (m·h minutes), never past `limit` (its next
+    event, in quanta); a step whose error estimate exceeds the tolerance is retried smaller, one
+    of a single quantum is taken (or split, below). `step` is the ROS2 implementation
+    (`stepper.ros2_step`; `stepper.ros2_step_dense` is the benchmarks' baseline); `rtol` the
+    relative tolerance (a Python float or a traced scalar). It also returns per subject whether
+    the step it took was accepted although its error estimate exceeded the tolerance (a
+    one-quantum step, or a sub-step: the smallest steps there are, taken anyway; counting these
+    tells the user the tolerance was not met).
 
     `sub` = (k, j), given by the dose-schedule engine: subject i is taking the quantum after n in
     k[i] equal sub-steps and has taken j[i] of them (k = 0: not sub-stepping). Where `may_split`,
@@ -258,37 +255,28 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step, 
     return y, n, m, forced, (k, j)
 
 
-def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min=None):
-    """Adaptive steps (`adaptive_try`) until every subject of the batch reaches quantum n_end, with
+def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min):
+    """Adaptive steps (`_counted_try`) until every subject of the batch reaches quantum n_end, with
     no events on the way (traceable; the behaviour layer's decision loop and the gym's step).
 
     `since_dose_min` (per subject, minutes since its last dose at the start of the call: 0 for a
     dose given now, inf for none) lets a one-quantum step over the tolerance be redone in sub-steps
-    as in the dose-schedule engine (`_counted_try`), except within DOSE_TRANSIENT_MIN of that dose;
-    None takes such steps as they are. The sub-step state lives only in this loop: every subject
-    ends it on the quantum grid, at n_end.
+    as in the dose-schedule engine, except within DOSE_TRANSIENT_MIN of that dose. The sub-step
+    state lives only in this loop: every subject ends it on the quantum grid, at n_end.
     Returns (y, n, m, tries): tries counts the attempts of the batch."""
+    n_start = n
 
     def cond(c):
         return jnp.any(c[1] < n_end)
 
-    if since_dose_min is None:
-        def body(c):
-            yy, nn, mm, k = c
-            return (*adaptive_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m), k + 1)
-
-        return jax.lax.while_loop(cond, body, (y, n, m, jnp.asarray(0, jnp.int64)))
-
-    n_start = n
-
-    def body_split(c):
+    def body(c):
         yy, nn, mm, k, sub = c
         past_transient = since_dose_min + (nn - n_start) * h >= DOSE_TRANSIENT_MIN
-        yy, nn, mm, _, sub = _counted_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m, ros2_step, RTOL,
+        yy, nn, mm, _, sub = _counted_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m,
                                           sub=sub, may_split=past_transient)
         return yy, nn, mm, k + 1, sub
 
-    y, n, m, tries, _ = jax.lax.while_loop(cond, body_split, (y, n, m, jnp.asarray(0, jnp.int64), _no_substeps(n)))
+    y, n, m, tries, _ = jax.lax.while_loop(cond, body, (y, n, m, jnp.asarray(0, jnp.int64), _no_substeps(n)))
     return y, n, m, tries
 
 
@@ -457,7 +445,7 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
 
     `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between segments and
     on an interruption, and a run given a checkpoint that holds saved progress continues from it,
-    to the same records bit for bit. `step`: see `adaptive_try`; `runner`: see `RUNNERS` (both give
+    to the same records bit for bit. `step`: see `_counted_try`; `runner`: see `RUNNERS` (both give
     the same records bit for bit)."""
     if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0.0 < rtol < 1.0:
         raise ValueError(f"rtol must be a number between 0 and 1 (a relative tolerance), got {rtol!r}")
