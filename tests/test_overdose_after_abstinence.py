@@ -52,3 +52,15 @@ def test_a_dependent_user_still_overdoses_on_a_massive_dose(challenges):
     _, _, massive = challenges
     assert massive["mor_capacity_brainstem"][0] < 0.8
     assert massive["overdose"].max() == 1
+
+
+def test_a_month_of_daily_use_shifts_breathing_toward_the_human_tolerance_measured_with_fentanyl(challenges):
+    # Algera MH et al. 2021 Clin Pharmacol Ther 109:637: the fentanyl concentration halving
+    # isohypercapnic ventilation was 1.82 ± 0.39 ng/mL in chronic high-dose opioid users against
+    # 0.42 ± 0.07 in naive volunteers, 4.3-fold. With the brainstem's full receptor reserve the
+    # occupancy odds needed for a given signal scale as 1/capacity (transduced_signal), so 1/capacity
+    # is the model's shift. Monkeys kept their ventilatory ED50 (Paronis & Woods 1997), humans do not:
+    # the shift must be well above 1 and not beyond Algera's upper range (2.21/0.35 = 6.3)
+    in_use, _, _ = challenges
+    shift = 1.0 / in_use["mor_capacity_brainstem"][0]
+    assert 2.0 <= shift <= 6.3, shift

@@ -45,9 +45,12 @@ _R = [
     Readout("mor_density_vta", "1", "VTA mu-opioid receptor density, relative to a typical naive brain"),
     Readout("mor_density_dorsal_horn", "1", "dorsal-horn mu-opioid receptor density, relative"),
     Readout("mor_density_brainstem", "1", "brainstem mu-opioid receptor density, relative"),
+    Readout("mor_density_lc", "1", "locus coeruleus mu-opioid receptor density, relative"),
     Readout("mor_capacity_vta", "1", "VTA MOR signalling capacity (1 = naive; lower = tolerance)"),
     Readout("mor_capacity_dorsal_horn", "1", "dorsal-horn MOR signalling capacity (1 = naive)"),
-    Readout("mor_capacity_brainstem", "1", "brainstem MOR signalling capacity (1 = naive)"),
+    Readout("mor_capacity_brainstem", "1", "brainstem (respiratory network) MOR signalling capacity (1 = naive)"),
+    Readout("mor_capacity_lc", "1", "locus coeruleus MOR signalling capacity (1 = naive; its tolerance sets "
+            "withdrawal's cAMP rebound)"),
     Readout("camp_lc", "1", "locus coeruleus cAMP, relative to naive baseline"),
     Readout("noradrenaline", "1", "LC noradrenergic output, relative to naive baseline"),
     Readout("crf", "1", "amygdala CRF activity, relative to baseline"),

@@ -181,7 +181,8 @@ PARAMETERS = (
               "JM & Irvine RJ 1999 Addiction 94:961). Lost brainstem receptors must not cap the depth of "
               "depression, which a full reserve ensures",
               note="with the brainstem desensitisation of model/tolerance.py a month of daily heroin leaves a "
-              "capacity ≈ 0.6, i.e. a ≈ 1.7-fold shift in occupancy odds: more than Paronis & Woods measured in "
+              "capacity ≈ 0.43, i.e. a ≈ 2.3-fold shift in occupancy odds (Algera 2021: 4.3-fold in humans): more "
+              "than Paronis & Woods measured in "
               "monkeys, far less than the analgesic shift", bounded_fraction=True),
     Parameter("mor_reserve_lc", 0.0, "1", "assumed: no reserve in the locus coeruleus's path to withdrawal "
               "(model/camp.py), the form V-WD-1..3 and the buprenorphine and naltrexone withdrawal tests are fitted "
@@ -217,10 +218,10 @@ class ReceptorModule(Module):
         for r in REGIONS for lig in LIGANDS
     )
     parameters = PARAMETERS
-    inputs = tuple(lig.effect_input for lig in LIGANDS) + tuple(f"mor_capacity_{r}" for r in REGIONS)
-    # the locus coeruleus shares the brainstem's binding and tolerance but transduces on its own
+    # the locus coeruleus shares the brainstem's binding but has its own tolerance and transduction
+    inputs = tuple(lig.effect_input for lig in LIGANDS) + tuple(f"mor_capacity_{r}" for r in REGIONS + ("lc",))
     provides = (tuple(f"mor_occupancy_{r}" for r in REGIONS) + tuple(f"mor_signal_{r}" for r in REGIONS)
-                + ("mor_signal_lc",) + tuple(f"mor_activation_{r}" for r in REGIONS))
+                + ("mor_signal_lc",) + tuple(f"mor_activation_{r}" for r in REGIONS + ("lc",)))
 
     @staticmethod
     def free_ligand_nM(u, p, lig: Ligand):
@@ -236,8 +237,8 @@ class ReceptorModule(Module):
             # receptors activated, before transduction: what desensitises them (model/tolerance.py)
             out[f"mor_activation_{r}"] = u[f"mor_capacity_{r}"] * stimulus[r]
             out[f"mor_signal_{r}"] = transduced_signal(stimulus[r], u[f"mor_capacity_{r}"], p[f"mor_reserve_{r}"])
-        out["mor_signal_lc"] = transduced_signal(stimulus["brainstem"], u["mor_capacity_brainstem"],
-                                                 p["mor_reserve_lc"])
+        out["mor_activation_lc"] = u["mor_capacity_lc"] * stimulus["brainstem"]
+        out["mor_signal_lc"] = transduced_signal(stimulus["brainstem"], u["mor_capacity_lc"], p["mor_reserve_lc"])
         return out
 
     def rates(self, t, y, u, p):
