@@ -378,3 +378,43 @@ def test_the_behaviour_layer_follows_a_fast_latch_in_sub_steps_past_a_doses_tran
     _, fresh, _ = _latch_by_decisions(0.0)
     early = t <= core.DOSE_TRANSIENT_MIN
     assert np.allclose(fresh[early], stalled[early]) and fresh[-1] > 0.99, fresh
+
+
+#: random subject 15 of a 16-subject life course (cohort seed 3; every use 20 mg IV heroin, 10 % of
+#: bags with 0.1 mg fentanyl, no purity spread): the 4-h decision steps at which it used, and the
+#: three whose bag carried fentanyl; the last one killed it in the engine before the fix
+_COURSE_USES = (0, 1, 2, 3, 4, 7, 8, 10, 12, 14, 15, 16, 17, 18, 19, 21, 23, 24, 25, 26, 27, 28, 30, 31, 32,
+                33, 34, 35, 37, 38, 39, 40, 42, 43, 44, 45, 46, 48, 49, 50, 51, 52, 53, 54, 56, 57, 58, 60, 61,
+                62, 64, 65, 66, 68, 69, 70, 72, 73, 74, 75, 77, 78, 79, 80, 81, 82, 83, 84, 85)
+_COURSE_LACED = (21, 30, 85)
+
+
+def test_a_laced_bag_on_top_of_a_users_opioid_is_not_a_false_death():
+    """Issue 5/7: one quantum after a fentanyl-laced bag, taken as it was inside the dose's
+    transient, put 2.0 of the brainstem's receptors bound, PaCO2 at 0 and PaO2 at 160 mmHg: the
+    subject then did not breathe until CO2 built up again and died, 14 days into a life course,
+    where the Radau reference (rtol 1e-6) keeps SpO2 at 95.8 % or more. Such deaths were most of
+    the life courses' overdose deaths. A quantum whose estimate is that far over the tolerance is
+    now split in the transient too (`TRANSIENT_SPLIT_ESTIMATE`). Independent bounds: a bound
+    fraction, so a signal, is at most 1; and the same bag leaves a typical naive adult at SpO2
+    90 %, which a user with 14 days of tolerance must not fall below."""
+    from opioidsim.engine.core import subject_parameters
+    from opioidsim.model.model import default_model
+    from opioidsim.scenarios import Dose, Scenario
+
+    model = default_model()
+    doses = []
+    for k in _COURSE_USES:
+        doses.append(Dose("heroin", "20 mg", route="iv", at=f"{k * 240}min"))
+        if k in _COURSE_LACED:
+            doses.append(Dose("fentanyl", "0.1 mg", route="iv", at=f"{k * 240}min"))
+    last = _COURSE_USES[-1] * 240.0
+    grid = make_grid(last + 30.0, 0.25)
+    p = subject_parameters(model, Scenario(duration="1d", cohort={"subjects": 16, "seed": 3}), 1, 3, first=15)
+    ev = compile_doses(model, doses, last + 30.0, grid.h, p)
+    out = integrate(model, grid, np.asarray(model.initial_state(p)), p, ev,
+                    ("spo2", "cardiac_arrest", "mor_signal_brainstem"))[0]
+    after = grid.record_times_min >= last
+    assert out[:, 1].max() < 0.5, "false cardiac arrest"
+    assert out[:, 2].max() <= 1.0 + 1e-9, out[:, 2].max()
+    assert out[after, 0].min() > 90.0, out[after, 0].min()
