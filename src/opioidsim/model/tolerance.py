@@ -8,7 +8,9 @@ reserve amplifies the cell's response: a receptor desensitises when it is itself
 The signalling capacity (1 − D)·R scales the receptor signal each region transmits. Rates differ
 by region: tolerance to euphoria (VTA) develops faster than to analgesia (dorsal horn), and both
 faster than to respiratory depression (brainstem), which is why tolerant users still overdose
-(White & Irvine 1999 Addiction 94:961; Hill R et al. 2016 Br J Pharmacol 173:2305).
+(White & Irvine 1999 Addiction 94:961; Hill R et al. 2016 Br J Pharmacol 173:2305). The locus
+coeruleus binds as the brainstem does (model/receptor.py) but desensitises at its own rate, the
+one its withdrawal targets were fitted with, so the respiratory rate can be fitted to humans.
 OPRM1 A118G G-carriers start with fewer available receptors (Ray R et al. 2011 PNAS 108:9268).
 """
 from __future__ import annotations
