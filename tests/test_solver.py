@@ -16,12 +16,12 @@ import jax
 import jax.numpy as jnp
 
 from opioidsim.engine import integrate, make_grid
-from opioidsim.engine.core import scenario_grid, simulate
+from opioidsim.engine.core import scenario_grid, simulate, subject_parameters
 from opioidsim.engine.dosing import DoseEvents, compile_doses
 from opioidsim.engine.stepper import ros2_step
 from opioidsim.errors import ScenarioError
 from opioidsim.model.base import Module, State
-from opioidsim.model.model import Model
+from opioidsim.model.model import Model, default_model
 from opioidsim.params import Parameter
 from opioidsim.scenarios import Dose, Scenario, load_scenario
 from toy_models import BOLUS, BOLUS_NAMES, ros2_stability
@@ -390,18 +390,14 @@ _COURSE_LACED = (21, 30, 85)
 
 
 def test_a_laced_bag_on_top_of_a_users_opioid_is_not_a_false_death():
-    """Issue 5/7: one quantum after a fentanyl-laced bag, taken as it was inside the dose's
-    transient, put 2.0 of the brainstem's receptors bound, PaCO2 at 0 and PaO2 at 160 mmHg: the
-    subject then did not breathe until CO2 built up again and died, 14 days into a life course,
-    where the Radau reference (rtol 1e-6) keeps SpO2 at 95.8 % or more. Such deaths were most of
-    the life courses' overdose deaths. A quantum whose estimate is that far over the tolerance is
-    now split in the transient too (`TRANSIENT_SPLIT_ESTIMATE`). Independent bounds: a bound
-    fraction, so a signal, is at most 1; and the same bag leaves a typical naive adult at SpO2
-    90 %, which a user with 14 days of tolerance must not fall below."""
-    from opioidsim.engine.core import subject_parameters
-    from opioidsim.model.model import default_model
-    from opioidsim.scenarios import Dose, Scenario
-
+    """Issue 5/7: one quantum after a fentanyl-laced bag put 2.0 of the brainstem's receptors
+    bound, PaCO2 at 0 and PaO2 at 160 mmHg: the subject then did not breathe until CO2 built up
+    again and died, 14 days into a life course, where the Radau reference (rtol 1e-6) keeps SpO2
+    at 95.8 % or more. Such deaths were most of the life courses' overdose deaths. The cause was
+    the Jacobian ROS2 solved with: fentanyl's Hill term x^0.844 had an unbounded slope at a
+    vanishing drug tail (`safe_pow`, test_stepper.py). Independent bounds: a bound fraction, so a
+    signal, is at most 1; and the same bag leaves a typical naive adult at SpO2 90 %, which a
+    user with 14 days of tolerance must not fall below."""
     model = default_model()
     doses = []
     for k in _COURSE_USES:

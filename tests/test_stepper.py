@@ -127,6 +127,48 @@ def test_coloured_jacobian_equals_jacfwd_in_use(full):
         assert np.max(np.abs(got - want) / scale) < 1e-12
 
 
+@pytest.mark.parametrize("n", [0.5, 0.844, 1.0, 1.5, 2.0])
+def test_safe_pow_is_zero_at_zero_close_to_x_to_the_n_and_has_a_bounded_slope(n):
+    """safe_pow(x, n) = (x + ε)^n − ε^n. Analytic bounds: it is 0 at 0; for n ≤ 1, x^n is
+    subadditive, so it lies within ε^n below x^n; for n > 1 the mean value theorem puts it within
+    n·ε·(x + ε)^(n−1) above x^n; its slope n·(x + ε)^(n−1) is at most n·ε^(n−1) for n < 1."""
+    from opioidsim.model.base import SAFE_POW_OFFSET as eps, safe_pow
+
+    x = jnp.concatenate([jnp.zeros(1), jnp.logspace(-300, 2, 61)])
+    got = np.asarray(safe_pow(x, n))
+    exact = np.asarray(x) ** n
+    assert got[0] == 0.0
+    rounding = 4 * np.spacing(eps**n + exact)  # (x + ε)^n − ε^n cancels where x ≪ ε
+    if n <= 1:
+        assert np.all((got <= exact + rounding) & (got >= exact - eps**n - rounding)), got - exact
+    else:
+        above = n * eps * (np.asarray(x) + eps) ** (n - 1)
+        assert np.all((got >= exact - rounding) & (got <= exact + above + rounding)), got - exact
+    slope = np.asarray(jax.vmap(jax.grad(lambda v: safe_pow(v, n)))(x))
+    assert np.all(np.isfinite(slope)) and slope.max() <= max(n * eps ** (n - 1), n * 100.0 ** (n - 1)) * (1 + 1e-9)
+    assert slope[0] > 0  # the Jacobian at zero drug already sees the slope a first molecule meets
+
+
+def test_a_vanishing_fentanyl_tail_does_not_make_the_jacobian_stiff():
+    """Fentanyl's Hill coefficient (0.844) is below 1, and a plain x^n has the slope n·x^(n−1):
+    8e46 per minute at an effect-site tail of 1e-300 (5e15 at 1e-100), so ROS2 solved with an
+    astronomical Jacobian after a laced bag and returned receptors bound twice over (a false
+    overdose death). A vanishing amount of drug cannot make the brain stiffer than the drug-free
+    brain is: the largest Jacobian entry at any tail stays within 2× that at zero."""
+    model = default_model()
+    p = core.subject_parameters(model, Scenario(name="t", duration="1h", cohort={"subjects": 1, "seed": 3}), 1, 3)
+    y0 = np.asarray(model.initial_state(p))
+    jac = jax.jit(lambda t, y, p: stepper.full_jacobian(model, t, y, p))
+    pj = {k: jnp.asarray(v) for k, v in p.items()}
+    fent = model.state_names.index("effect_fentanyl")
+    largest = []
+    for tail in (0.0, 1e-300, 1e-100, 1e-20):
+        y = y0.copy()
+        y[:, fent] = tail
+        largest.append(np.abs(np.asarray(jac(jnp.zeros(1), jnp.asarray(y), pj))).max())
+    assert np.all(np.isfinite(largest)) and max(largest) <= 2.0 * largest[0], largest
+
+
 def test_level_solve_equals_a_dense_solve_of_the_same_matrix(full):
     model, t, y, p = full
     st = stepper.jacobian_structure(model)

@@ -164,26 +164,16 @@ RTOL = 3e-3
 ATOL = 1e-5
 
 #: most sub-steps a one-quantum step is split into when its error estimate is over the tolerance
-#: (`_counted_try`, K ≈ √estimate): 4 sub-steps of the default 3.75 s quantum (0.94 s each) follow
-#: a mode growing at 5.6/min (the closing arrest latch of RELIABILITY.md) to 0.5 % per quantum;
-#: the fentanyl-laced bag of TRANSIENT_SPLIT_ESTIMATE needed more: with 4 its subject still
-#: breathed garbage for a minute (SpO2 88.8 % against the reference's 95.8 %), with 64 it matched
-#: the reference to 0.01 %
-MAX_SUBSTEPS = 64
+#: (`_counted_try`, K ≈ √estimate): 4 sub-steps of the default 3.75 s quantum are 0.94 s each, where
+#: ROS2 follows a mode growing at 5.6/min (the closing arrest latch of RELIABILITY.md) to 0.5 % per
+#: quantum
+MAX_SUBSTEPS = 4
 #: minutes after a dose in which a one-quantum step over the tolerance is taken as it is, not split:
 #: a bolus's first-minute transient (bound fractions, effect sites) has one-quantum steps over the
 #: tolerance after nearly every dose, the first-order estimate there overstates the error 5–38×
 #: (docs/guide/11-engine.md), and splitting them made the bench cohort 2.6× slower for no gain
 #: in accuracy (max error against Radau 3.07e-4 either way)
 DOSE_TRANSIENT_MIN = 2.0
-#: ... unless its estimate is beyond anything that overstatement explains: such a quantum is split
-#: in the window too. A fentanyl-laced bag in a user with opioid on board (random subject 15 of a
-#: life course, 69 uses in), taken in one quantum, put 2.0 of the brainstem's receptors bound,
-#: PaCO2 at 0 and PaO2 at 160 mmHg, an estimate of 6.2e5 tolerances; breathing then stopped until
-#: CO2 built up again, and the subject died where the Radau reference kept SpO2 above 95 %. The
-#: window's forced quanta of that run had estimates of 4.7 (median), 36 (90th percentile) and 200
-#: (99th), one of 1,280 and that one (docs/guide/11-engine.md)
-TRANSIENT_SPLIT_ESTIMATE = 1000.0
 
 #: records per compiled segment; the last segment runs past the end and its extra records are dropped
 SEGMENT_RECORDS = 64
@@ -218,18 +208,17 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
 
     `sub` = (k, j), given by the callers' loops: subject i is taking the quantum after n in
     k[i] equal sub-steps and has taken j[i] of them (k = 0: not sub-stepping; sub=None: no
-    sub-steps at all). Where `may_split` (past a dose's transient), or where the estimate exceeds
-    TRANSIENT_SPLIT_ESTIMATE, a one-quantum step over the tolerance is not taken but redone as K
-    sub-steps (`_substeps_for`), one per try, so a subject's time n still moves on the quantum
-    grid. Why: a quantum is the shortest step the adaptive rule can choose, and taking it
-    regardless of its error let a fast
-    growing mode be damped into a false steady state. ROS2's stability function at z = hλ > 0
-    falls below 1 long before γz reaches 1 (R(0.35) ≈ 0.96, where the flow grows by e^0.35 ≈
-    1.42): the closing cardiac-arrest latch of random subject 3,127 (RELIABILITY.md), a loop
-    through ventilation, PaO2 and the hypoxia timer growing at 5.6/min, stalled half-closed for
-    hours at one quantum per step, while the Radau reference closed it within minutes. The
-    sub-steps are tries of the same loop, not a loop of their own inside it (with a nested loop,
-    XLA crashed (de)serialising the program for the persistent compilation cache).
+    sub-steps at all). Where `may_split` (past a dose's transient), a one-quantum step over the
+    tolerance is not taken but redone as K sub-steps (`_substeps_for`), one per try, so a
+    subject's time n still moves on the quantum grid. Why: a quantum is the shortest step the
+    adaptive rule can choose, and taking it regardless of its error let a fast growing mode be
+    damped into a false steady state. ROS2's stability function at z = hλ > 0 falls below 1 long
+    before γz reaches 1 (R(0.35) ≈ 0.96, where the flow grows by e^0.35 ≈ 1.42): the closing
+    cardiac-arrest latch of random subject 3,127 (RELIABILITY.md), a loop through ventilation,
+    PaO2 and the hypoxia timer growing at 5.6/min, stalled half-closed for hours at one quantum
+    per step, while the Radau reference closed it within minutes. The sub-steps are tries of the
+    same loop, not a loop of their own inside it (with a nested loop, XLA crashed
+    (de)serialising the program for the persistent compilation cache).
 
     Returns (y, n, m, forced, sub)."""
     m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), limit - n))
@@ -245,10 +234,11 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     scale = atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
     e = jnp.max(jnp.abs(err) / scale, axis=-1)
     within = e <= 1.0
+    if sub is None:
+        may_split = False  # no sub-step state to split into
     # a fixed-step run (max_m = 1, `integrate(..., adaptive=False)`) takes its steps as they are;
     # a non-finite estimate (a failed subject, `STATUS_FAILED`) is not split, or it would retry forever
-    split = (active & ~in_sub & ~within & jnp.isfinite(e) & (m_eff == 1) & (max_m > 1)
-             & (may_split | (e > TRANSIENT_SPLIT_ESTIMATE)) & (sub is not None))
+    split = active & ~in_sub & ~within & jnp.isfinite(e) & (m_eff == 1) & may_split & (max_m > 1)
     accept = active & (within | (m_eff == 1) | in_sub) & ~split
     forced = accept & ~within
     y = jnp.where(accept[:, None], y_new, y)

@@ -70,10 +70,20 @@ def hill(x: Arr, x50: Arr, n: Arr) -> Arr:
     return r / (1.0 + r)
 
 
+SAFE_POW_OFFSET = 1e-9  # dimensionless; far below any ratio that matters (x is C/Kd or a 0–1 signal)
+
+
 def safe_pow(x: Arr, n: Arr) -> Arr:
-    """x^n for x >= 0 with a finite derivative at 0 (needed for n < 1 under autodiff)."""
-    xs = jnp.where(x > 0, x, 1.0)
-    return jnp.where(x > 0, xs**n, 0.0)
+    """x^n for x >= 0, computed as (x + ε)^n − ε^n: exactly 0 at 0 and with a bounded slope there.
+
+    For n < 1 (fentanyl's Hill coefficient is 0.84) the plain x^n has a slope that grows without
+    bound as x → 0, and the first drug molecules of a dose make the Jacobian astronomically stiff: the
+    Rosenbrock step then returns garbage (error estimates of 1e16, receptors 'bound' twice over) and
+    a false overdose. With the offset the slope at 0 is n·ε^(n−1) (≈ 21 for n = 0.84), and the value
+    moves by at most ε^n (3e-8) for n ≤ 1, or about n·ε·x^(n−1) for n > 1: nothing a readout shows."""
+    eps = SAFE_POW_OFFSET
+    xs = jnp.where(x >= 0, x, 0.0) + eps  # >=: the Jacobian at zero drug already sees the slope
+    return xs**n - eps**n
 
 
 def softplus(x: Arr, scale: float) -> Arr:

@@ -23,8 +23,9 @@ import jax.numpy as jnp
 from ..params import Parameter
 from .base import Module, State, safe_pow
 from .pk import MW
+from .tolerance import REGIONS as TOLERANT_REGIONS  # the three below and the locus coeruleus
 
-REGIONS = ("vta", "dorsal_horn", "brainstem")
+REGIONS = ("vta", "dorsal_horn", "brainstem")  # regions with bound-receptor states of their own
 
 MANN_S2 = "Mann J et al. 2022 Clin Pharmacol Ther 112:1020, Suppl. Table S2 (C6-hMOR binding kinetics)"
 VOLPE = "Volpe DA et al. 2011 Regul Toxicol Pharmacol 59:385 (uniform MOR Ki panel)"
@@ -219,9 +220,9 @@ class ReceptorModule(Module):
     )
     parameters = PARAMETERS
     # the locus coeruleus shares the brainstem's binding but has its own tolerance and transduction
-    inputs = tuple(lig.effect_input for lig in LIGANDS) + tuple(f"mor_capacity_{r}" for r in REGIONS + ("lc",))
+    inputs = tuple(lig.effect_input for lig in LIGANDS) + tuple(f"mor_capacity_{r}" for r in TOLERANT_REGIONS)
     provides = (tuple(f"mor_occupancy_{r}" for r in REGIONS) + tuple(f"mor_signal_{r}" for r in REGIONS)
-                + ("mor_signal_lc",) + tuple(f"mor_activation_{r}" for r in REGIONS + ("lc",)))
+                + ("mor_signal_lc",) + tuple(f"mor_activation_{r}" for r in TOLERANT_REGIONS))
 
     @staticmethod
     def free_ligand_nM(u, p, lig: Ligand):
