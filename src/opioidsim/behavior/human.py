@@ -42,9 +42,11 @@ PARAMETERS = (
     Parameter("entry_drug_value", 1.0, "1", "assumed: a person with years of use starts the model with a learned "
               "drug value near its ceiling (agent.value_max 1.2)"),
     Parameter("entry_habit", 0.5, "1", "assumed: habit half formed after years of daily use (agent.habit_rate)"),
-    Parameter("dose_target_signal", 0.15, "1", "assumed: the VTA MOR signal a user doses for, of the order of the "
-              "peaks the model gives a naive adult after 10-20 mg IV heroin (0.1-0.3 in a first 40-day life-course "
-              "run), so tolerance raises the habitual dose; not yet fitted"),
+    Parameter("dose_target_signal", 0.15, "1", "assumed: the VTA MOR signal a user doses for. Below the signal "
+              "a 20 mg IV bag gives at 5 min even under tolerance (0.84 naive, 0.30 after ten days of use three "
+              "times a day; model, stop 29), so in effect the habitual dose stays at the supply's bag: while the "
+              "VTA has no receptor reserve its tolerance caps the signal instead of shifting the dose-response, "
+              "and any target above the tolerant cap escalates the dose to dose_multiplier_max (roadmap)"),
     Parameter("dose_adaptation_rate", 0.1, "1", "assumed: each use moves the habitual dose a tenth of the way to "
               "the one that would have given the sought effect (users escalate over weeks: Darke 1992)"),
     Parameter("dose_multiplier_max", 10.0, "1", "assumed: the habitual bag grows at most tenfold (daily heroin "
