@@ -77,7 +77,7 @@ def safe_pow(x: Arr, n: Arr) -> Arr:
     """x^n for x >= 0, computed as (x + ε)^n − ε^n: exactly 0 at 0 and with a bounded slope there.
 
     For n < 1 (fentanyl's Hill coefficient is 0.84) the plain x^n has a slope that grows without
-    bound as x → 0, and the first drug molecules of a dose make the Jacobian astronomically stiff: the
+    bound as x → 0, so a drug's vanishing tail makes the Jacobian astronomically stiff: the
     Rosenbrock step then returns garbage (error estimates of 1e16, receptors 'bound' twice over) and
     a false overdose. With the offset the slope at 0 is n·ε^(n−1) (≈ 21 for n = 0.84), and the value
     moves by at most ε^n (3e-8) for n ≤ 1, or about n·ε·x^(n−1) for n > 1: nothing a readout shows."""
