@@ -174,6 +174,14 @@ MAX_SUBSTEPS = 4
 #: (docs/guide/11-engine.md), and splitting them made the bench cohort 2.6× slower for no gain
 #: in accuracy (max error against Radau 3.07e-4 either way)
 DOSE_TRANSIENT_MIN = 2.0
+#: ... unless its estimate is beyond anything that overstatement explains: such a quantum is split
+#: in the window too. The first quantum of 1.5 mg IV fentanyl (receptor binding at a massive
+#: concentration) has an estimate of 1.4-2.6e4; taken as it is, the ventilation nadir of
+#: tests/test_engine.py missed the Radau reference's by 9 % of baseline, and without the split 3
+#: of the reduced random-physiology subjects left their bounds (glt1 above 1). A life course's
+#: forced quanta in the window had estimates of 4.7 (median), 36 (90th percentile) and 200 (99th)
+#: (stop 28)
+TRANSIENT_SPLIT_ESTIMATE = 1000.0
 
 #: records per compiled segment; the last segment runs past the end and its extra records are dropped
 SEGMENT_RECORDS = 64
@@ -208,17 +216,18 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
 
     `sub` = (k, j), given by the callers' loops: subject i is taking the quantum after n in
     k[i] equal sub-steps and has taken j[i] of them (k = 0: not sub-stepping; sub=None: no
-    sub-steps at all). Where `may_split` (past a dose's transient), a one-quantum step over the
-    tolerance is not taken but redone as K sub-steps (`_substeps_for`), one per try, so a
-    subject's time n still moves on the quantum grid. Why: a quantum is the shortest step the
-    adaptive rule can choose, and taking it regardless of its error let a fast growing mode be
-    damped into a false steady state. ROS2's stability function at z = hλ > 0 falls below 1 long
-    before γz reaches 1 (R(0.35) ≈ 0.96, where the flow grows by e^0.35 ≈ 1.42): the closing
-    cardiac-arrest latch of random subject 3,127 (RELIABILITY.md), a loop through ventilation,
-    PaO2 and the hypoxia timer growing at 5.6/min, stalled half-closed for hours at one quantum
-    per step, while the Radau reference closed it within minutes. The sub-steps are tries of the
-    same loop, not a loop of their own inside it (with a nested loop, XLA crashed
-    (de)serialising the program for the persistent compilation cache).
+    sub-steps at all). Where `may_split` (past a dose's transient), or where the estimate exceeds
+    TRANSIENT_SPLIT_ESTIMATE, a one-quantum step over the tolerance is not taken but redone as K
+    sub-steps (`_substeps_for`), one per try, so a subject's time n still moves on the quantum
+    grid. Why: a quantum is the shortest step the adaptive rule can choose, and taking it
+    regardless of its error let a fast growing mode be damped into a false steady state. ROS2's
+    stability function at z = hλ > 0 falls below 1 long before γz reaches 1 (R(0.35) ≈ 0.96, where
+    the flow grows by e^0.35 ≈ 1.42): the closing cardiac-arrest latch of random subject 3,127
+    (RELIABILITY.md), a loop through ventilation, PaO2 and the hypoxia timer growing at 5.6/min,
+    stalled half-closed for hours at one quantum per step, while the Radau reference closed it
+    within minutes. The sub-steps are tries of the same loop, not a loop of their own inside it
+    (with a nested loop, XLA crashed (de)serialising the program for the persistent compilation
+    cache).
 
     Returns (y, n, m, forced, sub)."""
     m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), limit - n))
@@ -234,11 +243,10 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     scale = atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
     e = jnp.max(jnp.abs(err) / scale, axis=-1)
     within = e <= 1.0
-    if sub is None:
-        may_split = False  # no sub-step state to split into
     # a fixed-step run (max_m = 1, `integrate(..., adaptive=False)`) takes its steps as they are;
     # a non-finite estimate (a failed subject, `STATUS_FAILED`) is not split, or it would retry forever
-    split = active & ~in_sub & ~within & jnp.isfinite(e) & (m_eff == 1) & may_split & (max_m > 1)
+    split = (active & ~in_sub & ~within & jnp.isfinite(e) & (m_eff == 1) & (max_m > 1) & (sub is not None)
+             & (may_split | (e > TRANSIENT_SPLIT_ESTIMATE)))
     accept = active & (within | (m_eff == 1) | in_sub) & ~split
     forced = accept & ~within
     y = jnp.where(accept[:, None], y_new, y)
