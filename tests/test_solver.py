@@ -396,9 +396,9 @@ def test_a_laced_bag_on_top_of_a_users_opioid_is_not_a_false_death():
     at 95.8 % or more. Such deaths were most of the life courses' overdose deaths. The cause was
     the Jacobian ROS2 solved with: fentanyl's Hill term x^0.844 had an unbounded slope at a
     vanishing drug tail (`safe_pow`, test_stepper.py; with it the engine needs no transient split
-    here). Independent bounds: a bound fraction, so a
-    signal, is at most 1; and the same bag leaves a typical naive adult at SpO2 90 %, which a
-    user with 14 days of tolerance must not fall below."""
+    here). Independent bounds: a bound fraction, so a signal, is at most 1; and the same bag
+    leaves a typical naive adult at SpO2 90 %, which a user with 14 days of tolerance must not
+    fall below."""
     model = default_model()
     doses = []
     for k in _COURSE_USES:

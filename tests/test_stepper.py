@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from opioidsim.engine import stepper
 from opioidsim.model import default_model
-from opioidsim.model.base import Module, State
+from opioidsim.model.base import SAFE_POW_OFFSET, Module, State, safe_pow
 from opioidsim.model.model import Model
 from opioidsim.params import Parameter
 from opioidsim.scenarios import Scenario
@@ -132,8 +132,7 @@ def test_safe_pow_is_zero_at_zero_close_to_x_to_the_n_and_has_a_bounded_slope(n)
     """safe_pow(x, n) = (x + ε)^n − ε^n. Analytic bounds: it is 0 at 0; for n ≤ 1, x^n is
     subadditive, so it lies within ε^n below x^n; for n > 1 the mean value theorem puts it within
     n·ε·(x + ε)^(n−1) above x^n; its slope n·(x + ε)^(n−1) is at most n·ε^(n−1) for n < 1."""
-    from opioidsim.model.base import SAFE_POW_OFFSET as eps, safe_pow
-
+    eps = SAFE_POW_OFFSET
     x = jnp.concatenate([jnp.zeros(1), jnp.logspace(-300, 2, 61)])
     got = np.asarray(safe_pow(x, n))
     exact = np.asarray(x) ** n
