@@ -192,6 +192,15 @@ def state_atol(model: Model):
     return jnp.asarray(np.where(np.isnan(model.atol), ATOL, model.atol))
 
 
+def error_magnitude(model: Model, size):
+    """The size each state's relative tolerance applies to (traceable): its own (`size`, per subject
+    and state), plus the sizes of the states it declares in `State.error_scale_with`."""
+    if len(model.error_scale_rows) == 0:
+        return size
+    extra = size @ jnp.asarray(model.error_scale_weights, dtype=size.dtype).T
+    return size.at[:, model.error_scale_rows].set(extra)
+
+
 def _substeps_for(e):
     """Sub-steps that bring a one-quantum step whose error estimate is e tolerances down to one
     tolerance each: the estimate scales as h², so K ≥ √e, rounded up to a power of two (the
@@ -240,7 +249,7 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
         t = n * h + jnp.where(in_sub, j * h_sub, 0.0)
         hs = jnp.where(in_sub, h_sub, m_eff * h)
     y_new, err = step(model, t, y, p, jnp.where(active, hs, 0.0))
-    scale = atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
+    scale = atol + rtol * error_magnitude(model, jnp.maximum(jnp.abs(y), jnp.abs(y_new)))
     e = jnp.max(jnp.abs(err) / scale, axis=-1)
     within = e <= 1.0
     # a fixed-step run (max_m = 1, `integrate(..., adaptive=False)`) takes its steps as they are;

@@ -35,6 +35,11 @@ class State:
     #: absolute error (in `unit`) below which the adaptive step ignores this state; None: the
     #: engine's default. Set for drug amounts, whose vanishing tails matter only through binding.
     atol: float | None = None
+    #: other states whose sizes add to this one's where the adaptive step sets its relative
+    #: tolerance (they share its unit): what this state does downstream is swamped by them, so its
+    #: vanishing share is not tracked to a relative accuracy nothing can see (heroin's tail beside
+    #: the 6-MAM it becomes; one ligand's share of a receptor pool). Empty: its own size.
+    error_scale_with: tuple[str, ...] = ()
 
 
 class Module:

@@ -82,6 +82,29 @@ class Model:
         self.lower = np.array([s.lower for s in states])
         self.upper = np.array([s.upper for s in states])
         self.atol = np.array([math.nan if s.atol is None else s.atol for s in states])
+        self.error_scale_rows, self.error_scale_weights = self._error_scales(states)
+
+    @staticmethod
+    def _error_scales(states) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, weights): the states with `State.error_scale_with`, and for each a 0/1 row over all
+        states (itself and the states it names), so that their error sizes are size @ weights.T."""
+        index = {s.name: i for i, s in enumerate(states)}
+        rows, weights = [], []
+        for i, s in enumerate(states):
+            if not s.error_scale_with:
+                continue
+            w = np.zeros(len(states))
+            w[i] = 1.0
+            for other in s.error_scale_with:
+                if other not in index:
+                    raise ValueError(f"state {s.name!r}: error_scale_with names {other!r}, which is no state")
+                if states[index[other]].unit != s.unit:
+                    raise ValueError(f"state {s.name!r} ({s.unit}): error_scale_with names {other!r} "
+                                     f"({states[index[other]].unit}); their sizes are added, so they must share a unit")
+                w[index[other]] = 1.0
+            rows.append(i)
+            weights.append(w)
+        return np.array(rows, dtype=int), np.array(weights).reshape(len(rows), len(states))
 
     @property
     def n_states(self) -> int:

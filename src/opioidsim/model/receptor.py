@@ -214,8 +214,11 @@ def bound_state(region: str, ligand: Ligand) -> str:
 class ReceptorModule(Module):
     name = "receptor"
     states = tuple(
-        # atol: 2e-5 of the receptors (assumed: far below any measurable occupancy or effect)
-        State(bound_state(r, lig), "1", 0.0, f"fraction of {r} MOR bound by {lig.drug}", upper=1.0, atol=2e-5)
+        # atol: 2e-5 of the receptors (assumed: far below any measurable occupancy or effect); the
+        # relative error is measured against the region's occupancy, the ligands' sum, which is
+        # what the signal and the free receptors see
+        State(bound_state(r, lig), "1", 0.0, f"fraction of {r} MOR bound by {lig.drug}", upper=1.0, atol=2e-5,
+              error_scale_with=tuple(bound_state(r, other) for other in LIGANDS if other is not lig))
         for r in REGIONS for lig in LIGANDS
     )
     parameters = PARAMETERS

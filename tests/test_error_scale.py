@@ -1,0 +1,111 @@
+"""Error sizes shared between states (`State.error_scale_with`, `engine.core.error_magnitude`).
+
+A precursor's vanishing tail (heroin beside the 6-MAM it becomes) and one ligand's share of a
+receptor pool are measured against what they act with downstream, not against themselves: the
+adaptive step then stops following a tail nothing can see, and the product stays as accurate as
+the exact solution of a two-compartment chain says it should.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import opioidsim.engine.core as core  # noqa: I001  (enables 64-bit JAX first)
+import jax.numpy as jnp
+
+from opioidsim.engine import integrate, make_grid
+from opioidsim.engine.dosing import DoseEvents
+from opioidsim.model.base import Module, State
+from opioidsim.model.model import Model, default_model
+from opioidsim.model.receptor import LIGANDS, REGIONS, bound_state
+from opioidsim.params import Parameter
+
+K_PRECURSOR, K_PRODUCT, DOSE = 0.25, 0.02, 20.0  # 1/min, 1/min, mg: heroin → 6-MAM-like half-lives
+
+
+def _chain(scale_with: tuple[str, ...]) -> Model:
+    class Chain(Module):
+        """precursor' = −k1·precursor, product' = k1·precursor − k2·product."""
+
+        name = "chain"
+        states = (State("precursor", "mg", DOSE, "precursor", atol=1e-6, error_scale_with=scale_with),
+                  State("product", "mg", 0.0, "product", atol=1e-6))
+        parameters = (Parameter("k1", K_PRECURSOR, "1/min", "assumed: test (heroin's ≈ 3 min half-life)"),
+                      Parameter("k2", K_PRODUCT, "1/min", "assumed: test (a slower product)"))
+        provides = ("precursor_out", "product_out")
+
+        def outputs(self, y, u, p):
+            return {"precursor_out": y["precursor"], "product_out": y["product"]}
+
+        def rates(self, t, y, u, p):
+            return {"precursor": -p["k1"] * y["precursor"],
+                    "product": p["k1"] * y["precursor"] - p["k2"] * y["product"]}
+
+    return Model([Chain()])
+
+
+def _run(model: Model):
+    grid = make_grid(180.0, 10.0)
+    n = 2
+    ev = DoseEvents(np.full((n, 1), np.iinfo(np.int64).max // 4), np.zeros((n, 1), np.int32), np.zeros((n, 1)),
+                    np.array([]))
+    p = {"k1": np.full(n, K_PRECURSOR), "k2": np.full(n, K_PRODUCT)}
+    st: dict = {}
+    got = integrate(model, grid, np.tile([DOSE, 0.0], (n, 1)), p, ev, ("precursor_out", "product_out"), stats=st)
+    t = grid.record_times_min
+    exact_product = DOSE * K_PRECURSOR / (K_PRODUCT - K_PRECURSOR) * (np.exp(-K_PRECURSOR * t) - np.exp(-K_PRODUCT * t))
+    return got[0], np.exp(-K_PRECURSOR * t) * DOSE, exact_product, st["record_tries"][0]
+
+
+def test_a_precursor_measured_with_its_product_stops_holding_the_step_and_the_product_stays_exact():
+    own, own_pre, exact, own_tries = _run(_chain(()))
+    shared, _, _, shared_tries = _run(_chain(("product",)))
+    # From 20 to 60 min the precursor is under 1 % of the product (e^(−0.25·20) = 0.7 %). Alone, its
+    # tail is followed to its own relative tolerance down to atol 1e-6 mg (ln(20/1e-6)/k1 ≈ 67 min)
+    # at steps of ≈ √(2·rtol)/k1 ≈ 0.3 min; measured with its product, the product's slow decay
+    # (k2 = k1/12.5) sets the step.
+    window = slice(2, 6)  # the records' intervals 20-30, ..., 50-60 min
+    assert shared_tries[window].sum() < 0.2 * own_tries[window].sum(), (shared_tries, own_tries)
+    assert shared_tries.sum() < own_tries.sum()
+    # Both keep the product within a few rtol of the exact solution (relative to its peak)...
+    for got in (own, shared):
+        assert np.max(np.abs(got[:, 1] - exact)) < 3 * core.RTOL * exact.max(), np.abs(got[:, 1] - exact)
+    # ... and the precursor within a few rtol of the product's size (its declared scale); alone,
+    # within a few rtol of its own size
+    assert np.max(np.abs(shared[:, 0] - own_pre)) < 3 * core.RTOL * exact.max()
+    assert np.all(np.abs(own[:, 0] - own_pre) <= 3 * core.RTOL * own_pre + 1e-5)
+
+
+def test_error_magnitude_adds_a_regions_other_ligands_and_heroins_products():
+    model = default_model()
+    rng = np.random.default_rng(7)
+    size = rng.uniform(0.0, 1.0, (3, model.n_states))
+    got = np.asarray(core.error_magnitude(model, jnp.asarray(size)))
+    ix = model.index
+    for r in REGIONS:  # every ligand's bound fraction is measured against the region's occupancy
+        pool = [ix[bound_state(r, lig)] for lig in LIGANDS]
+        for i in pool:
+            np.testing.assert_allclose(got[:, i], size[:, pool].sum(axis=1))
+    chains = {"heroin_central": ("heroin_central", "sixmam_central", "morphine_central"),
+              "sixmam_central": ("sixmam_central", "morphine_central"),
+              "effect_heroin": ("effect_heroin", "effect_6mam", "effect_morphine"),
+              "effect_6mam": ("effect_6mam", "effect_morphine")}
+    for name, members in chains.items():
+        np.testing.assert_allclose(got[:, ix[name]], size[:, [ix[m] for m in members]].sum(axis=1))
+    others = [i for i, s in enumerate(model.states) if not s.error_scale_with]
+    assert {"morphine_central", "effect_morphine", "effect_fentanyl", "pao2"} <= {model.state_names[i] for i in others}
+    np.testing.assert_array_equal(got[:, others], size[:, others])  # the rest: their own size
+
+
+@pytest.mark.parametrize("scale_with, words", [
+    (("nothing_here",), ["'a'", "'nothing_here'", "no state"]),
+    (("b",), ["'a'", "(mg)", "'b'", "(1)", "share a unit"]),
+])
+def test_a_bad_error_scale_declaration_is_refused_naming_both_states(scale_with, words):
+    class Bad(Module):
+        name = "bad"
+        states = (State("a", "mg", 0.0, "a", error_scale_with=scale_with), State("b", "1", 0.0, "b"))
+
+    with pytest.raises(ValueError) as err:
+        Model([Bad()])
+    assert all(w in str(err.value) for w in words), str(err.value)
