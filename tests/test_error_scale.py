@@ -2,8 +2,8 @@
 
 A precursor's vanishing tail (heroin beside the 6-MAM it becomes) and one ligand's share of a
 receptor pool are measured against what they act with downstream, not against themselves: the
-adaptive step then stops following a tail nothing can see, and the product stays as accurate as
-the exact solution of a two-compartment chain says it should.
+adaptive step then stops following a tail nothing can see, while the product stays within a few
+rtol of the exact solution of a two-compartment chain.
 """
 from __future__ import annotations
 
