@@ -245,10 +245,14 @@ _POTENT = ("fentanyl", "buprenorphine", "naltrexone")
 
 #: heroin's chain (heroin → 6-MAM → morphine): within minutes of a dose heroin is a vanishing
 #: share of it (blood half-life ≈ 3 min, V-PK-1), and an error in a precursor's tail can change
-#: what follows it by no more than its own size, so a precursor's error is measured against itself
-#: and the products downstream (`State.error_scale_with`), a product's against itself alone.
-#: Tracked to its own relative tolerance, heroin's tail held the step at 7.5 s for half an hour
-#: after every IV dose.
+#: what follows it by no more than its own size; and heroin binds MOR 10× more weakly than 6-MAM
+#: at the same brain partition (model/receptor.py), so its direct share of the signal is smaller
+#: still. A precursor's error is therefore measured against itself and the products downstream
+#: (`State.error_scale_with`), a product's against itself alone (morphine, 6-MAM's product, is
+#: two-thirds as potent per ng/mL: brain partition 0.01 against 0.015). Not naltrexone's chain:
+#: 6β-naltrexol is a tenth as potent per ng/mL (partition 0.2, half the affinity), so its size says
+#: little about what naltrexone's error weighs. Tracked to its own relative tolerance, heroin's
+#: tail held the step at 7.5 s for half an hour after every IV dose.
 _DOWNSTREAM = {"heroin_central": ("sixmam_central", "morphine_central"), "sixmam_central": ("morphine_central",),
                "effect_heroin": ("effect_6mam", "effect_morphine"), "effect_6mam": ("effect_morphine",)}
 
