@@ -82,13 +82,12 @@ class Model:
         self.lower = np.array([s.lower for s in states])
         self.upper = np.array([s.upper for s in states])
         self.atol = np.array([math.nan if s.atol is None else s.atol for s in states])
-        self.error_scale_rows, self.error_scale_weights = self._error_scales(states)
+        self.error_scale_rows, self.error_scale_weights = self._error_scales()
 
-    @staticmethod
-    def _error_scales(states) -> tuple[np.ndarray, np.ndarray]:
+    def _error_scales(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows, weights): the states with `State.error_scale_with`, and for each a 0/1 row over all
         states (itself and the states it names), so that their error sizes are size @ weights.T."""
-        index = {s.name: i for i, s in enumerate(states)}
+        states, index = self.states, self.index
         rows, weights = [], []
         for i, s in enumerate(states):
             if not s.error_scale_with:
