@@ -12,12 +12,19 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# XLA's CPU "concurrency-optimised" scheduler deadlocks on the human-course loop (a lax.scan whose
-# body runs while loops): every thread idles and the result never comes (jaxlib 0.10.2; the
-# default scheduler runs it). The flag must be set before JAX starts its CPU backend, so here.
-_XLA_FIX = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-if _XLA_FIX.split("=")[0] not in _os.environ.get("XLA_FLAGS", ""):
-    _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " " + _XLA_FIX).strip()
+# XLA flags, set before JAX starts its CPU backend (so here), unless the user set them:
+# - XLA's CPU "concurrency-optimised" scheduler deadlocks on the human-course loop (a lax.scan whose
+#   body runs while loops): every thread idles and the result never comes (jaxlib 0.10.2; the
+#   default scheduler runs it).
+# - XLA's CPU fusion emitters give every fused kernel its own JIT object, mapped in three memory
+#   regions: one compiled segment of the engine added ~2,900 mappings to the process (~950 kernels;
+#   715 mappings with the older emitters), so a process that compiled some 20 of them (the test
+#   suite, a long explorer session) reached Linux's limit of 65,530 mappings (vm.max_map_count) and
+#   XLA aborted while compiling (stop 31). The older emitters compiled faster here and ran as fast.
+_XLA_FIXES = ("--xla_cpu_enable_concurrency_optimized_scheduler=false", "--xla_cpu_use_fusion_emitters=false")
+for _flag in _XLA_FIXES:
+    if _flag.split("=")[0] not in _os.environ.get("XLA_FLAGS", ""):
+        _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
 
 # jaxlib's LAPACK kernels (the stepper's small batched LU factorisations and triangular solves) run
 # in scipy's OpenBLAS, which by default starts a thread per core beside XLA's own pool. On a small
