@@ -3,7 +3,7 @@
 The standard scenario is a cohort in daily heroin use for 30 days (20 mg IV three times a day),
 genetic and between-subject variability on, recorded hourly. In one process and one run:
 
-- **engine**: the batched, adaptive ROS2 engine on the whole cohort, in subject-days per second.
+- **engine**: the batched, adaptive engine (its default method, ROS34PW2) on the whole cohort, in subject-days per second.
   Compilation (or loading the compiled program from the persistent cache) runs first on a short run
   of the same shapes and is reported apart;
 - **scipy path**: the Radau reference (`simulate_reference`), one subject at a time, at its
@@ -90,7 +90,7 @@ def _engine(model, sc, setup, names) -> tuple[dict, np.ndarray]:
     run_s = time.perf_counter() - t0
     days = sc.cohort.subjects * sc.duration_min / 1440.0
     updates = float(stats["steps"].sum()) * model.n_states
-    return {"path": "engine (ROS2, batched, adaptive)", "subjects": sc.cohort.subjects, "compile_s": compile_s,
+    return {"path": "engine (ROS34PW2, batched, adaptive)", "subjects": sc.cohort.subjects, "compile_s": compile_s,
             "run_s": run_s, "subject_days_per_s": days / run_s, "state_updates_per_s": updates / run_s,
             "steps_per_subject_day": float(stats["steps"].mean()) / (sc.duration_min / 1440.0)}, records
 

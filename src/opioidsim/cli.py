@@ -329,15 +329,17 @@ def _fingerprint(scenario: Any) -> dict[str, Any]:
 
 
 def _with_solver_flags(scenario: Any, args: argparse.Namespace) -> Any:
-    """The scenario with --rtol / --smallest-step in its [solver] table; a bad value is one line
-    naming the flag."""
+    """The scenario with --rtol / --smallest-step / --method in its [solver] table; a bad value is
+    one line naming the flag."""
     rtol, step = getattr(args, "rtol", None), getattr(args, "smallest_step", None)  # `trial` has neither
-    if rtol is None and step is None:
+    method = getattr(args, "method", None)
+    if rtol is None and step is None and method is None:
         return scenario
     try:
-        return scenario.with_solver(rtol=rtol, smallest_step=step)
+        return scenario.with_solver(rtol=rtol, smallest_step=step, method=method)
     except ScenarioError as exc:
-        flag = {"solver.rtol": "--rtol", "solver.smallest_step": "--smallest-step"}.get(exc.field)
+        flag = {"solver.rtol": "--rtol", "solver.smallest_step": "--smallest-step",
+                "solver.method": "--method"}.get(exc.field)
         if flag is None:
             raise
         raise UsageError(f"{flag} {exc.value!r}: {exc.allowed}") from None
@@ -373,9 +375,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     chunk_subjects = args.chunk_subjects
     if args.resume is not None:
         if args.scenario is not None or args.subjects is not None or args.seed is not None \
-                or getattr(args, "rtol", None) is not None or getattr(args, "smallest_step", None) is not None:
+                or any(getattr(args, f, None) is not None for f in ("rtol", "smallest_step", "method")):
             raise UsageError("--resume DIR continues the run exactly as it was started: give no "
-                             "scenario, --subjects, --seed, --rtol or --smallest-step with it")
+                             "scenario, --subjects, --seed, --rtol, --smallest-step or --method with it")
         out_path, inc = _resume_target(args.resume)
         out = str(out_path)
         try:
@@ -1065,6 +1067,9 @@ def _build_parser() -> _Parser:
     p.add_argument("--smallest-step", default=None, metavar="TIME",
                    help="the engine's smallest step (overrides [solver] smallest_step; default "
                         "3.75s), e.g. 0.5s")
+    p.add_argument("--method", default=None, metavar="NAME",
+                   help="the engine's integration method (overrides [solver] method): ros34pw2 "
+                        "(default, third order) or ros2 (second order)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

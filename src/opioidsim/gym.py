@@ -20,7 +20,7 @@ next subject from the environment's own generator. The subject starts drug-naive
 initial state.
 
 **Time.** Every ``step`` is one decision: the action's dose (if any) goes in at the start of the
-step, then the physiology is integrated over ``decide_every`` with the engine's adaptive ROS2
+step, then the physiology is integrated over ``decide_every`` with the engine's adaptive ROS34PW2
 step (`engine.core.advance_to`, the same as the behaviour layer). The step is sampled at
 `SUBSTEPS` + 1 evenly spaced points for the reward and the overdose check. The episode is
 truncated after ``episode_length``.

@@ -1,6 +1,7 @@
 """Batched simulation: a scenario in, an xarray Dataset out.
 
-Time stepping: the fast physiology advances in steps of h ≤ `MAX_STEP_MIN` with the ROS2 step;
+Time stepping: the fast physiology advances in adaptive steps of the scenario's method
+(`stepper.METHODS`: ROS34PW2 by default, or ROS2);
 records are taken every `stride` quanta (record_every = stride·h). The compiled unit is one
 *segment* of SEGMENT_RECORDS records — one while_loop in which each subject advances to its own
 next record (see RUNNERS) — reused for every segment and every subject chunk of the same shape,
@@ -36,10 +37,11 @@ from .. import OPENBLAS_THREADS_CHOSEN_BY_USER  # noqa: E402
 from ..model.glutamate import GLT1_DRUGS  # noqa: E402
 from ..model.model import Model, default_model  # noqa: E402
 from ..readouts import READOUTS  # noqa: E402
+from ..scenarios.schema import SOLVER_METHODS  # noqa: E402
 from ..species import species_overrides  # noqa: E402
 from ..units import to_internal  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
-from .stepper import ros2_step  # noqa: E402
+from .stepper import METHODS, ros2_step, ros34pw2_step  # noqa: E402
 
 if not OPENBLAS_THREADS_CHOSEN_BY_USER:
     # one OpenBLAS thread also where scipy or numpy loaded OpenBLAS before opioidsim set
@@ -164,7 +166,7 @@ RTOL = 3e-3
 ATOL = 1e-5
 
 #: most sub-steps a one-quantum step is split into when its error estimate is over the tolerance
-#: (`_counted_try`, K ≈ √estimate): 4 sub-steps of the default 3.75 s quantum are 0.94 s each, where
+#: (`_counted_try`, K ≈ estimate^(1/3) with ROS34PW2, √estimate with ROS2): 4 sub-steps of the default 3.75 s quantum are 0.94 s each, where
 #: ROS2 follows a mode growing at 5.6/min (the closing arrest latch of RELIABILITY.md) to 0.5 % per
 #: quantum
 MAX_SUBSTEPS = 4
@@ -172,7 +174,8 @@ MAX_SUBSTEPS = 4
 #: a bolus's first-minute transient (bound fractions, effect sites) has one-quantum steps over the
 #: tolerance after nearly every dose, the first-order estimate there overstates the error 5–38×
 #: (docs/guide/11-engine.md), and splitting them made the bench cohort 2.6× slower for no gain
-#: in accuracy (max error against Radau 3.07e-4 either way)
+#: in accuracy (max error against Radau 3.07e-4 either way). Those are ROS2's figures; with ROS34PW2
+#: such quanta are rare (128 on the bench cohort of 64 subjects × 5 days, against ROS2's 13,514)
 DOSE_TRANSIENT_MIN = 2.0
 #: ... unless its estimate is beyond anything that overstatement explains: such a quantum is split
 #: in the window too. The first quantum of 1.5 mg IV fentanyl (receptor binding at a massive
@@ -201,23 +204,23 @@ def error_magnitude(model: Model, size):
     return size.at[:, model.error_scale_rows].set(extra)
 
 
-def _substeps_for(e):
+def _substeps_for(e, q=2):
     """Sub-steps that bring a one-quantum step whose error estimate is e tolerances down to one
-    tolerance each: the estimate scales as h², so K ≥ √e, rounded up to a power of two (the
+    tolerance each: the estimate scales as h^q, so K ≥ e^(1/q), rounded up to a power of two (the
     sub-steps then end on the quantum in binary floating point) and capped at MAX_SUBSTEPS."""
-    k = jnp.exp2(jnp.ceil(jnp.log2(jnp.sqrt(jnp.maximum(e, 1.0)))))
+    k = jnp.exp2(jnp.ceil(jnp.log2(jnp.maximum(e, 1.0) ** (1.0 / q))))
     return jnp.minimum(k, MAX_SUBSTEPS).astype(jnp.int64)
 
 
-def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros2_step, rtol=RTOL, sub=None,
+def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros34pw2_step, rtol=RTOL, sub=None,
                  may_split=False):
     """One attempt of the adaptive step for every subject of a batch (traceable; the dose-schedule
     engine's and the behaviour layer's).
 
     Each active subject tries a step of m quanta (m·h minutes), never past `limit` (its next
     event, in quanta); a step whose error estimate exceeds the tolerance is retried smaller, one
-    of a single quantum is taken (or split, below). `step` is the ROS2 implementation
-    (`stepper.ros2_step`; `stepper.ros2_step_dense` is the benchmarks' baseline); `rtol` the
+    of a single quantum is taken (or split, below). `step` is the method
+    (`stepper.METHODS`; `stepper.ros2_step_dense` is the benchmarks' baseline); `rtol` the
     relative tolerance (a Python float or a traced scalar). It also returns per subject whether
     the step it took was accepted although its error estimate exceeded the tolerance (a
     one-quantum step, or a sub-step: the smallest steps there are, taken anyway; counting these
@@ -260,10 +263,14 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     forced = accept & ~within
     y = jnp.where(accept[:, None], y_new, y)
     n = n + jnp.where(accept & ~in_sub, m_eff, 0)
-    # error ∝ h² for the embedded estimate: double the step where there is room for it,
-    # quadruple where there is plenty; on rejection shrink by the same rule
-    grown = jnp.maximum(m, m_eff) * jnp.where(e < 0.0125, 4, jnp.where(e < 0.2, 2, 1))
-    shrunk = jnp.maximum(1, m_eff // jnp.where(e < 3.2, 2, jnp.where(e < 51.2, 8, 64)))
+    # the estimate ∝ h^q (q = 3 for ROS34PW2, 2 for ROS2): double the step where the doubled one is
+    # predicted within 0.8 of the tolerance, quadruple where the quadrupled one is within 0.2; on
+    # rejection shrink by 2, 8 or 64, whichever first brings the prediction within 0.8 (ROS2's
+    # literals as first written, which these formulas give for q = 2)
+    q = getattr(step, "estimate_order", 2)
+    g4, g2, s2, s8 = (0.0125, 0.2, 3.2, 51.2) if q == 2 else (0.2 / 4 ** q, 0.8 / 2 ** q, 0.8 * 2 ** q, 0.8 * 8 ** q)
+    grown = jnp.maximum(m, m_eff) * jnp.where(e < g4, 4, jnp.where(e < g2, 2, 1))
+    shrunk = jnp.maximum(1, m_eff // jnp.where(e < s2, 2, jnp.where(e < s8, 8, 64)))
     m_next = jnp.where(accept, jnp.minimum(grown, max_m), shrunk)
     m = jnp.where(active & ~in_sub & ~split, m_next, m)  # sub-stepping keeps m = 1
     if sub is None:
@@ -271,12 +278,12 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     j = jnp.where(active & in_sub, j + 1, j)
     done = in_sub & (j >= k)  # the quantum's last sub-step: back on the grid
     n = n + done.astype(n.dtype)
-    k = jnp.where(split, _substeps_for(e), jnp.where(done, 0, k))
+    k = jnp.where(split, _substeps_for(e, q), jnp.where(done, 0, k))
     j = jnp.where(split | done, 0, j)
     return y, n, m, forced, (k, j)
 
 
-def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min):
+def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min, step=ros34pw2_step):
     """Adaptive steps (`_counted_try`) until every subject of the batch reaches quantum n_end, with
     no events on the way (traceable; the behaviour layer's decision loop and the gym's step).
 
@@ -284,7 +291,8 @@ def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min):
     dose given now, inf for none) lets a one-quantum step over the tolerance be redone in sub-steps
     as in the dose-schedule engine, except within DOSE_TRANSIENT_MIN of that dose. The sub-step
     state lives only in this loop: every subject ends it on the quantum grid, at n_end.
-    Returns (y, n, m, tries): tries counts the attempts of the batch."""
+    `step`: the integration method (`stepper.METHODS`). Returns (y, n, m, tries): tries counts the
+    attempts of the batch."""
     n_start = n
 
     def cond(c):
@@ -293,7 +301,7 @@ def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min):
     def body(c):
         yy, nn, mm, k, sub = c
         past_transient = since_dose_min + (nn - n_start) * h >= DOSE_TRANSIENT_MIN
-        yy, nn, mm, _, sub = _counted_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m,
+        yy, nn, mm, _, sub = _counted_try(model, atol, yy, nn, mm, n_end, nn < n_end, p, h, max_m, step,
                                           sub=sub, may_split=past_transient)
         return yy, nn, mm, k + 1, sub
 
@@ -353,7 +361,7 @@ RUNNERS = ("queue", "barrier")
 
 
 @lru_cache(maxsize=16)
-def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros2_step, runner: str = "queue"):
+def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros34pw2_step, runner: str = "queue"):
     """The compiled unit. Step quantum, steps per record, the largest step and the relative
     tolerance are traced arguments, so one compilation serves every scenario with the same cohort
     size, event count and readouts, adaptive or fixed-step, at any tolerance.
@@ -446,7 +454,7 @@ STATUS_MEANINGS = "ok integration_failed"
 
 def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray], events: DoseEvents,
               readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None, *,
-              adaptive: bool = True, stats: dict | None = None, checkpoint=None, step=ros2_step,
+              adaptive: bool = True, stats: dict | None = None, checkpoint=None, step=ros34pw2_step,
               runner: str = "queue", rtol: float = RTOL) -> np.ndarray:
     """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts).
 
@@ -493,7 +501,8 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
         checkpoint.bind({"subjects": n_subjects, "subject_chunk": SUBJECT_CHUNK, "min_batch": MIN_BATCH,
                          "segment_records": SEGMENT_RECORDS,
                          "readouts": list(readout_names), "grid": [grid.h, grid.stride, grid.n_records],
-                         "adaptive": bool(adaptive), "events": int(events.n_events), "rtol": float(rtol)})
+                         "adaptive": bool(adaptive), "events": int(events.n_events), "rtol": float(rtol),
+                         "method": getattr(step, "__name__", repr(step))})
         resume = checkpoint.load(out)
     first_chunk = 0 if resume is None else resume["chunk"]
     if resume is not None:
@@ -616,6 +625,18 @@ def solver_settings(scenario) -> tuple[float, float]:
     return (RTOL if rtol is None else float(rtol)), (QUANTUM_MIN if step is None else float(step))
 
 
+def solver_method(scenario) -> str:
+    """The name of a scenario's integration method: its [solver] method, else the default
+    (`SOLVER_METHODS[0]`, ROS34PW2)."""
+    method = getattr(getattr(scenario, "solver", None), "method", None)
+    return SOLVER_METHODS[0] if method is None else method
+
+
+def solver_step(scenario):
+    """The step function of a scenario's integration method (`stepper.METHODS`)."""
+    return METHODS[solver_method(scenario)]
+
+
 def scenario_grid(scenario) -> Grid:
     """The time grid `simulate` uses for a scenario (its smallest step from `solver_settings`)."""
     return make_grid(scenario.duration_min, scenario.record_every_min, solver_settings(scenario)[1])
@@ -649,7 +670,7 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, model
     y0 = model.initial_state(p)
     stats: dict = {}
     recs = integrate(model, grid, y0, p, events, names, progress, stats=stats, checkpoint=checkpoint,
-                     rtol=solver_settings(scenario)[0])
+                     rtol=solver_settings(scenario)[0], step=solver_step(scenario))
     return to_dataset(recs, names, grid, p, scenario, events, stats=stats, first=subjects.start)
 
 
@@ -705,6 +726,7 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
         # the accuracy asked for ([solver] or the defaults); integration_step_min is the quantum used
         "solver_rtol": rtol,
         "solver_smallest_step_min": smallest_step,
+        "solver_method": solver_method(scenario),
         "research_notice": "opioidsim is a research and teaching tool, never a dosing guide.",
         "subjects_failed": int((status != STATUS_OK).sum()),
     })

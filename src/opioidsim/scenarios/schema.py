@@ -25,9 +25,10 @@ A scenario file looks like this (quantities are strings with units)::
     every = "8h"       # optional
     until = "30d"      # optional
 
-    [solver]           # optional: the engine's accuracy (defaults: rtol 3e-3, smallest_step 3.75 s)
-    rtol = 1e-5
+    [solver]           # optional: the engine's method and accuracy (defaults: ros34pw2, rtol 3e-3,
+    rtol = 1e-5        # smallest_step 3.75 s)
     smallest_step = "0.5s"
+    method = "ros2"
 
 Every problem becomes a :class:`~opioidsim.errors.ScenarioError` naming the field (as the user
 wrote it: ``scenario.duration`` / ``dose[0].route`` in a file, ``duration`` / ``doses[0].route`` in
@@ -459,12 +460,16 @@ SOLVER_RTOL_RANGE = (1e-10, 0.1)
 #: the smallest [solver] smallest_step, in minutes (1 ms): an input sanity limit (the model's
 #: fastest processes take seconds), so that a typo ("1e-9s") cannot start a run that never ends
 SOLVER_MIN_STEP_MIN = 1e-3 / 60.0
+#: the engine's integration methods ([solver] method; engine/stepper.py `METHODS`), the default first:
+#: ROS34PW2 (third order, 4 stages) and ROS2 (second order, 2 stages; the engine's method until stop 31)
+SOLVER_METHODS = ("ros34pw2", "ros2")
 
 
 class Solver(_Table):
-    """Accuracy of the dose-schedule engine (engine/core.py): its relative tolerance and its
-    smallest step. Left out (None), a setting keeps the engine's default (rtol 3e-3, smallest
-    step 3.75 s), bit for bit the results of a scenario without [solver]."""
+    """Method and accuracy of the dose-schedule engine (engine/core.py): its integration method,
+    relative tolerance and smallest step. Left out (None), a setting keeps the engine's default
+    (ros34pw2, rtol 3e-3, smallest step 3.75 s), bit for bit the results of a scenario without
+    [solver]."""
 
     _key = "solver"
 
@@ -474,6 +479,18 @@ class Solver(_Table):
     #: of one quantum is taken even when its error is above the tolerance (counted in the
     #: results as steps_over_tolerance)
     smallest_step: Optional[str] = None
+    #: the Rosenbrock method of each step (`SOLVER_METHODS`)
+    method: Optional[str] = None
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _check_method(cls, v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        if not isinstance(v, str) or v.strip().lower() not in SOLVER_METHODS:
+            raise _Problem(v, f"must be one of {', '.join(repr(m) for m in SOLVER_METHODS)} (the engine's "
+                              f"integration method; default {SOLVER_METHODS[0]!r})")
+        return v.strip().lower()
 
     @field_validator("rtol", mode="before")
     @classmethod
@@ -502,14 +519,14 @@ class Solver(_Table):
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The settings given (an empty dict: the engine's defaults)."""
-        return {k: getattr(self, k) for k in ("rtol", "smallest_step") if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in ("rtol", "smallest_step", "method") if getattr(self, k) is not None}
 
 
 #: the scenario's table fields: the table and what a file writes in it (for the message when a
 #: field is not a table)
 _TABLE_FIELDS = {"cohort": (Cohort, "subjects = ... and seed = ..."),
                  "conditions": (Conditions, "pain_stimulus = ..."),
-                 "solver": (Solver, 'rtol = ... and/or smallest_step = "..."')}
+                 "solver": (Solver, 'rtol = ..., smallest_step = "..." and/or method = "..."')}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -834,11 +851,12 @@ class Scenario(_Model):
         events.sort(key=lambda e: e[0])
         return events
 
-    def with_solver(self, rtol: Optional[float] = None, smallest_step: Optional[str] = None) -> "Scenario":
-        """A copy with the [solver] rtol and/or smallest_step replaced (validated; None keeps the
-        scenario's own setting)."""
-        solver = {**self.solver.to_toml_dict(),
-                  **{k: v for k, v in (("rtol", rtol), ("smallest_step", smallest_step)) if v is not None}}
+    def with_solver(self, rtol: Optional[float] = None, smallest_step: Optional[str] = None,
+                    method: Optional[str] = None) -> "Scenario":
+        """A copy with the [solver] rtol, smallest_step and/or method replaced (validated; None keeps
+        the scenario's own setting)."""
+        given = (("rtol", rtol), ("smallest_step", smallest_step), ("method", method))
+        solver = {**self.solver.to_toml_dict(), **{k: v for k, v in given if v is not None}}
         try:
             return type(self).model_validate({**self.model_dump(), "solver": solver})
         except ValidationError as exc:
