@@ -23,7 +23,7 @@ from opioidsim.model.model import Model
 from opioidsim.params import Parameter
 from opioidsim.scenarios.schema import SOLVER_METHODS
 
-# The tableau as Rang & Angermann (2005, Table 4.2) publish it: k_i = h f(y + Σ α_ij k_j) + hJ Σ γ_ij k_j,
+# The tableau as Rang & Angermann (2005) publish it: k_i = h f(y + Σ α_ij k_j) + hJ Σ γ_ij k_j,
 # y1 = y + Σ b_i k_i (γ_ii = γ)
 GAMMA = 0.435866521508459
 ALPHA = np.array([[0, 0, 0, 0], [0.87173304301691801, 0, 0, 0],

@@ -3,7 +3,8 @@
 The standard scenario is a cohort in daily heroin use for 30 days (20 mg IV three times a day),
 genetic and between-subject variability on, recorded hourly. In one process and one run:
 
-- **engine**: the batched, adaptive engine (its default method, ROS34PW2) on the whole cohort, in subject-days per second.
+- **engine**: the batched, adaptive engine (its default method, ROS34PW2) on the whole cohort, in
+  subject-days per second.
   Compilation (or loading the compiled program from the persistent cache) runs first on a short run
   of the same shapes and is reported apart;
 - **scipy path**: the Radau reference (`simulate_reference`), one subject at a time, at its

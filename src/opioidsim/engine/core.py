@@ -41,7 +41,7 @@ from ..scenarios.schema import SOLVER_METHODS  # noqa: E402
 from ..species import species_overrides  # noqa: E402
 from ..units import to_internal  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
-from .stepper import METHODS, ros2_step, ros34pw2_step  # noqa: E402
+from .stepper import METHODS, ros34pw2_step  # noqa: E402
 
 if not OPENBLAS_THREADS_CHOSEN_BY_USER:
     # one OpenBLAS thread also where scipy or numpy loaded OpenBLAS before opioidsim set
@@ -166,9 +166,9 @@ RTOL = 3e-3
 ATOL = 1e-5
 
 #: most sub-steps a one-quantum step is split into when its error estimate is over the tolerance
-#: (`_counted_try`, K ≈ estimate^(1/3) with ROS34PW2, √estimate with ROS2): 4 sub-steps of the default 3.75 s quantum are 0.94 s each, where
-#: ROS2 follows a mode growing at 5.6/min (the closing arrest latch of RELIABILITY.md) to 0.5 % per
-#: quantum
+#: (`_counted_try`, K ≈ estimate^(1/3) with ROS34PW2, √estimate with ROS2): 4 sub-steps of the
+#: default 3.75 s quantum are 0.94 s each, where ROS2 follows a mode growing at 5.6/min (the closing
+#: arrest latch of RELIABILITY.md) to 0.5 % per quantum
 MAX_SUBSTEPS = 4
 #: minutes after a dose in which a one-quantum step over the tolerance is taken as it is, not split:
 #: a bolus's first-minute transient (bound fractions, effect sites) has one-quantum steps over the

@@ -398,7 +398,7 @@ def _transformed_tableau(alpha, gamma_offdiag, gamma, b, b_hat):
     return a, c, np.asarray(b, dtype=float) @ inv, np.asarray(b_hat, dtype=float) @ inv, np.asarray(alpha).sum(axis=1)
 
 
-#: ROS34PW2 (Rang J, Angermann L 2005 BIT Numer Math 45:761, Table 4.2): four stages, third order
+#: ROS34PW2 (Rang J, Angermann L 2005 BIT Numer Math 45:761), as published: four stages, third order
 #: for any J (a W-method), stiffly accurate and L-stable, with an embedded second-order solution
 ROS34PW2_GAMMA = 0.435866521508459
 _ROS34PW2 = _transformed_tableau(
