@@ -31,7 +31,7 @@ from opioidsim.model.model import Model
 from opioidsim.model.pk import MW, PharmacokineticsModule
 from opioidsim.params import Parameter
 from opioidsim.scenarios import Dose, Scenario
-from toy_models import ros2_stability
+from toy_models import StiffRelaxModule, ros2_stability
 
 SRC = "test-only parameter (analytic test problem)"
 NO_EVENT = np.iinfo(np.int64).max // 4
@@ -141,17 +141,6 @@ class ForcedModule(Module):
 
     def rates(self, t, y, u, p):
         return {"y": -p["k"] * y["y"] + p["amp"] * jnp.sin(p["omega"] * t)}
-
-
-class StiffRelaxModule(Module):
-    """dy/dt = −λ (y − c) with λ = 1e4 /min: far stiffer than any step the engine takes."""
-
-    name = "stiff"
-    states = (State("s", "1", 1.0, "stiff state", lower=-math.inf),)
-    parameters = (Parameter("lam", 1e4, "1/min", SRC), Parameter("c", 0.25, "1", SRC))
-
-    def rates(self, t, y, u, p):
-        return {"s": -p["lam"] * (y["s"] - p["c"])}
 
 
 class FastBindingModule(Module):

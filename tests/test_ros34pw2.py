@@ -8,7 +8,6 @@ leaves a coupling out) is in tests/test_engine.py (test_global_error_has_the_met
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -18,10 +17,9 @@ import jax.numpy as jnp
 
 from opioidsim.engine import integrate, make_grid, stepper
 from opioidsim.engine.dosing import DoseEvents
-from opioidsim.model.base import Module, State
 from opioidsim.model.model import Model
-from opioidsim.params import Parameter
 from opioidsim.scenarios.schema import SOLVER_METHODS
+from toy_models import CUBIC, StiffRelaxModule
 
 # The tableau as Rang & Angermann (2005) publish it: k_i = h f(y + Σ α_ij k_j) + hJ Σ γ_ij k_j,
 # y1 = y + Σ b_i k_i (γ_ii = γ)
@@ -53,22 +51,7 @@ def test_the_published_tableau_is_third_order_and_stiffly_accurate():
     assert abs(stability(-1e12)) < 1e-10
 
 
-class _Relax(Module):
-    """y' = −λ (y − c): one step from y = 1 is exactly c + R(−λh)(1 − c)."""
-
-    name = "relax"
-    states = (State("s", "1", 1.0, "relaxing state", lower=-math.inf),)
-    parameters = (Parameter("lam", 2.0, "1/min", "assumed: test"), Parameter("c", 0.25, "1", "assumed: test"))
-    provides = ("s_out",)
-
-    def outputs(self, y, u, p):
-        return {"s_out": y["s"]}
-
-    def rates(self, t, y, u, p):
-        return {"s": -p["lam"] * (y["s"] - p["c"])}
-
-
-RELAX = Model([_Relax()])
+RELAX = Model([StiffRelaxModule()])  # y' = −λ (y − c): one step from 1 is c + R(−λh)(1 − c)
 
 
 @pytest.mark.parametrize("lam", [0.5, 2.0, 40.0, 1e4])
@@ -81,16 +64,6 @@ def test_one_step_of_a_linear_problem_is_the_published_stability_function(lam):
         assert abs(float(y1[0, 0]) - c) < 2e-3 * (1.0 - c)  # |R(z)| ≈ 2.9/|z| here
 
 
-class _Cubic(Module):
-    name = "cubic"
-    states = (State("y", "1", 1.0, "y"),)
-    parameters = (Parameter("lam", 1.0, "1/min", "assumed: test"),)
-
-    def rates(self, t, y, u, p):
-        return {"y": -p["lam"] * y["y"] ** 3}
-
-
-CUBIC = Model([_Cubic()])
 
 
 def test_the_error_estimate_is_third_order_and_bounds_the_steps_error():

@@ -25,7 +25,7 @@ from opioidsim.model.base import Module, State
 from opioidsim.model.model import Model, default_model
 from opioidsim.params import Parameter
 from opioidsim.scenarios import Dose, Scenario, load_scenario
-from toy_models import BOLUS, BOLUS_NAMES, ros2_stability
+from toy_models import BOLUS, BOLUS_NAMES, CUBIC, ros2_stability
 
 
 def _short(**kw) -> Scenario:
@@ -77,22 +77,6 @@ def test_another_rtol_does_not_compile_again():
     assert steps[0] < steps[1] < steps[2], steps  # and the tolerance was applied
 
 
-class _Cubic(Module):
-    """y' = −λ y³: stiff right after a bolus (time scale 1/(λ y²)), exact solution known."""
-
-    name = "cubic"
-    states = (State("y", "mg", 0.0, "amount"),)
-    parameters = (Parameter("lam", 1.0, "1/min", "assumed: test"),)
-    provides = ("y_out",)
-
-    def outputs(self, y, u, p):
-        return {"y_out": y["y"]}
-
-    def rates(self, t, y, u, p):
-        return {"y": -p["lam"] * y["y"] ** 3 + 0.0 * jnp.asarray(t)}
-
-
-CUBIC = Model([_Cubic()])
 
 
 def test_the_error_estimate_is_the_first_order_one_and_overstates_the_steps_error():

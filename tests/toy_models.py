@@ -1,6 +1,8 @@
 """Toy models shared by the engine tests: they compile in under a second, so the engine's
 bookkeeping (chunks, segments, records, doses, runners) can be checked apart from the physiology.
-Also ROS2's stability function, the closed form several of those tests check steps against."""
+Also ROS2's stability function, the closed form several of those tests check steps against, and
+the small problems the step tests share (a stiff linear relaxation, a cubic decay with a known
+solution)."""
 from __future__ import annotations
 
 import math
@@ -41,3 +43,32 @@ class BolusModule(Module):
 
 BOLUS = Model([BolusModule()])
 BOLUS_NAMES = ("amount_out", "y_out")
+
+
+class StiffRelaxModule(Module):
+    """dy/dt = −λ (y − c) with λ = 1e4 /min: far stiffer than any step the engine takes."""
+
+    name = "stiff"
+    states = (State("s", "1", 1.0, "stiff state", lower=-math.inf),)
+    parameters = (Parameter("lam", 1e4, "1/min", SRC), Parameter("c", 0.25, "1", SRC))
+
+    def rates(self, t, y, u, p):
+        return {"s": -p["lam"] * (y["s"] - p["c"])}
+
+
+class CubicModule(Module):
+    """y' = −λ y³: stiff right after a bolus (time scale 1/(λ y²)), exact solution known."""
+
+    name = "cubic"
+    states = (State("y", "mg", 0.0, "amount"),)
+    parameters = (Parameter("lam", 1.0, "1/min", "assumed: test"),)
+    provides = ("y_out",)
+
+    def outputs(self, y, u, p):
+        return {"y_out": y["y"]}
+
+    def rates(self, t, y, u, p):
+        return {"y": -p["lam"] * y["y"] ** 3 + 0.0 * jnp.asarray(t)}
+
+
+CUBIC = Model([CubicModule()])

@@ -265,12 +265,11 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     n = n + jnp.where(accept & ~in_sub, m_eff, 0)
     # the estimate ∝ h^q (q = 3 for ROS34PW2, 2 for ROS2): double the step where the doubled one is
     # predicted within 0.8 of the tolerance, quadruple where the quadrupled one is within 0.2; on
-    # rejection shrink by 2, 8 or 64, whichever first brings the prediction within 0.8 (ROS2's
-    # literals as first written, which these formulas give for q = 2)
+    # rejection shrink by 2, 8 or 64, whichever first brings the prediction within 0.8 (for q = 2
+    # these are exactly ROS2's literals as first written: 0.0125, 0.2, 3.2, 51.2)
     q = getattr(step, "estimate_order", 2)
-    g4, g2, s2, s8 = (0.0125, 0.2, 3.2, 51.2) if q == 2 else (0.2 / 4 ** q, 0.8 / 2 ** q, 0.8 * 2 ** q, 0.8 * 8 ** q)
-    grown = jnp.maximum(m, m_eff) * jnp.where(e < g4, 4, jnp.where(e < g2, 2, 1))
-    shrunk = jnp.maximum(1, m_eff // jnp.where(e < s2, 2, jnp.where(e < s8, 8, 64)))
+    grown = jnp.maximum(m, m_eff) * jnp.where(e < 0.2 / 4 ** q, 4, jnp.where(e < 0.8 / 2 ** q, 2, 1))
+    shrunk = jnp.maximum(1, m_eff // jnp.where(e < 0.8 * 2 ** q, 2, jnp.where(e < 0.8 * 8 ** q, 8, 64)))
     m_next = jnp.where(accept, jnp.minimum(grown, max_m), shrunk)
     m = jnp.where(active & ~in_sub & ~split, m_next, m)  # sub-stepping keeps m = 1
     if sub is None:

@@ -314,12 +314,11 @@ def held_at_bound(y, f, lower, upper):
     return ((y <= lower) & (f < 0.0)) | ((y >= upper) & (f > 0.0))
 
 
-def ros2_step(model: Model, t, y, p, h):
-    """One ROS2 step for a batch of subjects, each with its own time t and step h (shape (S,)).
-
-    Returns the new state and the local error estimate: the difference from the embedded
-    first-order solution y + h·k1, i.e. h·(k1 + k2)/2 (Verwer et al. 1999, section 2), filtered.
-    """
+def _linearised(model: Model, t, y, p, h, gamma: float):
+    """What every stage of a step shares, for a batch with its own t and h per subject: t and h
+    broadcast to (S,), the bounds, f(t, y), the states held at a bound, and solve(v) =
+    (I − γhJ)⁻¹ v with J the coloured block lower-triangular Jacobian. In the modified problem
+    (`held_at_bound`) a held state has f = 0, hence a zero Jacobian row: f is returned so."""
     struct = jacobian_structure(model, extra_inputs(model, p))
     lower = jnp.asarray(model.lower)
     upper = jnp.asarray(model.upper)
@@ -327,9 +326,17 @@ def ros2_step(model: Model, t, y, p, h):
     h = jnp.broadcast_to(h, y.shape[:1]).astype(y.dtype)
     f0, jc = rhs_and_compressed_jacobian(model, struct, t, y, p)
     held = held_at_bound(y, f0, lower, upper)
-    # the modified problem (`held_at_bound`): f = 0, hence a zero Jacobian row, for a held state
-    f0 = jnp.where(held, 0.0, f0)
-    solve = level_solver(struct, jnp.where(held[:, :, None], 0.0, jc), GAMMA * h)
+    solve = level_solver(struct, jnp.where(held[:, :, None], 0.0, jc), gamma * h)
+    return t, h, lower, upper, jnp.where(held, 0.0, f0), held, solve
+
+
+def ros2_step(model: Model, t, y, p, h):
+    """One ROS2 step for a batch of subjects, each with its own time t and step h (shape (S,)).
+
+    Returns the new state and the local error estimate: the difference from the embedded
+    first-order solution y + h·k1, i.e. h·(k1 + k2)/2 (Verwer et al. 1999, section 2), filtered.
+    """
+    t, h, lower, upper, f0, held, solve = _linearised(model, t, y, p, h, GAMMA)
     hc = h[:, None]
     k1 = jnp.where(held, 0.0, solve(f0))  # 0 in exact arithmetic; pivoting may leave rounding
     y1 = y + hc * k1
@@ -420,19 +427,12 @@ def ros34pw2_step(model: Model, t, y, p, h):
     block lower-triangular J and solve, the same held-at-bound rule). Returns the new state and the
     difference from the embedded second-order solution (error ∝ h³), filtered as ROS2's."""
     a, c, m, m_hat, t_frac = _ROS34PW2
-    struct = jacobian_structure(model, extra_inputs(model, p))
-    lower = jnp.asarray(model.lower)
-    upper = jnp.asarray(model.upper)
-    t = jnp.broadcast_to(t, y.shape[:1]).astype(y.dtype)
-    h = jnp.broadcast_to(h, y.shape[:1]).astype(y.dtype)
-    f0, jc = rhs_and_compressed_jacobian(model, struct, t, y, p)
-    held = held_at_bound(y, f0, lower, upper)
-    solve = level_solver(struct, jnp.where(held[:, :, None], 0.0, jc), ROS34PW2_GAMMA * h)
+    t, h, lower, upper, f0, held, solve = _linearised(model, t, y, p, h, ROS34PW2_GAMMA)
     hc = h[:, None]
     us = []
     for i in range(4):
         if i == 0:
-            f = jnp.where(held, 0.0, f0)
+            f = f0
         else:
             yi = y + sum(a[i, j] * us[j] for j in range(i) if a[i, j] != 0.0)
             fi = model.rhs(t + t_frac[i] * h, yi, p)
