@@ -386,3 +386,51 @@ def test_validate_json(validation, capsys):
 def test_validate_unknown_prefix(validation, capsys):
     assert cli.main(["validate", "--only", "zzz"]) == 2
     assert "zzz" in _one_error_line(capsys.readouterr().err)
+
+
+# -- what `opioidsim trial` and a life course print after the run -------------------------------
+def test_a_trial_prints_its_effect_estimates_not_blank_rows(capsys):
+    # a 2×2 worked by hand (tests/test_trial_stats.py): 15/100 events on the arm, 30/100 on the
+    # control give RR 0.5 (95 % CI 0.2872-0.8704); an outcome without events is not estimable
+    from opioidsim.trial.stats import OUTCOME_COLUMNS, risk_ratio
+
+    est = risk_ratio(15, 100, 30, 100)
+    rows = [["retention", "methadone", "drug-free", 100, 100, 0.15, 0.30, "RR", est.value, est.lower, est.upper,
+             est.p_value, 15, 30],
+            ["mortality", "methadone", "drug-free", 100, 100, 0.0, 0.0, "RR", math.nan, math.nan, math.nan,
+             math.nan, 0, 0],
+            ["days_abstinent", "methadone", "drug-free", 100, 100, 19.5, 7.0, "d", 0.47, 0.18, 0.75, 0.001,
+             math.nan, math.nan]]
+    import pandas as pd
+
+    cli._print_summary(pd.DataFrame(rows, columns=OUTCOME_COLUMNS), 200)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("effect estimates") and "200 subjects" in lines[0]
+    assert all(line.strip() for line in lines), lines  # no blank rows (what was printed before)
+    body = lines[3:]
+    assert len(body) == 3
+    assert "retention" in body[0] and "methadone vs drug-free" in body[0] and "15.0 %" in body[0]
+    assert "30.0 %" in body[0] and "0.5 (0.2872 to 0.8704)" in body[0]
+    assert "not estimable" in body[1]
+    assert "19.5" in body[2] and "0.47 (0.18 to 0.75)" in body[2]
+
+
+def test_a_life_course_prints_one_row_per_period(capsys):
+    import pandas as pd
+
+    table = pd.DataFrame([
+        {"period": 1, "kind": "community", "start_day": 0, "days": 60, "alive_at_start": 16, "person_years": 2.6,
+         "use_day_share_median": 0.9, "uses_per_day_median": 2.5, "overdoses": 1, "deaths": 1,
+         "deaths_per_1000py": 384.6},
+        {"period": 2, "kind": "forced_abstinence", "start_day": 60, "days": 60, "alive_at_start": 15,
+         "person_years": 2.46, "use_day_share_median": 0.0, "uses_per_day_median": 0.0, "overdoses": 0,
+         "deaths": 0, "deaths_per_1000py": 0.0},
+        {"period": "all", "kind": "whole course", "start_day": 0, "days": 120, "alive_at_start": 16,
+         "person_years": 5.06, "use_day_share_median": 0.45, "uses_per_day_median": 1.2, "overdoses": 1,
+         "deaths": 1, "deaths_per_1000py": 197.6}])
+    cli._print_summary(table, 16)
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.strip() for line in lines), lines
+    body = lines[3:]
+    assert [row.split()[:2] for row in body] == [["1", "community"], ["2", "forced_abstinence"], ["all", "whole"]]
+    assert body[0].split()[-3:] == ["1", "1", "384.6"]

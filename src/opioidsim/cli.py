@@ -730,6 +730,12 @@ def _mark_incomplete_dask(inc: Path, scenario: Any, out: str, overwrite: bool, s
 
 
 def _print_summary(table: Any, n_subjects: int) -> None:
+    if {"outcome", "measure", "estimate"} <= set(table.columns):  # a trial: effect estimates
+        _print_trial_summary(table, n_subjects)
+        return
+    if {"period", "kind", "person_years"} <= set(table.columns):  # a life course: one row per period
+        _print_life_summary(table, n_subjects)
+        return
     if "group" in table.columns:  # an experiment with groups: one row per group and session
         cols = ["group", "session", "kind", "trigger", "length_h", "session_infusions", "session_presses",
                 "breakpoint", "cpp_score"]
@@ -755,6 +761,34 @@ def _print_summary(table: Any, n_subjects: int) -> None:
     if rows:
         print(f"medians over {n_subjects} subject(s):")
         print(_table([headers.get(c, c) for c in cols], rows))
+
+
+def _estimate_text(r: dict) -> str:
+    if r["estimate"] != r["estimate"]:  # NaN: not estimable (no events in either arm, no variance)
+        return "not estimable"
+    return f"{_fmt(r['estimate'])} ({_fmt(r['lower'])} to {_fmt(r['upper'])})"
+
+
+def _print_trial_summary(table: Any, n_subjects: int) -> None:
+    """Each arm against the control, one row per outcome and measure, as summary.csv holds them."""
+    def share_or_mean(v: Any, measure: str) -> str:
+        return _fmt(v) if measure in ("d", "g") else (f"{100 * float(v):.1f} %" if v == v else "nan")
+
+    rows = [[str(r["outcome"]), f"{r['arm']} vs {r['control']}", f"{_fmt(r['n_arm'])} / {_fmt(r['n_control'])}",
+             share_or_mean(r["value_arm"], r["measure"]), share_or_mean(r["value_control"], r["measure"]),
+             str(r["measure"]), _estimate_text(r)] for r in table.to_dict("records")]
+    print(f"effect estimates with 95 % confidence intervals ({n_subjects} subjects randomised):")
+    print(_table(["outcome", "comparison", "n", "arm", "control", "measure", "estimate (95 % CI)"], rows))
+
+
+def _print_life_summary(table: Any, n_subjects: int) -> None:
+    """One row per life period and one for the whole course (summary.csv has every column)."""
+    cols = ["period", "kind", "days", "alive_at_start", "person_years", "use_day_share_median",
+            "uses_per_day_median", "overdoses", "deaths", "deaths_per_1000py"]
+    rows = [[_fmt(r.get(c)) for c in cols] for r in table.to_dict("records")]
+    print(f"per life period ({n_subjects} subjects; medians over the subjects alive in it):")
+    print(_table(["period", "kind", "days", "alive at start", "person-years", "share of days with use",
+                  "uses per day", "overdoses", "deaths", "deaths per 1000 PY"], rows))
 
 
 def _check_writable(out: str) -> None:
