@@ -27,7 +27,9 @@ def _field(make) -> ScenarioError:
     return e.value
 
 
-@pytest.mark.parametrize("target, cases", [("toml", 300), ("api", 200), ("cli", 100), ("commands", 300)])
+# commands: 400, as 300 left `bench` without a broken case once the trial generator gained the
+# placebo (hypothesis's draws shift with every generator; `bench` has few flags to break)
+@pytest.mark.parametrize("target, cases", [("toml", 300), ("api", 200), ("cli", 100), ("commands", 400)])
 def test_fuzz_reduced(target, cases, tmp_path):
     r = fuzz.run_target(target, cases, seed=20240, workdir=tmp_path)
     assert r["failures"] == 0

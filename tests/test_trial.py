@@ -50,6 +50,8 @@ def test_trial_table_round_trips_and_sets_duration():
     (('medication = "methadone"', 'medication = "methadone"\ninduction_cows = 8'), "trial.arm[1].induction_cows"),
     (('[[trial.arm]]\nname = "control"', '[[trial.arm]]\nname = "control"\ndose = "80 mg"'), "trial.arm[0].dose"),
     (('history = "14d"', 'history = "14d"\ndecide_every = "5h"'), "trial.decide_every"),
+    (('medication = "methadone"', 'medication = "placebo"\ndose = "16 mg"'), "trial.arm[1].dose"),
+    (('medication = "methadone"', 'medication = "placebo"\ntaper = "7d"'), "trial.arm[1].taper"),
 ])
 def test_bad_trial_input_names_the_field(change, field):
     msg = _error(TRIAL_TOML.replace(*change))
@@ -78,6 +80,65 @@ def test_titration_taper_and_xr_schedule():
     assert tl.clinic.reshape(20, 6).sum(axis=1).tolist() == [1.0] * 20
     xr_ = compile_course([("treatment", 60, Arm(name="x", medication="naltrexone_xr"))], 4 * 60.0, 0.8)
     assert np.flatnonzero(xr_.dose_day.reshape(60, 6).max(axis=1)).tolist() == [0, 28, 56]
+
+
+def test_a_placebo_tablet_is_given_like_a_dose_but_holds_no_drug():
+    """A blinded placebo arm: a tablet on every clinic day (so its doses are judged as the active
+    arms' are), 0 mg in it, and enrolment with the agonist arms' expectation (the patient cannot
+    tell); a drug-free programme gives nothing and expects nothing."""
+    from opioidsim.behavior.course import EXPECTS_RELIEF, MEDICATIONS, PLACEBO_CODE
+
+    placebo = compile_course([("treatment", 10, Arm(name="p", medication="placebo"))], 4 * 60.0, 0.8)
+    free = compile_course([("treatment", 10, Arm(name="c"))], 4 * 60.0, 0.8)
+    clinic = placebo.clinic > 0
+    assert clinic.sum() == 10
+    assert placebo.dose_day[clinic].tolist() == [1.0] * 10 and placebo.med_mg.max() == 0.0
+    assert set(placebo.med[clinic].tolist()) == {PLACEBO_CODE}
+    assert free.dose_day.max() == 0.0 and free.med.max() == 0
+    assert EXPECTS_RELIEF[PLACEBO_CODE] == EXPECTS_RELIEF[MEDICATIONS.index("buprenorphine")] == 1.0
+    assert EXPECTS_RELIEF[MEDICATIONS.index("none")] == EXPECTS_RELIEF[MEDICATIONS.index("naltrexone")] == 0.0
+    assert Arm(name="p", medication="placebo").schedule() == (0.0, 0.0, 0.0, 1)
+
+
+PLACEBO_TRIAL = """
+[scenario]
+name = "placebo-check"
+[cohort]
+subjects = 4
+seed = 5
+[trial]
+history = "7d"
+follow_up = "1w"
+[[trial.arm]]
+name = "no-tablet"
+[[trial.arm]]
+name = "placebo"
+medication = "placebo"
+"""
+
+
+def test_a_placebo_arm_enrols_expecting_relief_and_gets_no_drug():
+    """Four subjects, a week of history and a week of follow-up (a minute or two, mostly the
+    compile): the placebo arm enrols with `medication_expectation`, the drug-free arm with
+    nothing; neither is given a milligram; a placebo patient's expectation moves only through
+    the judged tablets (learn_medication_relief), never above 1."""
+    from opioidsim.trial.simulate import simulate_trial
+
+    ds = simulate_trial(Scenario.from_toml_text(PLACEBO_TRIAL))
+    arm = ds.arm.values
+    assert set(arm) == {"no-tablet", "placebo"}
+    expected = next(q.value for q in hu.PARAMETERS if q.name == "medication_expectation")
+    relief = ds.medication_relief.values
+    assert ds.medication_mg.values.max() == 0.0
+    assert relief[arm == "no-tablet"].max() == 0.0
+    first = np.argmax(ds.in_treatment.values > 0, axis=1)  # the enrolment day (everyone attends it)
+    # what the day's record holds is the value at the day's end: the enrolment visit sets the
+    # expectation and at most one judged tablet (rate 0.5) can have moved it that day
+    rate = next(q.value for q in hu.PARAMETERS if q.name == "medication_relief_learning_rate")
+    for s in np.flatnonzero(arm == "placebo"):
+        r0 = relief[s, first[s]]
+        assert (1 - rate) * expected - 1e-9 <= r0 <= expected + rate * (1 - expected) + 1e-9, r0
+    assert np.all((relief >= 0.0) & (relief <= 1.0))
 
 
 def test_forced_abstinence_has_no_supply_and_aftercare_keeps_support():

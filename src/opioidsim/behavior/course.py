@@ -35,12 +35,16 @@ from ..model.pk import DOSE_TARGETS
 from ..model.receptor import LIGANDS, bound_state
 from ..params import check_parameters
 from ..readouts import READOUTS
-from ..scenarios.course import AGONIST_MEDICATIONS, DAY_MIN, MEDICATION_ROUTE, MEDICATIONS, Treatment
+from ..scenarios.course import (DAY_MIN, EXPECTED_RELIEF_MEDICATIONS, MEDICATION_ROUTE, MEDICATIONS, PLACEBO,
+                                Treatment)
 from . import agent as ag
 from . import human as hu
 
-#: 1 for an opioid agonist, 0 otherwise, by medication code (index into MEDICATIONS)
-IS_AGONIST = np.array([name in AGONIST_MEDICATIONS for name in MEDICATIONS], dtype=np.float64)
+#: 1 where a patient enrols expecting the clinic's dose to relieve withdrawal (an opioid agonist, or a
+#: blinded placebo), 0 otherwise, by medication code (index into MEDICATIONS)
+EXPECTS_RELIEF = np.array([name in EXPECTED_RELIEF_MEDICATIONS for name in MEDICATIONS], dtype=np.float64)
+#: the medication code of the placebo: a tablet is given (and judged) but holds no drug
+PLACEBO_CODE = MEDICATIONS.index(PLACEBO)
 
 CLINIC_HOUR = 9.0
 #: decision steps per compiled call (whatever the step length: one compiled loop for every course)
@@ -127,7 +131,9 @@ def compile_course(periods: list[tuple[str, float, Treatment | None]], decide_ev
                 cols["programme_start"].append(float(at_clinic and d == 0))
                 cols["med"].append(MEDICATIONS.index(prog.medication) if in_prog else 0)
                 cols["med_mg"].append(scheduled if in_prog else 0.0)
-                cols["dose_day"].append(float(in_prog and d % every == 0 and scheduled > 0))
+                # a placebo's tablet holds 0 mg but is given (and judged) like the active arms' doses
+                placebo = in_prog and prog.medication == PLACEBO
+                cols["dose_day"].append(float(in_prog and d % every == 0 and (scheduled > 0 or placebo)))
                 cols["induction_cows"].append(prog.induction_cows if in_prog else 0.0)
                 cols["opioid_free_min"].append(prog.opioid_free_days * DAY_MIN if in_prog else 0.0)
                 cols["available"].append(0.0 if kind == "forced_abstinence" else availability)
@@ -218,7 +224,7 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         for key in ("dropped", "missed_days", "inducted", "cm_streak", "med_pending"):
             s[key] = jnp.where(programme_start * decide > 0, 0.0, s[key])
         # a patient enrols expecting what an opioid agonist does for withdrawal, nothing from others
-        s["med_relief"] = jnp.where(programme_start * decide > 0, hu.enrolment_relief(jnp.asarray(IS_AGONIST)[med], p),
+        s["med_relief"] = jnp.where(programme_start * decide > 0, hu.enrolment_relief(jnp.asarray(EXPECTS_RELIEF)[med], p),
                                     s["med_relief"])
         # what the last clinic dose did for the distress, judged one decision step later, where no
         # street use in the hours around the dose muddles what the dose did
@@ -239,7 +245,7 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         first_dose = waiting * ready * (med > 0)
         s["waiting"] = jnp.where(decide > 0, waiting * (1.0 - first_dose), s["waiting"])
         maintenance = attend * s["inducted"] * dose_day
-        given = jnp.minimum(first_dose * dose_day + maintenance, 1.0) * (med_mg > 0)
+        given = jnp.minimum(first_dose * dose_day + maintenance, 1.0) * ((med_mg > 0) | (med == PLACEBO_CODE))
         s["inducted"] = jnp.maximum(s["inducted"], jnp.where(med > 0, first_dose, attend))
         s["med_pending"] = jnp.where(given > 0, 1.0, s["med_pending"])
         s["distress_at_dose"] = jnp.where(given > 0, drv, s["distress_at_dose"])

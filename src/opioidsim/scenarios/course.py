@@ -46,12 +46,18 @@ from .schema import LIMITS, MIN_PER_YEAR, _Model, _Problem, _real, _strict_int, 
 
 DAY_MIN = 24 * 60.0
 WEEK_MIN = 7 * DAY_MIN
-MEDICATIONS = ("none", "methadone", "buprenorphine", "naltrexone", "naltrexone_xr")
+MEDICATIONS = ("none", "methadone", "buprenorphine", "naltrexone", "naltrexone_xr", "placebo")
 #: the medication's drug and route in the PK module
 MEDICATION_ROUTE = {"methadone": ("methadone", "oral"), "buprenorphine": ("buprenorphine", "sublingual"),
                     "naltrexone": ("naltrexone", "oral"), "naltrexone_xr": ("naltrexone", "xr_injection")}
 #: the opioid agonists among them: a patient enrols expecting them to hold withdrawal
 AGONIST_MEDICATIONS = ("methadone", "buprenorphine")
+#: an inert tablet given at the clinic as in a blinded trial's placebo arm: the patient cannot tell
+#: it from the agonist of the other arms, so enrols with the same expectation and learns from what
+#: the doses do (nothing)
+PLACEBO = "placebo"
+#: what a patient enrols expecting to relieve withdrawal: an agonist, or a tablet that may be one
+EXPECTED_RELIEF_MEDICATIONS = AGONIST_MEDICATIONS + (PLACEBO,)
 #: (maintenance dose, first dose, daily increase, days between doses) by medication, mg — usual
 #: practice, overridable: methadone 20-30 mg first, +5-10 mg every few days to 60-120 mg (WHO 2009
 #: Guidelines for the psychosocially assisted pharmacological treatment of opioid dependence);
@@ -274,11 +280,12 @@ class Treatment(_Model):
         raise _Problem(v, "must be true or false")
 
     def _check_medication_fields(self) -> None:
-        if self.medication == "none":
+        if self.medication in ("none", PLACEBO):
             for f in ("dose", "start_dose", "titration_step", "taper"):
                 if getattr(self, f) is not None:
-                    raise _Problem(getattr(self, f), "only a programme with a medication has a dose, "
-                                                     "start_dose, titration_step or taper", (f,))
+                    raise _Problem(getattr(self, f), "only a programme with an active medication has a dose, "
+                                                     "start_dose, titration_step or taper (a placebo holds no "
+                                                     "drug)", (f,))
         if self.induction_cows > 0 and self.medication != "buprenorphine":
             raise _Problem(self.induction_cows, "induction by COWS threshold applies to buprenorphine",
                            ("induction_cows",))
@@ -292,7 +299,7 @@ class Treatment(_Model):
     # -- schedule ------------------------------------------------------------------------------
     def schedule(self) -> tuple[float, float, float, int]:
         """(maintenance mg, first mg, daily increase mg, days between doses)."""
-        if self.medication == "none":
+        if self.medication in ("none", PLACEBO):
             return 0.0, 0.0, 0.0, 1
         dose, first, step, every = MEDICATION_DEFAULTS[self.medication]
         if self.dose is not None:
