@@ -36,8 +36,8 @@ How the step is computed (measured in benchmarks/bench_stepper.py):
 - the solve by the strongly connected components (SCCs) of J's block lower-triangular part: most
   states (drug chains of the PK module) are their own component, three receptor regions are dense
   9×9 blocks. Components are solved level by level (a level holds the components whose inputs are
-  all solved), singletons by a division, larger ones by LU factorisation and triangular solves,
-  factorised once per step for its three solves. The matrix solved is the same as before (module
+  all solved), singletons by a division, larger ones by their inverse, formed once per step for all
+  of its solves (three in ROS2, five in ROS34PW2). The matrix solved is the same as before (module
   blocks with their lower couplings); only the order of elimination differs.
 """
 from __future__ import annotations
@@ -48,7 +48,6 @@ from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
@@ -247,8 +246,14 @@ def coloured_jacobian(model: Model, t, y, p):
 
 
 def level_solver(struct: JacobianStructure, jc, gh):
-    """Factorise (I − γhJ_L) per component and return solve(v) = (I − γhJ_L)⁻¹ v, J_L the block
+    """Invert (I − γhJ_L) per component and return solve(v) = (I − γhJ_L)⁻¹ v, J_L the block
     lower-triangular part (`struct.used`), jc the compressed Jacobian, gh = γh of shape (S,).
+
+    A dense component's inverse is formed once per step, so that each of the step's solves (five in
+    ROS34PW2) is a batched matrix-vector product: XLA's CPU triangular solves of many small
+    matrices cost more than the product (benchmarks/bench_stepper.py). The components are small
+    (at most 9 states) and I − γhJ is well conditioned for them; tests/test_stepper.py holds the
+    solve to 1e-10 of a dense solve.
 
     Works in the solve order, where every level and every component is a contiguous slice, and
     reads J's entries by flat index from jc (gathers along one axis; scatters and 2-D gathers are
@@ -268,31 +273,31 @@ def level_solver(struct: JacobianStructure, jc, gh):
         coupling = ghc * entries(rows, cols) if len(rows) else None
         gather = jnp.asarray(np.arange(lev.size)[:, None] == lev.entry_rows[None, :], dtype=jc.dtype)
         singles = order[lev.start:lev.start + lev.n_singles]
-        denom = 1.0 - ghc * entries(singles, singles) if lev.n_singles else None
-        factors = []
+        inv_denom = 1.0 / (1.0 - ghc * entries(singles, singles)) if lev.n_singles else None
+        inverses = []
         at = lev.start + lev.n_singles
         for size, k in lev.groups:
             g = order[at:at + size * k].reshape(k, size)
             block = entries(np.broadcast_to(g[:, :, None], (k, size, size)), np.broadcast_to(g[:, None, :], (k, size, size)))
             block = block * jnp.asarray(used[g[:, :, None], g[:, None, :]], dtype=jc.dtype)
-            factors.append(jsl.lu_factor(jnp.eye(size, dtype=jc.dtype) - gh[:, None, None, None] * block))
+            inverses.append(jnp.linalg.inv(jnp.eye(size, dtype=jc.dtype) - gh[:, None, None, None] * block))
             at += size * k
-        plan.append((lev, coupling, gather, denom, factors))
+        plan.append((lev, coupling, gather, inv_denom, inverses))
     back = np.argsort(order)
 
     def solve(v):
         vp = v[:, order]
         xs = vp[:, :0]
-        for lev, coupling, gather, denom, factors in plan:
+        for lev, coupling, gather, inv_denom, inverses in plan:
             b = vp[:, lev.start:lev.start + lev.size]
             if coupling is not None:
                 # Σ_c γh J[r, c] x_c over the entries, summed into their rows by a 0/1 matrix
                 b = b + (coupling * xs[:, lev.entry_cols]) @ gather.T
-            parts = [b[:, :lev.n_singles] / denom] if denom is not None else []
+            parts = [b[:, :lev.n_singles] * inv_denom] if inv_denom is not None else []
             at = lev.n_singles
-            for (size, k), lu in zip(lev.groups, factors):
-                bg = b[:, at:at + size * k].reshape(-1, k, size, 1)
-                parts.append(jsl.lu_solve(lu, bg).reshape(-1, size * k))
+            for (size, k), inv in zip(lev.groups, inverses):
+                bg = b[:, at:at + size * k].reshape(-1, k, size)
+                parts.append(jnp.einsum("skij,skj->ski", inv, bg).reshape(-1, size * k))
                 at += size * k
             xs = jnp.concatenate([xs] + parts, axis=-1)
         return xs[:, back]
