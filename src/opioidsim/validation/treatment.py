@@ -27,8 +27,9 @@ REDUCED = {"subjects": 32, "history": "7d", "follow_up": "4w"}
 #: shown by `validate` until the human agent is calibrated at full size
 NOT_CALIBRATED = ("the human agent's programme_commitment, quit_brake, medication_pull, medication_expectation and "
                   "cm_stake_* are set by hand against 32-64-subject runs, not fitted at full size; the reduced forms "
-                  "(directions) pass, and methadone cuts heroin use too little (the agent's learned drug value "
-                  "cannot fall)")
+                  "(directions) pass. At full size (stop 32) V-CM-1 passes (d 0.49) and V-MAT-1's retention does "
+                  "(RR 5.39), but methadone cuts heroin use too little (urine RR 0.89: the agent's learned drug "
+                  "value cannot fall); V-MAT-2 and the figures: docs/guide/06-treatment-and-trials.md")
 
 
 @lru_cache(maxsize=8)
