@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from bench_stepper import _fastest
+
 
 def lu_level_solver(struct, jc, gh):
     """`stepper.level_solver` as it was until stop 32: LU factors once per step, two triangular
@@ -76,18 +78,6 @@ def lu_level_solver(struct, jc, gh):
         return xs[:, back]
 
     return solve
-
-
-def _fastest(f, *args, repeats: int = 9) -> float:
-    import jax
-
-    jax.block_until_ready(f(*args))
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _with_solver(solver, fn):
