@@ -223,9 +223,10 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         # -- the programme: attendance, discharge, medication --------------------------------------
         for key in ("dropped", "missed_days", "inducted", "cm_streak", "med_pending"):
             s[key] = jnp.where(programme_start * decide > 0, 0.0, s[key])
-        # a patient enrols expecting what an opioid agonist does for withdrawal, nothing from others
-        s["med_relief"] = jnp.where(programme_start * decide > 0, hu.enrolment_relief(jnp.asarray(EXPECTS_RELIEF)[med], p),
-                                    s["med_relief"])
+        # a patient enrols expecting what an opioid agonist does for withdrawal (a blinded placebo
+        # might be one), nothing from others
+        s["med_relief"] = jnp.where(programme_start * decide > 0,
+                                    hu.enrolment_relief(jnp.asarray(EXPECTS_RELIEF)[med], p), s["med_relief"])
         # what the last clinic dose did for the distress, judged one decision step later, where no
         # street use in the hours around the dose muddles what the dose did
         felt = decide * s["med_pending"] * hu.relief_attributable(s["minutes_since_use"], p)

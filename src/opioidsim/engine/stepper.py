@@ -251,7 +251,7 @@ def level_solver(struct: JacobianStructure, jc, gh):
 
     A dense component's inverse is formed once per step, so that each of the step's solves (five in
     ROS34PW2) is a batched matrix-vector product: XLA's CPU triangular solves of many small
-    matrices cost more than the product (benchmarks/bench_stepper.py). The components are small
+    matrices cost more than the product (benchmarks/bench_solve.py). The components are small
     (at most 9 states) and I − γhJ is well conditioned for them; tests/test_stepper.py holds the
     solve to 1e-10 of a dense solve.
 
