@@ -47,8 +47,8 @@ from hypothesis import strategies as st
 from opioidsim.drugs import DRUGS, ROUTES
 from opioidsim.errors import MISSING, ScenarioError
 from opioidsim.readouts import READOUTS
-from opioidsim.scenarios.course import (MEDICATIONS, PERIOD_KINDS, PSYCHOSOCIAL, SUPPLY_DRUGS, SUPPLY_ROUTES, Life,
-                                        Trial)
+from opioidsim.scenarios.course import (DRUGLESS_MEDICATIONS, MEDICATIONS, PERIOD_KINDS, PSYCHOSOCIAL, SUPPLY_DRUGS,
+                                        SUPPLY_ROUTES, Life, Trial)
 from opioidsim.scenarios.schema import LIMITS, Cohort, Conditions, Dose, Scenario
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def _programme(draw, *, medication: bool = True) -> dict:
     med = draw(st.sampled_from(list(MEDICATIONS))) if medication else "none"
     if med != "none" or draw(st.booleans()):
         prog["medication"] = med
-    if med not in ("none", "placebo"):  # a placebo holds no drug: no dose fields
+    if med not in DRUGLESS_MEDICATIONS:  # a placebo holds no drug: no dose fields
         if draw(st.booleans()):
             prog["dose"] = draw(st.sampled_from(["80 mg", "16 mg", "4 mg", "50 mg", "380 mg", "0.1 mg", "1000 mg"]))
         if draw(st.integers(0, 3)) == 0:
@@ -740,8 +740,8 @@ def _check_course(s: Scenario) -> None:
         raise FuzzFailure(f"accepted supply {sup.drug} by {sup.route} is not in the PK model")
     programmes = course.periods if s.life is not None else course.arms
     for prog in programmes:
-        # every medication but none and the placebo (no drug in either) must be a dose the PK model takes
-        if prog.medication not in ("none", "placebo") and MEDICATION_ROUTE.get(prog.medication) not in DOSE_TARGETS:
+        # every medication but the drugless ones must be a dose the PK model takes
+        if prog.medication not in DRUGLESS_MEDICATIONS and MEDICATION_ROUTE.get(prog.medication) not in DOSE_TARGETS:
             raise FuzzFailure(f"accepted medication {prog.medication} is not in the PK model")
     if steps > COURSE_BUILD_STEPS:
         return

@@ -58,6 +58,8 @@ AGONIST_MEDICATIONS = ("methadone", "buprenorphine")
 PLACEBO = "placebo"
 #: what a patient enrols expecting to relieve withdrawal: an agonist, or a tablet that may be one
 EXPECTED_RELIEF_MEDICATIONS = AGONIST_MEDICATIONS + (PLACEBO,)
+#: the programmes that give no drug (a drug-free one, an inert tablet): no dose fields, no PK target
+DRUGLESS_MEDICATIONS = ("none", PLACEBO)
 #: (maintenance dose, first dose, daily increase, days between doses) by medication, mg — usual
 #: practice, overridable: methadone 20-30 mg first, +5-10 mg every few days to 60-120 mg (WHO 2009
 #: Guidelines for the psychosocially assisted pharmacological treatment of opioid dependence);
@@ -280,7 +282,7 @@ class Treatment(_Model):
         raise _Problem(v, "must be true or false")
 
     def _check_medication_fields(self) -> None:
-        if self.medication in ("none", PLACEBO):
+        if self.medication in DRUGLESS_MEDICATIONS:
             for f in ("dose", "start_dose", "titration_step", "taper"):
                 if getattr(self, f) is not None:
                     raise _Problem(getattr(self, f), "only a programme with an active medication has a dose, "
@@ -299,7 +301,7 @@ class Treatment(_Model):
     # -- schedule ------------------------------------------------------------------------------
     def schedule(self) -> tuple[float, float, float, int]:
         """(maintenance mg, first mg, daily increase mg, days between doses)."""
-        if self.medication in ("none", PLACEBO):
+        if self.medication in DRUGLESS_MEDICATIONS:
             return 0.0, 0.0, 0.0, 1
         dose, first, step, every = MEDICATION_DEFAULTS[self.medication]
         if self.dose is not None:
