@@ -235,6 +235,22 @@ def test_the_same_subject_lives_the_same_life_alone(small_trial):
     assert np.array_equal(alone.use_event.values[0], ds.use_event.sel(subject=3).values)
 
 
+def test_course_batches_share_small_compiled_sizes_and_pad_large_arms_little():
+    """A course batch holds every subject of its arm or chunk; up to 64 rows it is one of the
+    powers of two 16, 32, 64 (small arms of any size share three compiled loops), above that it
+    pads by fewer than 32 rows (not up to twice the arm) and never exceeds a chunk."""
+    from opioidsim.behavior.course import course_batch_size
+    from opioidsim.engine.core import SUBJECT_CHUNK
+
+    sizes = {r: course_batch_size(r) for r in range(1, SUBJECT_CHUNK + 1)}
+    assert all(size >= r for r, size in sizes.items())
+    assert {sizes[r] for r in range(1, 65)} == {16, 32, 64}
+    assert all(sizes[r] - r < 32 and sizes[r] % 32 == 0 for r in range(65, SUBJECT_CHUNK + 1))
+    assert max(sizes.values()) == SUBJECT_CHUNK
+    # the built-in V-MAT-2 design's arms (81, 78, 74, 87 of 320) share one batch of 96, not 128
+    assert {course_batch_size(r) for r in (81, 78, 74, 87)} == {96}
+
+
 # ---- a short life course: the compiled course loop must run to the end ---------------------------
 # slow: a course decides every few hours and integrates each interval adaptively, minutes on 2
 # cores even for 3 subjects over 4 days, so in the slow run only
