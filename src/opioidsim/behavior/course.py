@@ -441,7 +441,8 @@ def _loop_details(subjects, names, xs_np, discharge_after_missed_days, follow_up
         digest.update(np.ascontiguousarray(x).tobytes())
     return {"kind": "course", "subjects": len(subjects), "readouts": list(names), "recorded": list(RECORDED),
             "steps_per_call": STEPS_PER_CALL, "subject_chunk": SUBJECT_CHUNK, "min_batch": COURSE_MIN_BATCH,
-            "batch_sizes": [COURSE_POWER_OF_TWO_MAX, COURSE_BATCH_STEP], "inputs": digest.hexdigest(), "discharge": int(discharge_after_missed_days),
+            "batch_sizes": [COURSE_POWER_OF_TWO_MAX, COURSE_BATCH_STEP], "inputs": digest.hexdigest(),
+            "discharge": int(discharge_after_missed_days),
             "follow_up": bool(follow_up_after_dropout), "supply": repr(supply)}
 
 
