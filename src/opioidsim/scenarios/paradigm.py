@@ -419,6 +419,9 @@ class Paradigm(_Model):
                     raise _Problem(change[key], f"not a field a group may change; allowed here: "
                                                 f"{', '.join(GROUP_PHASE_FIELDS)} (kind, sessions and "
                                                 "sessions_per_day are shared by all groups)", at + (key,))
+                if change[key] is None:  # TOML has no null, and "change it to nothing" means nothing
+                    raise _Problem(None, "must be a value; leave the field out to keep the phase's own",
+                                   at + (key,))
             try:
                 Phase(**{**base.model_dump(exclude_none=True), **change})
             except ScenarioError as exc:
