@@ -73,7 +73,7 @@ def _flag_values(command: str) -> dict[str, tuple[list[str], list[str]] | None]:
                 "--bounds": (["morphine_clearance=0.05:30"],
                              ["morphine_clearance=3:0.5", "morphine_clearance=nan:1", "morphine_clearance", "x=1:2",
                               "=", "morphine_clearance=:"]),
-                "--start": ([], ["morphine_clearance=1e400", "morphine_clearance=x", "x=1", "="]),
+                "--start": (["morphine_clearance=2"], ["morphine_clearance=1e400", "morphine_clearance=x", "x=1", "="]),
                 "--iterations": (["0", "1", "50", "10000"], ["10001", "-1", "x"]),
                 "--method": (["lm", "adam"], ["sgd", ""]), "--log": None, "--out": _out}
     if command == "export-sbml":
