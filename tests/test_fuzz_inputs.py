@@ -8,6 +8,7 @@ can fail (so a passing fuzz run means something).
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from opioidsim import Cohort, Conditions, Scenario, ScenarioError, cli
@@ -135,7 +136,26 @@ def test_oracle_flags_a_course_whose_timeline_has_another_length(monkeypatch):
         fuzz.check_accepted(Scenario(life={"decide_every": odd, "period": [COMMUNITY]}))
 
 
+def test_oracle_flags_randomisation_blocks_off_the_allocation(monkeypatch):
+    from opioidsim.trial import simulate
+
+    blocked = Scenario(cohort={"subjects": 12}, trial={"block_size": 4, "arm": [{"name": "a"}, {"name": "b"}]})
+    fuzz.check_accepted(blocked)  # the real blocks pass
+    monkeypatch.setattr(simulate, "_permuted_blocks", lambda alloc, size, seed, subjects: np.zeros(len(subjects), int))
+    with pytest.raises(fuzz.FuzzFailure, match="does not hold arm"):
+        fuzz.check_accepted(blocked)
+
+
 # ---- holes the fuzzer found ----------------------------------------------------------------------
+def test_a_group_phase_change_to_none_is_refused_naming_the_field():
+    """Found when the trial generator gained block_size: a Python dict can change a group's phase
+    field to None, which was accepted and then could not be written back as TOML."""
+    data = load_scenario("rat-heroin-short-vs-long-access").to_toml_dict()
+    data["paradigm"]["group"][0]["phase"] = {"access": {"trigger": None}}
+    e = _field(lambda: Scenario.from_toml_dict(data))
+    assert e.field == "paradigm.group[0].phase.access.trigger" and "leave the field out" in str(e)
+
+
 def test_a_result_too_big_for_memory_is_refused_naming_the_cohort():
     with pytest.raises(ScenarioError) as e:
         Scenario(duration="100y", record_every="30min", cohort={"subjects": 1_000_000})

@@ -109,6 +109,7 @@ seed = 5
 [trial]
 history = "7d"
 follow_up = "1w"
+block_size = 4
 [[trial.arm]]
 name = "no-tablet"
 [[trial.arm]]
@@ -126,7 +127,8 @@ def test_a_placebo_arm_enrols_expecting_relief_and_gets_no_drug():
 
     ds = simulate_trial(Scenario.from_toml_text(PLACEBO_TRIAL))
     arm = ds.arm.values
-    assert set(arm) == {"no-tablet", "placebo"}
+    assert (arm == "placebo").sum() == 2 and (arm == "no-tablet").sum() == 2  # one block of four
+    assert ds.attrs["randomisation"] == "permuted blocks of 4 (1:1 within each block)"
     expected = next(q.value for q in hu.PARAMETERS if q.name == "medication_expectation")
     relief = ds.medication_relief.values
     assert ds.medication_mg.values.max() == 0.0
@@ -163,6 +165,42 @@ def test_randomisation_follows_allocation_and_does_not_depend_on_the_cohort():
     arms = randomise(trial, 5, np.arange(20000))
     assert abs((arms == 1).mean() - 0.75) < 0.015  # binomial sd 0.003
     assert np.array_equal(randomise(trial, 5, np.arange(100, 200)), arms[100:200])
+
+
+def test_permuted_blocks_hold_the_allocation_ratio_in_every_block():
+    trial = Trial(arms=[{"name": "a"}, {"name": "b", "allocation": 2}, {"name": "c"}], block_size=8)
+    arms = randomise(trial, 11, np.arange(8 * 3000))
+    per_block = np.stack([(arms.reshape(-1, 8) == k).sum(axis=1) for k in range(3)], axis=1)
+    assert (per_block == [2, 4, 2]).all()  # 8 subjects, ratio 1:2:1, in every block
+    # a subject's arm depends on the seed and its block only, not on who else is run
+    assert np.array_equal(randomise(trial, 11, np.arange(4, 21)), arms[4:21])
+    assert np.array_equal(randomise(trial, 11, np.array([23999, 5])), arms[[23999, 5]])
+    assert not np.array_equal(randomise(trial, 12, np.arange(8 * 3000)), arms)
+
+
+def test_permuted_blocks_are_uniform_over_orders_and_positions():
+    trial = Trial(arms=[{"name": "a"}, {"name": "b"}], block_size=4)
+    blocks = randomise(trial, 3, np.arange(4 * 6000)).reshape(-1, 4)
+    # each block one of the C(4, 2) = 6 orders, each with probability 1/6 (binomial sd 0.0048)
+    _, counts = np.unique(blocks @ np.array([8, 4, 2, 1]), return_counts=True)
+    assert len(counts) == 6 and np.abs(counts / len(blocks) - 1 / 6).max() < 0.02
+    # and every position in a block is arm b half the time (sd 0.0065)
+    assert np.abs(blocks.mean(axis=0) - 0.5).max() < 0.026
+
+
+def test_a_short_last_block_stays_within_its_block():
+    trial = Trial(arms=[{"name": "a"}, {"name": "b"}], block_size=6)
+    for seed in range(50):
+        arms = randomise(trial, seed, np.arange(10))  # one full block, then 4 of the next 6
+        assert (arms[:6] == 1).sum() == 3
+        assert 1 <= (arms[6:] == 1).sum() <= 3  # at most the block's 3 slots of an arm
+
+
+def test_block_size_must_fit_the_allocation():
+    msg = _error(TRIAL_TOML.replace('follow_up = "2w"', 'follow_up = "2w"\nblock_size = 3'))
+    assert "trial.block_size" in msg and "= 3" in msg and "multiple of the arms' total allocation, 2" in msg
+    s = Scenario.from_toml_text(TRIAL_TOML.replace('follow_up = "2w"', 'follow_up = "2w"\nblock_size = 4'))
+    assert s.trial.block_size == 4 and Scenario.from_toml_text(s.to_toml()) == s
 
 
 def test_relapse_needs_a_week_without_use():

@@ -380,6 +380,8 @@ def test_consort_flow_and_text():
     assert excl.loc["methadone", "analysed"] == int((given & (ds["arm"].values == "methadone")).sum())
     text = consort_text(ds)
     assert "Randomised: n = 80" in text
+    assert "simple randomisation" in text  # a dataset without the attribute was simply randomised
+    assert "permuted blocks of 4" in consort_text(ds.assign_attrs(randomisation="permuted blocks of 4 (1:1)"))
     assert "Allocated to treatment as usual (control): n = 40" in text
     assert f"Died: {flow.loc['methadone', 'died']}" in text
     # boxes: every box line of one stage has the same width
@@ -411,6 +413,7 @@ def test_write_trial_report(tmp_path: Path):
     assert RESEARCH_NOTICE in page
     assert "Fake methadone trial" in page
     assert "&lt;methadone&gt;" in page  # scenario TOML escaped inside <pre>
+    assert "80 subjects randomised (simple randomisation)" in page
     m = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert m and base64.b64decode(m.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
     out = pd.read_csv(paths["outcomes"])

@@ -325,6 +325,9 @@ def _course_table(draw, kind: str) -> dict:
             table[key] = draw(strat)
     names = draw(st.lists(st.sampled_from(ARM_NAMES[:4]), min_size=1, max_size=4, unique=True))
     table["arm"] = [_arm(draw, n) for n in names]
+    if draw(st.booleans()):  # mostly a multiple of the arms' total allocation, as the schema asks
+        total = sum(a.get("allocation", 1) for a in table["arm"])
+        table["block_size"] = draw(st.one_of(st.integers(0, 3).map(lambda k: k * total), st.integers(0, 120)))
     return table
 
 
@@ -758,6 +761,13 @@ def _check_course(s: Scenario) -> None:
         arms = randomise(course, s.cohort.seed, np.arange(min(s.cohort.subjects, 256)))
         if not ((arms >= 0) & (arms < len(course.arms))).all():
             raise FuzzFailure("randomisation gave an arm that does not exist")
+        if course.block_size:
+            full = arms[:len(arms) // course.block_size * course.block_size].reshape(-1, course.block_size)
+            share = course.block_size // sum(a.allocation for a in course.arms)
+            for k, arm in enumerate(course.arms):
+                if ((full == k).sum(axis=1) != arm.allocation * share).any():
+                    raise FuzzFailure(f"a block of {course.block_size} does not hold arm {arm.name!r} "
+                                      f"{arm.allocation * share} times")
     from opioidsim.engine.core import QUANTUM_MIN
 
     day_quanta = round(DAY_MIN / QUANTUM_MIN)  # engine quanta (3.75 s) in a day

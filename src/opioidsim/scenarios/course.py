@@ -45,6 +45,9 @@ from opioidsim.units import parse_quantity
 from .schema import LIMITS, MIN_PER_YEAR, _Model, _Problem, _real, _strict_int, _time, _to_scenario_error
 
 DAY_MIN = 24 * 60.0
+#: largest randomisation block: trials use blocks of 2-12; larger ones are kept possible for
+#: many-arm designs, but a block must stay small beside the cohort to balance it
+MAX_BLOCK_SIZE = 100
 WEEK_MIN = 7 * DAY_MIN
 MEDICATIONS = ("none", "methadone", "buprenorphine", "naltrexone", "naltrexone_xr", "placebo")
 #: the medication's drug and route in the PK module
@@ -504,6 +507,9 @@ class Trial(_Course):
     follow_up_after_dropout: bool = False
     #: consecutive missed clinic days after which a subject is discharged
     discharge_after_missed_days: int = 7
+    #: 0: simple randomisation (arm sizes vary by chance); N: permuted blocks of N consecutive
+    #: subjects, each block holding the arms in their allocation ratio (CONSORT item 8b)
+    block_size: int = 0
     arms: list[Arm] = Field(default_factory=list)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -541,6 +547,11 @@ class Trial(_Course):
     def _check_discharge(cls, v: Any) -> int:
         return _strict_int(v, 1, 60, "consecutive missed days before discharge")
 
+    @field_validator("block_size", mode="before")
+    @classmethod
+    def _check_block(cls, v: Any) -> int:
+        return _strict_int(v, 0, MAX_BLOCK_SIZE, "subjects per randomisation block; 0 for simple randomisation")
+
     @field_validator("missing_urine", mode="before")
     @classmethod
     def _check_missing(cls, v: Any) -> str:
@@ -573,6 +584,10 @@ class Trial(_Course):
         for i, n in enumerate(names):
             if n in names[:i]:
                 raise _Problem(n, "arm names must differ", ("arms", i, "name"))
+        total = sum(a.allocation for a in self.arms)
+        if self.block_size and self.block_size % total:
+            raise _Problem(self.block_size, f"must be 0 (simple randomisation) or a multiple of the arms' total "
+                           f"allocation, {total}, so that every block holds the arms in their ratio", ("block_size",))
         self._check_steps()
         return self
 
@@ -591,7 +606,7 @@ class Trial(_Course):
     def to_toml_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("decide_every", "history", "follow_up", "urine_tests_per_week",
                                                "missing_urine", "follow_up_after_dropout",
-                                               "discharge_after_missed_days")}
+                                               "discharge_after_missed_days", "block_size")}
         out["supply"] = self.supply.model_dump()
         out["arm"] = [{"name": a.name, **({"allocation": a.allocation} if a.allocation != 1 else {}),
                        **a.treatment_dict()} for a in self.arms]

@@ -33,6 +33,7 @@ from opioidsim.trial.stats import (
     control_arm,
     kaplan_meier,
     log_rank,
+    randomisation_method,
     retention_time_event,
     trial_arms,
     trial_outcomes,
@@ -267,7 +268,7 @@ def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
         f'<div class="notice">{_e(RESEARCH_NOTICE)} Simulated subjects: a virtual trial, not '
         "evidence about real patients.</div>",
         f"<p>Arms: {_e(arms)} (control: {_e(ctrl)}). {int(flow['randomised'].sum())} subjects "
-        f"randomised, {_e(weeks)} weeks of follow-up. Missed urine samples: "
+        f"randomised ({_e(randomisation_method(ds))}), {_e(weeks)} weeks of follow-up. Missed urine samples: "
         f"{'counted as positive' if rule == 'positive' else 'excluded'}.</p>",
         "<h2>Participant flow (CONSORT-like)</h2>",
         _consort_table(flow),

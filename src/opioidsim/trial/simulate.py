@@ -3,8 +3,9 @@ arms, each arm's programme runs for the follow-up, and the outcomes are counted 
 count them (retention, urine results by week, relapse, overdose, death).
 
 Randomisation is simple (each subject's arm drawn from its own counter-based uniform with the
-arms' allocation ratios), so a subject's arm, physiology and choices depend only on the seed and
-its index: a trial run in pieces equals the trial run whole. Every arm shares the same history
+arms' allocation ratios) or in permuted blocks of consecutive subjects (`block_size`; the order
+within a block ranks counter-based uniforms of its indices), so a subject's arm, physiology and
+choices depend only on the seed and its index: a trial run in pieces equals the trial run whole. Every arm shares the same history
 (all subjects live the same pre-trial life whichever arm they then get: the comparison is fair by
 construction, as randomisation makes it in expectation).
 """
@@ -25,11 +26,37 @@ def urine_days(per_week: int) -> tuple[int, ...]:
 
 
 def randomise(trial: Trial, seed: int, subjects: np.ndarray) -> np.ndarray:
-    """Arm index per subject, drawn with the arms' allocation ratios."""
+    """Arm index per subject, drawn with the arms' allocation ratios: simple randomisation, or
+    permuted blocks when the trial sets `block_size`."""
+    subjects = np.asarray(subjects, dtype=np.uint64)
     weights = np.array([a.allocation for a in trial.arms], dtype=float)
+    if trial.block_size:
+        return _permuted_blocks(weights.astype(int), trial.block_size, seed, subjects)
     edges = np.cumsum(weights / weights.sum())
-    u = subject_uniforms(seed, "trial_randomisation", np.asarray(subjects, dtype=np.uint64))
+    u = subject_uniforms(seed, "trial_randomisation", subjects)
     return np.minimum(np.searchsorted(edges, u, side="right"), len(weights) - 1)
+
+
+def randomisation_text(trial: Trial) -> str:
+    """How subjects were randomised, in the words a trial report uses."""
+    if not trial.block_size:
+        return "simple randomisation"
+    ratio = ":".join(str(a.allocation) for a in trial.arms)
+    return f"permuted blocks of {trial.block_size} ({ratio} within each block)"
+
+
+def _permuted_blocks(allocation: np.ndarray, size: int, seed: int, subjects: np.ndarray) -> np.ndarray:
+    """Subjects 0..size-1 form block 0, and so on; each block holds `size / sum(allocation)` copies
+    of the allocation, in an order given by ranking counter-based uniforms of the block's indices.
+    A subject's arm thus depends only on the seed and its block, whoever else is run beside it;
+    a last block cut short by the cohort's end keeps the slots its subjects hold."""
+    slots = np.repeat(np.arange(len(allocation)), allocation * (size // int(allocation.sum())))
+    first = subjects // np.uint64(size) * np.uint64(size)
+    blocks, where = np.unique(first, return_inverse=True)
+    members = blocks[:, None] + np.arange(size, dtype=np.uint64)[None, :]
+    u = subject_uniforms(seed, "trial_block_randomisation", members.ravel()).reshape(members.shape)
+    rank = np.argsort(np.argsort(u, axis=1, kind="stable"), axis=1, kind="stable")
+    return slots[rank[where, (subjects - first).astype(np.int64)]]
 
 
 def simulate_trial(scenario, *, progress=None, model=None, subjects: range | None = None,
@@ -120,5 +147,6 @@ def trial_dataset(full: xr.Dataset, trial: Trial, scenario) -> xr.Dataset:
     ds.attrs.update(full.attrs)
     ds.attrs.update({"trial_name": scenario.name, "arms": ",".join(a.name for a in trial.arms),
                      "control_arm": trial.arms[0].name, "follow_up_weeks": weeks,
-                     "missing_urine_rule": trial.missing_urine, "history_days": int(round(trial.history_min / DAY_MIN))})
+                     "missing_urine_rule": trial.missing_urine, "randomisation": randomisation_text(trial),
+                     "history_days": int(round(trial.history_min / DAY_MIN))})
     return ds

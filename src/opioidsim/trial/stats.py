@@ -11,7 +11,8 @@ The trial Dataset has dims ``subject``, ``week`` (follow-up weeks 1..W) and ``da
 ``relapse``, ``overdose_events``, ``alive``, ``death_day``, ``days_abstinent``,
 ``lost_to_follow_up``; per (subject, week) ``urine_positive`` (1 / 0 / NaN = missed); the
 coordinate ``arm`` (subject,); attrs ``trial_name``, ``arms`` (comma-separated, first = control),
-``control_arm``, ``follow_up_weeks``, ``missing_urine_rule`` ("positive" or "exclude").
+``control_arm``, ``follow_up_weeks``, ``missing_urine_rule`` ("positive" or "exclude"),
+``randomisation`` (how subjects were allocated; absent means simple randomisation).
 
 Research and teaching only: the numbers describe simulated subjects, never real patients.
 """
@@ -46,6 +47,7 @@ __all__ = [
     "trial_outcomes",
     "consort_flow",
     "consort_text",
+    "randomisation_method",
 ]
 
 # Outcome keys of trial_outcomes, with the words a reader sees in the report.
@@ -542,6 +544,11 @@ def _boxes(texts: list[list[str]], width: int) -> list[str]:
     return lines
 
 
+def randomisation_method(ds: xr.Dataset) -> str:
+    """How the trial randomised (a dataset written before blocks existed was simple)."""
+    return str(ds.attrs.get("randomisation", "simple randomisation"))
+
+
 def consort_text(ds: xr.Dataset) -> str:
     """The CONSORT-like flow as plain text: enrolment, then per arm (side by side) allocation,
     follow-up and analysis boxes."""
@@ -566,7 +573,7 @@ def consort_text(ds: xr.Dataset) -> str:
     width = max(len(s) for box in alloc + follow + analysis for s in box)
     total = int(flow["randomised"].sum())
     lines = [f"CONSORT flow: {ds.attrs.get('trial_name', 'trial')}", "",
-             "ENROLMENT", *_boxes([[f"Randomised: n = {total}"]], width), "",
+             "ENROLMENT", *_boxes([[f"Randomised: n = {total}", f"  {randomisation_method(ds)}"]], width), "",
              "ALLOCATION", *_boxes(alloc, width), "",
              f"FOLLOW-UP ({weeks} weeks)", *_boxes(follow, width), "",
              "ANALYSIS", *_boxes(analysis, width)]
