@@ -67,22 +67,33 @@ def test_each_bad_value_names_its_control_and_what_is_allowed(server, params, fi
     assert words in out["error"]["message"], out["error"]["message"]
 
 
-def _seed_leaving_an_arm_empty(arms: int, people: int) -> int:
-    trial = P.get_page("trial").build({**TINY, "arm_buprenorphine": True, "arm_cm": True}).scenario.trial
+def test_the_page_randomises_in_blocks_so_every_arm_gets_the_people_asked_for():
+    params = {**TINY, "arm_buprenorphine": True, "arm_cm": True, "people_per_arm": "3"}
+    for seed in range(30):
+        s = P.get_page("trial").build({**params, "seed": str(seed)}).scenario
+        assert s.trial.block_size == 4 and s.cohort.subjects == 12
+        assert set(T.arm_sizes(s).values()) == {3}, seed  # 3 blocks of one per arm
+
+
+def _seed_leaving_an_arm_empty(trial, arms: int, people: int) -> int:
     for seed in range(200):
         if len(np.unique(randomise(trial, seed, np.arange(people)))) < arms:
             return seed
     raise AssertionError("no seed leaves an arm empty")
 
 
-def test_an_arm_that_randomisation_leaves_empty_is_refused(server):
-    seed = _seed_leaving_an_arm_empty(4, 4)
-    params = {**TINY, "arm_buprenorphine": True, "arm_cm": True, "people_per_arm": "1", "seed": str(seed)}
+def test_a_file_whose_simple_randomisation_leaves_an_arm_empty_is_refused(server):
+    params = {**TINY, "arm_buprenorphine": True, "arm_cm": True, "people_per_arm": "1"}
     status, out = call(server, "POST", "/api/check", {"page": "trial", "params": params})
-    assert status == 400 and out["error"]["control"] == "people_per_arm"
-    assert "puts no one in arm" in out["error"]["message"] and "zero people" in out["error"]["message"]
-    status, out = call(server, "POST", "/api/check", {"page": "trial", "params": {**params, "people_per_arm": "10"}})
-    assert status == 200  # 40 people: every arm gets someone with this seed
+    assert status == 200 and "block_size = 4" in out["toml"]
+    simple = Scenario.from_toml_text(out["toml"].replace("block_size = 4\n", ""))
+    assert simple.trial.block_size == 0
+    seed = _seed_leaving_an_arm_empty(simple.trial, 4, 4)
+    toml = out["toml"].replace("block_size = 4\n", "").replace("seed = 7\n", f"seed = {seed}\n")
+    status, out = call(server, "POST", "/api/check", {"page": "trial", "toml": toml})
+    assert status == 400 and out["error"]["field"] == "cohort.subjects"
+    assert "simple randomisation of 4 people puts no one in arm" in out["error"]["message"]
+    assert "zero people" in out["error"]["message"]
 
 
 def test_files_beyond_the_limits_are_refused_with_the_field_named(server):

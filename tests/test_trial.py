@@ -128,7 +128,7 @@ def test_a_placebo_arm_enrols_expecting_relief_and_gets_no_drug():
     ds = simulate_trial(Scenario.from_toml_text(PLACEBO_TRIAL))
     arm = ds.arm.values
     assert (arm == "placebo").sum() == 2 and (arm == "no-tablet").sum() == 2  # one block of four
-    assert ds.attrs["randomisation"] == "permuted blocks of 4 (1:1 within each block)"
+    assert ds.attrs["randomisation"] == "permuted blocks of 4, 1:1 within each block"
     expected = next(q.value for q in hu.PARAMETERS if q.name == "medication_expectation")
     relief = ds.medication_relief.values
     assert ds.medication_mg.values.max() == 0.0

@@ -381,7 +381,7 @@ def test_consort_flow_and_text():
     text = consort_text(ds)
     assert "Randomised: n = 80" in text
     assert "simple randomisation" in text  # a dataset without the attribute was simply randomised
-    assert "permuted blocks of 4" in consort_text(ds.assign_attrs(randomisation="permuted blocks of 4 (1:1)"))
+    assert "permuted blocks of 4" in consort_text(ds.assign_attrs(randomisation="permuted blocks of 4, 1:1 within each block"))
     assert "Allocated to treatment as usual (control): n = 40" in text
     assert f"Died: {flow.loc['methadone', 'died']}" in text
     # boxes: every box line of one stage has the same width

@@ -1,7 +1,8 @@
 """The explorer's "treatment trial" page: a small virtual randomised trial, drawn as trials report.
 
-People with a history of daily street heroin use are randomised (simple randomisation, counter-
-based: opioidsim.trial.simulate) to a drug-free programme (counselling; the control arm) and the
+People with a history of daily street heroin use are randomised (permuted blocks of one person per
+arm, counter-based: opioidsim.trial.simulate, so every arm gets exactly the people asked for) to a
+drug-free programme (counselling; the control arm) and the
 treatment arms ticked: methadone, buprenorphine, methadone with contingency management. The page
 draws retention in treatment (Kaplan–Meier, log-rank against the control), opioid-positive urines
 week by week, the CONSORT-like flow and the effect-estimate table — all computed by
@@ -61,7 +62,7 @@ def _build(v: dict[str, Any]) -> tuple[dict, dict]:
     L = TRIAL_LIMITS
     arms = _arms(v)
     per_arm = _number("people_per_arm", "people per arm", v["people_per_arm"], 1, L["max_per_arm"],
-                      "people randomised to each arm, on average", whole=True)
+                      "people randomised to each arm", whole=True)
     weeks = _number("follow_up_weeks", "follow-up weeks", v["follow_up_weeks"], 1, L["max_follow_up_weeks"],
                     "weeks from randomisation", whole=True)
     history = _number("history_days", "days of use before", v["history_days"], L["min_history_days"],
@@ -71,6 +72,7 @@ def _build(v: dict[str, Any]) -> tuple[dict, dict]:
             "cohort": {"subjects": per_arm * len(arms), "seed": _int_or_raw(v["seed"])},
             "trial": {"decide_every": DECIDE_EVERY, "history": f"{history}d", "follow_up": f"{weeks}w",
                       "urine_tests_per_week": _int_or_raw(v["urine_tests_per_week"]), "missing_urine": "positive",
+                      "block_size": len(arms),  # blocks of one per arm: every arm gets per_arm people
                       "supply": {"route": "iv", "dose": v["street_dose"]}, "arm": arms}}
     fields = {"scenario.name": "name", "scenario.description": "description", "cohort.subjects": "people_per_arm",
               "cohort.seed": "seed", "trial.urine_tests_per_week": "urine_tests_per_week",
@@ -106,7 +108,7 @@ def _params(s: Scenario) -> Optional[dict[str, Any]]:
 
 
 def arm_sizes(s: Scenario) -> dict[str, int]:
-    """How many people simple randomisation puts in each arm (the run's own draw, known before it)."""
+    """How many people the randomisation puts in each arm (the run's own draw, known before it)."""
     from opioidsim.trial.simulate import randomise
 
     arm_of = randomise(s.trial, s.cohort.seed, np.arange(s.cohort.subjects))
@@ -136,7 +138,7 @@ def _check_course(s: Scenario) -> None:
                             "history); for longer trials use 'opioidsim trial'")
     empty = [name for name, size in arm_sizes(s).items() if size == 0]
     if empty:
-        raise ScenarioError("cohort.subjects", n, f"with seed {s.cohort.seed}, simple randomisation of {n} "
+        raise ScenarioError("cohort.subjects", n, f"with seed {s.cohort.seed}, {t.randomisation} of {n} "
                             f"{'person' if n == 1 else 'people'} puts no one in arm '{empty[0]}': an arm of zero "
                             "people cannot be compared; enrol more people or change the seed")
 
@@ -226,11 +228,12 @@ def trial_figures(ds) -> dict[str, Any]:
 def _notes(ds, s: Scenario, designed: bool) -> list[str]:
     t = s.trial
     n = int(ds.sizes["subject"])
+    weeks = f"{t.follow_up_weeks} week{'s' if t.follow_up_weeks != 1 else ''}"
+    chance = "" if t.block_size else ": arm sizes vary by chance"
     notes = [f"{n} virtual people with {t.history_min / 1440:g} days of street heroin use ({t.supply.dose} "
-             f"{t.supply.route}) were randomised to {len(t.arms)} arms by simple randomisation (arm sizes vary by "
-             f"chance) and followed for {t.follow_up_weeks} weeks, {t.urine_tests_per_week} research urine"
-             f"{'s' if t.urine_tests_per_week != 1 else ''} a week. Staying in treatment and using are each "
-             "person's own choices.",
+             f"{t.supply.route}) were randomised to {len(t.arms)} arms ({t.randomisation}{chance}) and followed "
+             f"for {weeks}, {t.urine_tests_per_week} research urine{'s' if t.urine_tests_per_week != 1 else ''} "
+             "a week. Staying in treatment and using are each person's own choices.",
              "A trial this small is for seeing how a trial works, not for its effect sizes: the confidence "
              "intervals are wide. The validation trials (opioidsim validate --only V-MAT) use hundreds."]
     if not designed:
@@ -267,7 +270,8 @@ TRIAL = Page(
                 "methadone at the dose above, and vouchers for each opioid-negative urine",
                 group="Arms (the control arm is a drug-free programme)"),
         Control("people_per_arm", "People per arm", "number", "4",
-                f"1 to {TRIAL_LIMITS['max_per_arm']}, on average (simple randomisation)", group="Trial"),
+                f"1 to {TRIAL_LIMITS['max_per_arm']}, exactly (randomised in blocks of one person per arm)",
+                group="Trial"),
         Control("follow_up_weeks", "Follow-up weeks", "number", "2", f"1 to {TRIAL_LIMITS['max_follow_up_weeks']}",
                 group="Trial"),
         Control("history_days", "Days of use before", "number", "7",

@@ -596,6 +596,14 @@ class Trial(_Course):
         return parse_quantity(self.history, "time")
 
     @property
+    def randomisation(self) -> str:
+        """How subjects are randomised, in the words a trial report uses."""
+        if not self.block_size:
+            return "simple randomisation"
+        ratio = ":".join(str(a.allocation) for a in self.arms)
+        return f"permuted blocks of {self.block_size}, {ratio} within each block"
+
+    @property
     def follow_up_weeks(self) -> int:
         return int(round(parse_quantity(self.follow_up, "time") / WEEK_MIN))
 

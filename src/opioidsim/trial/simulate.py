@@ -37,14 +37,6 @@ def randomise(trial: Trial, seed: int, subjects: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(edges, u, side="right"), len(weights) - 1)
 
 
-def randomisation_text(trial: Trial) -> str:
-    """How subjects were randomised, in the words a trial report uses."""
-    if not trial.block_size:
-        return "simple randomisation"
-    ratio = ":".join(str(a.allocation) for a in trial.arms)
-    return f"permuted blocks of {trial.block_size} ({ratio} within each block)"
-
-
 def _permuted_blocks(allocation: np.ndarray, size: int, seed: int, subjects: np.ndarray) -> np.ndarray:
     """Subjects 0..size-1 form block 0, and so on; each block holds `size / sum(allocation)` copies
     of the allocation, in an order given by ranking counter-based uniforms of the block's indices.
@@ -147,6 +139,6 @@ def trial_dataset(full: xr.Dataset, trial: Trial, scenario) -> xr.Dataset:
     ds.attrs.update(full.attrs)
     ds.attrs.update({"trial_name": scenario.name, "arms": ",".join(a.name for a in trial.arms),
                      "control_arm": trial.arms[0].name, "follow_up_weeks": weeks,
-                     "missing_urine_rule": trial.missing_urine, "randomisation": randomisation_text(trial),
+                     "missing_urine_rule": trial.missing_urine, "randomisation": trial.randomisation,
                      "history_days": int(round(trial.history_min / DAY_MIN))})
     return ds
