@@ -141,9 +141,20 @@ def test_oracle_flags_randomisation_blocks_off_the_allocation(monkeypatch):
 
     blocked = Scenario(cohort={"subjects": 12}, trial={"block_size": 4, "arm": [{"name": "a"}, {"name": "b"}]})
     fuzz.check_accepted(blocked)  # the real blocks pass
-    monkeypatch.setattr(simulate, "_permuted_blocks", lambda alloc, size, seed, subjects: np.zeros(len(subjects), int))
+    monkeypatch.setattr(simulate, "_permuted_blocks", lambda allocation, size, seed, places, stream:
+                        np.zeros(len(places), int))
     with pytest.raises(fuzz.FuzzFailure, match="does not hold arm"):
         fuzz.check_accepted(blocked)
+    # stratified: blocks over everyone, ignoring the strata, are flagged too
+    monkeypatch.undo()
+    stratified = Scenario(cohort={"subjects": 40, "depression": 0.5},
+                          trial={"block_size": 2, "stratify": ["depression"], "arm": [{"name": "a"}, {"name": "b"}]})
+    fuzz.check_accepted(stratified)
+    plain = simulate.randomise
+    monkeypatch.setattr(simulate, "randomise", lambda trial, seed, subjects, cohort=None:
+                        plain(trial.model_copy(update={"stratify": []}), seed, subjects))
+    with pytest.raises(fuzz.FuzzFailure, match="does not hold arm"):
+        fuzz.check_accepted(stratified)
 
 
 # ---- holes the fuzzer found ----------------------------------------------------------------------

@@ -196,11 +196,45 @@ def test_a_short_last_block_stays_within_its_block():
         assert 1 <= (arms[6:] == 1).sum() <= 3  # at most the block's 3 slots of an arm
 
 
+def test_stratified_blocks_balance_every_stratum_of_the_co_occurring_disorders():
+    from opioidsim.behavior.course import co_occurring_disorders
+    from opioidsim.scenarios.schema import Cohort
+
+    trial = Trial(arms=[{"name": "a"}, {"name": "b"}], block_size=4, stratify=["depression", "ptsd"])
+    cohort = Cohort(subjects=6000, seed=3, depression=0.3, ptsd=0.2)
+    arms = randomise(trial, 3, np.arange(6000), cohort)
+    d = co_occurring_disorders(cohort, np.arange(6000))
+    sizes = []
+    for dep in (False, True):
+        for ptsd in (False, True):
+            mine = arms[(d["depression"] == dep) & (d["ptsd"] == ptsd)]
+            full = mine[:len(mine) // 4 * 4].reshape(-1, 4)
+            assert (full.sum(axis=1) == 2).all()  # every block of 4 within the stratum: 2 and 2
+            assert abs((mine == 1).sum() - (mine == 0).sum()) <= 2  # at most a part block apart
+            sizes.append(len(mine))
+    assert min(sizes) > 200  # the four strata are all there (expected 672 to 3360 of 6000)
+    # a subject's arm still needs no one else to be run
+    assert np.array_equal(randomise(trial, 3, np.arange(2500, 2600), cohort), arms[2500:2600])
+    assert np.array_equal(randomise(trial, 3, np.array([5999, 0]), cohort), arms[[5999, 0]])
+    assert trial.randomisation.endswith("stratified by depression and PTSD")
+
+
+@pytest.mark.parametrize("line, field, words", [
+    ('stratify = ["depression"]', "trial.stratify", "set block_size too"),
+    ('block_size = 2\nstratify = ["anxiety"]', "trial.stratify[0]", "from depression, ptsd"),
+    ('block_size = 2\nstratify = "ptsd"', "trial.stratify", "must be a list"),
+])
+def test_bad_stratification_names_the_field(line, field, words):
+    msg = _error(TRIAL_TOML.replace('follow_up = "2w"', f'follow_up = "2w"\n{line}'))
+    assert field in msg and words in msg, msg
+
+
 def test_block_size_must_fit_the_allocation():
     msg = _error(TRIAL_TOML.replace('follow_up = "2w"', 'follow_up = "2w"\nblock_size = 3'))
     assert "trial.block_size" in msg and "= 3" in msg and "multiple of the arms' total allocation, 2" in msg
-    s = Scenario.from_toml_text(TRIAL_TOML.replace('follow_up = "2w"', 'follow_up = "2w"\nblock_size = 4'))
-    assert s.trial.block_size == 4 and Scenario.from_toml_text(s.to_toml()) == s
+    s = Scenario.from_toml_text(TRIAL_TOML.replace('follow_up = "2w"', 'follow_up = "2w"\nblock_size = 4\n'
+                                                                       'stratify = ["ptsd"]'))
+    assert s.trial.block_size == 4 and s.trial.stratify == ["ptsd"] and Scenario.from_toml_text(s.to_toml()) == s
 
 
 def test_relapse_needs_a_week_without_use():

@@ -328,6 +328,8 @@ def _course_table(draw, kind: str) -> dict:
     if draw(st.booleans()):  # mostly a multiple of the arms' total allocation, as the schema asks
         total = sum(a.get("allocation", 1) for a in table["arm"])
         table["block_size"] = draw(st.one_of(st.integers(0, 3).map(lambda k: k * total), st.integers(0, 120)))
+        if draw(st.booleans()):
+            table["stratify"] = draw(st.lists(st.sampled_from(["depression", "ptsd", "age"]), max_size=2))
     return table
 
 
@@ -758,16 +760,24 @@ def _check_course(s: Scenario) -> None:
         timelines = [compile_course([("community", history, None), ("treatment", course.follow_up_weeks * 7, arm)],
                                     course.decide_every_min, sup.availability, urine_days(course.urine_tests_per_week))
                      for arm in course.arms]
-        arms = randomise(course, s.cohort.seed, np.arange(min(s.cohort.subjects, 256)))
+        arms = randomise(course, s.cohort.seed, np.arange(min(s.cohort.subjects, 256)), s.cohort)
         if not ((arms >= 0) & (arms < len(course.arms))).all():
             raise FuzzFailure("randomisation gave an arm that does not exist")
-        if course.block_size:
-            full = arms[:len(arms) // course.block_size * course.block_size].reshape(-1, course.block_size)
+        if course.block_size:  # every full block of a stratum (of everyone) holds the allocation
+            from opioidsim.behavior.course import co_occurring_disorders
+
+            disorders = co_occurring_disorders(s.cohort, np.arange(len(arms)))
+            stratum = np.zeros(len(arms), dtype=int)
+            for k, name in enumerate(course.stratify):
+                stratum += disorders[name].astype(int) << k
             share = course.block_size // sum(a.allocation for a in course.arms)
-            for k, arm in enumerate(course.arms):
-                if ((full == k).sum(axis=1) != arm.allocation * share).any():
-                    raise FuzzFailure(f"a block of {course.block_size} does not hold arm {arm.name!r} "
-                                      f"{arm.allocation * share} times")
+            for code in np.unique(stratum):
+                mine = arms[stratum == code]
+                full = mine[:len(mine) // course.block_size * course.block_size].reshape(-1, course.block_size)
+                for k, arm in enumerate(course.arms):
+                    if ((full == k).sum(axis=1) != arm.allocation * share).any():
+                        raise FuzzFailure(f"a block of {course.block_size} does not hold arm {arm.name!r} "
+                                          f"{arm.allocation * share} times")
     from opioidsim.engine.core import QUANTUM_MIN
 
     day_quanta = round(DAY_MIN / QUANTUM_MIN)  # engine quanta (3.75 s) in a day

@@ -35,8 +35,8 @@ from ..model.pk import DOSE_TARGETS
 from ..model.receptor import LIGANDS, bound_state
 from ..params import check_parameters
 from ..readouts import READOUTS
-from ..scenarios.course import (DAY_MIN, EXPECTED_RELIEF_MEDICATIONS, MEDICATION_ROUTE, MEDICATIONS, PLACEBO,
-                                Treatment)
+from ..scenarios.course import (CO_OCCURRING_DISORDERS, DAY_MIN, EXPECTED_RELIEF_MEDICATIONS, MEDICATION_ROUTE,
+                                MEDICATIONS, PLACEBO, Treatment)
 from . import agent as ag
 from . import human as hu
 
@@ -170,6 +170,15 @@ def compile_course(periods: list[tuple[str, float, Treatment | None]], decide_ev
     return CourseTimeline(spd, **arrays)
 
 
+def co_occurring_disorders(cohort, subjects: np.ndarray) -> dict[str, np.ndarray]:
+    """Whether each subject (cohort index) has each co-occurring disorder, drawn with the cohort's
+    prevalences (`[cohort] depression`, `ptsd`); counter-based, so a trial can stratify on them
+    before it runs anyone."""
+    idx = np.asarray(subjects, dtype=np.uint64)
+    return {name: subject_uniforms(cohort.seed, f"trait_{name}", idx) < getattr(cohort, name)
+            for name in CO_OCCURRING_DISORDERS}
+
+
 def course_parameters(scenario, supply, n: int, first: int) -> dict[str, np.ndarray]:
     """The agent's and the person's parameters (typical values), the supply, and traits drawn with
     the cohort's prevalences (counter-based, so a subject's traits do not depend on the cohort)."""
@@ -177,12 +186,11 @@ def course_parameters(scenario, supply, n: int, first: int) -> dict[str, np.ndar
     p = {k: np.full(n, par.internal_value) for k, par in pars.items()}
     idx = np.arange(first, first + n, dtype=np.uint64)
     seed = scenario.cohort.seed
-    dep = subject_uniforms(seed, "trait_depression", idx) < scenario.cohort.depression
-    ptsd = subject_uniforms(seed, "trait_ptsd", idx) < scenario.cohort.ptsd
     # readiness for treatment: one latent trait behind both attendance and resisting a use
     p["readiness"] = lognormal_draws(seed, "trait_readiness", idx, pars["readiness_cv"].internal_value)
-    p["depressed"] = dep.astype(float)
-    p["ptsd"] = ptsd.astype(float)
+    disorders = co_occurring_disorders(scenario.cohort, idx)
+    p["depressed"] = disorders["depression"].astype(float)
+    p["ptsd"] = disorders["ptsd"].astype(float)
     p["supply_mg"] = np.full(n, supply.dose_mg)
     p["purity_sigma"] = np.full(n, math.sqrt(math.log1p(supply.potency_cv ** 2)))
     p["contamination"] = np.full(n, supply.fentanyl_contamination)

@@ -111,7 +111,7 @@ def arm_sizes(s: Scenario) -> dict[str, int]:
     """How many people the randomisation puts in each arm (the run's own draw, known before it)."""
     from opioidsim.trial.simulate import randomise
 
-    arm_of = randomise(s.trial, s.cohort.seed, np.arange(s.cohort.subjects))
+    arm_of = randomise(s.trial, s.cohort.seed, np.arange(s.cohort.subjects), s.cohort)
     return {a.name: int((arm_of == k).sum()) for k, a in enumerate(s.trial.arms)}
 
 

@@ -45,6 +45,10 @@ from opioidsim.units import parse_quantity
 from .schema import LIMITS, MIN_PER_YEAR, _Model, _Problem, _real, _strict_int, _time, _to_scenario_error
 
 DAY_MIN = 24 * 60.0
+#: the cohort's co-occurring disorders ([cohort] prevalences), each a yes/no trait per subject
+#: that a trial can stratify its randomisation on
+CO_OCCURRING_DISORDERS = ("depression", "ptsd")
+STRATUM_WORDS = {"depression": "depression", "ptsd": "PTSD"}
 #: largest randomisation block: trials use blocks of 2-12; larger ones are kept possible for
 #: many-arm designs, but a block must stay small beside the cohort to balance it
 MAX_BLOCK_SIZE = 100
@@ -510,6 +514,8 @@ class Trial(_Course):
     #: 0: simple randomisation (arm sizes vary by chance); N: permuted blocks of N consecutive
     #: subjects, each block holding the arms in their allocation ratio (CONSORT item 8b)
     block_size: int = 0
+    #: co-occurring disorders to stratify on: permuted blocks within each stratum (needs block_size)
+    stratify: list[str] = Field(default_factory=list)
     arms: list[Arm] = Field(default_factory=list)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -552,6 +558,17 @@ class Trial(_Course):
     def _check_block(cls, v: Any) -> int:
         return _strict_int(v, 0, MAX_BLOCK_SIZE, "subjects per randomisation block; 0 for simple randomisation")
 
+    @field_validator("stratify", mode="before")
+    @classmethod
+    def _check_stratify(cls, v: Any) -> list[str]:
+        allowed = f"a list of co-occurring disorders from {', '.join(CO_OCCURRING_DISORDERS)}, each once"
+        if not isinstance(v, (list, tuple)):
+            raise _Problem(v, f"must be {allowed}, e.g. [\"depression\"]")
+        for i, name in enumerate(v):
+            if name not in CO_OCCURRING_DISORDERS or name in v[:i]:
+                raise _Problem(name, f"must be {allowed}", (i,))
+        return list(v)
+
     @field_validator("missing_urine", mode="before")
     @classmethod
     def _check_missing(cls, v: Any) -> str:
@@ -588,6 +605,9 @@ class Trial(_Course):
         if self.block_size and self.block_size % total:
             raise _Problem(self.block_size, f"must be 0 (simple randomisation) or a multiple of the arms' total "
                            f"allocation, {total}, so that every block holds the arms in their ratio", ("block_size",))
+        if self.stratify and not self.block_size:
+            raise _Problem(self.stratify, "stratified randomisation allocates in permuted blocks within each "
+                           "stratum: set block_size too", ("stratify",))
         self._check_steps()
         return self
 
@@ -601,7 +621,8 @@ class Trial(_Course):
         if not self.block_size:
             return "simple randomisation"
         ratio = ":".join(str(a.allocation) for a in self.arms)
-        return f"permuted blocks of {self.block_size}, {ratio} within each block"
+        strata = f", stratified by {' and '.join(STRATUM_WORDS[t] for t in self.stratify)}" if self.stratify else ""
+        return f"permuted blocks of {self.block_size}, {ratio} within each block{strata}"
 
     @property
     def follow_up_weeks(self) -> int:
@@ -615,6 +636,7 @@ class Trial(_Course):
         out = {k: getattr(self, k) for k in ("decide_every", "history", "follow_up", "urine_tests_per_week",
                                                "missing_urine", "follow_up_after_dropout",
                                                "discharge_after_missed_days", "block_size")}
+        out["stratify"] = list(self.stratify)
         out["supply"] = self.supply.model_dump()
         out["arm"] = [{"name": a.name, **({"allocation": a.allocation} if a.allocation != 1 else {}),
                        **a.treatment_dict()} for a in self.arms]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..behavior.course import compile_course, course_dataset, relapsed, run_course
+from ..behavior.course import co_occurring_disorders, compile_course, course_dataset, relapsed, run_course
 from ..engine.core import _as_scenario, subject_uniforms
 from ..scenarios.course import DAY_MIN, Trial
 
@@ -25,30 +25,52 @@ def urine_days(per_week: int) -> tuple[int, ...]:
     return tuple(sorted({int(round(7 * (j + 1) / per_week)) - 1 for j in range(per_week)}))
 
 
-def randomise(trial: Trial, seed: int, subjects: np.ndarray) -> np.ndarray:
+def randomise(trial: Trial, seed: int, subjects: np.ndarray, cohort=None) -> np.ndarray:
     """Arm index per subject, drawn with the arms' allocation ratios: simple randomisation, or
-    permuted blocks when the trial sets `block_size`."""
+    permuted blocks when the trial sets `block_size` (within each stratum of the co-occurring
+    disorders in `stratify`, drawn from `cohort`'s prevalences)."""
     subjects = np.asarray(subjects, dtype=np.uint64)
     weights = np.array([a.allocation for a in trial.arms], dtype=float)
     if trial.block_size:
-        return _permuted_blocks(weights.astype(int), trial.block_size, seed, subjects)
+        allocation = weights.astype(int)
+        if not trial.stratify:
+            return _permuted_blocks(allocation, trial.block_size, seed, subjects, "trial_block_randomisation")
+        if cohort is None:
+            raise ValueError("a trial stratified on co-occurring disorders needs the cohort to randomise")
+        if len(subjects) == 0:
+            return np.zeros(0, dtype=np.int64)
+        # a subject's place in its stratum: how many of the cohort's subjects before it share it
+        # (each subject's disorders are counter-based, so this needs no one else to be run)
+        everyone = np.arange(int(subjects.max()) + 1, dtype=np.uint64)
+        disorders = co_occurring_disorders(cohort, everyone)
+        stratum = sum(disorders[name].astype(np.int64) << k for k, name in enumerate(trial.stratify))
+        place = np.empty(len(everyone), dtype=np.uint64)
+        for code in np.unique(stratum):
+            members = stratum == code
+            place[members] = np.arange(members.sum(), dtype=np.uint64)
+        arms = np.empty(len(subjects), dtype=np.int64)
+        for code in np.unique(stratum[subjects]):
+            mine = stratum[subjects] == code
+            arms[mine] = _permuted_blocks(allocation, trial.block_size, seed, place[subjects[mine]],
+                                          f"trial_block_randomisation_stratum_{code}")
+        return arms
     edges = np.cumsum(weights / weights.sum())
     u = subject_uniforms(seed, "trial_randomisation", subjects)
     return np.minimum(np.searchsorted(edges, u, side="right"), len(weights) - 1)
 
 
-def _permuted_blocks(allocation: np.ndarray, size: int, seed: int, subjects: np.ndarray) -> np.ndarray:
-    """Subjects 0..size-1 form block 0, and so on; each block holds `size / sum(allocation)` copies
-    of the allocation, in an order given by ranking counter-based uniforms of the block's indices.
-    A subject's arm thus depends only on the seed and its block, whoever else is run beside it;
-    a last block cut short by the cohort's end keeps the slots its subjects hold."""
+def _permuted_blocks(allocation: np.ndarray, size: int, seed: int, places: np.ndarray, stream: str) -> np.ndarray:
+    """Places 0..size-1 (cohort indices, or places within a stratum) form block 0, and so on; each
+    block holds `size / sum(allocation)` copies of the allocation, in an order given by ranking
+    counter-based uniforms of the block's places. An arm thus depends only on the seed and the
+    block, whoever else is run beside it; a last block cut short keeps the slots its places hold."""
     slots = np.repeat(np.arange(len(allocation)), allocation * (size // int(allocation.sum())))
-    first = subjects // np.uint64(size) * np.uint64(size)
+    first = places // np.uint64(size) * np.uint64(size)
     blocks, where = np.unique(first, return_inverse=True)
     members = blocks[:, None] + np.arange(size, dtype=np.uint64)[None, :]
-    u = subject_uniforms(seed, "trial_block_randomisation", members.ravel()).reshape(members.shape)
+    u = subject_uniforms(seed, stream, members.ravel()).reshape(members.shape)
     rank = np.argsort(np.argsort(u, axis=1, kind="stable"), axis=1, kind="stable")
-    return slots[rank[where, (subjects - first).astype(np.int64)]]
+    return slots[rank[where, (places - first).astype(np.int64)]]
 
 
 def simulate_trial(scenario, *, progress=None, model=None, subjects: range | None = None,
@@ -65,7 +87,7 @@ def simulate_trial(scenario, *, progress=None, model=None, subjects: range | Non
     if trial is None:
         raise ValueError("simulate_trial needs a scenario with a [trial] table")
     subjects = np.arange(scenario.cohort.subjects) if subjects is None else np.asarray(subjects)
-    arm_of = randomise(trial, scenario.cohort.seed, subjects)
+    arm_of = randomise(trial, scenario.cohort.seed, subjects, scenario.cohort)
     history_days = int(round(trial.history_min / DAY_MIN))
     parts = []
     done = 0
