@@ -38,6 +38,7 @@ from opioidsim.trial.stats import (
     retention_time_event,
     risk_difference,
     risk_ratio,
+    subgroup_outcomes,
     trial_outcomes,
 )
 
@@ -429,6 +430,45 @@ def test_write_trial_report(tmp_path: Path):
         assert (row.estimate, row.lower, row.upper) == pytest.approx((ref.value, ref.lower, ref.upper))
     consort = pd.read_csv(paths["consort"], index_col="arm")
     pd.testing.assert_frame_equal(consort, consort_flow(ds), check_dtype=False)
+
+
+def _stratified(seed: int) -> xr.Dataset:
+    ds = fake_trial(seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    n = ds.sizes["subject"]
+    ds["depressed"] = ("subject", (rng.random(n) < 0.3).astype(float))
+    ds["ptsd"] = ("subject", (rng.random(n) < 0.4).astype(float))
+    return ds.assign_attrs(stratified_by="depression,ptsd")
+
+
+def test_subgroup_outcomes_are_the_trial_analysis_within_each_stratum():
+    ds = _stratified(9)
+    sub = subgroup_outcomes(ds)
+    dep, ptsd = ds.depressed.values == 1, ds.ptsd.values == 1
+    labels = list(dict.fromkeys(sub.subgroup))
+    assert labels == ["depression: no, ptsd: no", "depression: no, ptsd: yes", "depression: yes, ptsd: no",
+                      "depression: yes, ptsd: yes"]
+    for label, members in zip(labels, [~dep & ~ptsd, ~dep & ptsd, dep & ~ptsd, dep & ptsd]):
+        mine = sub[sub.subgroup == label].drop(columns="subgroup").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, trial_outcomes(ds.isel(subject=members)), check_dtype=False)
+    # the strata partition the randomised subjects
+    retention = sub[(sub.outcome == "retention") & (sub.measure == "RR")]
+    assert int((retention.n_arm + retention.n_control).sum()) == ds.sizes["subject"]
+    assert subgroup_outcomes(ds, by=["ptsd"]).subgroup.unique().tolist() == ["ptsd: no", "ptsd: yes"]
+    assert subgroup_outcomes(ds.assign_attrs(stratified_by="")).empty
+    with pytest.raises(ValueError, match="no such per-subject trait"):
+        subgroup_outcomes(ds, by=["anxiety"])
+
+
+def test_a_stratified_trial_report_has_its_subgroups(tmp_path: Path):
+    paths = write_trial_report(_stratified(10), tmp_path / "s")
+    sub = pd.read_csv(paths["subgroups"])
+    assert list(sub.columns) == ["subgroup"] + OUTCOME_COLUMNS and sub.subgroup.nunique() == 4
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "Subgroups (the strata of the randomisation)" in page and "<h3>depression: yes, ptsd: no</h3>" in page
+    plain = write_trial_report(fake_trial(seed=10), tmp_path / "p")  # unstratified: no subgroups
+    assert "subgroups" not in plain and not (tmp_path / "p" / "subgroups.csv").exists()
+    assert "Subgroups" not in plain["html"].read_text(encoding="utf-8")
 
 
 def test_write_trial_report_is_atomic(tmp_path: Path, monkeypatch):

@@ -1112,6 +1112,7 @@ def _build_parser() -> _Parser:
                     "cohort with a history of use is randomised to arms and followed up. Writes\n"
                     "results.nc, summary.csv (effect estimates per outcome: RR, OR, Cohen's d\n"
                     "with 95 % CIs), report.html (CONSORT flow, outcome curves per arm),\n"
+                    "consort.csv, subgroups.csv (a stratified trial's outcomes per stratum),\n"
                     "scenario.toml, run.json.\n"
                     "Research and teaching only; never a dosing guide.",
         formatter_class=_RawFormatter,

@@ -35,6 +35,8 @@ from opioidsim.trial.stats import (
     log_rank,
     randomisation_method,
     retention_time_event,
+    stratified_by,
+    subgroup_outcomes,
     trial_arms,
     trial_outcomes,
 )
@@ -246,11 +248,29 @@ def _consort_table(flow: pd.DataFrame) -> str:
     return f"<table>\n{head}\n{body}\n</table>"
 
 
+def _subgroup_section(ds: xr.Dataset, subgroups: pd.DataFrame | None) -> list[str]:
+    """The outcome table within each stratum of a stratified trial (nothing for an unstratified one)."""
+    if subgroups is None or subgroups.empty:
+        return []
+    parts = ["<h2>Subgroups (the strata of the randomisation)</h2>",
+             '<p class="note">The same analysis within each stratum the randomisation was stratified on '
+             f"({_e(', '.join(stratified_by(ds)))}): fewer subjects, wider intervals; p values are not adjusted "
+             "for the number of subgroups. Also in subgroups.csv.</p>"]
+    for name, table in subgroups.groupby("subgroup", sort=False):
+        parts += [f"<h3>{_e(name)}</h3>", _outcomes_table(table)]
+    return parts
+
+
+def _subgroups(ds: xr.Dataset) -> pd.DataFrame | None:
+    return subgroup_outcomes(ds) if stratified_by(ds) else None
+
+
 def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
                         outcomes: pd.DataFrame | None = None,
-                        flow: pd.DataFrame | None = None) -> str:
+                        flow: pd.DataFrame | None = None, subgroups: pd.DataFrame | None = None) -> str:
     """The standalone HTML report as a string (see :func:`write_trial_report`)."""
     outcomes = trial_outcomes(ds) if outcomes is None else outcomes
+    subgroups = _subgroups(ds) if subgroups is None else subgroups
     flow = consort_flow(ds) if flow is None else flow
     if scenario_toml is None:
         scenario_toml = ds.attrs.get("scenario_toml")
@@ -282,6 +302,7 @@ def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
         "test. Retention as in Mattick et al. 2009 (Cochrane CD002209); the negative-urine "
         "fraction as d, as in Prendergast et al. 2006. p values are not adjusted for multiple "
         "outcomes.</p>",
+        *_subgroup_section(ds, subgroups),
         "<h2>Figure</h2>",
         f'<figure><img src="{uri}" alt="retention, urine toxicology, deaths and effect '
         'estimates by arm"></figure>',
@@ -296,14 +317,19 @@ def write_trial_report(ds: xr.Dataset, out_dir: str | os.PathLike[str],
                        scenario_toml: str | None = None) -> dict[str, Path]:
     """Write ``report.html``, ``outcomes.csv`` and ``consort.csv`` into ``out_dir`` (created if
     needed), each atomically. ``scenario_toml`` defaults to ``ds.attrs['scenario_toml']``.
-    Returns the paths by kind: ``{"html", "outcomes", "consort"}``."""
+    Returns the paths by kind: ``{"html", "outcomes", "consort"}``, and ``"subgroups"``
+    (``subgroups.csv``: the outcomes within each stratum) for a stratified trial."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     outcomes = trial_outcomes(ds)
     flow = consort_flow(ds)
     # every output is computed before the first is written, so a failure writes nothing
-    page = render_trial_report(ds, scenario_toml, outcomes, flow)
+    subgroups = _subgroups(ds)
+    page = render_trial_report(ds, scenario_toml, outcomes, flow, subgroups)
     paths = {"html": out / "report.html", "outcomes": out / "outcomes.csv", "consort": out / "consort.csv"}
+    if subgroups is not None:
+        paths["subgroups"] = out / "subgroups.csv"
+        atomic_write_text(paths["subgroups"], subgroups.to_csv(index=False))
     atomic_write_text(paths["outcomes"], outcomes.to_csv(index=False))
     atomic_write_text(paths["consort"], flow.to_csv(index=True))
     atomic_write_text(paths["html"], page)
@@ -312,9 +338,13 @@ def write_trial_report(ds: xr.Dataset, out_dir: str | os.PathLike[str],
 
 def write_trial_report_file(ds: xr.Dataset, path: str | os.PathLike[str], scenario_toml: str | None = None) -> None:
     """The report writer of a results folder (`opioidsim run`/`opioidsim trial`): report.html at
-    `path`, and consort.csv beside it (summary.csv, the outcomes table, is written by the folder)."""
+    `path`, and consort.csv beside it, with subgroups.csv for a stratified trial (summary.csv, the
+    outcomes table, is written by the folder)."""
     path = Path(path)
     flow = consort_flow(ds)
-    page = render_trial_report(ds, scenario_toml, flow=flow)
+    subgroups = _subgroups(ds)
+    page = render_trial_report(ds, scenario_toml, flow=flow, subgroups=subgroups)
     atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=True))  # the arm names
+    if subgroups is not None:
+        atomic_write_text(path.with_name("subgroups.csv"), subgroups.to_csv(index=False))
     atomic_write_text(path, page)

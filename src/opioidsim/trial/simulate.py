@@ -162,5 +162,6 @@ def trial_dataset(full: xr.Dataset, trial: Trial, scenario) -> xr.Dataset:
     ds.attrs.update({"trial_name": scenario.name, "arms": ",".join(a.name for a in trial.arms),
                      "control_arm": trial.arms[0].name, "follow_up_weeks": weeks,
                      "missing_urine_rule": trial.missing_urine, "randomisation": trial.randomisation,
+                     "stratified_by": ",".join(trial.stratify),
                      "history_days": int(round(trial.history_min / DAY_MIN))})
     return ds

@@ -12,7 +12,8 @@ The trial Dataset has dims ``subject``, ``week`` (follow-up weeks 1..W) and ``da
 ``lost_to_follow_up``; per (subject, week) ``urine_positive`` (1 / 0 / NaN = missed); the
 coordinate ``arm`` (subject,); attrs ``trial_name``, ``arms`` (comma-separated, first = control),
 ``control_arm``, ``follow_up_weeks``, ``missing_urine_rule`` ("positive" or "exclude"),
-``randomisation`` (how subjects were allocated; absent means simple randomisation).
+``randomisation`` (how subjects were allocated; absent means simple randomisation),
+``stratified_by`` (comma-separated co-occurring disorders; empty or absent: not stratified).
 
 Research and teaching only: the numbers describe simulated subjects, never real patients.
 """
@@ -48,6 +49,9 @@ __all__ = [
     "consort_flow",
     "consort_text",
     "randomisation_method",
+    "stratified_by",
+    "subgroup_outcomes",
+    "SUBGROUP_COLUMNS",
 ]
 
 # Outcome keys of trial_outcomes, with the words a reader sees in the report.
@@ -542,6 +546,39 @@ def _boxes(texts: list[list[str]], width: int) -> list[str]:
         lines.append("  ".join("| " + (t[i] if i < len(t) else "").ljust(width) + " |" for t in texts))
     lines.append(edge)
     return lines
+
+
+#: the per-subject variable of each co-occurring disorder a trial can stratify on (1: has it)
+STRATUM_VARIABLES = {"depression": "depressed", "ptsd": "ptsd"}
+SUBGROUP_COLUMNS = ["subgroup"] + OUTCOME_COLUMNS
+
+
+def stratified_by(ds: xr.Dataset) -> list[str]:
+    """The co-occurring disorders the trial stratified its randomisation on (attr ``stratified_by``)."""
+    return [t for t in str(ds.attrs.get("stratified_by", "")).split(",") if t]
+
+
+def subgroup_outcomes(ds: xr.Dataset, by: list[str] | None = None, control: str | None = None) -> pd.DataFrame:
+    """`trial_outcomes` within each subgroup of the co-occurring disorders `by` (default: those the
+    trial stratified on), one block of rows per subgroup that has subjects, labelled e.g.
+    ``"depression: yes, ptsd: no"``; columns :data:`SUBGROUP_COLUMNS`. A subgroup analysis, as
+    stratified trials report them: every estimate is the trial's own analysis on fewer subjects,
+    with wider intervals, and p values are not adjusted for the number of subgroups."""
+    by = stratified_by(ds) if by is None else list(by)
+    unknown = [t for t in by if t not in STRATUM_VARIABLES or STRATUM_VARIABLES[t] not in ds]
+    if unknown:
+        raise ValueError(f"subgroups by {unknown[0]!r}: the Dataset has no such per-subject trait; "
+                         f"traits: {', '.join(STRATUM_VARIABLES)}")
+    if not by:
+        return pd.DataFrame(columns=SUBGROUP_COLUMNS)
+    has = np.stack([np.asarray(ds[STRATUM_VARIABLES[t]].values) > 0.5 for t in by], axis=1)
+    tables = []
+    for combo in sorted({tuple(row) for row in has.tolist()}, key=lambda c: tuple(int(v) for v in c)):
+        members = (has == np.array(combo)).all(axis=1)
+        table = trial_outcomes(ds.isel(subject=members), control)
+        table.insert(0, "subgroup", ", ".join(f"{t}: {'yes' if v else 'no'}" for t, v in zip(by, combo)))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)[SUBGROUP_COLUMNS]
 
 
 def randomisation_method(ds: xr.Dataset) -> str:
