@@ -2,12 +2,12 @@
 
 People with a history of daily street heroin use are randomised (permuted blocks of one person per
 arm, counter-based: opioidsim.trial.simulate, so every arm gets exactly the people asked for) to a
-drug-free programme (counselling; the control arm) and the
-treatment arms ticked: methadone, buprenorphine, methadone with contingency management. The page
-draws retention in treatment (Kaplan–Meier, log-rank against the control), opioid-positive urines
-week by week, the CONSORT-like flow and the effect-estimate table — all computed by
-opioidsim.trial.stats and opioidsim.trial.report, the functions `opioidsim trial` writes its report
-with; nothing is re-estimated here.
+drug-free programme (counselling; the control arm) and the treatment arms ticked: methadone,
+buprenorphine, methadone with contingency management. The page draws retention in treatment
+(Kaplan–Meier, log-rank against the control), opioid-positive urines week by week, the CONSORT-like
+flow and the effect-estimate table — all computed by opioidsim.trial.stats and
+opioidsim.trial.report, the functions `opioidsim trial` writes its report with; nothing is
+re-estimated here.
 
 A `[trial]` file the controls cannot rebuild (another supply, other arms) runs as written within the
 page's limits. Research and teaching only: simulated people, never a dosing guide.

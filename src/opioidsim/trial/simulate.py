@@ -4,10 +4,11 @@ count them (retention, urine results by week, relapse, overdose, death).
 
 Randomisation is simple (each subject's arm drawn from its own counter-based uniform with the
 arms' allocation ratios) or in permuted blocks of consecutive subjects (`block_size`; the order
-within a block ranks counter-based uniforms of its indices), so a subject's arm, physiology and
-choices depend only on the seed and its index: a trial run in pieces equals the trial run whole. Every arm shares the same history
-(all subjects live the same pre-trial life whichever arm they then get: the comparison is fair by
-construction, as randomisation makes it in expectation).
+within a block ranks counter-based uniforms of its indices), optionally within the strata of the
+co-occurring disorders (`stratify`). So a subject's arm, physiology and choices depend only on the
+seed and its index: a trial run in pieces equals the trial run whole. Every arm shares the same
+history (all subjects live the same pre-trial life whichever arm they then get: the comparison is
+fair by construction, as randomisation makes it in expectation).
 """
 from __future__ import annotations
 
