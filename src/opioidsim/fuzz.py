@@ -764,12 +764,9 @@ def _check_course(s: Scenario) -> None:
         if not ((arms >= 0) & (arms < len(course.arms))).all():
             raise FuzzFailure("randomisation gave an arm that does not exist")
         if course.block_size:  # every full block of a stratum (of everyone) holds the allocation
-            from opioidsim.behavior.course import co_occurring_disorders
+            from opioidsim.behavior.course import disorder_strata
 
-            disorders = co_occurring_disorders(s.cohort, np.arange(len(arms)))
-            stratum = np.zeros(len(arms), dtype=int)
-            for k, name in enumerate(course.stratify):
-                stratum += disorders[name].astype(int) << k
+            stratum = disorder_strata(s.cohort, course.stratify, np.arange(len(arms)))
             share = course.block_size // sum(a.allocation for a in course.arms)
             for code in np.unique(stratum):
                 mine = arms[stratum == code]

@@ -179,6 +179,16 @@ def co_occurring_disorders(cohort, subjects: np.ndarray) -> dict[str, np.ndarray
             for name in CO_OCCURRING_DISORDERS}
 
 
+def disorder_strata(cohort, stratify: list[str], subjects: np.ndarray) -> np.ndarray:
+    """Each subject's stratum of the co-occurring disorders in `stratify`: bit k is set when the
+    subject has `stratify[k]` (0 for everyone when `stratify` is empty)."""
+    disorders = co_occurring_disorders(cohort, subjects)
+    code = np.zeros(len(np.asarray(subjects)), dtype=np.int64)
+    for k, name in enumerate(stratify):
+        code |= disorders[name].astype(np.int64) << k
+    return code
+
+
 def course_parameters(scenario, supply, n: int, first: int) -> dict[str, np.ndarray]:
     """The agent's and the person's parameters (typical values), the supply, and traits drawn with
     the cohort's prevalences (counter-based, so a subject's traits do not depend on the cohort)."""

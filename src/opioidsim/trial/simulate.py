@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..behavior.course import co_occurring_disorders, compile_course, course_dataset, relapsed, run_course
+from ..behavior.course import compile_course, course_dataset, disorder_strata, relapsed, run_course
 from ..engine.core import _as_scenario, subject_uniforms
 from ..scenarios.course import DAY_MIN, Trial
 
@@ -43,8 +43,7 @@ def randomise(trial: Trial, seed: int, subjects: np.ndarray, cohort=None) -> np.
         # a subject's place in its stratum: how many of the cohort's subjects before it share it
         # (each subject's disorders are counter-based, so this needs no one else to be run)
         everyone = np.arange(int(subjects.max()) + 1, dtype=np.uint64)
-        disorders = co_occurring_disorders(cohort, everyone)
-        stratum = sum(disorders[name].astype(np.int64) << k for k, name in enumerate(trial.stratify))
+        stratum = disorder_strata(cohort, trial.stratify, everyone)
         place = np.empty(len(everyone), dtype=np.uint64)
         for code in np.unique(stratum):
             members = stratum == code
