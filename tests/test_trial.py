@@ -52,6 +52,8 @@ def test_trial_table_round_trips_and_sets_duration():
     (('history = "14d"', 'history = "14d"\ndecide_every = "5h"'), "trial.decide_every"),
     (('medication = "methadone"', 'medication = "placebo"\ndose = "16 mg"'), "trial.arm[1].dose"),
     (('medication = "methadone"', 'medication = "placebo"\ntaper = "7d"'), "trial.arm[1].taper"),
+    (('history = "14d"', 'history = "14d"\ndetox = "91d"'), "trial.detox"),
+    (('history = "14d"', 'history = "14d"\ndetox = "36h"'), "trial.detox"),
 ])
 def test_bad_trial_input_names_the_field(change, field):
     msg = _error(TRIAL_TOML.replace(*change))
@@ -148,10 +150,78 @@ def test_forced_abstinence_has_no_supply_and_aftercare_keeps_support():
     tl = compile_course([("forced_abstinence", 3, None), ("treatment", 2, prog), ("community", 100, None)],
                         6 * 60.0, 0.7)
     per_day = tl.available.reshape(-1, 4)[:, 0]
-    assert per_day[:3].tolist() == [0.0] * 3 and per_day[3:].tolist() == [0.7] * 102
+    # the first programme day's first step is still before the clinic visit the patient is
+    # discharged to (test_a_forced_abstinence_into_treatment_ends_at_the_first_clinic_visit)
+    assert per_day[:4].tolist() == [0.0] * 4 and per_day[4:].tolist() == [0.7] * 101
     support = tl.support.reshape(-1, 4)[:, 0]
     assert support[3:5].tolist() == [1.0, 1.0]  # group therapy
     assert support[5:5 + 84].min() == 1.0 and support[5 + 84:].max() == 0.0  # 12 weeks of aftercare
+
+
+def test_a_forced_abstinence_into_treatment_ends_at_the_first_clinic_visit():
+    """Leaving a detox unit (or prison) for a programme: no street supply on the first day until
+    the clinic visit, the supply as usual from then on; from the community, the first day is as any
+    other."""
+    prog = Arm(name="a")
+    spd, clinic = 4, 2  # 6 h steps: 0, 6, 12, 18 h; the clinic (9 h) at the first step from 9 h
+    tl = compile_course([("forced_abstinence", 2, None), ("treatment", 2, prog)], 6 * 60.0, 0.7)
+    first_day = slice(2 * spd, 3 * spd)
+    assert tl.clinic[first_day].tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert tl.available.tolist() == [0.0] * (2 * spd + clinic) + [0.7] * (2 * spd - clinic)
+    tl = compile_course([("community", 2, None), ("treatment", 2, prog)], 6 * 60.0, 0.7)
+    assert tl.available.tolist() == [0.7] * (4 * spd)
+
+
+def test_a_trial_with_detox_runs_history_then_detox_then_follow_up():
+    from opioidsim.trial.simulate import trial_timeline
+
+    trial = Trial(history="7d", detox="5d", follow_up="1w", decide_every="6h", arms=[{"name": "a"}])
+    tl = trial_timeline(trial, trial.arms[0])
+    assert tl.n_days == 7 + 5 + 7 and trial.before_randomisation_days == 12
+    per_step = tl.available.reshape(-1, 4)
+    assert (per_step[:7] > 0).all() and (per_step[7:12] == 0).all()  # street use, then the unit
+    assert per_step[12].tolist() == [0.0, 0.0, 0.8, 0.8]  # discharged to the clinic (9 h)
+    assert tl.programme.reshape(-1, 4)[:, 0].tolist() == [0.0] * 12 + [1.0] * 7
+    assert Trial(arms=[{"name": "a"}]).to_toml_dict()["detox"] == "0d"  # none unless asked
+
+
+DETOX_TRIAL = """
+[scenario]
+name = "detox-check"
+[cohort]
+subjects = 4
+seed = 5
+[trial]
+history = "7d"
+detox = "7d"
+follow_up = "1w"
+block_size = 4
+[[trial.arm]]
+name = "placebo"
+medication = "placebo"
+[[trial.arm]]
+name = "xr-naltrexone"
+medication = "naltrexone_xr"
+dose = "380 mg"
+opioid_free_days = 7
+"""
+
+
+def test_after_a_detox_every_naltrexone_patient_is_injected_at_the_enrolment_visit():
+    """Extended-release naltrexone needs 7 opioid-free days; a 7-day inpatient detox gives them
+    to everyone, whatever their wish to use, since the unit has no supply and they are discharged
+    to the clinic. So every subject of the naltrexone arm has its 380 mg on day 0 (and no second
+    injection within the week: XR is given every 28 days), and the report says how they came."""
+    from opioidsim.trial.simulate import simulate_trial
+    from opioidsim.trial.stats import consort_text
+
+    ds = simulate_trial(Scenario.from_toml_text(DETOX_TRIAL))
+    xr_arm = ds.arm.values == "xr-naltrexone"
+    assert xr_arm.sum() == 2
+    mg = ds.medication_mg.values[xr_arm]
+    assert (mg[:, 0] == 380.0).all() and (mg[:, 1:] == 0.0).all()
+    assert ds.attrs["detox_days"] == 7 and ds.sizes["day"] == 7
+    assert "after 7 days of inpatient detoxification" in consort_text(ds)
 
 
 def test_urine_days_spread_over_the_week():

@@ -120,13 +120,18 @@ def compile_course(periods: list[tuple[str, float, Treatment | None]], decide_ev
                    ) -> CourseTimeline:
     """periods: (kind, days, programme or None). kind: community | forced_abstinence | treatment.
     Urine tests on programme days whose day-of-week (from the programme start) is in urine_days;
-    aftercare keeps a programme's social support for `aftercare_days` after it ends."""
+    aftercare keeps a programme's social support for `aftercare_days` after it ends. A forced
+    abstinence that runs straight into treatment lasts until the programme's first clinic visit:
+    a patient leaves the detox unit (or prison) for the clinic, not for the street."""
     spd = int(round(DAY_MIN / decide_every_min))
     clinic_step = int(math.ceil(CLINIC_HOUR * 60.0 / decide_every_min - 1e-9)) % spd
     cols: dict[str, list] = {k: [] for k in CourseTimeline.__dataclass_fields__ if k != "steps_per_day"}
     aftercare_left = 0.0
     aftercare_support = 0.0
+    previous = None
     for kind, days, prog in periods:
+        discharged_to_clinic = kind == "treatment" and previous == "forced_abstinence"
+        previous = kind
         n_days = int(round(days))
         dose, first, step, every = prog.schedule() if prog is not None else (0.0, 0.0, 0.0, 1)
         taper = prog.taper_days if prog is not None else 0.0
@@ -153,7 +158,8 @@ def compile_course(periods: list[tuple[str, float, Treatment | None]], decide_ev
                 cols["dose_day"].append(float(in_prog and d % every == 0 and (scheduled > 0 or placebo)))
                 cols["induction_cows"].append(prog.induction_cows if in_prog else 0.0)
                 cols["opioid_free_min"].append(prog.opioid_free_days * DAY_MIN if in_prog else 0.0)
-                cols["available"].append(0.0 if kind == "forced_abstinence" else availability)
+                still_inside = discharged_to_clinic and d == 0 and k < clinic_step
+                cols["available"].append(0.0 if kind == "forced_abstinence" or still_inside else availability)
                 cols["cm"].append(float(in_prog and "contingency_management" in psy and d < cm_days))
                 cols["cbt"].append(float(in_prog and "cbt" in psy))
                 cols["support"].append(support if in_prog else (aftercare_support if aft else 0.0))

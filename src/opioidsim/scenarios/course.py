@@ -9,6 +9,7 @@ the clinic, when the subject attends). Example of a trial::
 
     [trial]
     history = "60d"              # street use before randomisation (dependence develops)
+    detox = "0d"                 # inpatient detoxification before randomisation (no supply)
     follow_up = "12w"
     urine_tests_per_week = 1
     missing_urine = "positive"   # a missed urine counts as positive (the usual convention)
@@ -29,7 +30,8 @@ the clinic, when the subject attends). Example of a trial::
 
 A life course is a list of periods — `community` (street supply available), `forced_abstinence`
 (prison, hospital: none), `treatment` (community plus a programme) — e.g. two years of use, six
-months in prison, then release. Problems are reported like every other scenario field, e.g.
+months in prison, then release (a forced abstinence followed straight by treatment lasts until
+the first clinic visit: release to the clinic). Problems are reported like every other scenario field, e.g.
 ``trial.arm[1].medication = 'metadone': must be one of none, methadone, buprenorphine, …``.
 Research and teaching only: never a dosing guide for a person.
 """
@@ -52,6 +54,9 @@ STRATUM_WORDS = {"depression": "depression", "ptsd": "PTSD"}
 #: largest randomisation block: trials use blocks of 2-12; larger ones are kept possible for
 #: many-arm designs, but a block must stay small beside the cohort to balance it
 MAX_BLOCK_SIZE = 100
+#: longest detox before randomisation: inpatient detoxification takes days to weeks (up to 30
+#: days in Krupitsky E et al. 2011 Lancet 377:1506); three months leaves room for residential units
+MAX_DETOX_DAYS = 90
 WEEK_MIN = 7 * DAY_MIN
 MEDICATIONS = ("none", "methadone", "buprenorphine", "naltrexone", "naltrexone_xr", "placebo")
 #: the medication's drug and route in the PK module
@@ -504,6 +509,10 @@ class Trial(_Course):
     """A virtual randomised trial: street use (history), randomisation, follow-up per arm."""
 
     history: str = "60d"
+    #: inpatient detoxification between the history and randomisation: no street supply; the
+    #: subjects are discharged to the clinic for the enrolment visit (naltrexone trials detoxify
+    #: first, as the antagonist needs an opioid-free period)
+    detox: str = "0d"
     follow_up: str = "12w"
     urine_tests_per_week: int = 1
     missing_urine: str = "positive"
@@ -534,6 +543,12 @@ class Trial(_Course):
     def _check_history(cls, v: Any) -> str:
         return _duration(v, 7 * DAY_MIN, 10 * 365.25 * DAY_MIN, "from 7 days to 10 years of use before "
                          "randomisation", "60d", whole_days=True)
+
+    @field_validator("detox", mode="before")
+    @classmethod
+    def _check_detox(cls, v: Any) -> str:
+        return _duration(v, 0.0, MAX_DETOX_DAYS * DAY_MIN, f"from 0 days (none) to {MAX_DETOX_DAYS} days of "
+                         "inpatient detoxification before randomisation", "7d", whole_days=True)
 
     @field_validator("follow_up", mode="before")
     @classmethod
@@ -616,6 +631,15 @@ class Trial(_Course):
         return parse_quantity(self.history, "time")
 
     @property
+    def detox_min(self) -> float:
+        return parse_quantity(self.detox, "time")
+
+    @property
+    def before_randomisation_days(self) -> int:
+        """Days of the course before randomisation: the history of street use, then any detox."""
+        return int(round((self.history_min + self.detox_min) / DAY_MIN))
+
+    @property
     def randomisation(self) -> str:
         """How subjects are randomised, in the words a trial report uses."""
         if not self.block_size:
@@ -630,10 +654,10 @@ class Trial(_Course):
 
     @property
     def length_min(self) -> float:
-        return self.history_min + self.follow_up_weeks * WEEK_MIN
+        return self.history_min + self.detox_min + self.follow_up_weeks * WEEK_MIN
 
     def to_toml_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("decide_every", "history", "follow_up", "urine_tests_per_week",
+        out = {k: getattr(self, k) for k in ("decide_every", "history", "detox", "follow_up", "urine_tests_per_week",
                                                "missing_urine", "follow_up_after_dropout",
                                                "discharge_after_missed_days", "block_size")}
         out["stratify"] = list(self.stratify)

@@ -31,6 +31,7 @@ from opioidsim.trial.stats import (
     consort_flow,
     consort_text,
     control_arm,
+    detox_days,
     kaplan_meier,
     log_rank,
     randomisation_method,
@@ -265,6 +266,10 @@ def _subgroups(ds: xr.Dataset) -> pd.DataFrame | None:
     return subgroup_outcomes(ds) if stratified_by(ds) else None
 
 
+def _after_detox(ds: xr.Dataset) -> str:
+    return f" after {detox_days(ds)} days of inpatient detoxification" if detox_days(ds) else ""
+
+
 def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
                         outcomes: pd.DataFrame | None = None,
                         flow: pd.DataFrame | None = None, subgroups: pd.DataFrame | None = None) -> str:
@@ -288,7 +293,8 @@ def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
         f'<div class="notice">{_e(RESEARCH_NOTICE)} Simulated subjects: a virtual trial, not '
         "evidence about real patients.</div>",
         f"<p>Arms: {_e(arms)} (control: {_e(ctrl)}). {int(flow['randomised'].sum())} subjects "
-        f"randomised ({_e(randomisation_method(ds))}), {_e(weeks)} weeks of follow-up. Missed urine samples: "
+        f"randomised ({_e(randomisation_method(ds))}){_e(_after_detox(ds))}, {_e(weeks)} weeks of follow-up. "
+        "Missed urine samples: "
         f"{'counted as positive' if rule == 'positive' else 'excluded'}.</p>",
         "<h2>Participant flow (CONSORT-like)</h2>",
         _consort_table(flow),

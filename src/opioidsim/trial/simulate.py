@@ -8,14 +8,15 @@ within a block ranks counter-based uniforms of its indices), optionally within t
 co-occurring disorders (`stratify`). So a subject's arm, physiology and choices depend only on the
 seed and its index: a trial run in pieces equals the trial run whole. Every arm shares the same
 history (all subjects live the same pre-trial life whichever arm they then get: the comparison is
-fair by construction, as randomisation makes it in expectation).
+fair by construction, as randomisation makes it in expectation), and any inpatient detox
+(`detox`) after it.
 """
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from ..behavior.course import compile_course, course_dataset, disorder_strata, relapsed, run_course
+from ..behavior.course import CourseTimeline, compile_course, course_dataset, disorder_strata, relapsed, run_course
 from ..engine.core import _as_scenario, subject_uniforms
 from ..scenarios.course import DAY_MIN, Trial
 
@@ -73,6 +74,17 @@ def _permuted_blocks(allocation: np.ndarray, size: int, seed: int, places: np.nd
     return slots[rank[where, (places - first).astype(np.int64)]]
 
 
+def trial_timeline(trial: Trial, arm) -> CourseTimeline:
+    """One arm's course: the history of street use, any inpatient detox (no supply, until the
+    enrolment visit), then the arm's programme for the follow-up."""
+    detox_days = int(round(trial.detox_min / DAY_MIN))
+    periods = [("community", int(round(trial.history_min / DAY_MIN)), None)]
+    periods += [("forced_abstinence", detox_days, None)] if detox_days else []
+    periods += [("treatment", trial.follow_up_weeks * 7, arm)]
+    return compile_course(periods, trial.decide_every_min, trial.supply.availability,
+                          urine_days(trial.urine_tests_per_week))
+
+
 def simulate_trial(scenario, *, progress=None, model=None, subjects: range | None = None,
                    checkpoint=None) -> xr.Dataset:
     """Run a scenario with a [trial] table. Returns the trial Dataset of opioidsim.trial.stats:
@@ -88,15 +100,14 @@ def simulate_trial(scenario, *, progress=None, model=None, subjects: range | Non
         raise ValueError("simulate_trial needs a scenario with a [trial] table")
     subjects = np.arange(scenario.cohort.subjects) if subjects is None else np.asarray(subjects)
     arm_of = randomise(trial, scenario.cohort.seed, subjects, scenario.cohort)
-    history_days = int(round(trial.history_min / DAY_MIN))
+    before_days = trial.before_randomisation_days
     parts = []
     done = 0
     for k, arm in enumerate(trial.arms):
         members = subjects[arm_of == k]
         if len(members) == 0:
             continue
-        tl = compile_course([("community", history_days, None), ("treatment", trial.follow_up_weeks * 7, arm)],
-                            trial.decide_every_min, trial.supply.availability, urine_days(trial.urine_tests_per_week))
+        tl = trial_timeline(trial, arm)
 
         def arm_progress(f, done=done, size=len(members)):
             if progress is not None:
@@ -107,7 +118,7 @@ def simulate_trial(scenario, *, progress=None, model=None, subjects: range | Non
                          follow_up_after_dropout=trial.follow_up_after_dropout,
                          discharge_after_missed_days=trial.discharge_after_missed_days, progress=arm_progress,
                          checkpoint=checkpoint, loop_name=f"arm{k}")
-        ds = course_dataset(scenario, res, members, days_offset=history_days)
+        ds = course_dataset(scenario, res, members, days_offset=before_days)
         parts.append(ds.assign_coords(arm=("subject", np.full(len(members), arm.name))))
         done += len(members)
     full = xr.concat(parts, dim="subject", data_vars="all", coords="different", compat="equals",
@@ -163,5 +174,6 @@ def trial_dataset(full: xr.Dataset, trial: Trial, scenario) -> xr.Dataset:
                      "control_arm": trial.arms[0].name, "follow_up_weeks": weeks,
                      "missing_urine_rule": trial.missing_urine, "randomisation": trial.randomisation,
                      "stratified_by": ",".join(trial.stratify),
-                     "history_days": int(round(trial.history_min / DAY_MIN))})
+                     "history_days": int(round(trial.history_min / DAY_MIN)),
+                     "detox_days": int(round(trial.detox_min / DAY_MIN))})
     return ds

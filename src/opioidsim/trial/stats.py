@@ -13,7 +13,8 @@ The trial Dataset has dims ``subject``, ``week`` (follow-up weeks 1..W) and ``da
 coordinate ``arm`` (subject,); attrs ``trial_name``, ``arms`` (comma-separated, first = control),
 ``control_arm``, ``follow_up_weeks``, ``missing_urine_rule`` ("positive" or "exclude"),
 ``randomisation`` (how subjects were allocated; absent means simple randomisation),
-``stratified_by`` (comma-separated co-occurring disorders; empty or absent: not stratified).
+``stratified_by`` (comma-separated co-occurring disorders; empty or absent: not stratified),
+``detox_days`` (inpatient detoxification before randomisation; absent means none).
 
 Research and teaching only: the numbers describe simulated subjects, never real patients.
 """
@@ -49,6 +50,7 @@ __all__ = [
     "consort_flow",
     "consort_text",
     "randomisation_method",
+    "detox_days",
     "stratified_by",
     "subgroup_outcomes",
     "SUBGROUP_COLUMNS",
@@ -586,6 +588,12 @@ def randomisation_method(ds: xr.Dataset) -> str:
     return str(ds.attrs.get("randomisation", "simple randomisation"))
 
 
+def detox_days(ds: xr.Dataset) -> int:
+    """Days of inpatient detoxification before randomisation (attr ``detox_days``; none in a
+    dataset written before detox existed)."""
+    return int(ds.attrs.get("detox_days", 0))
+
+
 def consort_text(ds: xr.Dataset) -> str:
     """The CONSORT-like flow as plain text: enrolment, then per arm (side by side) allocation,
     follow-up and analysis boxes."""
@@ -607,10 +615,13 @@ def consort_text(ds: xr.Dataset) -> str:
         analysis.append([f"Analysed: n = {r.analysed}",
                          f"  excluded from analysis: {r.randomised - r.analysed}",
                          f"  ({note})"])
-    width = max(len(s) for box in alloc + follow + analysis for s in box)
     total = int(flow["randomised"].sum())
+    enrolment = [f"Randomised: n = {total}", f"  {randomisation_method(ds)}"]
+    if detox_days(ds):
+        enrolment.append(f"  after {detox_days(ds)} days of inpatient detoxification")
+    width = max(len(s) for box in [enrolment] + alloc + follow + analysis for s in box)
     lines = [f"CONSORT flow: {ds.attrs.get('trial_name', 'trial')}", "",
-             "ENROLMENT", *_boxes([[f"Randomised: n = {total}", f"  {randomisation_method(ds)}"]], width), "",
+             "ENROLMENT", *_boxes([enrolment], width), "",
              "ALLOCATION", *_boxes(alloc, width), "",
              f"FOLLOW-UP ({weeks} weeks)", *_boxes(follow, width), "",
              "ANALYSIS", *_boxes(analysis, width)]
