@@ -320,7 +320,8 @@ def _course_table(draw, kind: str) -> dict:
                        ("urine_tests_per_week", st.integers(1, 7)),
                        ("missing_urine", st.sampled_from(["positive", "exclude"])),
                        ("follow_up_after_dropout", st.booleans()),
-                       ("discharge_after_missed_days", st.integers(1, 60))):
+                       ("discharge_after_missed_days", st.integers(1, 60)),
+                       ("detox", st.sampled_from(["0d", "5d", "1w", "30d", "91d", "2.5d"]))):
         if draw(st.booleans()):
             table[key] = draw(strat)
     names = draw(st.lists(st.sampled_from(ARM_NAMES[:4]), min_size=1, max_size=4, unique=True))
@@ -754,12 +755,9 @@ def _check_course(s: Scenario) -> None:
         periods = [(p.kind, p.length_min / DAY_MIN, p if p.kind == "treatment" else None) for p in course.periods]
         timelines = [compile_course(periods, course.decide_every_min, sup.availability)]
     else:  # as simulate_trial builds it, one per arm
-        from opioidsim.trial.simulate import randomise, urine_days
+        from opioidsim.trial.simulate import randomise, trial_timeline
 
-        history = int(round(course.history_min / DAY_MIN))
-        timelines = [compile_course([("community", history, None), ("treatment", course.follow_up_weeks * 7, arm)],
-                                    course.decide_every_min, sup.availability, urine_days(course.urine_tests_per_week))
-                     for arm in course.arms]
+        timelines = [trial_timeline(course, arm) for arm in course.arms]
         arms = randomise(course, s.cohort.seed, np.arange(min(s.cohort.subjects, 256)), s.cohort)
         if not ((arms >= 0) & (arms < len(course.arms))).all():
             raise FuzzFailure("randomisation gave an arm that does not exist")
@@ -996,9 +994,11 @@ def target_cli(d: dict, flags: list[str], workdir: Path) -> str:
     return "rejected:cli"
 
 
-FLAGS = st.lists(st.sampled_from(["--subjects", "--seed", "--checkpoint-every", "--overwrite", "--resume",
-                                  "0", "-1", "1e6", "1000001", "2", "4294967296", "nan", "abc", "", "--bogus"]),
-                 max_size=4)
+#: extra `run` flags: none as often as a random list, so that a good share of command lines is
+#: valid whatever the scenario generators draw (random flags are nearly always broken)
+FLAGS = st.one_of(st.just([]), st.lists(st.sampled_from(["--subjects", "--seed", "--checkpoint-every", "--overwrite",
+                                                         "--resume", "0", "-1", "1e6", "1000001", "2", "4294967296",
+                                                         "nan", "abc", "", "--bogus"]), max_size=4))
 
 TARGETS = ("toml", "api", "cli", "commands")
 #: TOML text nested deeper than the reader's recursion (arrays, inline tables, dotted tables)
@@ -1031,7 +1031,7 @@ def run_target(name: str, cases: int, *, seed: int | None = None, workdir: Path 
             tally[target_api(call)] += 1
     elif name == "cli":
         @common
-        @given(st.one_of(mutated(), valid_like(), mutated_course()), FLAGS)
+        @given(st.one_of(mutated(), valid_like(), mutated_course(), valid_course()), FLAGS)
         def prop(d, flags):
             tally[target_cli(d, flags, workdir)] += 1
     elif name == "commands":  # the other subcommands' command lines (opioidsim.fuzz_commands)
