@@ -52,6 +52,9 @@ def test_trial_table_round_trips_and_sets_duration():
     (('history = "14d"', 'history = "14d"\ndecide_every = "5h"'), "trial.decide_every"),
     (('medication = "methadone"', 'medication = "placebo"\ndose = "16 mg"'), "trial.arm[1].dose"),
     (('medication = "methadone"', 'medication = "placebo"\ntaper = "7d"'), "trial.arm[1].taper"),
+    (('medication = "methadone"', 'blinds = "methadone"'), "trial.arm[1].blinds"),
+    (('medication = "methadone"', 'medication = "placebo"\nblinds = "placebo"'), "trial.arm[1].blinds"),
+    (('medication = "methadone"', 'medication = "placebo"\nopioid_free_days = 7'), "trial.arm[1].opioid_free_days"),
     (('history = "14d"', 'history = "14d"\ndetox = "91d"'), "trial.detox"),
     (('history = "14d"', 'history = "14d"\ndetox = "36h"'), "trial.detox"),
 ])
@@ -88,7 +91,7 @@ def test_a_placebo_tablet_is_given_like_a_dose_but_holds_no_drug():
     """A blinded placebo arm: a tablet on every clinic day (so its doses are judged as the active
     arms' are), 0 mg in it, and enrolment with the agonist arms' expectation (the patient cannot
     tell); a drug-free programme gives nothing and expects nothing."""
-    from opioidsim.behavior.course import EXPECTS_RELIEF, MEDICATIONS, PLACEBO_CODE
+    from opioidsim.behavior.course import PLACEBO_CODE
 
     placebo = compile_course([("treatment", 10, Arm(name="p", medication="placebo"))], 4 * 60.0, 0.8)
     free = compile_course([("treatment", 10, Arm(name="c"))], 4 * 60.0, 0.8)
@@ -97,8 +100,25 @@ def test_a_placebo_tablet_is_given_like_a_dose_but_holds_no_drug():
     assert placebo.dose_day[clinic].tolist() == [1.0] * 10 and placebo.med_mg.max() == 0.0
     assert set(placebo.med[clinic].tolist()) == {PLACEBO_CODE}
     assert free.dose_day.max() == 0.0 and free.med.max() == 0
-    assert EXPECTS_RELIEF[PLACEBO_CODE] == EXPECTS_RELIEF[MEDICATIONS.index("buprenorphine")] == 1.0
-    assert EXPECTS_RELIEF[MEDICATIONS.index("none")] == EXPECTS_RELIEF[MEDICATIONS.index("naltrexone")] == 0.0
+    assert placebo.expects_relief[clinic].tolist() == [1.0] * 10 and free.expects_relief.max() == 0.0
+    for medication, expects in (("methadone", True), ("buprenorphine", True), ("naltrexone", False),
+                                ("naltrexone_xr", False), ("none", False)):
+        assert Arm(name="a", medication=medication).expects_relief is expects, medication
+
+
+def test_a_placebo_follows_the_schedule_and_expectation_of_what_it_blinds():
+    """A placebo of XR naltrexone is an inert injection every 28 days after the same opioid-free
+    wait, and the patient expects of it what naltrexone does for withdrawal: nothing. Unsaid, a
+    placebo imitates a daily agonist tablet (the built-in buprenorphine trial's)."""
+    from opioidsim.behavior.course import PLACEBO_CODE
+
+    arm = Arm(name="p", medication="placebo", blinds="naltrexone_xr", opioid_free_days=7)
+    tl = compile_course([("treatment", 60, arm)], 4 * 60.0, 0.8)
+    days = np.flatnonzero(tl.dose_day.reshape(60, 6).max(axis=1))
+    assert days.tolist() == [0, 28, 56] and tl.med_mg.max() == 0.0 and set(tl.med[tl.clinic > 0]) == {PLACEBO_CODE}
+    assert tl.expects_relief.max() == 0.0 and tl.opioid_free_min.max() == 7 * 1440.0
+    assert Arm(name="p", medication="placebo").schedule()[3] == 1
+    assert Arm(name="p", medication="placebo", blinds="methadone").expects_relief
     assert Arm(name="p", medication="placebo").schedule() == (0.0, 0.0, 0.0, 1)
 
 

@@ -47,8 +47,8 @@ from hypothesis import strategies as st
 from opioidsim.drugs import DRUGS, ROUTES
 from opioidsim.errors import MISSING, ScenarioError
 from opioidsim.readouts import READOUTS
-from opioidsim.scenarios.course import (DRUGLESS_MEDICATIONS, MEDICATIONS, PERIOD_KINDS, PSYCHOSOCIAL, SUPPLY_DRUGS,
-                                        SUPPLY_ROUTES, Life, Trial)
+from opioidsim.scenarios.course import (DRUGLESS_MEDICATIONS, MEDICATIONS, PERIOD_KINDS, PLACEBO, PSYCHOSOCIAL,
+                                        SUPPLY_DRUGS, SUPPLY_ROUTES, Life, Trial)
 from opioidsim.scenarios.schema import LIMITS, Cohort, Conditions, Dose, Scenario
 
 # ---------------------------------------------------------------------------------------------
@@ -277,6 +277,10 @@ def _programme(draw, *, medication: bool = True) -> dict:
             prog["induction_cows"] = draw(st.one_of(st.integers(0, 48), st.floats(0, 48)))
         if med.startswith("naltrexone") and draw(st.booleans()):
             prog["opioid_free_days"] = draw(st.one_of(st.integers(0, 60), st.floats(0, 60)))
+    elif med == PLACEBO and draw(st.booleans()):  # what it blinds (the last one broken)
+        prog["blinds"] = draw(st.sampled_from(["buprenorphine", "methadone", "naltrexone_xr", "naltrexone", "none"]))
+        if prog["blinds"].startswith("naltrexone") and draw(st.booleans()):
+            prog["opioid_free_days"] = draw(st.integers(0, 14))
     if draw(st.booleans()):
         prog["psychosocial"] = draw(st.lists(st.sampled_from(list(PSYCHOSOCIAL)), max_size=4))
         if "contingency_management" in prog["psychosocial"] and draw(st.booleans()):

@@ -35,14 +35,11 @@ from ..model.pk import DOSE_TARGETS
 from ..model.receptor import LIGANDS, bound_state
 from ..params import check_parameters
 from ..readouts import READOUTS
-from ..scenarios.course import (CO_OCCURRING_DISORDERS, DAY_MIN, EXPECTED_RELIEF_MEDICATIONS, MEDICATION_ROUTE,
+from ..scenarios.course import (CO_OCCURRING_DISORDERS, DAY_MIN, MEDICATION_ROUTE,
                                 MEDICATIONS, PLACEBO, Treatment)
 from . import agent as ag
 from . import human as hu
 
-#: 1 where a patient enrols expecting the clinic's dose to relieve withdrawal (an opioid agonist, or a
-#: blinded placebo), 0 otherwise, by medication code (index into MEDICATIONS)
-EXPECTS_RELIEF = np.array([name in EXPECTED_RELIEF_MEDICATIONS for name in MEDICATIONS], dtype=np.float64)
 #: the medication code of the placebo: a tablet is given (and judged) but holds no drug
 PLACEBO_CODE = MEDICATIONS.index(PLACEBO)
 
@@ -93,6 +90,7 @@ class CourseTimeline:
     med_mg: np.ndarray  # (E,) float: the day's scheduled dose
     dose_day: np.ndarray  # (E,) 0/1: the medication is given today (XR: every 28 days)
     induction_cows: np.ndarray
+    expects_relief: np.ndarray  # (E,) 0/1: the patient enrols expecting the dose to hold withdrawal
     opioid_free_min: np.ndarray
     available: np.ndarray  # (E,) street availability this step (0 in forced abstinence)
     cm: np.ndarray
@@ -157,6 +155,7 @@ def compile_course(periods: list[tuple[str, float, Treatment | None]], decide_ev
                 placebo = in_prog and prog.medication == PLACEBO
                 cols["dose_day"].append(float(in_prog and d % every == 0 and (scheduled > 0 or placebo)))
                 cols["induction_cows"].append(prog.induction_cows if in_prog else 0.0)
+                cols["expects_relief"].append(float(in_prog and prog.expects_relief))
                 cols["opioid_free_min"].append(prog.opioid_free_days * DAY_MIN if in_prog else 0.0)
                 still_inside = discharged_to_clinic and d == 0 and k < clinic_step
                 cols["available"].append(0.0 if kind == "forced_abstinence" or still_inside else availability)
@@ -238,7 +237,7 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
     def one_step(p, consts, carry, x):
         y, n, m, s, keys, k_step = carry
         (phase, quanta, step_quanta, clinic, clinic_rest, programme, programme_start, med, med_mg, dose_day, induction_cows,
-         opioid_free_min, available, cm, cbt, support, stress_therapy, antidepressant, urine) = x
+         expects_relief, opioid_free_min, available, cm, cbt, support, stress_therapy, antidepressant, urine) = x
         (supply_idx, supply_f, fent_idx, fent_f, nal_idx, nal_f, med_idx, med_f, discharge,
          follow_after_dropout) = consts
         decide = (phase == 0).astype(jnp.float64)
@@ -264,10 +263,10 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         # -- the programme: attendance, discharge, medication --------------------------------------
         for key in ("dropped", "missed_days", "inducted", "cm_streak", "med_pending"):
             s[key] = jnp.where(programme_start * decide > 0, 0.0, s[key])
-        # a patient enrols expecting what an opioid agonist does for withdrawal (a blinded placebo
-        # might be one), nothing from others
+        # a patient enrols expecting what an opioid agonist does for withdrawal (or a placebo that
+        # blinds one: it might be the agonist), nothing from others (Treatment.expects_relief)
         s["med_relief"] = jnp.where(programme_start * decide > 0,
-                                    hu.enrolment_relief(jnp.asarray(EXPECTS_RELIEF)[med], p), s["med_relief"])
+                                    hu.enrolment_relief(expects_relief, p), s["med_relief"])
         # what the last clinic dose did for the distress, judged one decision step later, where no
         # street use in the hours around the dose muddles what the dose did
         felt = decide * s["med_pending"] * hu.relief_attributable(s["minutes_since_use"], p)
@@ -381,7 +380,7 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
     n_calls = math.ceil(n_steps / STEPS_PER_CALL)
     pad = n_calls * STEPS_PER_CALL - n_steps
     fields = ("clinic", "clinic_rest", "programme", "programme_start", "med", "med_mg", "dose_day",
-              "induction_cows", "opioid_free_min", "available", "cm", "cbt", "support", "stress_therapy",
+              "induction_cows", "expects_relief", "opioid_free_min", "available", "cm", "cbt", "support", "stress_therapy",
               "antidepressant", "urine")
     # each decision step is two scan iterations: decide + integrate to the check, judge + the rest
     check_q = np.minimum(_q(check_min), tl.quanta)

@@ -79,7 +79,8 @@ PARAMETERS = (
               "enrolling in methadone or buprenorphine treatment expects the dose to relieve, before any dose "
               "(people seek agonist treatment to stop withdrawal; most have been treated or used diverted "
               "methadone before); a blinded placebo tablet raises the same expectation, as the patient cannot "
-              "tell it from the agonist; nothing is expected of naltrexone or a drug-free programme; set by hand: with "
+              "tell it from the agonist; nothing is expected of naltrexone (or a placebo that blinds it) or a "
+              "drug-free programme; set by hand: with "
               "relief_attribution_window, 32-subject reduced V-MAT-1 retention went from 62 % to 71 % on methadone "
               "(27 % without), 64 subjects over 12 weeks gave RR 2.69 (was 2.05), and the reduced V-MAT-2 gave "
               "retention RR 1.64 / 1.75 / 1.83 at 4 / 8 / 16 mg (Mattick 2014: 1.50 / 1.74 / 1.82); not fitted "
@@ -198,8 +199,8 @@ def attend_probability(want, drive_now, support, cm_on, med_relief, p: dict):
 
 def enrolment_relief(expects_relief, p: dict):
     """What a patient expects the clinic's dose to relieve when enrolling: `medication_expectation`
-    for an opioid agonist (methadone, buprenorphine) or a blinded placebo that may be one (1 in
-    `expects_relief`), nothing for naltrexone or a drug-free programme (0)."""
+    for an opioid agonist (methadone, buprenorphine) or a placebo that blinds one (1 in
+    `expects_relief`), nothing for naltrexone, its placebo or a drug-free programme (0)."""
     return p["medication_expectation"] * expects_relief
 
 

@@ -64,12 +64,10 @@ MEDICATION_ROUTE = {"methadone": ("methadone", "oral"), "buprenorphine": ("bupre
                     "naltrexone": ("naltrexone", "oral"), "naltrexone_xr": ("naltrexone", "xr_injection")}
 #: the opioid agonists among them: a patient enrols expecting them to hold withdrawal
 AGONIST_MEDICATIONS = ("methadone", "buprenorphine")
-#: an inert tablet given at the clinic as in a blinded trial's placebo arm: the patient cannot tell
-#: it from the agonist of the other arms, so enrols with the same expectation and learns from what
-#: the doses do (nothing)
+#: an inert dose given at the clinic as in a blinded trial's placebo arm: the patient cannot tell
+#: it from the medication it imitates (`blinds`: an agonist tablet unless said otherwise), so
+#: enrols with the same expectation and learns from what the doses do (nothing)
 PLACEBO = "placebo"
-#: what a patient enrols expecting to relieve withdrawal: an agonist, or a tablet that may be one
-EXPECTED_RELIEF_MEDICATIONS = AGONIST_MEDICATIONS + (PLACEBO,)
 #: the programmes that give no drug (a drug-free one, an inert tablet): no dose fields, no PK target
 DRUGLESS_MEDICATIONS = ("none", PLACEBO)
 #: (maintenance dose, first dose, daily increase, days between doses) by medication, mg — usual
@@ -224,6 +222,9 @@ class Treatment(_Model):
     #: contingency management: weeks of vouchers (from the period start; none: all of it)
     cm_weeks: Optional[float] = None
     antidepressant: bool = False
+    #: placebo: the medication it imitates, whose schedule it follows and whose effect the patient
+    #: expects (none: an agonist tablet taken daily, as in a buprenorphine or methadone trial)
+    blinds: Optional[str] = None
 
     @field_validator("medication", mode="before")
     @classmethod
@@ -231,6 +232,15 @@ class Treatment(_Model):
         if isinstance(v, str) and v.strip().lower() in MEDICATIONS:
             return v.strip().lower()
         raise _Problem(v, f"must be one of {', '.join(MEDICATIONS)}")
+
+    @field_validator("blinds", mode="before")
+    @classmethod
+    def _check_blinds(cls, v: Any) -> Optional[str]:
+        if v is None:
+            return None
+        if isinstance(v, str) and v.strip().lower() in MEDICATION_ROUTE:
+            return v.strip().lower()
+        raise _Problem(v, f"must be the medication the placebo imitates, one of {', '.join(MEDICATION_ROUTE)}")
 
     @field_validator("dose", "start_dose", mode="before")
     @classmethod
@@ -300,19 +310,38 @@ class Treatment(_Model):
                     raise _Problem(getattr(self, f), "only a programme with an active medication has a dose, "
                                                      "start_dose, titration_step or taper (a placebo holds no "
                                                      "drug)", (f,))
-        if self.induction_cows > 0 and self.medication != "buprenorphine":
-            raise _Problem(self.induction_cows, "induction by COWS threshold applies to buprenorphine",
-                           ("induction_cows",))
-        if self.opioid_free_days > 0 and not self.medication.startswith("naltrexone"):
+        if self.blinds is not None and self.medication != PLACEBO:
+            raise _Problem(self.blinds, "only a placebo imitates a medication (medication = \"placebo\")",
+                           ("blinds",))
+        if self.induction_cows > 0 and self.active_or_imitated != "buprenorphine":
+            raise _Problem(self.induction_cows, "induction by COWS threshold applies to buprenorphine (or a "
+                                                "placebo that blinds it)", ("induction_cows",))
+        if self.opioid_free_days > 0 and not self.active_or_imitated.startswith("naltrexone"):
             raise _Problem(self.opioid_free_days, "an opioid-free period before the first dose applies to "
-                                                  "naltrexone", ("opioid_free_days",))
+                                                  "naltrexone (or a placebo that blinds it)", ("opioid_free_days",))
         if self.cm_weeks is not None and "contingency_management" not in self.psychosocial:
             raise _Problem(self.cm_weeks, "cm_weeks needs \"contingency_management\" in psychosocial",
                            ("cm_weeks",))
 
+    @property
+    def active_or_imitated(self) -> str:
+        """The medication as the patient knows it: a placebo's is the one it blinds."""
+        if self.medication == PLACEBO:
+            return self.blinds or "buprenorphine"
+        return self.medication
+
+    @property
+    def expects_relief(self) -> bool:
+        """Whether a patient enrols expecting the clinic's dose to hold withdrawal: an opioid agonist,
+        or a placebo that may be one; not naltrexone (or its placebo), nor a drug-free programme."""
+        return self.active_or_imitated in AGONIST_MEDICATIONS
+
     # -- schedule ------------------------------------------------------------------------------
     def schedule(self) -> tuple[float, float, float, int]:
-        """(maintenance mg, first mg, daily increase mg, days between doses)."""
+        """(maintenance mg, first mg, daily increase mg, days between doses); a placebo holds 0 mg
+        on the schedule of what it imitates (a monthly injection for XR naltrexone)."""
+        if self.medication == PLACEBO:
+            return 0.0, 0.0, 0.0, MEDICATION_DEFAULTS[self.blinds][3] if self.blinds else 1
         if self.medication in DRUGLESS_MEDICATIONS:
             return 0.0, 0.0, 0.0, 1
         dose, first, step, every = MEDICATION_DEFAULTS[self.medication]
