@@ -380,8 +380,8 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
     n_calls = math.ceil(n_steps / STEPS_PER_CALL)
     pad = n_calls * STEPS_PER_CALL - n_steps
     fields = ("clinic", "clinic_rest", "programme", "programme_start", "med", "med_mg", "dose_day",
-              "induction_cows", "expects_relief", "opioid_free_min", "available", "cm", "cbt", "support", "stress_therapy",
-              "antidepressant", "urine")
+              "induction_cows", "expects_relief", "opioid_free_min", "available", "cm", "cbt", "support",
+              "stress_therapy", "antidepressant", "urine")
     # each decision step is two scan iterations: decide + integrate to the check, judge + the rest
     check_q = np.minimum(_q(check_min), tl.quanta)
     padded = lambda a: np.concatenate([a, np.zeros(pad, dtype=a.dtype)])  # noqa: E731  (zero-length steps)
