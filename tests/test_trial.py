@@ -117,7 +117,6 @@ def test_a_placebo_follows_the_schedule_and_expectation_of_what_it_blinds():
     days = np.flatnonzero(tl.dose_day.reshape(60, 6).max(axis=1))
     assert days.tolist() == [0, 28, 56] and tl.med_mg.max() == 0.0 and set(tl.med[tl.clinic > 0]) == {PLACEBO_CODE}
     assert tl.expects_relief.max() == 0.0 and tl.opioid_free_min.max() == 7 * 1440.0
-    assert Arm(name="p", medication="placebo").schedule()[3] == 1
     assert Arm(name="p", medication="placebo", blinds="methadone").expects_relief
     assert Arm(name="p", medication="placebo").schedule() == (0.0, 0.0, 0.0, 1)
 
