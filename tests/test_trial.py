@@ -119,6 +119,14 @@ def test_a_placebo_follows_the_schedule_and_expectation_of_what_it_blinds():
     assert tl.expects_relief.max() == 0.0 and tl.opioid_free_min.max() == 7 * 1440.0
     assert Arm(name="p", medication="placebo", blinds="methadone").expects_relief
     assert Arm(name="p", medication="placebo").schedule() == (0.0, 0.0, 0.0, 1)
+    # the unsaid placebo imitates buprenorphine's tablet, so it may wait for the same COWS threshold
+    # (a blinded trial inducts both arms alike); an opioid-free wait belongs to naltrexone's placebo
+    plain = Arm(name="p", medication="placebo", induction_cows=8)
+    assert compile_course([("treatment", 7, plain)], 4 * 60.0, 0.8).induction_cows.max() == 8
+    with pytest.raises(ValueError, match="opioid_free_days"):
+        Arm(name="p", medication="placebo", opioid_free_days=7)
+    with pytest.raises(ValueError, match="induction_cows"):
+        Arm(name="p", medication="placebo", blinds="methadone", induction_cows=8)
 
 
 PLACEBO_TRIAL = """

@@ -65,7 +65,7 @@ MEDICATION_ROUTE = {"methadone": ("methadone", "oral"), "buprenorphine": ("bupre
 #: the opioid agonists among them: a patient enrols expecting them to hold withdrawal
 AGONIST_MEDICATIONS = ("methadone", "buprenorphine")
 #: an inert dose given at the clinic as in a blinded trial's placebo arm: the patient cannot tell
-#: it from the medication it imitates (`blinds`: an agonist tablet unless said otherwise), so
+#: it from the medication it imitates (`blinds`: buprenorphine's tablet unless said otherwise), so
 #: enrols with the same expectation and learns from what the doses do (nothing)
 PLACEBO = "placebo"
 #: the programmes that give no drug (a drug-free one, an inert tablet): no dose fields, no PK target
@@ -315,7 +315,7 @@ class Treatment(_Model):
                            ("blinds",))
         if self.induction_cows > 0 and self.active_or_imitated != "buprenorphine":
             raise _Problem(self.induction_cows, "induction by COWS threshold applies to buprenorphine (or a "
-                                                "placebo that blinds it)", ("induction_cows",))
+                                                "placebo that blinds it, as a placebo without blinds does)", ("induction_cows",))
         if self.opioid_free_days > 0 and not self.active_or_imitated.startswith("naltrexone"):
             raise _Problem(self.opioid_free_days, "an opioid-free period before the first dose applies to "
                                                   "naltrexone (or a placebo that blinds it)", ("opioid_free_days",))
@@ -664,9 +664,19 @@ class Trial(_Course):
         return parse_quantity(self.detox, "time")
 
     @property
+    def history_days(self) -> int:
+        """Days of street use before randomisation (or detox); whole days by the validator."""
+        return int(round(self.history_min / DAY_MIN))
+
+    @property
+    def detox_days(self) -> int:
+        """Days of inpatient detoxification before randomisation; whole days by the validator."""
+        return int(round(self.detox_min / DAY_MIN))
+
+    @property
     def before_randomisation_days(self) -> int:
         """Days of the course before randomisation: the history of street use, then any detox."""
-        return int(round((self.history_min + self.detox_min) / DAY_MIN))
+        return self.history_days + self.detox_days
 
     @property
     def randomisation(self) -> str:

@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..behavior.course import CourseTimeline, compile_course, course_dataset, disorder_strata, relapsed, run_course
 from ..engine.core import _as_scenario, subject_uniforms
-from ..scenarios.course import DAY_MIN, Trial
+from ..scenarios.course import Trial
 
 
 def urine_days(per_week: int) -> tuple[int, ...]:
@@ -77,9 +77,8 @@ def _permuted_blocks(allocation: np.ndarray, size: int, seed: int, places: np.nd
 def trial_timeline(trial: Trial, arm) -> CourseTimeline:
     """One arm's course: the history of street use, any inpatient detox (no supply, until the
     enrolment visit), then the arm's programme for the follow-up."""
-    detox_days = int(round(trial.detox_min / DAY_MIN))
-    periods = [("community", int(round(trial.history_min / DAY_MIN)), None)]
-    periods += [("forced_abstinence", detox_days, None)] if detox_days else []
+    periods = [("community", trial.history_days, None)]
+    periods += [("forced_abstinence", trial.detox_days, None)] if trial.detox_days else []
     periods += [("treatment", trial.follow_up_weeks * 7, arm)]
     return compile_course(periods, trial.decide_every_min, trial.supply.availability,
                           urine_days(trial.urine_tests_per_week))
@@ -174,6 +173,5 @@ def trial_dataset(full: xr.Dataset, trial: Trial, scenario) -> xr.Dataset:
                      "control_arm": trial.arms[0].name, "follow_up_weeks": weeks,
                      "missing_urine_rule": trial.missing_urine, "randomisation": trial.randomisation,
                      "stratified_by": ",".join(trial.stratify),
-                     "history_days": int(round(trial.history_min / DAY_MIN)),
-                     "detox_days": int(round(trial.detox_min / DAY_MIN))})
+                     "history_days": trial.history_days, "detox_days": trial.detox_days})
     return ds
