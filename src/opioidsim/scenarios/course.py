@@ -315,7 +315,8 @@ class Treatment(_Model):
                            ("blinds",))
         if self.induction_cows > 0 and self.active_or_imitated != "buprenorphine":
             raise _Problem(self.induction_cows, "induction by COWS threshold applies to buprenorphine (or a "
-                                                "placebo that blinds it, as a placebo without blinds does)", ("induction_cows",))
+                                                "placebo that blinds it, as a placebo without blinds does)",
+                           ("induction_cows",))
         if self.opioid_free_days > 0 and not self.active_or_imitated.startswith("naltrexone"):
             raise _Problem(self.opioid_free_days, "an opioid-free period before the first dose applies to "
                                                   "naltrexone (or a placebo that blinds it)", ("opioid_free_days",))
