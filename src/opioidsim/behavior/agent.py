@@ -8,13 +8,7 @@ learning, each from the literature on why drug taking escalates and persists:
 - **Drug value with a dopamine signal that cannot be predicted away** (Redish AD 2004 Science
   306:1944): the value of taking the drug moves toward the outcome like any temporal-difference
   value, but the drug's own dopamine surge D sets a floor on the update (δ ≥ D), so value keeps
-  growing with use instead of settling where the outcome is predicted. The floor holds in full
-  only for a large surge: the update is a blend of Redish's rule and plain temporal-difference
-  learning, weighted D/(D + h). A naive brain's surge keeps value growing; the small surge left by
-  tolerance, a blocked receptor (naltrexone) or an agonist already on board (methadone) is
-  learned about like any outcome, so value settles at outcome + D²/h and falls when heroin no
-  longer does much. Drug rewards do show blocking, which a floor that always holds forbids
-  (Panlilio LV et al. 2007 Pharmacol Biochem Behav 86:774).
+  growing with use instead of settling where the outcome is predicted.
 - **Homeostatic drive reduction** (Keramati M & Gutkin B 2014 eLife 3:e04811; Keramati M et al.
   2017 Phil Trans R Soc B 372:20160303): the subject is driven by the distance of its hedonic
   state below its set point; relief of that distance (withdrawal, dysphoria) is rewarding —
@@ -55,14 +49,6 @@ PARAMETERS = (
               "session or two (intake under 1 h access is stable from the first sessions: Vendruscolo 2011)"),
     Parameter("value_max", 1.2, "1", "assumed: the ceiling on learned value (Redish 2004's unbounded growth "
               "capped so that value stays a motivation of the order of drive and cues)"),
-    Parameter("surge_floor_half", 0.1, "1", "fitted to V-MAT-1 with human.programme_commitment (at full size: "
-              "heroin-positive final urine RR 0.74 on methadone, retention RR 4.21; with the floor always held, RR "
-              "0.89 and 5.39; docs/guide/06-treatment-and-trials.md): the dopamine term D at which Redish's floor "
-              "holds half (a 20 % NAc dopamine surge). A naive rat's heroin surge (D ≈ 0.5-1) keeps 83-91 % of it "
-              "(V-SA-1..3 unchanged in direction); a tolerant user's (D ≈ 0.25) 71 %, heroin on top of methadone "
-              "(D ≈ 0.2) two thirds and heroin against XR naltrexone (D ≈ 0.1) half. Blocking occurs with drug "
-              "rewards, so the drug's signal is not wholly unpredictable (Panlilio LV et al. 2007 Pharmacol "
-              "Biochem Behav 86:774)"),
     Parameter("dopamine_reward_weight", 0.5, "1", "assumed: a doubling of NAc dopamine over its naive tonic level "
               "is worth half a unit of value"),
     Parameter("relief_weight", 1.0, "1", "scale identity: relief of one unit of drive is worth one unit of value "
@@ -187,14 +173,11 @@ def craving(out: dict, agent: dict, cue_input, interoceptive, p: dict):
 def learn_from_infusion(value, out: dict, pre_drive, pre_dopamine, p: dict):
     """Value update one decision step after an infusion: outcome = the pleasure felt + relief of
     drive (Keramati & Gutkin 2014); the drug's dopamine surge D is a floor on the prediction error
-    (Redish 2004) that holds in the share D/(D + surge_floor_half), growth capped at value_max.
-    Below the ceiling a constant outcome o and surge D hold value at o + D²/surge_floor_half."""
+    (Redish 2004), growth capped at value_max."""
     surge = jnp.maximum(out["nac_dopamine"] / pre_dopamine - 1.0, 0.0)
     d = p["dopamine_reward_weight"] * surge
     pleasure = jnp.maximum(out["hedonic_state"], 0.0) / p["drive_scale"]
     outcome = pleasure + p["relief_weight"] * jnp.maximum(pre_drive - drive(out, p), 0.0)
-    error = outcome - value
-    floor_share = d / (d + p["surge_floor_half"])
-    delta = error + floor_share * jnp.maximum(d - error, 0.0)
+    delta = jnp.maximum(outcome - value, d)
     room = jnp.where(delta > 0, jnp.maximum(1.0 - value / p["value_max"], 0.0), 1.0)
     return value + p["value_learning_rate"] * delta * room
