@@ -95,7 +95,7 @@ def _params(s: Scenario) -> Optional[dict[str, Any]]:
         return None
     v = {"name": s.name, "description": s.description, "seed": str(s.cohort.seed),
          "people_per_arm": str(s.cohort.subjects // n_arms), "follow_up_weeks": str(t.follow_up_weeks),
-         "history_days": f"{t.history_min / 1440:g}", "urine_tests_per_week": str(t.urine_tests_per_week),
+         "history_days": f"{t.history_days:g}", "urine_tests_per_week": str(t.urine_tests_per_week),
          "street_dose": t.supply.dose, "methadone_dose": "80 mg", "buprenorphine_dose": "16 mg"}
     for box, name, _ in ARMS:
         v[box] = name in names
@@ -126,7 +126,7 @@ def _check_course(s: Scenario) -> None:
     if t.follow_up_weeks > L["max_follow_up_weeks"]:
         raise ScenarioError("trial.follow_up", t.follow_up, f"the trial page follows people for at most "
                             f"{L['max_follow_up_weeks']} weeks; for longer trials use 'opioidsim trial'")
-    days = t.history_min / 1440.0
+    days = t.history_days
     if days > L["max_history_days"]:
         raise ScenarioError("trial.history", t.history, f"the trial page runs at most {L['max_history_days']} days "
                             "of use before randomisation; for longer histories use 'opioidsim trial'")
@@ -230,7 +230,7 @@ def _notes(ds, s: Scenario, designed: bool) -> list[str]:
     n = int(ds.sizes["subject"])
     weeks = f"{t.follow_up_weeks} week{'s' if t.follow_up_weeks != 1 else ''}"
     chance = "" if t.block_size else ": arm sizes vary by chance"
-    notes = [f"{n} virtual people with {t.history_min / 1440:g} days of street heroin use ({t.supply.dose} "
+    notes = [f"{n} virtual people with {t.history_days:g} days of street heroin use ({t.supply.dose} "
              f"{t.supply.route}) were randomised to {len(t.arms)} arms ({t.randomisation}{chance}) and followed "
              f"for {weeks}, {t.urine_tests_per_week} research urine{'s' if t.urine_tests_per_week != 1 else ''} "
              "a week. Staying in treatment and using are each person's own choices.",
