@@ -92,3 +92,77 @@ def test_readiness_is_lognormal_with_median_one_and_the_declared_cv_and_follows_
     assert np.log(r).std() == pytest.approx(sigma, abs=4 * sigma / math.sqrt(2 * n))
     # counter-based: subjects 100-109 drawn alone are the same people
     assert np.array_equal(course_parameters(sc, supply, 10, 100)["readiness"], r[100:110])
+
+
+def _after_use(nac_ratio: float, hedonic: float = 2.0):
+    """What learn_from_infusion reads a few minutes after a use: NAc dopamine at `nac_ratio` times its
+    level before, a pleasure of hedonic/10 and no relief (the drive is as before)."""
+    out = {"nac_dopamine": 5.0 * nac_ratio, "hedonic_state": hedonic, "negative_affect": 0.0}
+    return out, 5.0
+
+
+DRUG_FREE = 1e6  # minutes since the previous use: the first use ever, or one after days off
+
+
+def test_without_a_surge_a_use_from_a_drug_free_state_is_learned_like_any_outcome():
+    # a use that raised no dopamine (a receptor blocked by naltrexone): plain temporal-difference
+    # learning, value moves a learning rate's share of the way to the outcome (pleasure 0.2)
+    p = _typical()
+    out, pre_da = _after_use(1.0)
+    pre_drive = float(ag.drive(out, p))
+    new = float(ag.learn_from_infusion(1.0, out, pre_drive, pre_da, DRUG_FREE, p))
+    assert new == pytest.approx(1.0 + p["value_learning_rate"] * (0.2 - 1.0))
+
+
+def test_in_the_drug_state_redishs_floor_holds_in_full():
+    # the same use taken within drug_state_window of the previous one (a rat's run of infusions):
+    # Redish's rule, δ = max(o - v, D) with D = 0 here, so value cannot fall; just past the window
+    # it falls as above
+    p = _typical()
+    w = p["drug_state_window"]
+    out, pre_da = _after_use(1.0)
+    pre_drive = float(ag.drive(out, p))
+    for gap in (0.0, 5.0, 0.99 * w):
+        assert float(ag.learn_from_infusion(1.0, out, pre_drive, pre_da, gap, p)) == pytest.approx(1.0), gap
+    assert float(ag.learn_from_infusion(1.0, out, pre_drive, pre_da, 1.01 * w, p)) < 1.0
+    # with a surge, value grows by the learning rate times D, slowed as it nears the ceiling
+    out, pre_da = _after_use(1.3)
+    d = p["dopamine_reward_weight"] * 0.3
+    new = float(ag.learn_from_infusion(1.0, out, pre_drive, pre_da, 5.0, p))
+    assert new == pytest.approx(1.0 + p["value_learning_rate"] * d * (1.0 - 1.0 / p["value_max"]))
+
+
+def test_a_small_surge_holds_value_at_the_outcome_plus_its_square_over_the_half():
+    # constant outcome o = 0.2 and dopamine term D = 0.5 × surge 0.3 = 0.15: the update is zero where
+    # (o - v) + D/(D + h)·(D - (o - v)) = 0, i.e. v = o + D²/h (0.425 with h = 0.1), below the ceiling
+    p = _typical()
+    h = p["surge_floor_half"]
+    out, pre_da = _after_use(1.3)
+    pre_drive = float(ag.drive(out, p))
+    d = p["dopamine_reward_weight"] * 0.3
+    expected = 0.2 + d * d / h
+    assert expected < p["value_max"]
+    for start in (1.2, 0.0):  # from the ceiling down (a tolerant user), and from naive up
+        v = start
+        for _ in range(200):
+            v = float(ag.learn_from_infusion(v, out, pre_drive, pre_da, DRUG_FREE, p))
+        assert v == pytest.approx(expected, rel=1e-6), start
+
+
+def test_a_large_surge_keeps_most_of_redishs_floor():
+    # a naive brain's surge (dopamine tripled: D = 1) keeps D/(D + h) of the floor, so value grows
+    # from 1.0 although the outcome (0.2) is far below it, and settles at the ceiling, not above
+    p = _typical()
+    out, pre_da = _after_use(3.0)
+    pre_drive = float(ag.drive(out, p))
+    d, h, v0 = 1.0, p["surge_floor_half"], 1.0
+    room = 1.0 - v0 / p["value_max"]
+    redish = v0 + p["value_learning_rate"] * d * room
+    new = float(ag.learn_from_infusion(v0, out, pre_drive, pre_da, DRUG_FREE, p))
+    blended = (0.2 - v0) + d / (d + h) * (d - (0.2 - v0))
+    assert new == pytest.approx(v0 + p["value_learning_rate"] * blended * room)
+    assert v0 < new < redish and (new - v0) > 0.8 * (redish - v0)
+    v = v0
+    for _ in range(500):
+        v = float(ag.learn_from_infusion(v, out, pre_drive, pre_da, DRUG_FREE, p))
+    assert p["value_max"] - 0.01 < v <= p["value_max"]

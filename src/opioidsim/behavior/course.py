@@ -311,13 +311,15 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         s["used_now"] = jnp.where(decide > 0, use, s["used_now"])
         s["pre_drive"] = jnp.where(use > 0, ag.drive(out, p), s["pre_drive"])
         s["pre_dopamine"] = jnp.where(use > 0, out["nac_dopamine"], s["pre_dopamine"])
+        s["gap_before_use"] = jnp.where(use > 0, s["minutes_since_use"], s["gap_before_use"])
         # == phase 1: minutes later, breathing, a bystander, and what the use taught ===============
         used = judge * s["used_now"]
         overdose = used * (out["overdose"] > 0.5)
         naloxone = overdose * (u[:, 4] < p["bystander"])
         y = y + jax.nn.one_hot(nal_idx, n_states, dtype=y.dtype) * (naloxone * p["naloxone_bystander_dose"]
                                                                     * nal_f)[:, None]
-        learned = ag.learn_from_infusion(s["drug_value"], out, s["pre_drive"], s["pre_dopamine"], p)
+        learned = ag.learn_from_infusion(s["drug_value"], out, s["pre_drive"], s["pre_dopamine"],
+                                         s["gap_before_use"], p)
         s["drug_value"] = jnp.where(used > 0, learned, s["drug_value"])
         s["habit"] = s["habit"] + p["habit_rate"] * (1.0 - s["habit"]) * used
         s["dose_multiplier"] = hu.adapt_dose(s["dose_multiplier"], out["mor_signal_vta"], used, p)

@@ -60,11 +60,14 @@ PARAMETERS = (
     Parameter("naloxone_bystander_dose", 4.0, "mg", "Narcan nasal spray label: one 4 mg intranasal spray"),
     Parameter("attend_gain", 4.0, "1", "assumed: attendance swings from a tenth to nine tenths over about a unit of "
               "the difference between the programme's pull and the street's"),
-    Parameter("programme_commitment", 1.2, "1", "assumed: the pull of a programme a person chose to enter, of "
-              "the order of a learned drug value; set by hand with medication_pull and quit_brake against a "
-              "64-subject run of the V-MAT-1 design (14 days of history, 12 weeks: retention 54 % on methadone, "
-              "20 % without, RR 2.69 (1.17-6.21), inside the 2.5-6.5 accepted around Mattick 2009's 4.4, with "
-              "medication_expectation); not fitted at full size"),
+    Parameter("programme_commitment", 0.8, "1", "assumed: the pull of a programme a person chose to enter, of "
+              "the order of a learned drug value; fitted to V-MAT-1 with agent.surge_floor_half (medication_pull "
+              "and quit_brake as set by hand before): 1.2 with a floor that always holds; with a floor that fades "
+              "outside the drug state the street pulls less (values fall below the ceiling), and 1.2 kept 55 % of "
+              "a reduced run's control arm, "
+              "0.8 kept 27 % (32 subjects, 14 days of history, 4 weeks: retention RR 2.62, urine RR 0.58), 0.5 "
+              "kept almost no one in either arm; at full size V-MAT-1 gives retention RR 4.21 (2.29-7.76) and V-CM-1 "
+              "d 0.69 (docs/guide/06-treatment-and-trials.md)"),
     Parameter("readiness_cv", 0.5, "1", "assumed: a person's readiness for treatment (to attend, and to resist a use "
               "while in a programme) varies widely between people entering treatment, and predicts who drops out "
               "early (Simpson DD & Joe GW 1993 Psychotherapy 30:357); drawn per subject, lognormal with median 1"),
@@ -109,8 +112,9 @@ PARAMETERS = (
               "2016 Cochrane CD010204)"),
     Parameter("cm_stake_base", 0.3, "1", "assumed: the first voucher at stake, in units of motivation; set by "
               "hand: three quarters of a first guess that gave d = 1.15 in a 64-subject V-CM-1 run; with the "
-              "final agent (medication_expectation included), 64 subjects (14 days of history, 12 weeks) give "
-              "d = 0.63 (0.13-1.13) against Prendergast 2006's 0.65; not fitted at full size"),
+              "agent of stop 35 (medication_expectation included), 64 subjects (14 days of history, 12 weeks) "
+              "gave d = 0.63 (0.13-1.13) against Prendergast 2006's 0.65; at full size, with stop 37's value rule, "
+              "d 0.69 (0.32-1.06)"),
     Parameter("cm_stake_step", 0.075, "1", "assumed: each consecutive negative urine raises the stake (Silverman "
               "1996: $2.50 rising by $1.50 per consecutive negative sample)"),
     Parameter("cm_stake_max", 0.9, "1", "assumed: the stake stops growing after ~8 consecutive negatives "
@@ -130,8 +134,8 @@ PARAMETERS = (
 
 #: the agent's per-subject states in a course (besides agent.AGENT_STATES it does not use)
 HUMAN_STATES = ("drug_value", "habit", "dose_multiplier", "missed_days", "dropped", "inducted", "waiting",
-                "minutes_since_use", "cm_streak", "alive", "used_now", "pre_drive", "pre_dopamine", "med_relief",
-                "med_pending", "distress_at_dose")
+                "minutes_since_use", "cm_streak", "alive", "used_now", "pre_drive", "pre_dopamine",
+                "gap_before_use", "med_relief", "med_pending", "distress_at_dose")
 
 
 def initial_human_state(n: int, p: dict) -> dict:
@@ -141,6 +145,7 @@ def initial_human_state(n: int, p: dict) -> dict:
     s["dose_multiplier"] = jnp.ones(n)
     s["alive"] = jnp.ones(n)
     s["pre_dopamine"] = jnp.ones(n)  # only read after a use has set it
+    s["gap_before_use"] = jnp.full(n, 1e6)  # likewise
     s["minutes_since_use"] = jnp.full(n, 1e6)  # never used
     return s
 

@@ -99,7 +99,7 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
         minutes = quanta * QUANTUM_MIN
         judge = (a["pending"] > 0) & (a["pending"] <= minutes)
         a["drug_value"] = jnp.where(judge, ag.learn_from_infusion(a["drug_value"], out, a["pre_drive"],
-                                                                    a["pre_dopamine"], p),
+                                                                    a["pre_dopamine"], a["gap_before_use"], p),
                                     a["drug_value"])
         a["pending"] = jnp.maximum(a["pending"] - minutes, 0.0)
         # -- decide ----------------------------------------------------------------------------------
@@ -135,6 +135,7 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
         first = (infusion > 0) & (a["pending"] <= 0)
         a["pre_drive"] = jnp.where(first, ag.drive(out, p), a["pre_drive"])
         a["pre_dopamine"] = jnp.where(first, out["nac_dopamine"], a["pre_dopamine"])
+        a["gap_before_use"] = jnp.where(first, a["minutes_since_dose"], a["gap_before_use"])
         a["pending"] = jnp.where(infusion > 0, p["outcome_delay"] + minutes, a["pending"])
         # -- place conditioning --------------------------------------------------------------------
         k_ctx = 1.0 - jnp.exp(-p["cpp_learning_rate"] * minutes)
