@@ -66,13 +66,15 @@ PARAMETERS = (
               "(D ≈ 0.25) 71 %, heroin on top of methadone (D ≈ 0.2) two thirds and heroin against XR naltrexone "
               "(D ≈ 0.1) half. Blocking occurs with drug rewards, so the drug's signal is not wholly unpredictable "
               "(Panlilio LV et al. 2007 Pharmacol Biochem Behav 86:774)"),
-    Parameter("drug_state_window", 240.0, "min", "fitted to V-SA-1: a use within this long of the previous one is "
+    Parameter("drug_state_window", 180.0, "min", "fitted to V-SA-1: a use within this long of the previous one is "
               "taken in the drug state, where Redish's floor holds in full. A long-access rat's infusion raises NAc "
               "dopamine by only 0-4 % over the level it meets and its outcome is near zero (measured after 8 "
               "sessions of 11 h access), so with the floor fading everywhere its value falls to zero and it stops "
               "escalating (stop 36: 12 h ×1.17); with a 60 min window 23 h-access rats still lose value between "
-              "bouts (×1.35, want ≥ 1.5), with 240 min ×1.94. Of the order of the 3-5 h a heroin dose acts, the "
-              "interval within which users re-dose"),
+              "bouts (×1.35, want ≥ 1.5), with 120, 180 or 240 min ×1.94. 180 min: of the order of morphine's "
+              "elimination half-life (2.3 h from pk.morphine_volume / pk.morphine_clearance: Glare & Walsh 1991, "
+              "Rook 2006), and below the built-in trials' 4 h decision interval, so uses at successive decisions "
+              "there are judged from a drug-free state"),
     Parameter("dopamine_reward_weight", 0.5, "1", "assumed: a doubling of NAc dopamine over its naive tonic level "
               "is worth half a unit of value"),
     Parameter("relief_weight", 1.0, "1", "scale identity: relief of one unit of drive is worth one unit of value "
