@@ -610,7 +610,7 @@ def mutated_groups(draw) -> dict:
 
 
 BUILTIN_COURSES = ["life-prison-release", "trial-buprenorphine-dose", "trial-contingency-management",
-                   "trial-methadone-vs-no-substitution"]
+                   "trial-methadone-vs-no-substitution", "trial-naltrexone-xr"]
 
 
 @st.composite
