@@ -166,3 +166,50 @@ def test_a_large_surge_keeps_most_of_redishs_floor():
     for _ in range(500):
         v = float(ag.learn_from_infusion(v, out, pre_drive, pre_da, DRUG_FREE, p))
     assert p["value_max"] - 0.01 < v <= p["value_max"]
+
+
+def _vta_on_board(**bound) -> dict:
+    """The receptor module's outputs with the VTA fractions bound by each named drug and nothing
+    else on board, in a naive brain."""
+    from opioidsim.model import receptor as rc
+    from opioidsim.model.tolerance import REGIONS as TOLERANT
+
+    p = {k: par.internal_value for k, par in check_parameters(rc.PARAMETERS).items()}
+    y = {rc.bound_state(r, lig): (bound.get(lig.drug, 0.0) if r == "vta" else 0.0)
+         for r in rc.REGIONS for lig in rc.LIGANDS}
+    u = {f"mor_capacity_{r}": 1.0 for r in TOLERANT}
+    return rc.ReceptorModule().outputs(y, u, p), p
+
+
+def _hill(x, half, n):
+    return x ** n / (half ** n + x ** n)
+
+
+def test_satiety_counts_each_ligand_for_its_efficacy():
+    """An agonist satisfies by its occupancy, a partial agonist by efficacy × occupancy (it signals a
+    fraction of a full agonist's effect at the same occupancy), an antagonist not at all."""
+    p = _typical()
+    half, n = p["satiety_half_occupancy"], p["satiety_hill"]
+    methadone, _ = _vta_on_board(methadone=0.7)
+    bup, rp = _vta_on_board(buprenorphine=0.7)
+    naltrexone, _ = _vta_on_board(naltrexone=0.7)
+    efficacy = rp["buprenorphine_efficacy"]
+    assert 0.0 < efficacy < 1.0  # a partial agonist
+    for out in (methadone, bup, naltrexone):
+        assert float(out["mor_occupancy_vta"]) == pytest.approx(0.7)  # all three occupy alike
+    assert float(ag.satiety(methadone, p)) == pytest.approx(_hill(0.7, half, n))
+    assert float(ag.satiety(bup, p)) == pytest.approx(_hill(efficacy * 0.7, half, n))
+    assert float(ag.satiety(naltrexone, p)) == 0.0
+    # ligands add: heroin beside buprenorphine
+    both, _ = _vta_on_board(heroin=0.2, buprenorphine=0.5)
+    assert float(ag.satiety(both, p)) == pytest.approx(_hill(0.2 + efficacy * 0.5, half, n))
+
+
+def test_wanting_is_scaled_by_what_is_left_unsated():
+    p = _typical()
+    out = {"cue_glutamate": 1.0}  # no cue-evoked glutamate: salience 1
+    value, habit = 0.8, 0.4
+    full = value + p["habit_weight"] * habit
+    assert float(hu.wanting(value, habit, 0.5, 0.0, 0.0, 0.0, out, p)) == pytest.approx(full)
+    assert float(hu.wanting(value, habit, 0.5, 0.0, 0.0, 0.25, out, p)) == pytest.approx(0.75 * full)
+    assert float(hu.wanting(value, habit, 0.5, 0.0, 0.0, 1.0, out, p)) == pytest.approx(0.0)

@@ -81,8 +81,9 @@ PARAMETERS = (
               "(Keramati & Gutkin 2014: reward = reduction of the homeostatic deviation)"),
     Parameter("drive_weight", 1.0, "1", "scale identity: the homeostatic deviation adds to motivation one for one"),
     Parameter("drive_scale", 10.0, "1", "scale definition: hedonic state and negative affect are 0-10 scales"),
-    Parameter("satiety_half_occupancy", 0.6, "1", "assumed: VTA MOR occupancy of 0.6 (two thirds of the peak after "
-              "a 60 µg/kg infusion in a rat) halves the pull of more drug (load-maintenance: Tsibulsky & Norman 1999)"),
+    Parameter("satiety_half_occupancy", 0.6, "1", "assumed: VTA MOR occupancy of 0.6 by a full agonist (two thirds "
+              "of the peak after a 60 µg/kg infusion in a rat) halves the pull of more drug (load-maintenance: "
+              "Tsibulsky & Norman 1999); a partial agonist counts for its efficacy × occupancy (see satiety)"),
     Parameter("satiety_hill", 4.0, "1", "assumed: satiety switches on over a narrow band of brain drug levels (a "
               "satiety threshold: Tsibulsky & Norman 1999)"),
     Parameter("chamber_cue_strength", 0.5, "1", "assumed: the self-administration chamber is a weaker cue than a "
@@ -141,10 +142,15 @@ def drive(out: dict, p: dict):
 
 
 def satiety(out: dict, p: dict):
-    """How much the drug on board satisfies (0-1): from VTA receptor occupancy, the amount of drug
-    the brain senses, not from the signal it still gives (tolerance lowers the signal, and the
-    rewarding outcome with it, but not the sense of being loaded)."""
-    return hill(out["mor_occupancy_vta"], p["satiety_half_occupancy"], p["satiety_hill"])
+    """How much the opioid on board satisfies (0-1): from the VTA receptors' efficacy-weighted
+    occupancy, the amount of agonist the brain senses, not from the signal it still gives
+    (tolerance lowers the signal, and the rewarding outcome with it, but not the sense of being
+    loaded). An antagonist occupies without satisfying; a partial agonist (buprenorphine, efficacy
+    0.5) satisfies like a full agonist at half its occupancy: patients on 16 mg still used heroin
+    in most weeks (Fudala PJ et al. 2003 N Engl J Med 349:949: 20.7 % of urines opioid-negative,
+    placebo 5.8 %), and only doses of 16 mg or more cut use against placebo (Mattick RP et al. 2014
+    Cochrane CD002207)."""
+    return hill(out["mor_stimulus_vta"], p["satiety_half_occupancy"], p["satiety_hill"])
 
 
 def salience(out: dict, cue_input, p: dict):

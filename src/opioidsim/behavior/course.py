@@ -32,7 +32,6 @@ from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, lo
     subject_parameters, subject_uniforms
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
-from ..model.receptor import LIGANDS, bound_state
 from ..params import check_parameters
 from ..readouts import READOUTS
 from ..scenarios.course import (CO_OCCURRING_DISORDERS, DAY_MIN, MEDICATION_ROUTE,
@@ -230,8 +229,6 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
     atol = state_atol(model)
     n_states = model.n_states
     h = jnp.asarray(QUANTUM_MIN, dtype=jnp.float64)
-    bound_idx = jnp.asarray([model.index[bound_state("vta", lig)] for lig in LIGANDS])
-    efficacy_names = [lig.efficacy for lig in LIGANDS]
     arrest_idx = model.index["arrest"]
 
     def one_step(p, consts, carry, x):
@@ -250,13 +247,11 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         u = jax.vmap(lambda k: jax.random.uniform(k, (5,), dtype=jnp.float64))(
             jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, k_step))
         # -- what the subject feels ----------------------------------------------------------------
-        agonist = jnp.stack([p[e] > 0 for e in efficacy_names], axis=-1)
-        agonist_occ = jnp.sum(y[:, bound_idx] * agonist, axis=-1)
         trait = p["depressed"] * p["depression_drive"] * (1.0 - p["antidepressant_relief"] * antidepressant)
         stress_w = (1.0 + p["ptsd_stress_gain"] * p["ptsd"]) * (1.0 - p["stress_therapy_reduction"] * stress_therapy)
         drv = hu.distress(out, trait, stress_w, p)
         cue = p["community_cue_strength"]
-        want = hu.wanting(s["drug_value"], s["habit"], cue, cbt, support, agonist_occ, out, p)
+        want = hu.wanting(s["drug_value"], s["habit"], cue, cbt, support, ag.satiety(out, p), out, p)
         craving = p["craving_scale"] * jnp.tanh((hu.wanting(s["drug_value"], s["habit"], cue, cbt, support, 0.0,
                                                             out, p) + drv) / 2.0)
         # == phase 0: decide ==========================================================================

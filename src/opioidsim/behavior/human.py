@@ -16,8 +16,9 @@ control. A person adds three things:
   clinic; a dose is judged only when no street use around it muddles the comparison. The
   enrolment visit is always attended, and being in a programme adds a resolve not to use.
   Medication acts only through the physiology: methadone and buprenorphine sit on the receptors
-  (satiety, blockade) and lift withdrawal (drive); naltrexone occupies without signalling, so it
-  blocks heroin but relieves nothing. Missing days in a row means discharge: retention is
+  (satiety, blockade) and lift withdrawal (drive), buprenorphine, a partial agonist, satisfying
+  in proportion to its efficacy; naltrexone occupies without signalling, so it blocks heroin but
+  relieves nothing. Missing days in a row means discharge: retention is
   behaviour, not a constant.
 - **A habitual dose.** Users titrate their bag to the effect they seek, so the dose grows with
   tolerance and stays there as a habit when tolerance fades (forced abstinence): the overdose risk
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ..model.base import excess, hill, sigmoid
+from ..model.base import excess, sigmoid
 from ..params import Parameter
 from . import agent as ag
 
@@ -150,11 +151,6 @@ def initial_human_state(n: int, p: dict) -> dict:
     return s
 
 
-def sated(agonist_occupancy, p: dict):
-    """Satiety from agonist occupancy of VTA receptors (an antagonist occupies without satisfying)."""
-    return hill(agonist_occupancy, p["satiety_half_occupancy"], p["satiety_hill"])
-
-
 def distress(out: dict, trait_drive, stress_weight, p: dict):
     """The homeostatic drive of agent.drive with the subject's traits: depression adds a deficit
     below the set point, PTSD and stress therapies scale the weight of negative affect."""
@@ -162,13 +158,14 @@ def distress(out: dict, trait_drive, stress_weight, p: dict):
     return hedonic_gap / p["drive_scale"] + stress_weight * out["negative_affect"] / p["drive_scale"] + trait_drive
 
 
-def wanting(value, habit, cue, cbt, support, agonist_occupancy, out: dict, p: dict):
+def wanting(value, habit, cue, cbt, support, satiety, out: dict, p: dict):
     """Unsated pull toward a use: (value × salience + habit) × (1 − satiety), less what CBT and
-    support take off."""
+    support take off. `satiety` (0-1) is agent.satiety of the opioid on board (0: the pull before
+    any is sensed, as craving is rated)."""
     evoked = jnp.maximum(out["cue_glutamate"] - 1.0, 0.0)
     salience = 1.0 + p["cue_weight"] * evoked * cue * (1.0 - p["cbt_cue_reduction"] * cbt)
     pull = value * salience + p["habit_weight"] * habit
-    return pull * (1.0 - sated(agonist_occupancy, p)) * (1.0 - p["support_use_reduction"] * support)
+    return pull * (1.0 - satiety) * (1.0 - p["support_use_reduction"] * support)
 
 
 def use_motivation(want, drive_now, pfc, cbt, stake, in_programme, p: dict):

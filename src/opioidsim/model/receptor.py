@@ -225,6 +225,7 @@ class ReceptorModule(Module):
     # the locus coeruleus shares the brainstem's binding but has its own tolerance and transduction
     inputs = tuple(lig.effect_input for lig in LIGANDS) + tuple(f"mor_capacity_{r}" for r in TOLERANT_REGIONS)
     provides = (tuple(f"mor_occupancy_{r}" for r in REGIONS) + tuple(f"mor_signal_{r}" for r in REGIONS)
+                + tuple(f"mor_stimulus_{r}" for r in REGIONS)
                 + ("mor_signal_lc",) + tuple(f"mor_activation_{r}" for r in TOLERANT_REGIONS))
 
     @staticmethod
@@ -238,6 +239,8 @@ class ReceptorModule(Module):
         for r in REGIONS:
             out[f"mor_occupancy_{r}"] = sum(y[bound_state(r, lig)] for lig in LIGANDS)
             stimulus[r] = sum(p[lig.efficacy] * y[bound_state(r, lig)] for lig in LIGANDS)
+            # what the receptors sense of the agonists on board, before tolerance: behaviour's satiety
+            out[f"mor_stimulus_{r}"] = stimulus[r]
             # receptors activated, before transduction: what desensitises them (model/tolerance.py)
             out[f"mor_activation_{r}"] = u[f"mor_capacity_{r}"] * stimulus[r]
             out[f"mor_signal_{r}"] = transduced_signal(stimulus[r], u[f"mor_capacity_{r}"], p[f"mor_reserve_{r}"])

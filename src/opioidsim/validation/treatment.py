@@ -77,15 +77,22 @@ def mat2(reduced: bool = False):
     arms = [a for a in ds.attrs["arms"].split(",")[1:]]
     ret = {a: _row(t, "retention", a, "RR") for a in arms}
     use = {a: _row(t, "urine_negative_proportion", a) for a in arms}
+    final = {a: _row(t, "urine_positive_final", a, "RR") for a in arms}
     high = arms[-1]
-    if reduced:  # the highest dose retains at least as many as placebo, and cuts illicit use
-        ok = ret[high].value_arm >= ret[high].value_control and use[high].estimate > 0
+    if reduced:
+        # the highest dose retains at least as many as placebo and leaves fewer opioid-positive final
+        # urines (a missed one counts as positive). Not the d of the full form: at four weeks from a
+        # week of use it turns on the handful of tested placebo patients, among them those who
+        # abstain from the start (docs/guide/06-treatment-and-trials.md), and its sign changed
+        # with the cohort's seed (seeds 8-12: negative at one before stop 38, at four since)
+        ok = ret[high].value_arm >= ret[high].value_control and final[high].value_arm < final[high].value_control
     else:
         rr = [ret[a].estimate for a in arms]
         ok = (all(1.2 <= r <= 3.0 for r in rr) and rr[-1] >= rr[0]
               and use[high].lower > 0 and all(use[a].lower <= 0 for a in arms[:-1]))
     txt = "; ".join(f"{a}: retention RR {ret[a].estimate:.2f} ({ret[a].lower:.2f}-{ret[a].upper:.2f}), "
-                    f"negative urines d {use[a].estimate:+.2f} ({use[a].lower:+.2f} to {use[a].upper:+.2f})"
+                    f"negative urines d {use[a].estimate:+.2f} ({use[a].lower:+.2f} to {use[a].upper:+.2f}), "
+                    f"positive final urine {final[a].value_arm:.0%} vs {final[a].value_control:.0%}"
                     for a in arms) + f"; n = {ds.sizes['subject']}"
     return Outcome(txt, bool(ok), float(ret[high].estimate))
 
