@@ -168,9 +168,9 @@ def test_a_large_surge_keeps_most_of_redishs_floor():
     assert p["value_max"] - 0.01 < v <= p["value_max"]
 
 
-def _vta_on_board(**bound) -> dict:
-    """The receptor module's outputs with the VTA fractions bound by each named drug and nothing
-    else on board, in a naive brain."""
+def _vta_on_board(**bound) -> tuple[dict, dict]:
+    """The receptor module's outputs and parameters with the VTA fractions bound by each named drug
+    and nothing else on board, in a naive brain."""
     from opioidsim.model import receptor as rc
     from opioidsim.model.tolerance import REGIONS as TOLERANT
 
