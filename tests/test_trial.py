@@ -488,3 +488,19 @@ def test_builtin_naltrexone_trial_retains_more_and_keeps_more_abstinent_than_its
     assert retention.control == "placebo"
     assert retention.value_arm > retention.value_control
     assert abstinent.value_arm > abstinent.value_control
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the placebo patients who keep coming are those who abstain from "
+                   "the start (high readiness), so their tested urines are far more often negative than a real "
+                   "placebo arm's; docs/guide/06-treatment-and-trials.md, 'Who the placebo arm keeps'")
+def test_placebo_patients_mostly_give_opioid_positive_urines():
+    # Fudala PJ et al. 2003 N Engl J Med 349:949, 4 weeks of blinded placebo tablets given daily:
+    # 5.8 % of the urines were opioid-negative (16 mg buprenorphine: 20.7 %). Accept up to 15 % of
+    # the placebo arm's tested urines negative in the built-in buprenorphine design cut to 4 weeks
+    from opioidsim.validation.treatment import MAT2
+
+    ds, _ = run_trial(MAT2, subjects=48, history="30d", follow_up="4w")
+    tested = ds["urine_positive"].values[ds.arm.values == "placebo"]
+    tested = tested[~np.isnan(tested)]
+    assert tested.size >= 10  # enough placebo urines to judge
+    assert 1.0 - tested.mean() <= 0.15, f"{1.0 - tested.mean():.0%} of {tested.size} placebo urines negative"
