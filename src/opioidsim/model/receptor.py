@@ -235,17 +235,18 @@ class ReceptorModule(Module):
 
     def outputs(self, y, u, p):
         out = {}
-        stimulus = {}  # efficacy-weighted occupancy
         for r in REGIONS:
             out[f"mor_occupancy_{r}"] = sum(y[bound_state(r, lig)] for lig in LIGANDS)
-            stimulus[r] = sum(p[lig.efficacy] * y[bound_state(r, lig)] for lig in LIGANDS)
-            # what the receptors sense of the agonists on board, before tolerance: behaviour's satiety
-            out[f"mor_stimulus_{r}"] = stimulus[r]
+            # the efficacy-weighted occupancy (stimulus): what the receptors sense of the agonists on
+            # board, before tolerance (behaviour's satiety reads it)
+            stimulus = sum(p[lig.efficacy] * y[bound_state(r, lig)] for lig in LIGANDS)
+            out[f"mor_stimulus_{r}"] = stimulus
             # receptors activated, before transduction: what desensitises them (model/tolerance.py)
-            out[f"mor_activation_{r}"] = u[f"mor_capacity_{r}"] * stimulus[r]
-            out[f"mor_signal_{r}"] = transduced_signal(stimulus[r], u[f"mor_capacity_{r}"], p[f"mor_reserve_{r}"])
-        out["mor_activation_lc"] = u["mor_capacity_lc"] * stimulus["brainstem"]
-        out["mor_signal_lc"] = transduced_signal(stimulus["brainstem"], u["mor_capacity_lc"], p["mor_reserve_lc"])
+            out[f"mor_activation_{r}"] = u[f"mor_capacity_{r}"] * stimulus
+            out[f"mor_signal_{r}"] = transduced_signal(stimulus, u[f"mor_capacity_{r}"], p[f"mor_reserve_{r}"])
+        out["mor_activation_lc"] = u["mor_capacity_lc"] * out["mor_stimulus_brainstem"]
+        out["mor_signal_lc"] = transduced_signal(out["mor_stimulus_brainstem"], u["mor_capacity_lc"],
+                                                 p["mor_reserve_lc"])
         return out
 
     def rates(self, t, y, u, p):
