@@ -60,7 +60,8 @@ PARAMETERS = (
               "capped so that value stays a motivation of the order of drive and cues)"),
     Parameter("surge_floor_half", 0.1, "1", "fitted to V-MAT-1 with human.programme_commitment (at full size: "
               "heroin-positive final urine RR 0.74 on methadone, retention RR 4.21; with the floor always held, RR "
-              "0.89 and 5.39; docs/guide/06-treatment-and-trials.md): the "
+              "0.89 and 5.39; 0.75 and 5.69 since human.medication_pull was refitted at stop 39; "
+              "docs/guide/06-treatment-and-trials.md): the "
               "dopamine term D at which Redish's floor holds half for a use from a drug-free state (a 20 % NAc "
               "dopamine surge). A naive brain's heroin surge (D ≈ 0.5-1) keeps 83-91 % of it; a tolerant user's "
               "(D ≈ 0.25) 71 %, heroin on top of methadone (D ≈ 0.2) two thirds and heroin against XR naltrexone "

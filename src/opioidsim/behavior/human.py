@@ -66,8 +66,10 @@ PARAMETERS = (
               "and quit_brake as set by hand before): 1.2 with a floor that always holds; with a floor that fades "
               "outside the drug state the street pulls less (values fall below the ceiling), and 1.2 kept 55 % of "
               "a reduced run's control arm, 0.8 kept 27 % (32 subjects, 14 days of history, 4 weeks: retention "
-              "RR 2.62, urine RR 0.58), 0.5 kept almost no one in either arm; at full size V-MAT-1 gives "
-              "retention RR 4.21 (2.29-7.76) and V-CM-1 d 0.69 (docs/guide/06-treatment-and-trials.md)"),
+              "RR 2.62, urine RR 0.58), 0.5 kept almost no one in either arm; at full size V-MAT-1 gave "
+              "retention RR 4.21 (2.29-7.76) and V-CM-1 d 0.69, and since medication_pull and "
+              "medication_relief_learning_rate were fitted (stop 39) RR 5.69 and d 0.74 "
+              "(docs/guide/06-treatment-and-trials.md)"),
     Parameter("readiness_cv", 0.5, "1", "assumed: a person's readiness for treatment (to attend, and to resist a use "
               "while in a programme) varies widely between people entering treatment, and predicts who drops out "
               "early (Simpson DD & Joe GW 1993 Psychotherapy 30:357); drawn per subject, lognormal with median 1"),
