@@ -83,8 +83,9 @@ PARAMETERS = (
               "of placebo urines opioid-negative). At 0.5 (a handful of doses teach it) placebo arms emptied: "
               "V-MAT-2 retention RR 3.98 / 5.56 / 6.36 at 4 / 8 / 16 mg against Mattick RP et al. 2014 Cochrane "
               "CD002207's 1.50 / 1.74 / 1.82; at 0.03 (medication_pull 3.25) 1.45 / 1.73 / 1.79, V-MAT-1 RR 5.69, "
-              "V-CM-1 d 0.74 (docs/guide/06-treatment-and-trials.md); the relief is judged at the next decision "
-              "step after the dose"),
+              "V-CM-1 d 0.74 (docs/guide/06-treatment-and-trials.md); it holds the 12-week retention, not its "
+              "course: at 4 weeks placebo keeps as many as buprenorphine (94 %); the relief is judged at the next "
+              "decision step after the dose"),
     Parameter("medication_expectation", 0.2, "1", "assumed: the share of withdrawal and dysphoria a person "
               "enrolling in methadone or buprenorphine treatment expects the dose to relieve, before any dose "
               "(people seek agonist treatment to stop withdrawal; most have been treated or used diverted "
