@@ -18,8 +18,6 @@ Regions share ligand binding constants; they differ downstream in how the signal
 """
 from __future__ import annotations
 
-import jax.numpy as jnp
-
 from ..params import Parameter
 from .base import Module, State, safe_pow
 from .pk import MW

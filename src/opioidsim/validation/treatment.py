@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from functools import lru_cache, partial
 
-import numpy as np
-
 from ..scenarios import load_scenario
 
 MAT1 = "trial-methadone-vs-no-substitution"
