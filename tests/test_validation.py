@@ -53,3 +53,19 @@ def test_a_batch_of_schedules_gives_each_subject_its_own_run():
         for name in ("plasma_morphine", "mor_occupancy_vta", "nac_dopamine", "ventilation"):
             np.testing.assert_allclose(both[name][i], alone[name], rtol=1e-9, atol=1e-12)
     assert both["plasma_naloxone"][0].max() == 0.0 < both["plasma_naloxone"][1].max()  # the rows differ
+
+
+def test_mat2_full_form_holds_each_dose_to_its_bands_published_interval():
+    """V-MAT-2's full criterion against Mattick 2014's pooled figures: the review's own point
+    estimates pass (retention RR 1.50 / 1.74 / 1.82; morphine-positive urine SMD +0.10 / -0.08 /
+    -1.17, sign turned for negative urines), a medium dose that cuts use beyond its band's upper
+    bound (+0.78) fails, as do a high dose that cuts none and a retention outside its interval."""
+    from opioidsim.validation.treatment import mat2_inside_published
+
+    published_rr, published_d = (1.50, 1.74, 1.82), (-0.10, 0.08, 1.17)
+    assert mat2_inside_published(published_rr, published_d)
+    assert not mat2_inside_published(published_rr, (-0.10, 0.92, 1.17))  # stop 39's 8 mg arm
+    assert not mat2_inside_published(published_rr, (-0.10, 0.08, 0.0))  # 16 mg no better than placebo
+    assert not mat2_inside_published((1.50, 3.10, 1.82), published_d)  # medium band's RR CI ends at 2.87
+    assert not mat2_inside_published((1.82, 1.74, 1.50), published_d)  # retention falling with dose
+    assert not mat2_inside_published(published_rr[:2], published_d[:2])  # one band missing
