@@ -63,6 +63,60 @@ def test_bad_trial_input_names_the_field(change, field):
     assert field in msg, msg
 
 
+PUBLISHED = """
+[[trial.published]]
+outcome = "retention"
+arm = "methadone"
+measure = "RR"
+estimate = 4.44
+lower = 3.26
+upper = 6.04
+source = "Mattick RP et al. 2009 Cochrane CD002209"
+"""
+
+
+def test_a_published_figure_round_trips_and_reaches_the_results():
+    s = Scenario.from_toml_text(TRIAL_TOML + PUBLISHED)
+    (p,) = s.trial.published
+    assert (p.outcome, p.arm, p.measure, p.estimate, p.lower, p.upper) == ("retention", "methadone", "RR", 4.44,
+                                                                           3.26, 6.04)
+    assert Scenario.from_toml_text(s.to_toml()) == s
+    no_ci = Scenario.from_toml_text(TRIAL_TOML + PUBLISHED.replace("lower = 3.26\nupper = 6.04\n", ""))
+    assert no_ci.trial.published[0].lower is None and Scenario.from_toml_text(no_ci.to_toml()) == no_ci
+
+
+@pytest.mark.parametrize("change, field, words", [
+    (('arm = "methadone"\nmeasure', 'arm = "control"\nmeasure'), "trial.published[0].arm", "treatment arm"),
+    (('arm = "methadone"\nmeasure', 'arm = "metadone"\nmeasure'), "trial.published[0].arm", "methadone"),
+    (('outcome = "retention"', 'outcome = "retension"'), "trial.published[0].outcome", "urine_positive_final"),
+    (('measure = "RR"', 'measure = "d"'), "trial.published[0].measure", "RR or OR"),
+    (('estimate = 4.44', 'estimate = 7.0'), "trial.published[0].estimate", "3.26 to 6.04"),
+    (('lower = 3.26\n', ''), "trial.published[0].upper", "lower"),
+    (('estimate = 4.44\nlower = 3.26', 'estimate = 0.5\nlower = -1.0'), "trial.published[0].lower", "above 0"),
+    (('estimate = 4.44', 'estimate = "4.44"'), "trial.published[0].estimate", "number"),
+    (('source = "Mattick RP et al. 2009 Cochrane CD002209"\n', ''), "trial.published[0].source", "missing"),
+])
+def test_a_bad_published_figure_names_the_field(change, field, words):
+    msg = _error(TRIAL_TOML + PUBLISHED.replace(*change))
+    assert field in msg and words in msg, msg
+
+
+def test_one_published_figure_per_outcome_arm_and_measure():
+    msg = _error(TRIAL_TOML + PUBLISHED + PUBLISHED)
+    assert "trial.published[1].measure" in msg and "already given" in msg, msg
+
+
+def test_the_built_in_trials_name_the_figures_their_targets_check():
+    """The meta-analyses behind V-MAT-1 and V-MAT-2 give a figure for each arm and outcome the
+    targets read (Mattick 2009 retention RR 4.44 (3.26-6.04); Mattick 2014 by dose band)."""
+    mat1 = {(p.outcome, p.arm): (p.estimate, p.lower, p.upper) for p in load_scenario(MAT1).trial.published}
+    assert mat1[("retention", "methadone")] == (4.44, 3.26, 6.04)
+    assert mat1[("urine_positive_final", "methadone")] == (0.66, 0.56, 0.78)
+    mat2 = load_scenario("trial-buprenorphine-dose").trial
+    names = {(p.outcome, p.arm) for p in mat2.published}
+    assert names == {(o, a.name) for o in ("retention", "urine_negative_proportion") for a in mat2.arms[1:]}
+
+
 def test_a_scenario_is_one_kind_of_course():
     msg = _error(TRIAL_TOML + '\n[life]\n[[life.period]]\nkind = "community"\nduration = "10d"\n')
     assert "trial" in msg and "life" in msg
@@ -144,6 +198,12 @@ name = "no-tablet"
 [[trial.arm]]
 name = "placebo"
 medication = "placebo"
+[[trial.published]]
+outcome = "retention"
+arm = "placebo"
+measure = "RR"
+estimate = 1.0
+source = "a figure to carry through the run"
 """
 
 
@@ -154,7 +214,14 @@ def test_a_placebo_arm_enrols_expecting_relief_and_gets_no_drug():
     the judged tablets (learn_medication_relief), never above 1."""
     from opioidsim.trial.simulate import simulate_trial
 
+    from opioidsim.trial.stats import published_comparison, trial_outcomes
+
     ds = simulate_trial(Scenario.from_toml_text(PLACEBO_TRIAL))
+    # the scenario's published figure travels with the results, beside the same estimate
+    (row,) = published_comparison(ds).itertuples()
+    rr = trial_outcomes(ds).query("outcome == 'retention' and measure == 'RR'").iloc[0]
+    assert (row.arm, row.published, row.source) == ("placebo", 1.0, "a figure to carry through the run")
+    assert row.simulated == rr.estimate or (np.isnan(row.simulated) and np.isnan(rr.estimate))
     arm = ds.arm.values
     assert (arm == "placebo").sum() == 2 and (arm == "no-tablet").sum() == 2  # one block of four
     assert ds.attrs["randomisation"] == "permuted blocks of 4, 1:1 within each block"

@@ -10,6 +10,7 @@ simulation of the RR interval. The trial Dataset is a fake built with numpy rand
 from __future__ import annotations
 
 import base64
+import json
 import math
 import os
 import re
@@ -27,6 +28,7 @@ from opioidsim.trial.report import render_trial_report, trial_figure, write_tria
 from opioidsim.trial.stats import (
     CONSORT_COLUMNS,
     OUTCOME_COLUMNS,
+    PUBLISHED_COLUMNS,
     Estimate,
     cohens_d,
     consort_flow,
@@ -35,6 +37,7 @@ from opioidsim.trial.stats import (
     kaplan_meier,
     log_rank,
     odds_ratio,
+    published_comparison,
     retention_time_event,
     risk_difference,
     risk_ratio,
@@ -497,3 +500,85 @@ def test_trial_figure_and_report_cope_with_no_events():
     assert len(fig.axes) == 5
     page = render_trial_report(ds)
     assert "not estimable" in page
+
+
+# -- [[trial.published]]: the simulated estimates beside the published ones -----------------------
+def _with_published(ds: xr.Dataset, entries: list[dict]) -> xr.Dataset:
+    ds = ds.copy()
+    ds.attrs["published"] = json.dumps(entries)
+    return ds
+
+
+def test_published_comparison_sets_each_figure_beside_the_same_estimate():
+    """Both flags follow from the numbers, worked here by hand from the risk ratio of the counts:
+    a published CI that holds the simulated estimate and one that does not; a paper without a CI
+    (the first flag is then empty); an outcome the simulated trial did not estimate."""
+    ds = fake_trial(seed=8)
+    hit = ds.retained.values == 1
+    ref = risk_ratio(*_counts(ds, "methadone", hit), *_counts(ds, "treatment as usual", hit))
+    entries = [
+        dict(outcome="retention", arm="methadone", measure="RR", estimate=ref.value, lower=ref.value / 2,
+             upper=ref.value * 2, source="a paper that found the same"),
+        dict(outcome="retention", arm="methadone", measure="OR", estimate=1e3, lower=500.0, upper=2e3,
+             source="a paper far off"),
+        dict(outcome="days_abstinent", arm="methadone", measure="d", estimate=0.0, source="no interval given"),
+        dict(outcome="mortality", arm="methadone", measure="OR", estimate=1.0, source="not an outcome measure here"),
+    ]
+    out = published_comparison(_with_published(ds, entries))
+    assert list(out.columns) == PUBLISHED_COLUMNS and len(out) == 4
+    same, far, no_ci, missing = (out.iloc[i] for i in range(4))
+    assert (same.simulated, same.simulated_lower, same.simulated_upper) == pytest.approx((ref.value, ref.lower, ref.upper))
+    assert bool(same.simulated_in_published_ci) and bool(same.published_in_simulated_ci)
+    assert not bool(far.simulated_in_published_ci) and not bool(far.published_in_simulated_ci)
+    assert no_ci.simulated_in_published_ci is pd.NA and math.isnan(no_ci.published_lower)
+    d = cohens_d(ds.days_abstinent.values[ds.arm.values == "methadone"],
+                 ds.days_abstinent.values[ds.arm.values == "treatment as usual"])
+    assert bool(no_ci.published_in_simulated_ci) == (d.lower <= 0.0 <= d.upper)
+    assert math.isnan(missing.simulated) and missing.published_in_simulated_ci is pd.NA
+    assert list(out.source) == [e["source"] for e in entries]
+
+
+def test_the_trial_report_and_its_files_show_the_published_figures(tmp_path: Path):
+    ds = _with_published(fake_trial(seed=8), [dict(outcome="retention", arm="methadone", measure="RR", estimate=4.44,
+                                                   lower=3.26, upper=6.04, source="Mattick 2009 & co")])
+    paths = write_trial_report(ds, tmp_path / "out")
+    table = pd.read_csv(paths["published"])
+    assert list(table.columns) == PUBLISHED_COLUMNS and table.published.tolist() == [4.44]
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "Against the published record" in page and "Mattick 2009 &amp; co" in page
+    # without published figures: neither the file nor the section
+    plain = write_trial_report(fake_trial(seed=8), tmp_path / "plain")
+    assert "published" not in plain and "Against the published record" not in plain["html"].read_text()
+
+
+def test_a_published_figure_names_an_outcome_and_measure_the_trial_estimates():
+    """The scenario's table of outcomes and measures is the one trial_outcomes computes."""
+    from opioidsim.scenarios.course import TRIAL_OUTCOME_MEASURES
+
+    out = trial_outcomes(fake_trial())
+    computed = {(o, m) for o, m in zip(out.outcome, out.measure)}
+    assert computed == {(o, m) for o, ms in TRIAL_OUTCOME_MEASURES.items() for m in ms}
+
+
+def test_opioidsim_trial_prints_and_writes_the_published_comparison(tmp_path: Path, monkeypatch, capsys):
+    """The command's wiring, with the simulation replaced by the fake trial (as it would come back
+    from simulate_trial: the scenario's [[trial.published]] in its attrs)."""
+    from opioidsim import cli
+
+    toml = tmp_path / "t.toml"
+    toml.write_text('[scenario]\nname = "t"\n[cohort]\nsubjects = 80\n[trial]\nhistory = "14d"\nfollow_up = "12w"\n'
+                    '[[trial.arm]]\nname = "tau"\n[[trial.arm]]\nname = "methadone"\nmedication = "methadone"\n'
+                    '[[trial.published]]\noutcome = "retention"\narm = "methadone"\nmeasure = "RR"\nestimate = 4.44\n'
+                    'lower = 3.26\nupper = 6.04\nsource = "Mattick RP et al. 2009"\n')
+    entries = [dict(outcome="retention", arm="methadone", measure="RR", estimate=4.44, lower=3.26, upper=6.04,
+                    source="Mattick RP et al. 2009")]
+    monkeypatch.setattr(cli, "_simulate", lambda scenario, progress: _with_published(
+        fake_trial(seed=8, arms=("tau", "methadone")), entries))
+    assert cli.main(["trial", str(toml), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "against the published record" in out
+    row = next(line for line in out.splitlines() if line.split()[:3] == ["retention", "methadone", "RR"])
+    table = pd.read_csv(tmp_path / "out" / "published.csv")
+    sim = table.iloc[0]
+    assert "4.44 (3.26 to 6.04)" in row and ("yes" if sim.simulated_in_published_ci else "no") in row.split()[-2:]
+    assert table.source.tolist() == ["Mattick RP et al. 2009"]

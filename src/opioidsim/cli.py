@@ -520,6 +520,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         shutil.rmtree(inc, ignore_errors=True)
 
     _print_summary(summary_table(ds), scenario.cohort.subjects)
+    if getattr(scenario, "trial", None) is not None and scenario.trial.published:
+        from opioidsim.trial.stats import published_comparison
+
+        _print_published(published_comparison(ds))
     if note:  # on stdout with the summary: information about the results, not a warning
         print(note)
     if failed:
@@ -779,6 +783,24 @@ def _print_trial_summary(table: Any, n_subjects: int) -> None:
              str(r["measure"]), _estimate_text(r)] for r in table.to_dict("records")]
     print(f"effect estimates with 95 % confidence intervals ({n_subjects} subjects randomised):")
     print(_table(["outcome", "comparison", "n", "arm", "control", "measure", "estimate (95 % CI)"], rows))
+
+
+def _print_published(table: Any) -> None:
+    """The simulated estimates beside the published figures the trial names (published.csv)."""
+    def est(v: Any, lo: Any, hi: Any) -> str:
+        return _fmt(v) + (f" ({_fmt(lo)} to {_fmt(hi)})" if lo == lo and hi == hi else "")
+
+    def flag(v: Any) -> str:
+        return "-" if v is None or str(v) in ("<NA>", "nan") else ("yes" if bool(v) else "no")
+
+    rows = [[str(r["outcome"]), str(r["arm"]), str(r["measure"]),
+             est(r["simulated"], r["simulated_lower"], r["simulated_upper"]),
+             est(r["published"], r["published_lower"], r["published_upper"]),
+             flag(r["simulated_in_published_ci"]), flag(r["published_in_simulated_ci"])]
+            for r in table.to_dict("records")]
+    print("against the published record ([[trial.published]]; sources in published.csv):")
+    print(_table(["outcome", "arm", "measure", "simulated (95 % CI)", "published (95 % CI)",
+                  "in published CI", "published in simulated CI"], rows))
 
 
 def _print_life_summary(table: Any, n_subjects: int) -> None:
@@ -1113,7 +1135,8 @@ def _build_parser() -> _Parser:
                     "results.nc, summary.csv (effect estimates per outcome: RR, OR, Cohen's d\n"
                     "with 95 % CIs), report.html (CONSORT flow, outcome curves per arm),\n"
                     "consort.csv, subgroups.csv (a stratified trial's outcomes per stratum),\n"
-                    "scenario.toml, run.json.\n"
+                    "published.csv (the simulated estimates beside the published figures the\n"
+                    "scenario names in [[trial.published]]), scenario.toml, run.json.\n"
                     "Research and teaching only; never a dosing guide.",
         formatter_class=_RawFormatter,
         epilog="examples:\n  opioidsim trial methadone-vs-no-substitution --out out/mmt\n"

@@ -83,6 +83,13 @@ PERIOD_KINDS = ("community", "forced_abstinence", "treatment")
 SUPPLY_DRUGS = ("heroin", "fentanyl")
 SUPPLY_ROUTES = {"heroin": ("iv", "smoked", "intranasal"), "fentanyl": ("iv", "intranasal")}
 MISSING_URINE = ("positive", "exclude")
+#: a trial's outcomes and the effect measures each is estimated with (opioidsim.trial.stats): what
+#: a [[trial.published]] entry may name
+TRIAL_OUTCOME_MEASURES = {"retention": ("RR", "OR"), "urine_positive_final": ("RR",),
+                          "urine_negative_proportion": ("d",), "relapse": ("RR",), "overdose": ("RR",),
+                          "mortality": ("RR",), "days_abstinent": ("d",)}
+#: measures on a ratio scale (positive; 1 is no effect)
+RATIO_MEASURES = ("RR", "OR")
 #: at most this many decision steps per subject (an input sanity limit: hourly for ~40 years)
 MAX_STEPS = 400_000
 #: what the course runner (behavior/course.py) holds per subject and decision step: its recorded
@@ -485,6 +492,85 @@ class _Course(_Model):
                                               "decide less often or shorten it", ("decide_every",))
 
 
+class Published(_Model):
+    """An effect a trial reported ([[trial.published]]): the simulated trial's estimate of the
+    same outcome and measure for the same arm is set beside it in the outcomes, the report and
+    the command's summary. `lower` and `upper` (its 95 % CI) are given together or not at all."""
+
+    outcome: str
+    arm: str
+    measure: str
+    estimate: float
+    lower: Optional[float] = None
+    upper: Optional[float] = None
+    source: str
+
+    def __init__(self, **kwargs: Any) -> None:
+        from pydantic import ValidationError
+
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc, prefix=("published",)) from None
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _check_outcome(cls, v: Any) -> str:
+        if isinstance(v, str) and v in TRIAL_OUTCOME_MEASURES:
+            return v
+        raise _Problem(v, f"must be one of {', '.join(TRIAL_OUTCOME_MEASURES)} (the trial's outcomes)")
+
+    @field_validator("arm", mode="before")
+    @classmethod
+    def _check_arm(cls, v: Any) -> str:
+        if isinstance(v, str) and v.strip():
+            return v.strip()
+        raise _Problem(v, "must be the name of one of the trial's treatment arms")
+
+    @field_validator("measure", mode="before")
+    @classmethod
+    def _check_measure(cls, v: Any) -> str:
+        every = sorted({m for ms in TRIAL_OUTCOME_MEASURES.values() for m in ms})
+        if isinstance(v, str) and v in every:
+            return v
+        raise _Problem(v, f"must be one of {', '.join(every)} (risk ratio, odds ratio, Cohen's d)")
+
+    @field_validator("estimate", "lower", "upper", mode="before")
+    @classmethod
+    def _check_number(cls, v: Any) -> float:
+        return _real(v, -1e6, 1e6, "must be a number (the published value)")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _check_source(cls, v: Any) -> str:
+        if isinstance(v, str) and 0 < len(v.strip()) <= 300:
+            return v.strip()
+        raise _Problem(v, "must name where the figure comes from (paper, table or figure; up to 300 characters)")
+
+    @model_validator(mode="after")
+    def _check_whole(self) -> "Published":
+        allowed = TRIAL_OUTCOME_MEASURES[self.outcome]
+        if self.measure not in allowed:
+            raise _Problem(self.measure, f"must be {' or '.join(allowed)} for {self.outcome}", ("measure",))
+        if (self.lower is None) != (self.upper is None):
+            given, missing = ("lower", "upper") if self.upper is None else ("upper", "lower")
+            raise _Problem(getattr(self, given), f"needs {missing} as well: the 95 % CI's bounds go together "
+                           "(or give neither)", (given,))
+        ratio = self.measure in RATIO_MEASURES
+        for field in ("estimate", "lower", "upper"):
+            value = getattr(self, field)
+            if ratio and value is not None and not value > 0:
+                raise _Problem(value, f"must be above 0 ({self.measure} is a ratio)", (field,))
+        if self.lower is not None and not self.lower <= self.estimate <= self.upper:
+            raise _Problem(self.estimate, f"must lie within its 95 % CI, {self.lower:g} to {self.upper:g}",
+                           ("estimate",))
+        return self
+
+    @property
+    def has_ci(self) -> bool:
+        return self.lower is not None
+
+
 class Life(_Course):
     """A life course: periods one after the other, from first regular use."""
 
@@ -556,6 +642,8 @@ class Trial(_Course):
     #: co-occurring disorders to stratify on: permuted blocks within each stratum (needs block_size)
     stratify: list[str] = Field(default_factory=list)
     arms: list[Arm] = Field(default_factory=list)
+    #: published effects to set the simulated ones beside ([[trial.published]])
+    published: list[Published] = Field(default_factory=list)
 
     def __init__(self, **kwargs: Any) -> None:
         from pydantic import ValidationError
@@ -638,6 +726,17 @@ class Trial(_Course):
                 raise _Problem(a, "each arm must be a table: [[trial.arm]] with name = ...", (i,))
         return list(v)
 
+    @field_validator("published", mode="before")
+    @classmethod
+    def _check_published(cls, v: Any) -> Any:
+        if not isinstance(v, (list, tuple)):
+            raise _Problem(v, "must be a list of [[trial.published]] tables (outcome, arm, measure, estimate, "
+                           "source; lower and upper optional)")
+        for i, entry in enumerate(v):
+            if not isinstance(entry, (dict, Published)):
+                raise _Problem(entry, "each entry must be a table: [[trial.published]] with outcome = ...", (i,))
+        return list(v)
+
     @model_validator(mode="after")
     def _check_whole(self) -> "Trial":
         if not self.arms:
@@ -646,6 +745,16 @@ class Trial(_Course):
         for i, n in enumerate(names):
             if n in names[:i]:
                 raise _Problem(n, "arm names must differ", ("arms", i, "name"))
+        seen = []
+        for i, p in enumerate(self.published):
+            if p.arm not in names[1:]:
+                raise _Problem(p.arm, f"must name a treatment arm of this trial ({', '.join(names[1:]) or 'none'}); "
+                               f"estimates compare an arm with the control, {names[0]}", ("published", i, "arm"))
+            key = (p.outcome, p.arm, p.measure)
+            if key in seen:
+                raise _Problem(p.measure, f"{p.outcome} {p.measure} for {p.arm} is already given; one published "
+                               "figure per outcome, arm and measure", ("published", i, "measure"))
+            seen.append(key)
         total = sum(a.allocation for a in self.arms)
         if self.block_size and self.block_size % total:
             raise _Problem(self.block_size, f"must be 0 (simple randomisation) or a multiple of the arms' total "
@@ -704,6 +813,8 @@ class Trial(_Course):
         out["supply"] = self.supply.model_dump()
         out["arm"] = [{"name": a.name, **({"allocation": a.allocation} if a.allocation != 1 else {}),
                        **a.treatment_dict()} for a in self.arms]
+        if self.published:
+            out["published"] = [p.model_dump(exclude_none=True) for p in self.published]
         return out
 
 
@@ -717,5 +828,5 @@ def check_course_table(v: Any, cls, table: str) -> Any:
     raise _Problem(v, f"must be a table: [{table}] with {what} entries")
 
 
-__all__ = ["Supply", "Treatment", "Arm", "Period", "Life", "Trial", "MEDICATIONS", "PSYCHOSOCIAL",
-           "PERIOD_KINDS"]
+__all__ = ["Supply", "Treatment", "Arm", "Period", "Life", "Trial", "Published", "MEDICATIONS", "PSYCHOSOCIAL",
+           "PERIOD_KINDS", "TRIAL_OUTCOME_MEASURES"]

@@ -2,7 +2,8 @@
 
 ``write_trial_report(ds, out_dir)`` writes ``report.html`` (figure embedded as a base64 PNG, no
 JS), ``outcomes.csv`` (:func:`opioidsim.trial.stats.trial_outcomes`) and ``consort.csv``
-(:func:`opioidsim.trial.stats.consort_flow`). Each file is written to a temporary name in the
+(:func:`opioidsim.trial.stats.consort_flow`), and ``published.csv``
+(:func:`opioidsim.trial.stats.published_comparison`) where the scenario gives published figures. Each file is written to a temporary name in the
 same folder and then renamed, so an interrupted run leaves the old file or the complete new one.
 
 Research and teaching only: simulated subjects, never a dosing guide.
@@ -34,6 +35,8 @@ from opioidsim.trial.stats import (
     detox_days,
     kaplan_meier,
     log_rank,
+    published_comparison,
+    published_entries,
     randomisation_method,
     retention_time_event,
     stratified_by,
@@ -240,6 +243,33 @@ def _outcomes_table(out: pd.DataFrame) -> str:
     return f"<table>\n{head}\n" + "\n".join(body) + "\n</table>"
 
 
+def _yes_no(flag) -> str:
+    return "–" if flag is None or str(flag) in ("<NA>", "nan") else ("yes" if bool(flag) else "no")
+
+
+def _published_section(comparison: pd.DataFrame | None) -> list[str]:
+    """The simulated estimates beside the published ones the scenario names (nothing without)."""
+    if comparison is None or comparison.empty:
+        return []
+    head = ("<tr><th>outcome</th><th>arm</th><th>measure</th><th>simulated (95 % CI)</th>"
+            "<th>published (95 % CI)</th><th>simulated inside published CI</th>"
+            "<th>published inside simulated CI</th><th>source</th></tr>")
+    body = []
+    for r in comparison.itertuples():
+        sim = ("not estimable" if not math.isfinite(float(r.simulated))
+               else f"{_fmt(r.simulated)} ({_fmt(r.simulated_lower)} to {_fmt(r.simulated_upper)})")
+        pub = _fmt(r.published) + (f" ({_fmt(r.published_lower)} to {_fmt(r.published_upper)})"
+                                   if math.isfinite(float(r.published_lower)) else "")
+        body.append(f"<tr><td>{_e(OUTCOMES.get(r.outcome, r.outcome))}</td><td>{_e(r.arm)}</td>"
+                    f"<td>{_e(_MEASURE_WORDS.get(r.measure, r.measure))}</td><td class=\"num\">{_e(sim)}</td>"
+                    f"<td class=\"num\">{_e(pub)}</td><td>{_yes_no(r.simulated_in_published_ci)}</td>"
+                    f"<td>{_yes_no(r.published_in_simulated_ci)}</td><td>{_e(r.source)}</td></tr>")
+    return ["<h2>Against the published record</h2>", f"<table>\n{head}\n" + "\n".join(body) + "\n</table>",
+            '<p class="note">The figures the scenario names ([[trial.published]]). "Simulated inside '
+            'published CI": does the model land where the trials did; "published inside simulated CI": could '
+            "this simulated trial, at its size, tell its result from theirs. Also in published.csv.</p>"]
+
+
 def _consort_table(flow: pd.DataFrame) -> str:
     cols = list(flow.columns)
     head = "<tr><th>arm</th>" + "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in cols) + "</tr>"
@@ -308,6 +338,7 @@ def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
         "test. Retention as in Mattick et al. 2009 (Cochrane CD002209); the negative-urine "
         "fraction as d, as in Prendergast et al. 2006. p values are not adjusted for multiple "
         "outcomes.</p>",
+        *_published_section(published_comparison(ds, outcomes) if published_entries(ds) else None),
         *_subgroup_section(ds, subgroups),
         "<h2>Figure</h2>",
         f'<figure><img src="{uri}" alt="retention, urine toxicology, deaths and effect '
@@ -323,16 +354,21 @@ def write_trial_report(ds: xr.Dataset, out_dir: str | os.PathLike[str],
                        scenario_toml: str | None = None) -> dict[str, Path]:
     """Write ``report.html``, ``outcomes.csv`` and ``consort.csv`` into ``out_dir`` (created if
     needed), each atomically. ``scenario_toml`` defaults to ``ds.attrs['scenario_toml']``.
-    Returns the paths by kind: ``{"html", "outcomes", "consort"}``, and ``"subgroups"``
-    (``subgroups.csv``: the outcomes within each stratum) for a stratified trial."""
+    Returns the paths by kind: ``{"html", "outcomes", "consort"}``, ``"subgroups"``
+    (``subgroups.csv``: the outcomes within each stratum) for a stratified trial, and
+    ``"published"`` (``published.csv``) where the scenario gives published figures."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     outcomes = trial_outcomes(ds)
     flow = consort_flow(ds)
     # every output is computed before the first is written, so a failure writes nothing
     subgroups = _subgroups(ds)
+    comparison = published_comparison(ds, outcomes) if published_entries(ds) else None
     page = render_trial_report(ds, scenario_toml, outcomes, flow, subgroups)
     paths = {"html": out / "report.html", "outcomes": out / "outcomes.csv", "consort": out / "consort.csv"}
+    if comparison is not None:
+        paths["published"] = out / "published.csv"
+        atomic_write_text(paths["published"], comparison.to_csv(index=False))
     if subgroups is not None:
         paths["subgroups"] = out / "subgroups.csv"
         atomic_write_text(paths["subgroups"], subgroups.to_csv(index=False))
@@ -344,13 +380,17 @@ def write_trial_report(ds: xr.Dataset, out_dir: str | os.PathLike[str],
 
 def write_trial_report_file(ds: xr.Dataset, path: str | os.PathLike[str], scenario_toml: str | None = None) -> None:
     """The report writer of a results folder (`opioidsim run`/`opioidsim trial`): report.html at
-    `path`, and consort.csv beside it, with subgroups.csv for a stratified trial (summary.csv, the
-    outcomes table, is written by the folder)."""
+    `path`, and consort.csv beside it, with subgroups.csv for a stratified trial and published.csv
+    where the scenario gives published figures (summary.csv, the outcomes table, is written by the
+    folder)."""
     path = Path(path)
     flow = consort_flow(ds)
     subgroups = _subgroups(ds)
+    comparison = published_comparison(ds) if published_entries(ds) else None
     page = render_trial_report(ds, scenario_toml, flow=flow, subgroups=subgroups)
     atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=True))  # the arm names
+    if comparison is not None:
+        atomic_write_text(path.with_name("published.csv"), comparison.to_csv(index=False))
     if subgroups is not None:
         atomic_write_text(path.with_name("subgroups.csv"), subgroups.to_csv(index=False))
     atomic_write_text(path, page)

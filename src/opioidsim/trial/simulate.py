@@ -13,6 +13,8 @@ fair by construction, as randomisation makes it in expectation), and any inpatie
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 
@@ -174,4 +176,6 @@ def trial_dataset(full: xr.Dataset, trial: Trial, scenario) -> xr.Dataset:
                      "missing_urine_rule": trial.missing_urine, "randomisation": trial.randomisation,
                      "stratified_by": ",".join(trial.stratify),
                      "history_days": trial.history_days, "detox_days": trial.detox_days})
+    if trial.published:  # the published figures to compare with (trial.stats.published_comparison)
+        ds.attrs["published"] = json.dumps([p.model_dump(exclude_none=True) for p in trial.published])
     return ds

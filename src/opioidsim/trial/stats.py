@@ -20,6 +20,7 @@ Research and teaching only: the numbers describe simulated subjects, never real 
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -512,6 +513,41 @@ def trial_outcomes(ds: xr.Dataset, control: str | None = None) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
     # counts stay whole numbers in the CSV; empty (not NaN) for the d outcomes
     return out.astype({"events_arm": "Int64", "events_control": "Int64"})
+
+
+#: columns of :func:`published_comparison`
+PUBLISHED_COLUMNS = ["outcome", "arm", "measure", "simulated", "simulated_lower", "simulated_upper", "published",
+                     "published_lower", "published_upper", "simulated_in_published_ci", "published_in_simulated_ci",
+                     "source"]
+
+
+def published_entries(ds: xr.Dataset) -> list[dict]:
+    """The trial's [[trial.published]] figures, as the run recorded them (attr ``published``)."""
+    return json.loads(ds.attrs.get("published", "[]") or "[]")
+
+
+def published_comparison(ds: xr.Dataset, outcomes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each published figure of the trial beside the simulated estimate of the same outcome,
+    arm and measure (columns :data:`PUBLISHED_COLUMNS`): whether the simulated estimate lies in
+    the published 95 % CI (empty where the paper gave none), and whether the published estimate
+    lies in the simulated trial's CI (empty where the simulated one is not estimable). The first
+    asks if the model lands where the trials did; the second if this simulated trial, at its
+    size, could tell its result from theirs."""
+    outcomes = trial_outcomes(ds) if outcomes is None else outcomes
+    rows = []
+    for p in published_entries(ds):
+        sel = outcomes[(outcomes.outcome == p["outcome"]) & (outcomes.arm == p["arm"]) & (outcomes.measure == p["measure"])]
+        sim = sel.iloc[0] if len(sel) else None
+        est, lo, hi = ((float(sim.estimate), float(sim.lower), float(sim.upper)) if sim is not None
+                       else (math.nan, math.nan, math.nan))
+        p_lo, p_hi = p.get("lower", math.nan), p.get("upper", math.nan)
+        in_pub = (p_lo <= est <= p_hi) if math.isfinite(est) and "lower" in p else None
+        in_sim = (lo <= p["estimate"] <= hi) if math.isfinite(lo) and math.isfinite(hi) else None
+        rows.append(dict(outcome=p["outcome"], arm=p["arm"], measure=p["measure"], simulated=est, simulated_lower=lo,
+                         simulated_upper=hi, published=p["estimate"], published_lower=p_lo, published_upper=p_hi,
+                         simulated_in_published_ci=in_pub, published_in_simulated_ci=in_sim, source=p["source"]))
+    out = pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
+    return out.astype({"simulated_in_published_ci": "boolean", "published_in_simulated_ci": "boolean"})
 
 
 def consort_flow(ds: xr.Dataset) -> pd.DataFrame:
