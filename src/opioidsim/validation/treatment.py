@@ -22,12 +22,6 @@ CM1 = "trial-contingency-management"
 REDUCED = {"subjects": 32, "history": "7d", "follow_up": "4w"}
 
 
-#: Mattick 2014 (abstract; pooled, random effects), per dose band: 2-6, 7-15 and >= 16 mg. The
-#: urine outcome is the SMD of morphine-positive urines, here with its sign turned for the share
-#: of negative urines (positive d: fewer positive urines on buprenorphine)
-MAT2_RETENTION_RR_CI = ((1.19, 1.88), (1.06, 2.87), (1.15, 2.90))
-MAT2_NEGATIVE_URINE_D_CI = ((-1.01, 0.80), (-0.62, 0.78), (0.49, 1.85))
-
 #: shown by `validate` while V-MAT-2 is not reproduced at full size
 MAT2_GAP = ("at full size 8 mg of buprenorphine cuts illicit use more than the pooled medium-dose trials allow "
             "(tested subjects' negative urines d +0.92, 95 % CI of the pooled SMD -0.62 to +0.78); 4 mg (+0.67, "
@@ -74,6 +68,17 @@ def mat1(reduced: bool = False):
     return Outcome(txt, bool(ok), float(ret.estimate))
 
 
+@lru_cache(maxsize=1)
+def mat2_published_intervals() -> tuple[tuple, tuple]:
+    """The pooled 95 % CIs of Mattick 2014 for the built-in design's low, medium and high arms (in
+    that order), as its [[trial.published]] entries give them: retention RR, and d of negative
+    urines (the review's SMD of morphine-positive urines with its sign turned)."""
+    trial = load_scenario(MAT2).trial
+    ci = {(p.outcome, p.arm): (p.lower, p.upper) for p in trial.published}
+    arms = [a.name for a in trial.arms[1:]]
+    return (tuple(ci[("retention", a)] for a in arms), tuple(ci[("urine_negative_proportion", a)] for a in arms))
+
+
 def mat2_inside_published(retention_rr, negative_urine_d) -> bool:
     """V-MAT-2's full form: the low, medium and high arms' (in that order) retention RR and d of
     negative urines each inside the pooled 95 % CI of its dose band, and retention no lower at the
@@ -81,9 +86,10 @@ def mat2_inside_published(retention_rr, negative_urine_d) -> bool:
     intervals: the low and medium bands' include 0. Whether the model's own trial can tell a dose
     from placebo turns on its cohort size, so its estimates are held to the published intervals."""
     rr, d = list(retention_rr), list(negative_urine_d)
-    return bool(len(rr) == len(d) == 3 and rr[-1] >= rr[0]
-                and all(lo <= r <= hi for r, (lo, hi) in zip(rr, MAT2_RETENTION_RR_CI))
-                and all(lo <= x <= hi for x, (lo, hi) in zip(d, MAT2_NEGATIVE_URINE_D_CI)))
+    rr_ci, d_ci = mat2_published_intervals()
+    return bool(len(rr) == len(d) == len(rr_ci) == 3 and rr[-1] >= rr[0]
+                and all(lo <= r <= hi for r, (lo, hi) in zip(rr, rr_ci))
+                and all(lo <= x <= hi for x, (lo, hi) in zip(d, d_ci)))
 
 
 def mat2(reduced: bool = False):
