@@ -216,3 +216,20 @@ def test_a_small_trial_through_the_api_and_its_download_through_opioidsim_trial(
     assert list(flow.index) == drawn["columns"][1:] == ["drug-free", "methadone"]
     for stage, *counts in drawn["rows"]:
         assert list(flow[stage.replace(" ", "_")]) == counts, stage  # the same people, the same course
+
+
+def test_a_trial_with_published_figures_shows_them_beside_its_own():
+    """Retention RR by hand (2/3)/(2/4) = 4/3; its interval holds 1.5 and not 10, both of which
+    the hand-made trial names as published; without published figures the table is not drawn."""
+    import json
+
+    ds = _hand_made_trial()
+    assert "published" not in [f["id"] for f in T.trial_figures(ds)["figures"]]
+    ds.attrs["published"] = json.dumps([
+        dict(outcome="retention", arm="methadone", measure="RR", estimate=1.5, lower=1.0, upper=2.0, source="near"),
+        dict(outcome="retention", arm="methadone", measure="OR", estimate=10.0, source="far, no interval")])
+    table = figure(T.trial_figures(ds), "published")
+    assert table["keys"] == ["retention:methadone:RR", "retention:methadone:OR"]
+    near, far = table["rows"]
+    assert near[3].startswith("1.33 (") and near[4] == "1.50 (1.00 to 2.00)" and near[5:7] == ["yes", "yes"]
+    assert far[4] == "10.00" and far[5] == "–" and far[7] == "far, no interval"

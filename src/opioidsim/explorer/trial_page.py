@@ -161,7 +161,8 @@ def trial_figures(ds) -> dict[str, Any]:
     from opioidsim.report.formatting import fixed, p_value
     from opioidsim.trial.report import _MEASURE_WORDS, _value, weekly_urine_positive
     from opioidsim.trial.stats import (OUTCOMES, consort_flow, control_arm, kaplan_meier, log_rank,
-                                       retention_time_event, trial_arms, trial_outcomes)
+                                       published_comparison, published_entries, retention_time_event, trial_arms,
+                                       trial_outcomes)
 
     arms = trial_arms(ds)
     ctrl = control_arm(ds)
@@ -216,6 +217,28 @@ def trial_figures(ds) -> dict[str, Any]:
                 ["outcome", "comparison", "n (arm / control)", "arm", "control", "measure", "estimate (95 % CI)", "p"],
                 effect_rows, keys=[f"{r.outcome}:{r.arm}:{r.measure}" for r in out.itertuples()]),
     ]
+    if published_entries(ds):  # the scenario's [[trial.published]] figures beside the simulated ones
+        comp = published_comparison(ds, out)
+
+        def yes_no(flag) -> str:
+            return "–" if flag is None or str(flag) in ("<NA>", "nan") else ("yes" if bool(flag) else "no")
+
+        def est(v, lo, hi) -> str:
+            if not math.isfinite(float(v)):
+                return "not estimable"
+            return fixed(v) + (f" ({fixed(lo)} to {fixed(hi)})" if math.isfinite(float(lo)) else "")
+
+        figures.append(F.table(
+            "published", "Against the published record",
+            ["outcome", "arm", "measure", "simulated (95 % CI)", "published (95 % CI)", "simulated inside published CI",
+             "published inside simulated CI", "source"],
+            [[OUTCOMES.get(r.outcome, r.outcome), r.arm, _MEASURE_WORDS.get(r.measure, r.measure),
+              est(r.simulated, r.simulated_lower, r.simulated_upper), est(r.published, r.published_lower, r.published_upper),
+              yes_no(r.simulated_in_published_ci), yes_no(r.published_in_simulated_ci), r.source]
+             for r in comp.itertuples()],
+            keys=[f"{r.outcome}:{r.arm}:{r.measure}" for r in comp.itertuples()],
+            help="the figures the scenario names: does the model land inside the trials' interval, and could a "
+                 "trial this size tell its result from theirs"))
     sizes = {a: int(flow.loc[a, "randomised"]) for a in flow.index}
     return {"figures": figures, "arms": [{"name": a, "randomised": sizes.get(a, 0)} for a in arms],
             "control": ctrl,
