@@ -83,6 +83,9 @@ def test_a_published_figure_round_trips_and_reaches_the_results():
     assert Scenario.from_toml_text(s.to_toml()) == s
     no_ci = Scenario.from_toml_text(TRIAL_TOML + PUBLISHED.replace("lower = 3.26\nupper = 6.04\n", ""))
     assert no_ci.trial.published[0].lower is None and Scenario.from_toml_text(no_ci.to_toml()) == no_ci
+    # a copy passes the unset bounds on as None (--subjects on a built-in trial did, and was refused)
+    assert no_ci.with_cohort(subjects=8).trial.published == no_ci.trial.published
+    assert Scenario.model_validate(no_ci.model_dump()) == no_ci
 
 
 @pytest.mark.parametrize("change, field, words", [

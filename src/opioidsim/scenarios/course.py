@@ -535,10 +535,16 @@ class Published(_Model):
             return v
         raise _Problem(v, f"must be one of {', '.join(every)} (risk ratio, odds ratio, Cohen's d)")
 
-    @field_validator("estimate", "lower", "upper", mode="before")
+    @field_validator("estimate", mode="before")
     @classmethod
-    def _check_number(cls, v: Any) -> float:
+    def _check_estimate(cls, v: Any) -> float:
         return _real(v, -1e6, 1e6, "must be a number (the published value)")
+
+    @field_validator("lower", "upper", mode="before")
+    @classmethod
+    def _check_bound(cls, v: Any) -> Optional[float]:
+        # None: not given (a copy of the scenario passes its unset bounds on as None)
+        return None if v is None else _real(v, -1e6, 1e6, "must be a number (a bound of the published 95 % CI)")
 
     @field_validator("source", mode="before")
     @classmethod
