@@ -787,16 +787,15 @@ def _print_trial_summary(table: Any, n_subjects: int) -> None:
 
 def _print_published(table: Any) -> None:
     """The simulated estimates beside the published figures the trial names (published.csv)."""
+    from opioidsim.trial.report import yes_no
+
     def est(v: Any, lo: Any, hi: Any) -> str:
         return _fmt(v) + (f" ({_fmt(lo)} to {_fmt(hi)})" if lo == lo and hi == hi else "")
-
-    def flag(v: Any) -> str:
-        return "-" if v is None or str(v) in ("<NA>", "nan") else ("yes" if bool(v) else "no")
 
     rows = [[str(r["outcome"]), str(r["arm"]), str(r["measure"]),
              est(r["simulated"], r["simulated_lower"], r["simulated_upper"]),
              est(r["published"], r["published_lower"], r["published_upper"]),
-             flag(r["simulated_in_published_ci"]), flag(r["published_in_simulated_ci"])]
+             yes_no(r["simulated_in_published_ci"]), yes_no(r["published_in_simulated_ci"])]
             for r in table.to_dict("records")]
     print("against the published record ([[trial.published]]; sources in published.csv):")
     print(_table(["outcome", "arm", "measure", "simulated (95 % CI)", "published (95 % CI)",

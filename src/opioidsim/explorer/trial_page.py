@@ -159,7 +159,7 @@ def run_study(scenario: Scenario, design: dict[str, Any], progress: Callable[[fl
 def trial_figures(ds) -> dict[str, Any]:
     """Retention, urines, flow and effects of a trial Dataset (opioidsim.trial.simulate)."""
     from opioidsim.report.formatting import fixed, p_value
-    from opioidsim.trial.report import _MEASURE_WORDS, _value, weekly_urine_positive
+    from opioidsim.trial.report import _MEASURE_WORDS, _value, weekly_urine_positive, yes_no
     from opioidsim.trial.stats import (OUTCOMES, consort_flow, control_arm, kaplan_meier, log_rank,
                                        published_comparison, published_entries, retention_time_event, trial_arms,
                                        trial_outcomes)
@@ -219,9 +219,6 @@ def trial_figures(ds) -> dict[str, Any]:
     ]
     if published_entries(ds):  # the scenario's [[trial.published]] figures beside the simulated ones
         comp = published_comparison(ds, out)
-
-        def yes_no(flag) -> str:
-            return "–" if flag is None or str(flag) in ("<NA>", "nan") else ("yes" if bool(flag) else "no")
 
         def est(v, lo, hi) -> str:
             if not math.isfinite(float(v)):

@@ -572,10 +572,6 @@ class Published(_Model):
                            ("estimate",))
         return self
 
-    @property
-    def has_ci(self) -> bool:
-        return self.lower is not None
-
 
 class Life(_Course):
     """A life course: periods one after the other, from first regular use."""

@@ -3,8 +3,9 @@
 ``write_trial_report(ds, out_dir)`` writes ``report.html`` (figure embedded as a base64 PNG, no
 JS), ``outcomes.csv`` (:func:`opioidsim.trial.stats.trial_outcomes`) and ``consort.csv``
 (:func:`opioidsim.trial.stats.consort_flow`), and ``published.csv``
-(:func:`opioidsim.trial.stats.published_comparison`) where the scenario gives published figures. Each file is written to a temporary name in the
-same folder and then renamed, so an interrupted run leaves the old file or the complete new one.
+(:func:`opioidsim.trial.stats.published_comparison`) where the scenario gives published figures.
+Each file is written to a temporary name in the same folder and then renamed, so an interrupted
+run leaves the old file or the complete new one.
 
 Research and teaching only: simulated subjects, never a dosing guide.
 """
@@ -243,7 +244,8 @@ def _outcomes_table(out: pd.DataFrame) -> str:
     return f"<table>\n{head}\n" + "\n".join(body) + "\n</table>"
 
 
-def _yes_no(flag) -> str:
+def yes_no(flag) -> str:
+    """A check of :func:`published_comparison` in words: yes, no, or – where it cannot be made."""
     return "–" if flag is None or str(flag) in ("<NA>", "nan") else ("yes" if bool(flag) else "no")
 
 
@@ -262,8 +264,8 @@ def _published_section(comparison: pd.DataFrame | None) -> list[str]:
                                    if math.isfinite(float(r.published_lower)) else "")
         body.append(f"<tr><td>{_e(OUTCOMES.get(r.outcome, r.outcome))}</td><td>{_e(r.arm)}</td>"
                     f"<td>{_e(_MEASURE_WORDS.get(r.measure, r.measure))}</td><td class=\"num\">{_e(sim)}</td>"
-                    f"<td class=\"num\">{_e(pub)}</td><td>{_yes_no(r.simulated_in_published_ci)}</td>"
-                    f"<td>{_yes_no(r.published_in_simulated_ci)}</td><td>{_e(r.source)}</td></tr>")
+                    f"<td class=\"num\">{_e(pub)}</td><td>{yes_no(r.simulated_in_published_ci)}</td>"
+                    f"<td>{yes_no(r.published_in_simulated_ci)}</td><td>{_e(r.source)}</td></tr>")
     return ["<h2>Against the published record</h2>", f"<table>\n{head}\n" + "\n".join(body) + "\n</table>",
             '<p class="note">The figures the scenario names ([[trial.published]]). "Simulated inside '
             'published CI": does the model land where the trials did; "published inside simulated CI": could '
