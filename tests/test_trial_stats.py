@@ -527,7 +527,8 @@ def test_published_comparison_sets_each_figure_beside_the_same_estimate():
     out = published_comparison(_with_published(ds, entries))
     assert list(out.columns) == PUBLISHED_COLUMNS and len(out) == 4
     same, far, no_ci, missing = (out.iloc[i] for i in range(4))
-    assert (same.simulated, same.simulated_lower, same.simulated_upper) == pytest.approx((ref.value, ref.lower, ref.upper))
+    simulated = (same.simulated, same.simulated_lower, same.simulated_upper)
+    assert simulated == pytest.approx((ref.value, ref.lower, ref.upper))
     assert bool(same.simulated_in_published_ci) and bool(same.published_in_simulated_ci)
     assert not bool(far.simulated_in_published_ci) and not bool(far.published_in_simulated_ci)
     assert no_ci.simulated_in_published_ci is pd.NA and math.isnan(no_ci.published_lower)

@@ -230,7 +230,8 @@ def trial_figures(ds) -> dict[str, Any]:
             ["outcome", "arm", "measure", "simulated (95 % CI)", "published (95 % CI)", "simulated inside published CI",
              "published inside simulated CI", "source"],
             [[OUTCOMES.get(r.outcome, r.outcome), r.arm, _MEASURE_WORDS.get(r.measure, r.measure),
-              est(r.simulated, r.simulated_lower, r.simulated_upper), est(r.published, r.published_lower, r.published_upper),
+              est(r.simulated, r.simulated_lower, r.simulated_upper),
+              est(r.published, r.published_lower, r.published_upper),
               yes_no(r.simulated_in_published_ci), yes_no(r.published_in_simulated_ci), r.source]
              for r in comp.itertuples()],
             keys=[f"{r.outcome}:{r.arm}:{r.measure}" for r in comp.itertuples()],

@@ -536,7 +536,8 @@ def published_comparison(ds: xr.Dataset, outcomes: pd.DataFrame | None = None) -
     outcomes = trial_outcomes(ds) if outcomes is None else outcomes
     rows = []
     for p in published_entries(ds):
-        sel = outcomes[(outcomes.outcome == p["outcome"]) & (outcomes.arm == p["arm"]) & (outcomes.measure == p["measure"])]
+        sel = outcomes[(outcomes.outcome == p["outcome"]) & (outcomes.arm == p["arm"])
+                       & (outcomes.measure == p["measure"])]
         sim = sel.iloc[0] if len(sel) else None
         est, lo, hi = ((float(sim.estimate), float(sim.lower), float(sim.upper)) if sim is not None
                        else (math.nan, math.nan, math.nan))

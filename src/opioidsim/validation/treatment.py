@@ -132,6 +132,7 @@ def cm1(reduced: bool = False):
 def treatment_targets():
     from .targets import Target
 
+    rr_ci, d_ci = mat2_published_intervals()
     return (
         Target("V-MAT-1", "methadone maintenance vs no substitution: retention and heroin use",
                "retention RR ≈ 4.4 (accept 2.5-6.5); heroin use RR ≈ 0.66 (0.5-0.8)",
@@ -139,8 +140,8 @@ def treatment_targets():
                slow=True, reduced=partial(mat1, reduced=True)),
         Target("V-MAT-2", "buprenorphine vs placebo by dose: retention, illicit use",
                "retention RR ≈ 1.5 (2-6 mg), 1.7 (7-15 mg), 1.8 (≥ 16 mg); only ≥ 16 mg cuts illicit use "
-               "(each dose inside its band's pooled 95 % CI: RR 1.19-1.88 / 1.06-2.87 / 1.15-2.90; negative-urine d "
-               "-1.01 to +0.80 / -0.62 to +0.78 / +0.49 to +1.85)",
+               f"(each dose inside its band's pooled 95 % CI: RR {' / '.join(f'{lo:.2f}-{hi:.2f}' for lo, hi in rr_ci)}; "
+               f"negative-urine d {' / '.join(f'{lo:+.2f} to {hi:+.2f}' for lo, hi in d_ci)})",
                "Mattick RP et al. 2014 Cochrane CD002207", mat2,
                slow=True, reduced=partial(mat2, reduced=True), known_gap=MAT2_GAP,
                gap_at_full_size_only=True),
