@@ -159,9 +159,9 @@ def run_study(scenario: Scenario, design: dict[str, Any], progress: Callable[[fl
 def trial_figures(ds) -> dict[str, Any]:
     """Retention, urines, flow and effects of a trial Dataset (opioidsim.trial.simulate)."""
     from opioidsim.report.formatting import fixed, p_value
-    from opioidsim.trial.report import _MEASURE_WORDS, _value, weekly_urine_positive, yes_no
+    from opioidsim.trial.report import _MEASURE_WORDS, _value, estimate_text, weekly_urine_positive, yes_no
     from opioidsim.trial.stats import (OUTCOMES, consort_flow, control_arm, kaplan_meier, log_rank,
-                                       published_comparison, published_entries, retention_time_event, trial_arms,
+                                       published_comparison, retention_time_event, trial_arms,
                                        trial_outcomes)
 
     arms = trial_arms(ds)
@@ -217,21 +217,15 @@ def trial_figures(ds) -> dict[str, Any]:
                 ["outcome", "comparison", "n (arm / control)", "arm", "control", "measure", "estimate (95 % CI)", "p"],
                 effect_rows, keys=[f"{r.outcome}:{r.arm}:{r.measure}" for r in out.itertuples()]),
     ]
-    if published_entries(ds):  # the scenario's [[trial.published]] figures beside the simulated ones
-        comp = published_comparison(ds, out)
-
-        def est(v, lo, hi) -> str:
-            if not math.isfinite(float(v)):
-                return "not estimable"
-            return fixed(v) + (f" ({fixed(lo)} to {fixed(hi)})" if math.isfinite(float(lo)) else "")
-
+    comp = published_comparison(ds, out)
+    if not comp.empty:  # the scenario's [[trial.published]] figures beside the simulated ones
         figures.append(F.table(
             "published", "Against the published record",
             ["outcome", "arm", "measure", "simulated (95 % CI)", "published (95 % CI)", "simulated inside published CI",
              "published inside simulated CI", "source"],
             [[OUTCOMES.get(r.outcome, r.outcome), r.arm, _MEASURE_WORDS.get(r.measure, r.measure),
-              est(r.simulated, r.simulated_lower, r.simulated_upper),
-              est(r.published, r.published_lower, r.published_upper),
+              estimate_text(r.simulated, r.simulated_lower, r.simulated_upper),
+              estimate_text(r.published, r.published_lower, r.published_upper),
               yes_no(r.simulated_in_published_ci), yes_no(r.published_in_simulated_ci), r.source]
              for r in comp.itertuples()],
             keys=[f"{r.outcome}:{r.arm}:{r.measure}" for r in comp.itertuples()],

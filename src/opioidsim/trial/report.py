@@ -37,7 +37,6 @@ from opioidsim.trial.stats import (
     kaplan_meier,
     log_rank,
     published_comparison,
-    published_entries,
     randomisation_method,
     retention_time_event,
     stratified_by,
@@ -246,7 +245,14 @@ def _outcomes_table(out: pd.DataFrame) -> str:
 
 def yes_no(flag) -> str:
     """A check of :func:`published_comparison` in words: yes, no, or – where it cannot be made."""
-    return "–" if flag is None or str(flag) in ("<NA>", "nan") else ("yes" if bool(flag) else "no")
+    return "–" if pd.isna(flag) else ("yes" if bool(flag) else "no")
+
+
+def estimate_text(value, lower, upper) -> str:
+    """An estimate with its 95 % CI where it has one; "not estimable" where it has no value."""
+    if not math.isfinite(float(value)):
+        return "not estimable"
+    return _fmt(value) + (f" ({_fmt(lower)} to {_fmt(upper)})" if math.isfinite(float(lower)) else "")
 
 
 def _published_section(comparison: pd.DataFrame | None) -> list[str]:
@@ -258,10 +264,8 @@ def _published_section(comparison: pd.DataFrame | None) -> list[str]:
             "<th>published inside simulated CI</th><th>source</th></tr>")
     body = []
     for r in comparison.itertuples():
-        sim = ("not estimable" if not math.isfinite(float(r.simulated))
-               else f"{_fmt(r.simulated)} ({_fmt(r.simulated_lower)} to {_fmt(r.simulated_upper)})")
-        pub = _fmt(r.published) + (f" ({_fmt(r.published_lower)} to {_fmt(r.published_upper)})"
-                                   if math.isfinite(float(r.published_lower)) else "")
+        sim = estimate_text(r.simulated, r.simulated_lower, r.simulated_upper)
+        pub = estimate_text(r.published, r.published_lower, r.published_upper)
         body.append(f"<tr><td>{_e(OUTCOMES.get(r.outcome, r.outcome))}</td><td>{_e(r.arm)}</td>"
                     f"<td>{_e(_MEASURE_WORDS.get(r.measure, r.measure))}</td><td class=\"num\">{_e(sim)}</td>"
                     f"<td class=\"num\">{_e(pub)}</td><td>{yes_no(r.simulated_in_published_ci)}</td>"
@@ -304,9 +308,11 @@ def _after_detox(ds: xr.Dataset) -> str:
 
 def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
                         outcomes: pd.DataFrame | None = None,
-                        flow: pd.DataFrame | None = None, subgroups: pd.DataFrame | None = None) -> str:
+                        flow: pd.DataFrame | None = None, subgroups: pd.DataFrame | None = None,
+                        comparison: pd.DataFrame | None = None) -> str:
     """The standalone HTML report as a string (see :func:`write_trial_report`)."""
     outcomes = trial_outcomes(ds) if outcomes is None else outcomes
+    comparison = published_comparison(ds, outcomes) if comparison is None else comparison
     subgroups = _subgroups(ds) if subgroups is None else subgroups
     flow = consort_flow(ds) if flow is None else flow
     if scenario_toml is None:
@@ -340,7 +346,7 @@ def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
         "test. Retention as in Mattick et al. 2009 (Cochrane CD002209); the negative-urine "
         "fraction as d, as in Prendergast et al. 2006. p values are not adjusted for multiple "
         "outcomes.</p>",
-        *_published_section(published_comparison(ds, outcomes) if published_entries(ds) else None),
+        *_published_section(comparison),
         *_subgroup_section(ds, subgroups),
         "<h2>Figure</h2>",
         f'<figure><img src="{uri}" alt="retention, urine toxicology, deaths and effect '
@@ -365,10 +371,10 @@ def write_trial_report(ds: xr.Dataset, out_dir: str | os.PathLike[str],
     flow = consort_flow(ds)
     # every output is computed before the first is written, so a failure writes nothing
     subgroups = _subgroups(ds)
-    comparison = published_comparison(ds, outcomes) if published_entries(ds) else None
-    page = render_trial_report(ds, scenario_toml, outcomes, flow, subgroups)
+    comparison = published_comparison(ds, outcomes)
+    page = render_trial_report(ds, scenario_toml, outcomes, flow, subgroups, comparison)
     paths = {"html": out / "report.html", "outcomes": out / "outcomes.csv", "consort": out / "consort.csv"}
-    if comparison is not None:
+    if not comparison.empty:
         paths["published"] = out / "published.csv"
         atomic_write_text(paths["published"], comparison.to_csv(index=False))
     if subgroups is not None:
@@ -388,10 +394,11 @@ def write_trial_report_file(ds: xr.Dataset, path: str | os.PathLike[str], scenar
     path = Path(path)
     flow = consort_flow(ds)
     subgroups = _subgroups(ds)
-    comparison = published_comparison(ds) if published_entries(ds) else None
-    page = render_trial_report(ds, scenario_toml, flow=flow, subgroups=subgroups)
+    outcomes = trial_outcomes(ds)
+    comparison = published_comparison(ds, outcomes)
+    page = render_trial_report(ds, scenario_toml, outcomes, flow, subgroups, comparison)
     atomic_write_text(path.with_name("consort.csv"), flow.to_csv(index=True))  # the arm names
-    if comparison is not None:
+    if not comparison.empty:
         atomic_write_text(path.with_name("published.csv"), comparison.to_csv(index=False))
     if subgroups is not None:
         atomic_write_text(path.with_name("subgroups.csv"), subgroups.to_csv(index=False))

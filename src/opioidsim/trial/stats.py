@@ -30,6 +30,8 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as _st
 
+from ..scenarios.course import TRIAL_OUTCOME_MEASURES as OUTCOME_MEASURES
+
 __all__ = [
     "Estimate",
     "KaplanMeier",
@@ -494,19 +496,21 @@ def trial_outcomes(ds: xr.Dataset, control: str | None = None) -> pd.DataFrame:
 
     rows: list[dict] = []
     if "retained" in rd:
-        rows += _binary_rows("retention", everyone, flag("retained"), arms, treated, ctrl, ("RR", "OR"))
+        rows += _binary_rows("retention", everyone, flag("retained"), arms, treated, ctrl,
+                             OUTCOME_MEASURES["retention"])
     if "urine_positive" in rd:
         ok, pos = _final_urine(rd, _missing_rule(ds))
-        rows += _binary_rows("urine_positive_final", ok, pos, arms, treated, ctrl, ("RR",))
+        rows += _binary_rows("urine_positive_final", ok, pos, arms, treated, ctrl,
+                             OUTCOME_MEASURES["urine_positive_final"])
         rows += _continuous_rows("urine_negative_proportion", _negative_fraction(rd), arms, treated, ctrl)
     if "relapse" in rd:
-        rows += _binary_rows("relapse", everyone, flag("relapse"), arms, treated, ctrl, ("RR",))
+        rows += _binary_rows("relapse", everyone, flag("relapse"), arms, treated, ctrl, OUTCOME_MEASURES["relapse"])
     if "overdose_events" in rd:
         od = np.nan_to_num(np.asarray(rd["overdose_events"].values, dtype=float)) >= 1
-        rows += _binary_rows("overdose", everyone, od, arms, treated, ctrl, ("RR",))
+        rows += _binary_rows("overdose", everyone, od, arms, treated, ctrl, OUTCOME_MEASURES["overdose"])
     if "alive" in rd:
         dead = np.asarray(rd["alive"].values, dtype=float) == 0
-        rows += _binary_rows("mortality", everyone, dead, arms, treated, ctrl, ("RR",))
+        rows += _binary_rows("mortality", everyone, dead, arms, treated, ctrl, OUTCOME_MEASURES["mortality"])
     if "days_abstinent" in rd:
         rows += _continuous_rows("days_abstinent", np.asarray(rd["days_abstinent"].values, dtype=float),
                                  arms, treated, ctrl)
