@@ -37,7 +37,8 @@ How the step is computed (measured in benchmarks/bench_stepper.py):
   states (drug chains of the PK module) are their own component, three receptor regions are dense
   9×9 blocks. Components are solved level by level (a level holds the components whose inputs are
   all solved), singletons by a division, larger ones by their inverse, formed once per step for all
-  of its solves (three in ROS2, five in ROS34PW2). The matrix solved is the same as before (module
+  of its solves (three in ROS2, five in ROS34PW2), by Gauss-Jordan elimination checked by its
+  residual (`small_inverse`; 1.2-1.3× faster engine than LAPACK's inverse). The matrix solved is the same as before (module
   blocks with their lower couplings); only the order of elimination differs.
 """
 from __future__ import annotations
@@ -52,6 +53,7 @@ import numpy as np
 from scipy.sparse.csgraph import connected_components
 
 from ..model.model import Model
+from .small_inverse import small_inverse
 
 GAMMA = 1.0 + 1.0 / math.sqrt(2.0)
 
@@ -280,7 +282,7 @@ def level_solver(struct: JacobianStructure, jc, gh):
             g = order[at:at + size * k].reshape(k, size)
             block = entries(np.broadcast_to(g[:, :, None], (k, size, size)), np.broadcast_to(g[:, None, :], (k, size, size)))
             block = block * jnp.asarray(used[g[:, :, None], g[:, None, :]], dtype=jc.dtype)
-            inverses.append(jnp.linalg.inv(jnp.eye(size, dtype=jc.dtype) - gh[:, None, None, None] * block))
+            inverses.append(small_inverse(jnp.eye(size, dtype=jc.dtype) - gh[:, None, None, None] * block))
             at += size * k
         plan.append((lev, coupling, gather, inv_denom, inverses))
     back = np.argsort(order)
