@@ -1,0 +1,197 @@
+"""The dense components' inverses by Gauss-Jordan elimination (now) against LAPACK's pivoted
+`jnp.linalg.inv` (until stop 41), side by side in one process.
+
+Each ROS34PW2 step inverts the dense components of I − γhJ once (three 9×9 receptor blocks and a
+few of 2-4 states; `stepper.level_solver`). Three tables:
+
+- **the blocks alone**: for each component shape (size, count), microseconds per call for 256
+  subjects with each inverse (the fastest of several calls, jit-compiled), the ratio, and the
+  largest normalised residual ‖W X − I‖ / (‖W‖ ‖X‖) of each at sampled states and parameters
+  (`stepper._sample_points`) over step sizes from 0.01 min to 70 days: what
+  `small_inverse.RESIDUAL_LIMIT` is set against, and how often the fallback would run;
+- **one step** of ROS34PW2 at scattered states, h = 2 min: milliseconds, ratio, largest
+  difference of the new state relative to its size;
+- **the engine** (`integrate`) on `opioidsim bench`'s standard scenario: subject-days per second
+  with each inverse (compilation left out), the ratio, steps per subject-day and the largest
+  difference of the records relative to each readout's largest value.
+
+    .venv/bin/python benchmarks/bench_inverse.py [--cohorts 64 256] [--days 2] [--json]
+
+Timings depend on the machine and its load: compare the ratios of one run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from bench_stepper import _fastest
+
+STEP_SIZES_MIN = (0.01, 2.0, 60.0, 1440.0, 1e5)
+
+
+def _with_inverse(inverse, fn):
+    """Run fn() with the step's small-matrix inverse replaced (looked up when the step is traced)."""
+    from opioidsim.engine import stepper
+
+    kept = stepper.small_inverse
+    stepper.small_inverse = inverse
+    try:
+        return fn()
+    finally:
+        stepper.small_inverse = kept
+
+
+def _inverses():
+    import jax.numpy as jnp
+
+    from opioidsim.engine.small_inverse import small_inverse
+
+    return (("lapack", jnp.linalg.inv), ("gauss_jordan", small_inverse))
+
+
+def _blocks(model, n: int, h: float):
+    """I − γhJ of every dense component at n sampled states: [((size, count), W of (n, k, s, s))]."""
+    import jax.numpy as jnp
+
+    from opioidsim.engine import stepper
+
+    t, y, p = stepper._sample_points(model, n, np.random.default_rng(1))
+    p = {k: jnp.asarray(v) for k, v in p.items()}
+    struct = stepper.jacobian_structure(model, stepper.extra_inputs(model, p))
+    _, jc = stepper.rhs_and_compressed_jacobian(model, struct, jnp.asarray(t), jnp.asarray(y), p)
+    flat, n_c = jc.reshape(n, -1), struct.n_colours
+    out = []
+    for lev in struct.levels:
+        at = lev.start + lev.n_singles
+        for size, k in lev.groups:
+            g = struct.order[at:at + size * k].reshape(k, size)
+            rows = np.broadcast_to(g[:, :, None], (k, size, size))
+            cols = np.broadcast_to(g[:, None, :], (k, size, size))
+            block = flat[:, (rows * n_c + struct.colour[cols]).reshape(-1)].reshape((n, k, size, size))
+            block = block * struct.used[rows, cols]
+            out.append(((size, k), jnp.eye(size) - stepper.ROS34PW2_GAMMA * h * block))
+            at += size * k
+    return out
+
+
+def bench_blocks(model, samples: int = 2000) -> list[dict]:
+    import jax
+
+    from opioidsim.engine.small_inverse import RESIDUAL_LIMIT, gauss_jordan_inverse, inverse_residual
+
+    inverses = dict(_inverses())
+    per_h = {h: _blocks(model, samples, h) for h in STEP_SIZES_MIN}
+    rows = []
+    for i, (shape, _) in enumerate(per_h[STEP_SIZES_MIN[1]]):
+        w256 = per_h[STEP_SIZES_MIN[1]][i][1][:256]
+        row = {"size": shape[0], "count": shape[1]}
+        for label, inv in inverses.items():
+            row[f"{label}_us"] = 1e6 * _fastest(jax.jit(inv), w256, repeats=50)
+        row["ratio"] = row["lapack_us"] / row["gauss_jordan_us"]
+        worst_lapack = worst_gj = 0.0
+        missed = 0
+        for h in STEP_SIZES_MIN:
+            w = per_h[h][i][1]
+            worst_lapack = max(worst_lapack, float(np.max(inverse_residual(w, inverses["lapack"](w)))))
+            r = np.asarray(inverse_residual(w, gauss_jordan_inverse(w)))
+            worst_gj = max(worst_gj, float(np.nanmax(r)))
+            missed += int(np.sum(~(r <= RESIDUAL_LIMIT)))
+        row.update(lapack_residual_max=worst_lapack, gauss_jordan_residual_max=worst_gj,
+                   over_limit=missed, matrices=samples * shape[1] * len(STEP_SIZES_MIN))
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def bench_one_step(model, sizes) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+
+    from opioidsim.engine import stepper
+
+    rows = []
+    for s in sizes:
+        t, y, p = stepper._sample_points(model, s, np.random.default_rng(1))
+        args = (jnp.asarray(t), jnp.asarray(y), {k: jnp.asarray(v) for k, v in p.items()}, jnp.full(s, 2.0))
+        out, ms = {}, {}
+        for label, inv in _inverses():
+            f = _with_inverse(inv, lambda: jax.jit(
+                lambda t, y, p, h: stepper.ros34pw2_step(model, t, y, p, h)).lower(*args).compile())
+            out[label] = np.asarray(f(*args)[0])
+            ms[label] = 1e3 * _fastest(f, *args)
+        diff = np.abs(out["lapack"] - out["gauss_jordan"]) / np.maximum(1.0, np.abs(out["lapack"]))
+        rows.append({"subjects": s, "lapack_ms": ms["lapack"], "gauss_jordan_ms": ms["gauss_jordan"],
+                     "ratio": ms["lapack"] / ms["gauss_jordan"], "max_diff_rel": float(diff.max())})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def bench_engine(model, cohorts, days: float) -> list[dict]:
+    from opioidsim import bench
+    from opioidsim.engine import core, integrate, make_grid
+
+    names = tuple(n for n in bench.KEY_READOUTS if n in model.readouts)
+    rows = []
+    for n in cohorts:
+        sc = bench.standard_scenario(bench.BenchConfig(subjects=n, days=days))
+        grid, p, events, y0 = bench._setup(model, sc)
+        short = make_grid(sc.record_every_min, sc.record_every_min)
+        row, recs = {"subjects": n, "days": days}, {}
+        for label, inv in _inverses():
+            def run(label=label):
+                core._segment_runner.cache_clear()  # a compiled unit traced with the other inverse
+                integrate(model, short, y0, p, events, names)  # compile (or load from the cache)
+                stats: dict = {}
+                t0 = time.perf_counter()
+                recs[label] = integrate(model, grid, y0, p, events, names, stats=stats)
+                row[f"{label}_subject_days_per_s"] = n * days / (time.perf_counter() - t0)
+                row[f"{label}_steps_per_subject_day"] = float(stats["steps"].mean()) / days
+            _with_inverse(inv, run)
+        row["ratio"] = row["gauss_jordan_subject_days_per_s"] / row["lapack_subject_days_per_s"]
+        scale = np.maximum(np.max(np.abs(recs["lapack"]), axis=(0, 1)), 1e-300)
+        row["records_max_diff_rel"] = float(np.max(np.abs(recs["gauss_jordan"] - recs["lapack"]) / scale))
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[8, 64, 512], help="subjects for one step")
+    ap.add_argument("--cohorts", type=int, nargs="+", default=[64, 256], help="subjects for the engine runs")
+    ap.add_argument("--days", type=float, default=2.0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    from opioidsim.model import default_model
+
+    model = default_model()
+    out = {"blocks": bench_blocks(model), "one_step": bench_one_step(model, args.sizes),
+           "engine": bench_engine(model, args.cohorts, args.days)}
+    if args.json:
+        print(json.dumps(out))
+        return
+    print("block (size × count), 256 subjects | LAPACK µs | Gauss-Jordan µs | ratio | largest residual "
+          "(LAPACK, Gauss-Jordan) | over the limit")
+    for r in out["blocks"]:
+        print(f"{r['size']} × {r['count']} | {r['lapack_us']:.1f} | {r['gauss_jordan_us']:.1f} | {r['ratio']:.2f}× | "
+              f"{r['lapack_residual_max']:.1e}, {r['gauss_jordan_residual_max']:.1e} | "
+              f"{r['over_limit']} of {r['matrices']}")
+    print("\none ROS34PW2 step | LAPACK ms | Gauss-Jordan ms | ratio | max |Δy| (rel)")
+    for r in out["one_step"]:
+        print(f"{r['subjects']:>5} subjects | {r['lapack_ms']:7.2f} | {r['gauss_jordan_ms']:7.2f} | "
+              f"{r['ratio']:4.2f}× | {r['max_diff_rel']:.1e}")
+    print("\nengine | LAPACK subject-days/s | Gauss-Jordan | ratio | steps/subject-day (LAPACK, Gauss-Jordan) "
+          "| records Δ (rel)")
+    for r in out["engine"]:
+        print(f"{r['subjects']:>5} subjects × {r['days']:g} d | {r['lapack_subject_days_per_s']:.1f} | "
+              f"{r['gauss_jordan_subject_days_per_s']:.1f} | {r['ratio']:.2f}× | "
+              f"{r['lapack_steps_per_subject_day']:.1f}, {r['gauss_jordan_steps_per_subject_day']:.1f} | "
+              f"{r['records_max_diff_rel']:.1e}")
+
+
+if __name__ == "__main__":
+    main()
