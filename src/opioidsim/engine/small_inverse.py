@@ -1,14 +1,12 @@
 """Inverses of many small matrices at once, for the step's dense components of I − γhJ.
 
 Gauss-Jordan elimination without pivoting, unrolled over the columns as whole-batch array
-operations, makes the engine 1.24× faster on the bench cohort than XLA's CPU `inv` (LAPACK's
-pivoted LU and a solve), with the same steps (benchmarks/bench_inverse.py). Without pivoting it
+operations, makes the engine about 1.1× faster on the bench cohort than XLA's CPU `inv` (LAPACK's
+pivoted LU and a solve), and a trial 1.15×, with the same steps (benchmarks/bench_inverse.py). Without pivoting it
 is only as good as its pivots, so every inverse is checked by its normalised residual
 ‖W X − I‖ / (‖W‖ ‖X‖) in the max norm, the backward error a pivoted elimination keeps near the
 rounding unit; if any matrix of the batch misses `RESIDUAL_LIMIT`, the whole batch is inverted
-by LAPACK instead (one branch runs, `lax.cond`). The branch also keeps the inverse a value of its
-own: without it XLA fused the elimination into each of the step's five solves and the engine ran
-at 0.78× LAPACK's speed.
+by LAPACK instead (one branch runs, `lax.cond`).
 
 W = I − γhJ has unit diagonal plus γh times the Jacobian's, which is negative for decaying and
 unbinding states, so its pivots are rarely small; the fallback is there for the matrix that is
