@@ -46,3 +46,28 @@ def test_bench_rejects_a_bad_flag_value(capsys):
     assert main(["bench", "--days", "-1"]) == 2
     err = capsys.readouterr().err
     assert "--days" in err and "-1" in err
+
+
+def test_bench_rounds_keep_each_paths_fastest_run_and_the_ratio_of_every_round(capsys):
+    assert main(["bench", "--json", "--subjects", "2", "--days", "0.5", "--rounds", "2"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["rounds"] == 2
+    engine, scipy_path, rr = result["rows"]
+    for row, days in ((engine, 2 * 0.5), (scipy_path, 1 * 0.5), (rr, 2 * 0.5)):
+        assert len(row["run_s_rounds"]) == 2
+        # the row is its path's fastest round, and its rate that round's
+        assert row["run_s"] == min(row["run_s_rounds"])
+        assert math.isclose(row["subject_days_per_s"], days / row["run_s"], rel_tol=1e-9)
+    # each round's ratio is that round's engine against that round's other path
+    for key, row, days in (("engine_over_scipy", scipy_path, 0.5), ("engine_over_roadrunner", rr, 1.0)):
+        expect = [(1.0 / e) / (days / o) for e, o in zip(engine["run_s_rounds"], row["run_s_rounds"])]
+        assert len(result[f"{key}_rounds"]) == 2
+        for got, want in zip(result[f"{key}_rounds"], expect):
+            assert math.isclose(got, want, rel_tol=1e-9)
+        assert math.isclose(result[key], engine["subject_days_per_s"] / row["subject_days_per_s"], rel_tol=1e-9)
+
+
+def test_bench_rejects_zero_rounds(capsys):
+    assert main(["bench", "--rounds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--rounds" in err and "0" in err

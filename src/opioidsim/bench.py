@@ -52,6 +52,10 @@ class BenchConfig:
     #: its subject-days per second do not depend on how many): 4 subjects × 30 days take minutes on 2 cores,
     #: the whole cohort of 256 hours
     roadrunner_subjects: int = 4
+    #: times each path is run, in turn (engine, scipy, libRoadRunner, engine, ...); each keeps its
+    #: fastest run. This machine's speed drifts by up to 2× within minutes (benchmarks/README.md,
+    #: *The inverses*), which a single run of each path puts straight into their ratios
+    rounds: int = 1
 
     @classmethod
     def quick(cls) -> "BenchConfig":
@@ -193,38 +197,59 @@ def accuracy(records: np.ndarray, ref: np.ndarray, names: tuple) -> dict[str, fl
     return out
 
 
+def _fastest_round(rows: list[dict]) -> dict:
+    """A path's row of its fastest round, with the first round's compile time (later rounds reuse
+    the compiled program) and every round's run time."""
+    best = min(rows, key=lambda r: r["run_s"])
+    return {**best, "compile_s": rows[0]["compile_s"], "run_s_rounds": [r["run_s"] for r in rows]}
+
+
 def run_bench(cfg: BenchConfig, progress=print) -> dict:
     import jax
 
     from .model import default_model
 
     if cfg.subjects < 1 or cfg.reference_subjects < 1 or cfg.reference_subjects > cfg.subjects or cfg.days <= 0 \
-            or cfg.roadrunner_subjects < 1:
-        raise ValueError(f"bench needs subjects ≥ 1, 1 ≤ reference_subjects ≤ subjects and days > 0, got {cfg}")
+            or cfg.roadrunner_subjects < 1 or cfg.rounds < 1:
+        raise ValueError(f"bench needs subjects ≥ 1, 1 ≤ reference_subjects ≤ subjects, days > 0 and rounds ≥ 1, "
+                         f"got {cfg}")
     model = default_model()
     sc = standard_scenario(cfg)
     setup = _setup(model, sc)
     names = tuple(n for n in KEY_READOUTS if n in model.readouts)
-    progress(f"engine: {cfg.subjects} subjects × {cfg.days:g} days …")
-    engine_row, records = _engine(model, sc, setup, names)
-    progress(f"scipy path: {cfg.reference_subjects} subject(s) at rtol {SCIPY_PATH_RTOL:g} …")
-    scipy_row, _ = _reference(model, setup, names, range(cfg.reference_subjects), SCIPY_PATH_RTOL, 1e-8)
-    progress(f"accuracy reference: subject 0 at rtol {REFERENCE_RTOL:g} …")
-    _, (ref,) = _reference(model, setup, names, range(1), REFERENCE_RTOL, 1e-10)
-    errors = accuracy(records[0], ref, names)
     rr_subjects = range(min(cfg.roadrunner_subjects, cfg.subjects))
-    progress(f"libRoadRunner: {len(rr_subjects)} subject(s) × {cfg.days:g} days on the exported SBML …")
-    rr_row, rr_records = _roadrunner(model, sc, setup, names, rr_subjects)
-    rr_errors = accuracy(rr_records[0], ref, names)
+    runs: dict[str, list[dict]] = {"engine": [], "scipy": [], "roadrunner": []}
+    for k in range(cfg.rounds):
+        of = f" (round {k + 1} of {cfg.rounds})" if cfg.rounds > 1 else ""
+        progress(f"engine: {cfg.subjects} subjects × {cfg.days:g} days{of} …")
+        row, engine_records = _engine(model, sc, setup, names)
+        runs["engine"].append(row)
+        if k == 0:
+            records = engine_records  # every round gives the same records
+        progress(f"scipy path: {cfg.reference_subjects} subject(s) at rtol {SCIPY_PATH_RTOL:g}{of} …")
+        runs["scipy"].append(_reference(model, setup, names, range(cfg.reference_subjects), SCIPY_PATH_RTOL, 1e-8)[0])
+        if k == 0:
+            progress(f"accuracy reference: subject 0 at rtol {REFERENCE_RTOL:g} …")
+            _, (ref,) = _reference(model, setup, names, range(1), REFERENCE_RTOL, 1e-10)
+        progress(f"libRoadRunner: {len(rr_subjects)} subject(s) × {cfg.days:g} days on the exported SBML{of} …")
+        row, rr_records = _roadrunner(model, sc, setup, names, rr_subjects)
+        runs["roadrunner"].append(row)
+        if k == 0:
+            rr_errors = accuracy(rr_records[0], ref, names)
+    errors = accuracy(records[0], ref, names)
+    engine_row, scipy_row, rr_row = (_fastest_round(runs[path]) for path in ("engine", "scipy", "roadrunner"))
     rr_row["max_relative_error"] = max(rr_errors.values())
+    per_round = {other: [e["subject_days_per_s"] / o["subject_days_per_s"] for e, o in zip(runs["engine"], runs[other])]
+                 for other in ("scipy", "roadrunner")}
     ceiling = machine_update_ceiling(model.n_states, cfg.subjects)
     return {
-        "scenario": sc.description, "subjects": cfg.subjects, "days": cfg.days,
+        "scenario": sc.description, "subjects": cfg.subjects, "days": cfg.days, "rounds": cfg.rounds,
         "engine_subject_days_per_s": engine_row["subject_days_per_s"],
         "scipy_subject_days_per_s": scipy_row["subject_days_per_s"],
         "roadrunner_subject_days_per_s": rr_row["subject_days_per_s"],
         "engine_over_scipy": engine_row["subject_days_per_s"] / scipy_row["subject_days_per_s"],
         "engine_over_roadrunner": engine_row["subject_days_per_s"] / rr_row["subject_days_per_s"],
+        "engine_over_scipy_rounds": per_round["scipy"], "engine_over_roadrunner_rounds": per_round["roadrunner"],
         "roadrunner_max_relative_error": rr_row["max_relative_error"],
         "max_relative_error": max(errors.values()),
         "errors": errors,
@@ -256,8 +281,14 @@ def format_table(result: dict) -> str:
                                 _fmt(r["subject_days_per_s"], widths[4])]))
         if r.get("note"):
             lines.append(f"    {r['note']}")
-    lines += ["", f"ratio engine / scipy path: {result['engine_over_scipy']:,.1f}×",
-              f"ratio engine / libRoadRunner: {result['engine_over_roadrunner']:,.2f}× "
+    def spread(key):  # the ratio of each round, where there were several
+        rounds = result.get(f"{key}_rounds", [])
+        return f" (rounds: {min(rounds):,.3g}-{max(rounds):,.3g}×)" if len(rounds) > 1 else ""
+
+    if result.get("rounds", 1) > 1:
+        lines.append(f"    fastest of {result['rounds']} runs of each path, taken in turn")
+    lines += ["", f"ratio engine / scipy path: {result['engine_over_scipy']:,.1f}×{spread('engine_over_scipy')}",
+              f"ratio engine / libRoadRunner: {result['engine_over_roadrunner']:,.2f}×{spread('engine_over_roadrunner')} "
               f"(libRoadRunner vs Radau rtol {REFERENCE_RTOL:g}, subject 0: {result['roadrunner_max_relative_error']:.1e})",
               f"state updates per second: engine {result['state_updates_per_s']:.3g}, machine ceiling (y ← a·y + b) "
               f"{result['machine_state_updates_per_s']:.3g}: {100 * result['fraction_of_machine']:.2g} % of it",

@@ -984,7 +984,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     cfg = BenchConfig.quick() if args.quick else BenchConfig()
     cfg = BenchConfig(subjects=args.subjects or cfg.subjects, days=args.days or cfg.days,
-                      reference_subjects=args.reference_subjects or cfg.reference_subjects, seed=cfg.seed)
+                      reference_subjects=args.reference_subjects or cfg.reference_subjects, seed=cfg.seed,
+                      rounds=args.rounds)
     if cfg.reference_subjects > cfg.subjects:
         raise UsageError(f"--reference-subjects {cfg.reference_subjects} is more than --subjects {cfg.subjects}: "
                          "the scipy path runs a subset of the cohort")
@@ -1178,6 +1179,9 @@ def _build_parser() -> _Parser:
                    help="simulated days (default 30)")
     p.add_argument("--reference-subjects", type=_int_range(1, 1000, "--reference-subjects"), default=None,
                    metavar="K", help="subjects run on the scipy path (default 1)")
+    p.add_argument("--rounds", type=_int_range(1, 20, "--rounds"), default=1, metavar="R",
+                   help="run each path R times, in turn, and keep each one's fastest run: a machine whose "
+                        "speed drifts then biases the ratios less (default 1)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(
