@@ -32,29 +32,20 @@ import time
 
 import numpy as np
 
+from bench_solve import engine_side_by_side, one_step_side_by_side, with_stepper
 from bench_stepper import _fastest
 
 STEP_SIZES_MIN = (0.01, 2.0, 60.0, 1440.0, 1e5)
 
 
-def _with_inverse(inverse, fn):
-    """Run fn() with the step's small-matrix inverse replaced (looked up when the step is traced)."""
-    from opioidsim.engine import stepper
-
-    kept = stepper.small_inverse
-    stepper.small_inverse = inverse
-    try:
-        return fn()
-    finally:
-        stepper.small_inverse = kept
-
-
-def _inverses():
+def _variants():
+    """What `stepper.small_inverse` is in each run: LAPACK's pivoted inverse (the baseline) and the
+    checked Gauss-Jordan elimination."""
     import jax.numpy as jnp
 
     from opioidsim.engine.small_inverse import small_inverse
 
-    return (("lapack", jnp.linalg.inv), ("gauss_jordan", small_inverse))
+    return (("lapack", "small_inverse", jnp.linalg.inv), ("gauss_jordan", "small_inverse", small_inverse))
 
 
 def _blocks(model, n: int, h: float):
@@ -87,7 +78,7 @@ def bench_blocks(model, samples: int = 2000) -> list[dict]:
 
     from opioidsim.engine.small_inverse import RESIDUAL_LIMIT, gauss_jordan_inverse, inverse_residual
 
-    inverses = dict(_inverses())
+    inverses = {label: inv for label, _, inv in _variants()}
     per_h = {h: _blocks(model, samples, h) for h in STEP_SIZES_MIN}
     rows = []
     for i, (shape, _) in enumerate(per_h[STEP_SIZES_MIN[1]]):
@@ -111,60 +102,6 @@ def bench_blocks(model, samples: int = 2000) -> list[dict]:
     return rows
 
 
-def bench_one_step(model, sizes) -> list[dict]:
-    import jax
-    import jax.numpy as jnp
-
-    from opioidsim.engine import stepper
-
-    rows = []
-    for s in sizes:
-        t, y, p = stepper._sample_points(model, s, np.random.default_rng(1))
-        args = (jnp.asarray(t), jnp.asarray(y), {k: jnp.asarray(v) for k, v in p.items()}, jnp.full(s, 2.0))
-        out, ms = {}, {}
-        for label, inv in _inverses():
-            f = _with_inverse(inv, lambda: jax.jit(
-                lambda t, y, p, h: stepper.ros34pw2_step(model, t, y, p, h)).lower(*args).compile())
-            out[label] = np.asarray(f(*args)[0])
-            ms[label] = 1e3 * _fastest(f, *args)
-        diff = np.abs(out["lapack"] - out["gauss_jordan"]) / np.maximum(1.0, np.abs(out["lapack"]))
-        rows.append({"subjects": s, "lapack_ms": ms["lapack"], "gauss_jordan_ms": ms["gauss_jordan"],
-                     "ratio": ms["lapack"] / ms["gauss_jordan"], "max_diff_rel": float(diff.max())})
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    return rows
-
-
-def bench_engine(model, cohorts, days: float, repeats: int = 3) -> list[dict]:
-    from opioidsim import bench
-    from opioidsim.engine import core, integrate, make_grid
-
-    names = tuple(n for n in bench.KEY_READOUTS if n in model.readouts)
-    rows = []
-    for n in cohorts:
-        sc = bench.standard_scenario(bench.BenchConfig(subjects=n, days=days))
-        grid, p, events, y0 = bench._setup(model, sc)
-        short = make_grid(sc.record_every_min, sc.record_every_min)
-        row, recs = {"subjects": n, "days": days}, {}
-        for _ in range(repeats):  # alternating, the best of each: the host's speed drifts
-            for label, inv in _inverses():
-                def run(label=label):
-                    core._segment_runner.cache_clear()  # a compiled unit traced with the other inverse
-                    integrate(model, short, y0, p, events, names)  # compile (or load from the cache)
-                    stats: dict = {}
-                    t0 = time.perf_counter()
-                    recs[label] = integrate(model, grid, y0, p, events, names, stats=stats)
-                    key = f"{label}_subject_days_per_s"
-                    row[key] = max(row.get(key, 0.0), n * days / (time.perf_counter() - t0))
-                    row[f"{label}_steps_per_subject_day"] = float(stats["steps"].mean()) / days
-                _with_inverse(inv, run)
-        row["ratio"] = row["gauss_jordan_subject_days_per_s"] / row["lapack_subject_days_per_s"]
-        scale = np.maximum(np.max(np.abs(recs["lapack"]), axis=(0, 1)), 1e-300)
-        row["records_max_diff_rel"] = float(np.max(np.abs(recs["gauss_jordan"] - recs["lapack"]) / scale))
-        rows.append(row)
-        print(json.dumps(row), file=sys.stderr, flush=True)
-    return rows
-
-
 def bench_trial(subjects: int, repeats: int = 2) -> dict:
     from opioidsim.behavior import course
     from opioidsim.engine import core
@@ -177,7 +114,7 @@ def bench_trial(subjects: int, repeats: int = 2) -> dict:
     sc = sc.model_copy(update={"trial": tr, "duration": f"{tr.length_min:g}min"})
     row, uses = {"subjects": subjects}, {}
     for _ in range(repeats):  # alternating, the best of each
-        for label, inv in _inverses():
+        for label, attr, inv in _variants():
             def run(label=label):
                 course._course_runner.cache_clear()  # compiled units traced with the other inverse
                 core._segment_runner.cache_clear()
@@ -185,7 +122,7 @@ def bench_trial(subjects: int, repeats: int = 2) -> dict:
                 t0 = time.perf_counter()
                 uses[label] = simulate_trial(sc)["uses"].values
                 row[f"{label}_s"] = min(row.get(f"{label}_s", np.inf), time.perf_counter() - t0)
-            _with_inverse(inv, run)
+            with_stepper(attr, inv, run)
     row["ratio"] = row["lapack_s"] / row["gauss_jordan_s"]
     row["same_uses"] = bool(np.array_equal(uses["lapack"], uses["gauss_jordan"], equal_nan=True))
     print(json.dumps(row), file=sys.stderr, flush=True)
@@ -200,11 +137,14 @@ def main(argv=None) -> None:
     ap.add_argument("--trial-subjects", type=int, default=32, help="subjects of the reduced V-MAT-2 trial")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    from opioidsim.engine import stepper
     from opioidsim.model import default_model
 
     model = default_model()
-    out = {"blocks": bench_blocks(model), "one_step": bench_one_step(model, args.sizes),
-           "engine": bench_engine(model, args.cohorts, args.days), "trial": bench_trial(args.trial_subjects)}
+    out = {"blocks": bench_blocks(model),
+           "one_step": one_step_side_by_side(model, args.sizes, _variants(), {"ros34pw2": stepper.ros34pw2_step}),
+           "engine": engine_side_by_side(model, args.cohorts, args.days, _variants(), repeats=3),
+           "trial": bench_trial(args.trial_subjects)}
     if args.json:
         print(json.dumps(out))
         return

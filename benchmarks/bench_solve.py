@@ -80,70 +80,87 @@ def lu_level_solver(struct, jc, gh):
     return solve
 
 
-def _with_solver(solver, fn):
-    """Run fn() with `stepper.level_solver` replaced (what the steps look up when traced)."""
+def with_stepper(name: str, value, fn):
+    """Run fn() with `stepper.<name>` replaced (what the steps look up when they are traced)."""
     from opioidsim.engine import stepper
 
-    kept = stepper.level_solver
-    stepper.level_solver = solver
+    kept = getattr(stepper, name)
+    setattr(stepper, name, value)
     try:
         return fn()
     finally:
-        stepper.level_solver = kept
+        setattr(stepper, name, kept)
 
 
-def bench_one_step(model, sizes) -> list[dict]:
+def one_step_side_by_side(model, sizes, variants, methods=None) -> list[dict]:
+    """One step of each method at `sizes` scattered states (h = 2 min) with each of two variants,
+    ((label, stepper attribute, value), ...): milliseconds of each (the fastest of several calls),
+    their ratio (first over second) and the largest difference of the new state (relative)."""
     import jax
     import jax.numpy as jnp
 
     from opioidsim.engine import stepper
 
-    current = stepper.level_solver
+    (first, _, _), (second, _, _) = variants
     rows = []
     for s in sizes:
         t, y, p = stepper._sample_points(model, s, np.random.default_rng(1))
         args = (jnp.asarray(t), jnp.asarray(y), {k: jnp.asarray(v) for k, v in p.items()}, jnp.full(s, 2.0))
-        for name, step in stepper.METHODS.items():
+        for name, step in (methods or stepper.METHODS).items():
             out, ms = {}, {}
-            for label, solver in (("lu", lu_level_solver), ("inverse", current)):
-                f = _with_solver(solver, lambda: jax.jit(lambda t, y, p, h: step(model, t, y, p, h)).lower(*args).compile())
+            for label, attr, value in variants:
+                f = with_stepper(attr, value, lambda: jax.jit(
+                    lambda t, y, p, h: step(model, t, y, p, h)).lower(*args).compile())
                 out[label] = np.asarray(f(*args)[0])
                 ms[label] = 1e3 * _fastest(f, *args)
-            diff = np.abs(out["lu"] - out["inverse"]) / np.maximum(1.0, np.abs(out["lu"]))
-            rows.append({"subjects": s, "method": name, "lu_ms": ms["lu"], "inverse_ms": ms["inverse"],
-                         "ratio": ms["lu"] / ms["inverse"], "max_diff_rel": float(diff.max())})
+            diff = np.abs(out[first] - out[second]) / np.maximum(1.0, np.abs(out[first]))
+            rows.append({"subjects": s, "method": name, f"{first}_ms": ms[first], f"{second}_ms": ms[second],
+                         "ratio": ms[first] / ms[second], "max_diff_rel": float(diff.max())})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
 
-def bench_engine(model, cohorts, days: float) -> list[dict]:
+def engine_side_by_side(model, cohorts, days: float, variants, repeats: int = 1) -> list[dict]:
+    """The engine (`integrate`, default method) on `opioidsim bench`'s standard scenario with each of
+    two variants ((label, stepper attribute, value), ...): subject-days per second (compilation
+    left out; with repeats > 1 the best of that many runs of each, taken in turn, as a host's speed
+    drifts), their ratio (second over first), steps per subject-day and the largest difference of
+    the records relative to each readout's largest value."""
     from opioidsim import bench
-    from opioidsim.engine import core, integrate, make_grid, stepper
+    from opioidsim.engine import core, integrate, make_grid
 
     names = tuple(n for n in bench.KEY_READOUTS if n in model.readouts)
-    current = stepper.level_solver
+    (first, _, _), (second, _, _) = variants
     rows = []
     for n in cohorts:
         sc = bench.standard_scenario(bench.BenchConfig(subjects=n, days=days))
         grid, p, events, y0 = bench._setup(model, sc)
         short = make_grid(sc.record_every_min, sc.record_every_min)
         row, recs = {"subjects": n, "days": days}, {}
-        for label, solver in (("lu", lu_level_solver), ("inverse", current)):
-            def run(label=label):
-                core._segment_runner.cache_clear()  # a compiled unit traced with the other solve
-                integrate(model, short, y0, p, events, names)  # compile (or load from the cache)
-                stats: dict = {}
-                t0 = time.perf_counter()
-                recs[label] = integrate(model, grid, y0, p, events, names, stats=stats)
-                row[f"{label}_subject_days_per_s"] = n * days / (time.perf_counter() - t0)
-                row[f"{label}_steps_per_subject_day"] = float(stats["steps"].mean()) / days
-            _with_solver(solver, run)
-        row["ratio"] = row["inverse_subject_days_per_s"] / row["lu_subject_days_per_s"]
-        scale = np.maximum(np.max(np.abs(recs["lu"]), axis=(0, 1)), 1e-300)
-        row["records_max_diff_rel"] = float(np.max(np.abs(recs["inverse"] - recs["lu"]) / scale))
+        for _ in range(repeats):
+            for label, attr, value in variants:
+                def run(label=label):
+                    core._segment_runner.cache_clear()  # a compiled unit traced with the other variant
+                    integrate(model, short, y0, p, events, names)  # compile (or load from the cache)
+                    stats: dict = {}
+                    t0 = time.perf_counter()
+                    recs[label] = integrate(model, grid, y0, p, events, names, stats=stats)
+                    key = f"{label}_subject_days_per_s"
+                    row[key] = max(row.get(key, 0.0), n * days / (time.perf_counter() - t0))
+                    row[f"{label}_steps_per_subject_day"] = float(stats["steps"].mean()) / days
+                with_stepper(attr, value, run)
+        row["ratio"] = row[f"{second}_subject_days_per_s"] / row[f"{first}_subject_days_per_s"]
+        scale = np.maximum(np.max(np.abs(recs[first]), axis=(0, 1)), 1e-300)
+        row["records_max_diff_rel"] = float(np.max(np.abs(recs[second] - recs[first]) / scale))
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
+
+
+def _variants():
+    from opioidsim.engine import stepper
+
+    return (("lu", "level_solver", lu_level_solver), ("inverse", "level_solver", stepper.level_solver))
 
 
 def main(argv=None) -> None:
@@ -156,7 +173,8 @@ def main(argv=None) -> None:
     from opioidsim.model import default_model
 
     model = default_model()
-    out = {"one_step": bench_one_step(model, args.sizes), "engine": bench_engine(model, args.cohorts, args.days)}
+    out = {"one_step": one_step_side_by_side(model, args.sizes, _variants()),
+           "engine": engine_side_by_side(model, args.cohorts, args.days, _variants())}
     if args.json:
         print(json.dumps(out))
         return
