@@ -58,19 +58,9 @@ def _blocks(model, n: int, h: float):
     p = {k: jnp.asarray(v) for k, v in p.items()}
     struct = stepper.jacobian_structure(model, stepper.extra_inputs(model, p))
     _, jc = stepper.rhs_and_compressed_jacobian(model, struct, jnp.asarray(t), jnp.asarray(y), p)
-    flat, n_c = jc.reshape(n, -1), struct.n_colours
-    out = []
-    for lev in struct.levels:
-        at = lev.start + lev.n_singles
-        for size, k in lev.groups:
-            g = struct.order[at:at + size * k].reshape(k, size)
-            rows = np.broadcast_to(g[:, :, None], (k, size, size))
-            cols = np.broadcast_to(g[:, None, :], (k, size, size))
-            block = flat[:, (rows * n_c + struct.colour[cols]).reshape(-1)].reshape((n, k, size, size))
-            block = block * struct.used[rows, cols]
-            out.append(((size, k), jnp.eye(size) - stepper.ROS34PW2_GAMMA * h * block))
-            at += size * k
-    return out
+    return [((size, k), jnp.eye(size) - stepper.ROS34PW2_GAMMA * h * block)
+            for lev, blocks in zip(struct.levels, stepper.dense_blocks(struct, jc))
+            for (size, k), block in zip(lev.groups, blocks)]
 
 
 def bench_blocks(model, samples: int = 2000) -> list[dict]:

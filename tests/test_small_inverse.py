@@ -51,18 +51,16 @@ def test_the_model_blocks_at_sampled_states_and_long_steps_need_no_pivoting():
     p = {k: jnp.asarray(v) for k, v in p.items()}
     struct = stepper.jacobian_structure(model, stepper.extra_inputs(model, p))
     _, jc = stepper.rhs_and_compressed_jacobian(model, struct, jnp.asarray(t), jnp.asarray(y), p)
-    full = np.asarray(jc)[:, :, struct.colour] * struct.used
+    blocks = [b for level in stepper.dense_blocks(struct, jc) for b in level]
     checked = 0
     for h in (0.05, 30.0, 10080.0):
-        for lev in struct.levels:
-            at = lev.start + lev.n_singles
-            for size, k in lev.groups:
-                for g in struct.order[at:at + size * k].reshape(k, size):
-                    w = np.eye(size) - stepper.ROS34PW2_GAMMA * h * full[:, g][:, :, g]
-                    x = np.asarray(si.gauss_jordan_inverse(jnp.asarray(w)))
-                    assert np.all(np.asarray(si.inverse_residual(jnp.asarray(w), jnp.asarray(x))) <= si.RESIDUAL_LIMIT)
-                    scale = np.abs(w).max(axis=(1, 2)) * np.abs(x).max(axis=(1, 2))
-                    assert np.all(np.abs(x @ w - np.eye(size)).max(axis=(1, 2)) <= 1e-13 * scale)
-                    checked += 1
-                at += size * k
+        for block in blocks:
+            size = block.shape[-1]
+            w = jnp.eye(size) - stepper.ROS34PW2_GAMMA * h * block
+            x = si.gauss_jordan_inverse(w)
+            assert np.all(np.asarray(si.inverse_residual(w, x)) <= si.RESIDUAL_LIMIT)
+            w, x = np.asarray(w), np.asarray(x)
+            scale = np.abs(w).max(axis=(-2, -1)) * np.abs(x).max(axis=(-2, -1))
+            assert np.all(np.abs(x @ w - np.eye(size)).max(axis=(-2, -1)) <= 1e-13 * scale)
+            checked += block.shape[1]
     assert checked == 3 * sum(k for lev in struct.levels for _, k in lev.groups)

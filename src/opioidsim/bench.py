@@ -219,24 +219,23 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict:
     names = tuple(n for n in KEY_READOUTS if n in model.readouts)
     rr_subjects = range(min(cfg.roadrunner_subjects, cfg.subjects))
     runs: dict[str, list[dict]] = {"engine": [], "scipy": [], "roadrunner": []}
+    records: dict[str, np.ndarray] = {}  # the first round's (every round gives the same)
     for k in range(cfg.rounds):
         of = f" (round {k + 1} of {cfg.rounds})" if cfg.rounds > 1 else ""
         progress(f"engine: {cfg.subjects} subjects × {cfg.days:g} days{of} …")
-        row, engine_records = _engine(model, sc, setup, names)
+        row, recs = _engine(model, sc, setup, names)
         runs["engine"].append(row)
-        if k == 0:
-            records = engine_records  # every round gives the same records
+        records.setdefault("engine", recs)
         progress(f"scipy path: {cfg.reference_subjects} subject(s) at rtol {SCIPY_PATH_RTOL:g}{of} …")
         runs["scipy"].append(_reference(model, setup, names, range(cfg.reference_subjects), SCIPY_PATH_RTOL, 1e-8)[0])
-        if k == 0:
-            progress(f"accuracy reference: subject 0 at rtol {REFERENCE_RTOL:g} …")
-            _, (ref,) = _reference(model, setup, names, range(1), REFERENCE_RTOL, 1e-10)
         progress(f"libRoadRunner: {len(rr_subjects)} subject(s) × {cfg.days:g} days on the exported SBML{of} …")
-        row, rr_records = _roadrunner(model, sc, setup, names, rr_subjects)
+        row, recs = _roadrunner(model, sc, setup, names, rr_subjects)
         runs["roadrunner"].append(row)
-        if k == 0:
-            rr_errors = accuracy(rr_records[0], ref, names)
-    errors = accuracy(records[0], ref, names)
+        records.setdefault("roadrunner", recs)
+    progress(f"accuracy reference: subject 0 at rtol {REFERENCE_RTOL:g} …")
+    _, (ref,) = _reference(model, setup, names, range(1), REFERENCE_RTOL, 1e-10)
+    errors = accuracy(records["engine"][0], ref, names)
+    rr_errors = accuracy(records["roadrunner"][0], ref, names)
     engine_row, scipy_row, rr_row = (_fastest_round(runs[path]) for path in ("engine", "scipy", "roadrunner"))
     rr_row["max_relative_error"] = max(rr_errors.values())
     per_round = {other: [e["subject_days_per_s"] / o["subject_days_per_s"] for e, o in zip(runs["engine"], runs[other])]

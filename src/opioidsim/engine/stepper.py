@@ -248,6 +248,35 @@ def coloured_jacobian(model: Model, t, y, p):
     return jc[:, :, struct.colour] * jnp.asarray(struct.pattern, dtype=y.dtype)
 
 
+def _entry_reader(struct: JacobianStructure, jc):
+    """entries(rows, cols) -> J[:, rows, cols] for states (original numbering), any equal shapes,
+    read by flat index from the compressed Jacobian jc (gathers along one axis; scatters and 2-D
+    gathers are slow on CPU)."""
+    n_c, colour = struct.n_colours, struct.colour
+    flat = jc.reshape(jc.shape[0], -1)
+
+    def entries(rows, cols):
+        return flat[:, (rows * n_c + colour[cols]).reshape(-1)].reshape((jc.shape[0],) + rows.shape)
+
+    return entries
+
+
+def dense_blocks(struct: JacobianStructure, jc) -> list[list]:
+    """The dense components of J_L (`struct.used` entries only), level by level: for each level
+    of `struct.levels`, one block of shape (S, count, size, size) per group of `level.groups`."""
+    entries = _entry_reader(struct, jc)
+    out = []
+    for lev in struct.levels:
+        blocks, at = [], lev.start + lev.n_singles
+        for size, k in lev.groups:
+            g = struct.order[at:at + size * k].reshape(k, size)
+            rows, cols = np.broadcast_to(g[:, :, None], (k, size, size)), np.broadcast_to(g[:, None, :], (k, size, size))
+            blocks.append(entries(rows, cols) * jnp.asarray(struct.used[rows, cols], dtype=jc.dtype))
+            at += size * k
+        out.append(blocks)
+    return out
+
+
 def level_solver(struct: JacobianStructure, jc, gh):
     """Invert (I − γhJ_L) per component and return solve(v) = (I − γhJ_L)⁻¹ v, J_L the block
     lower-triangular part (`struct.used`), jc the compressed Jacobian, gh = γh of shape (S,).
@@ -258,33 +287,20 @@ def level_solver(struct: JacobianStructure, jc, gh):
     (at most 9 states) and I − γhJ is well conditioned for them; tests/test_stepper.py holds the
     solve to 1e-10 of a dense solve.
 
-    Works in the solve order, where every level and every component is a contiguous slice, and
-    reads J's entries by flat index from jc (gathers along one axis; scatters and 2-D gathers are
-    slow on CPU)."""
-    n_c = struct.n_colours
-    order, colour, used = struct.order, struct.colour, struct.used
-    flat = jc.reshape(jc.shape[0], -1)
-
-    def entries(rows, cols):  # J[:, rows, cols] for states (original numbering), any equal shapes
-        return flat[:, (rows * n_c + colour[cols]).reshape(-1)].reshape((jc.shape[0],) + rows.shape)
-
+    Works in the solve order, where every level and every component is a contiguous slice."""
+    order = struct.order
+    entries = _entry_reader(struct, jc)
     ghc = gh[:, None]
     plan = []
-    for lev in struct.levels:
+    for lev, blocks in zip(struct.levels, dense_blocks(struct, jc)):
         rows = order[lev.start + lev.entry_rows]
         cols = order[lev.entry_cols]
         coupling = ghc * entries(rows, cols) if len(rows) else None
         gather = jnp.asarray(np.arange(lev.size)[:, None] == lev.entry_rows[None, :], dtype=jc.dtype)
         singles = order[lev.start:lev.start + lev.n_singles]
         inv_denom = 1.0 / (1.0 - ghc * entries(singles, singles)) if lev.n_singles else None
-        inverses = []
-        at = lev.start + lev.n_singles
-        for size, k in lev.groups:
-            g = order[at:at + size * k].reshape(k, size)
-            block = entries(np.broadcast_to(g[:, :, None], (k, size, size)), np.broadcast_to(g[:, None, :], (k, size, size)))
-            block = block * jnp.asarray(used[g[:, :, None], g[:, None, :]], dtype=jc.dtype)
-            inverses.append(small_inverse(jnp.eye(size, dtype=jc.dtype) - gh[:, None, None, None] * block))
-            at += size * k
+        inverses = [small_inverse(jnp.eye(block.shape[-1], dtype=jc.dtype) - gh[:, None, None, None] * block)
+                    for block in blocks]
         plan.append((lev, coupling, gather, inv_denom, inverses))
     back = np.argsort(order)
 
