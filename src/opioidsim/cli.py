@@ -280,6 +280,33 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_params(args: argparse.Namespace) -> int:
+    from opioidsim.overrides import SET_ELSEWHERE, declared, known_parameters
+
+    known = known_parameters()
+    if args.text in known:  # one parameter, whole
+        par = known[args.text]
+        print(f"{par.name}: {declared(par)}" + (f" (between-subject cv {par.cv:g}: {par.cv_source})"
+                                                         if par.cv else ""))
+        print(f"source: {par.source}")
+        if par.note:
+            print(f"note: {par.note}")
+        where = SET_ELSEWHERE.get(par.name)
+        print(f"set by {where}" if where else f"set it with [parameters] {par.name} = ... or --set {par.name}=...")
+        return 0
+    text = (args.text or "").lower()
+    rows = [par for name, par in sorted(known.items()) if text in name.lower()]
+    if not rows:
+        raise UsageError(f"no parameter name contains {args.text!r}; '{PROG} params' lists them all")
+    width = max(len(par.name) for par in rows)
+    for par in rows:
+        source = par.source if len(par.source) <= 90 else par.source[:89] + "…"
+        print(f"{par.name.ljust(width)}  {declared(par):<16}  {source}")
+    print(f"\n{len(rows)} parameter{'s' if len(rows) != 1 else ''}; one in full: {PROG} params NAME; set one: [parameters] in a scenario "
+          f"or --set NAME=VALUE")
+    return 0
+
+
 class _Progress:
     """The progress callback of `run` (a tqdm bar), carrying the run's checkpoint."""
 
@@ -345,6 +372,31 @@ def _with_solver_flags(scenario: Any, args: argparse.Namespace) -> Any:
         raise UsageError(f"{flag} {exc.value!r}: {exc.allowed}") from None
 
 
+def _with_parameter_flags(scenario: Any, args: argparse.Namespace) -> Any:
+    """The scenario with each --set NAME=VALUE in its [parameters]; a bad one is one line naming
+    the flag, the value and what is allowed."""
+    given = getattr(args, "set_parameters", None)
+    if not given:
+        return scenario
+    settings: dict[str, Any] = {}
+    for item in given:
+        name, eq, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not eq or not name or not text:
+            raise UsageError(f"--set {item!r}: write NAME=VALUE, e.g. --set quit_brake=0.5 or "
+                             "--set \"heroin_clearance=120 L/h\"")
+        try:
+            settings[name] = float(text)
+        except ValueError:
+            settings[name] = text  # a quantity with a unit (checked by the scenario)
+    try:
+        return scenario.with_parameters(settings)
+    except ScenarioError as exc:
+        if not exc.field.startswith("parameters."):
+            raise
+        raise UsageError(f"--set {exc.field.split('.', 1)[1]}={exc.value!r}: {exc.allowed}") from None
+
+
 def _accuracy_note(ds: Any) -> Optional[str]:
     """One line when steps of the smallest size were accepted above the tolerance
     (`steps_over_tolerance` of the results): the run is less accurate than rtol says there.
@@ -375,9 +427,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     chunk_subjects = args.chunk_subjects
     if args.resume is not None:
         if args.scenario is not None or args.subjects is not None or args.seed is not None \
-                or any(getattr(args, f, None) is not None for f in ("rtol", "smallest_step", "method")):
+                or any(getattr(args, f, None) is not None for f in ("rtol", "smallest_step", "method",
+                                                                    "set_parameters")):
             raise UsageError("--resume DIR continues the run exactly as it was started: give no "
-                             "scenario, --subjects, --seed, --rtol, --smallest-step or --method with it")
+                             "scenario, --subjects, --seed, --rtol, --smallest-step, --method or --set with it")
         out_path, inc = _resume_target(args.resume)
         out = str(out_path)
         try:
@@ -407,6 +460,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
         scenario = scenario.with_cohort(subjects=args.subjects, seed=args.seed)
         scenario = _with_solver_flags(scenario, args)
+        scenario = _with_parameter_flags(scenario, args)
         out = args.out if args.out is not None else str(Path("out") / scenario.name)
         inc = incomplete_dir(out)
         if (inc.exists() or inc.is_symlink()) and not overwrite:
@@ -902,7 +956,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                                    model.readouts)
         sa.check_scenario(scenario)
         ranges = sa.parameter_ranges(model, names, explicit=explicit, factor=args.factor,
-                                     species=getattr(scenario.cohort, "species", "human"))
+                                     species=getattr(scenario.cohort, "species", "human"),
+                                     settings=scenario.parameters)
         samples = args.samples or (64 if args.method == "sobol" else 20)
         evaluations = sa.check_samples(args.method, samples, len(ranges))
     except sa.SensitivityError as exc:
@@ -1071,6 +1126,10 @@ def _add_results_arguments(p: argparse.ArgumentParser, *,
     p.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it exists (only once the new results are complete)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--set", action="append", default=None, metavar="NAME=VALUE", dest="set_parameters",
+                   help="a parameter's typical value in place of its sourced one (adds to the "
+                        "scenario's [parameters]; repeatable), e.g. --set quit_brake=0.5 or "
+                        "--set \"heroin_clearance=120 L/h\"; 'opioidsim params' lists the names")
 
 
 def _build_parser() -> _Parser:
@@ -1085,6 +1144,14 @@ def _build_parser() -> _Parser:
                                    "print that scenario's TOML (a starting point for your own).")
     p.add_argument("name", nargs="?", metavar="NAME", help="a built-in scenario to print")
     p.set_defaults(func=cmd_scenarios)
+
+    p = sub.add_parser("params", help="list the parameters a scenario can set (value, unit, source)",
+                       description="List the model's and the behaviour's parameters, one line each "
+                                   "(name, sourced value and unit, source); with TEXT, those whose name "
+                                   "contains it; with a whole NAME, that parameter in full. A scenario sets "
+                                   "one with [parameters] NAME = VALUE, a run with --set NAME=VALUE.")
+    p.add_argument("text", nargs="?", metavar="TEXT", help="part of a parameter name, or a whole name")
+    p.set_defaults(func=cmd_params)
 
     p = sub.add_parser(
         "run", help="run a scenario and write a results folder",
@@ -1260,6 +1327,10 @@ def _build_parser() -> _Parser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it exists (only once the new results are complete)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--set", action="append", default=None, metavar="NAME=VALUE", dest="set_parameters",
+                   help="a parameter's typical value in place of its sourced one (adds to the "
+                        "scenario's [parameters]; repeatable), e.g. --set quit_brake=0.5 or "
+                        "--set \"heroin_clearance=120 L/h\"; 'opioidsim params' lists the names")
     p.add_argument("--cluster", metavar="local[:WORKERS]", default=None,
                    help="evaluate the samples in batches on a Dask cluster started on this machine")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,

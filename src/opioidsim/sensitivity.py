@@ -128,17 +128,21 @@ def _unknown(kind: str, name: str, known: Sequence[str], flag: str) -> Sensitivi
 
 def parameter_ranges(model: Any, names: Sequence[str], *,
                      explicit: Optional[Mapping[str, tuple[float, float]]] = None,
-                     factor: float = DEFAULT_FACTOR, species: str = "human") -> list[ParameterRange]:
-    """The range each of `names` varies over, in the parameter's unit (see the module docstring).
+                     factor: float = DEFAULT_FACTOR, species: str = "human",
+                     settings: Optional[Mapping[str, Any]] = None) -> list[ParameterRange]:
+    """The range each of `names` varies over, in the parameter's unit (see the module docstring),
+    around the species' value or the one a scenario's [parameters] (`settings`) set.
 
     A parameter of `explicit` (name → (low, high)) gets that range; one with a population cv the
     5th–95th percentile of its lognormal distribution (clipped to [0, 1] for a fraction); any
     other ×/÷ `factor` around its value (a value of 0 or below needs an explicit range).
     Unknown names raise SensitivityError listing close matches."""
+    from .overrides import overridden
     from .species import species_overrides
 
     explicit = dict(explicit or {})
     overrides = species_overrides(species)
+    overrides = {**overrides, **overridden({**model.parameters, **overrides}, settings or {})}
     if not names:
         raise SensitivityError("--parameters: give at least one model parameter to vary")
     seen: set[str] = set()
@@ -562,7 +566,7 @@ def run_sensitivity(scenario: Any, parameters: Sequence[str], outputs: Sequence[
     check_scenario(scenario)
     m = model or default_model()
     rngs = parameter_ranges(m, parameters, explicit=ranges, factor=factor,
-                            species=getattr(scenario.cohort, "species", "human"))
+                            species=getattr(scenario.cohort, "species", "human"), settings=scenario.parameters)
     for o in outputs:
         if o.readout not in m.readouts:
             raise _unknown("readout", o.readout, m.readouts, "--readouts")

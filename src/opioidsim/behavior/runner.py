@@ -24,7 +24,7 @@ import hashlib
 import math
 from contextlib import nullcontext
 from functools import lru_cache, partial
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,7 @@ from ..engine.core import (MIN_BATCH, QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, 
                            subject_parameters)
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
-from ..params import check_parameters
+from ..overrides import typical_values
 from ..readouts import READOUTS
 from . import agent as ag
 from .timeline import CPP_DRUG_SIDE, CPP_TEST, CPP_VEHICLE_SIDE, HOME, Timeline, compile_timeline, \
@@ -59,11 +59,11 @@ RECORDED = ("lever_presses", "infusions", "craving", "drug_value", "habit", "pfc
 _COL = {name: i for i, name in enumerate(RECORDED)}
 
 
-def agent_parameters(n: int) -> dict[str, np.ndarray]:
-    """The agent's parameters for n subjects, at their typical values: the subjects' physiology
-    varies (and their choices are random), so behaviour spreads without a spread in the agent."""
-    pars = check_parameters(ag.PARAMETERS)
-    return {k: np.full(n, par.internal_value) for k, par in pars.items()}
+def agent_parameters(n: int, settings: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """The agent's parameters for n subjects, at their typical values (those of a scenario's
+    [parameters], `settings`, in place of the sourced ones): the subjects' physiology varies (and
+    their choices are random), so behaviour spreads without a spread in the agent."""
+    return {k: np.full(n, v) for k, v in typical_values(ag.PARAMETERS, settings or {}).items()}
 
 
 def _dose_target(model: Model, drug: str, route: str):
@@ -227,7 +227,7 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
                                if par.groups else [par.infusion_mg_per_kg])
     names = tuple(r for r in (scenario.readouts or DEFAULT_READOUTS) if r not in BEHAVIOUR_READOUTS)
     p = subject_parameters(model, scenario, len(subjects), scenario.cohort.seed, first=subjects.start)
-    p.update(agent_parameters(len(subjects)))
+    p.update(agent_parameters(len(subjects), scenario.parameters))
     p["body_weight_kg"] = p["body_weight"] / 1e6  # internal mg → kg
     p["infusion_mg"] = infusion_per_kg[group_of] * p["body_weight_kg"]
     iv_idx, _ = _dose_target(model, par.drug, "iv")

@@ -144,6 +144,8 @@ def result_attrs(attrs: dict[str, Any], scenario: Any, created_utc: str,
         scenario_toml=scenario.to_toml(),
         created_utc=created_utc,
     )
+    if getattr(scenario, "parameters", None):  # a what-if: the values set, readable without the TOML
+        out["parameters_set"] = "; ".join(f"{k} = {v}" for k, v in sorted(scenario.parameters.items()))
     if "description" not in attrs and getattr(scenario, "description", ""):
         out["description"] = str(scenario.description)
     if "dose_times_min" not in attrs and hasattr(scenario, "dose_schedule"):

@@ -79,9 +79,11 @@ class _Meta:
     record_every_min: float | None
     dose_times_min: np.ndarray
     scenario_toml: str
+    #: the scenario's [parameters]: typical values set in place of the sourced ones
+    parameters_set: dict
 
 
-def _parse_toml(text: str) -> dict[str, Any]:
+def parse_scenario_toml(text: str) -> dict[str, Any]:
     """Best-effort parse (only to fill in missing attrs); never fails the report."""
     try:
         import tomllib  # Python ≥ 3.11
@@ -106,7 +108,7 @@ def _package_version() -> str:
 def _meta(ds: xr.Dataset, scenario_toml: str | None) -> _Meta:
     attrs = ds.attrs
     toml_text = scenario_toml if scenario_toml is not None else str(attrs.get("scenario_toml", ""))
-    parsed = _parse_toml(toml_text) if toml_text else {}
+    parsed = parse_scenario_toml(toml_text) if toml_text else {}
     header = parsed.get("scenario", {}) if isinstance(parsed.get("scenario"), dict) else {}
     cohort = parsed.get("cohort", {}) if isinstance(parsed.get("cohort"), dict) else {}
 
@@ -129,6 +131,7 @@ def _meta(ds: xr.Dataset, scenario_toml: str | None) -> _Meta:
         record_every_min=float(np.median(steps)) if steps.size else None,
         dose_times_min=np.sort(dose_arr),
         scenario_toml=toml_text,
+        parameters_set=parsed.get("parameters", {}) if isinstance(parsed.get("parameters"), dict) else {},
     )
 
 
@@ -181,6 +184,9 @@ def _meta_table(meta: _Meta, n_readouts: int) -> str:
     if meta.record_every_min is not None:
         rows.append(("recorded every", f"{meta.record_every_min * 60:g} s"))
     rows.append(("readouts recorded", str(n_readouts)))
+    if meta.parameters_set:  # a what-if: say so where the reader looks first
+        rows.append(("parameters set (not their sourced values)",
+                     ", ".join(f"{k} = {v}" for k, v in sorted(meta.parameters_set.items()))))
     if meta.dose_times_min.size:
         shown = ", ".join(f"{t:g}" for t in meta.dose_times_min[:_MAX_DOSES_LISTED])
         more = (f" … ({meta.dose_times_min.size} in all)"

@@ -30,6 +30,10 @@ A scenario file looks like this (quantities are strings with units)::
     smallest_step = "0.5s"
     method = "ros2"
 
+    [parameters]       # optional: typical values in place of the sourced ones (opioidsim.overrides)
+    buprenorphine_efficacy = 0.3       # a number is in the parameter's declared unit
+    heroin_clearance = "120 L/h"       # or a quantity with a unit
+
 Every problem becomes a :class:`~opioidsim.errors.ScenarioError` naming the field (as the user
 wrote it: ``scenario.duration`` / ``dose[0].route`` in a file, ``duration`` / ``doses[0].route`` in
 Python), the value found, and what is allowed. Only the first problem is described; the message
@@ -533,7 +537,7 @@ _TABLE_FIELDS = {"cohort": (Cohort, "subjects = ... and seed = ..."),
 # Scenario
 # ---------------------------------------------------------------------------------------------
 _HEADER_FIELDS = ("name", "description", "duration", "record_every", "readouts")
-_TOP_TABLES = ("scenario", "cohort", "conditions", "dose", "solver", "paradigm", "life", "trial")
+_TOP_TABLES = ("scenario", "cohort", "conditions", "dose", "solver", "parameters", "paradigm", "life", "trial")
 
 
 def _cohort_from_groups(data: dict) -> dict:
@@ -577,6 +581,9 @@ class Scenario(_Model):
     doses: list[Dose] = Field(default_factory=list)
     #: the engine's accuracy (relative tolerance, smallest step); dose schedules only
     solver: Solver = Field(default_factory=Solver)
+    #: typical parameter values in place of the sourced ones, by parameter name: a number in the
+    #: parameter's declared unit or a quantity with a unit (opioidsim.overrides), as written
+    parameters: dict[str, Any] = Field(default_factory=dict)
     #: an animal experiment (opioidsim.scenarios.paradigm): doses come from the subject's choices
     paradigm: Optional["Paradigm"] = None
     #: a human life course (opioidsim.scenarios.course): street use, forced abstinence, treatment
@@ -647,6 +654,23 @@ class Scenario(_Model):
         from .course import Trial, check_course_table
 
         return check_course_table(v, Trial, "trial")
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _check_parameters(cls, v: Any) -> dict[str, Any]:
+        from opioidsim.overrides import check_value
+
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise _Problem(v, "must be a table of parameter names and values, e.g. [parameters] with "
+                              "buprenorphine_efficacy = 0.3")
+        for name, value in v.items():
+            try:
+                check_value(name, value)
+            except ValueError as exc:
+                raise _Problem(value, str(exc), (name,)) from None
+        return {k: (x.strip() if isinstance(x, str) else x) for k, x in v.items()}
 
     # -- field checks ------------------------------------------------------------------------
     @field_validator("name", mode="before")
@@ -864,6 +888,16 @@ class Scenario(_Model):
         except ScenarioError as exc:
             raise _rerooted(exc, toml=False) from None
 
+    def with_parameters(self, settings: dict[str, Any]) -> "Scenario":
+        """A copy whose [parameters] also set `settings` (parameter name → a number in its declared
+        unit or a quantity with a unit; validated), replacing any the scenario already sets."""
+        try:
+            return type(self).model_validate({**self.model_dump(), "parameters": {**self.parameters, **settings}})
+        except ValidationError as exc:
+            raise _to_scenario_error(exc) from None
+        except ScenarioError as exc:
+            raise _rerooted(exc, toml=False) from None
+
     def with_cohort(self, subjects: Optional[int] = None, seed: Optional[int] = None) -> "Scenario":
         """A copy with the cohort size and/or seed replaced (validated). In an experiment with
         [[paradigm.group]] tables, `subjects` is the number of subjects in EACH group."""
@@ -914,6 +948,8 @@ class Scenario(_Model):
             ]
         if self.solver.to_toml_dict():  # only when set: a scenario without it reads as before
             out["solver"] = self.solver.to_toml_dict()
+        if self.parameters:
+            out["parameters"] = dict(self.parameters)
         if self.paradigm is not None:
             out["paradigm"] = self.paradigm.to_toml_dict()
         for key in ("life", "trial"):
@@ -929,7 +965,7 @@ class Scenario(_Model):
         parts = [tomli_w.dumps({key: data[key]}) for key in ("scenario", "cohort", "conditions")]
         for dose in data.get("dose", []):
             parts.append("[[dose]]\n" + tomli_w.dumps(dose))
-        for key in ("solver", "paradigm", "life", "trial"):
+        for key in ("solver", "parameters", "paradigm", "life", "trial"):
             if key in data:
                 parts.append(tomli_w.dumps({key: data[key]}))
         return "\n".join(parts)
@@ -944,7 +980,8 @@ class Scenario(_Model):
         if unknown:
             k = unknown[0]
             raise ScenarioError(str(k), data[k], "unknown table or key; a scenario file has "
-                                f"[{'], ['.join(_TOP_TABLES[:3])}], [[dose]], [solver], [paradigm], [life] and [trial]",
+                                f"[{'], ['.join(_TOP_TABLES[:3])}], [[dose]], [solver], [parameters], [paradigm], [life] "
+                                "and [trial]",
                                 more=len(unknown) - 1)
         if "scenario" not in data:
             course = next((k for k in ("paradigm", "life", "trial") if k in data), None)
@@ -964,7 +1001,7 @@ class Scenario(_Model):
         if default_name is not None and "name" not in flat and _NAME_RE.match(default_name):
             flat["name"] = default_name
         for key, target in (("cohort", "cohort"), ("conditions", "conditions"), ("dose", "doses"), ("solver", "solver"),
-                            ("paradigm", "paradigm"), ("life", "life"), ("trial", "trial")):
+                            ("parameters", "parameters"), ("paradigm", "paradigm"), ("life", "life"), ("trial", "trial")):
             if key in data:
                 flat[target] = data[key]
         try:

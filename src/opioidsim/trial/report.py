@@ -306,6 +306,17 @@ def _after_detox(ds: xr.Dataset) -> str:
     return f" after {detox_days(ds)} days of inpatient detoxification" if detox_days(ds) else ""
 
 
+def _parameters_set(scenario_toml: str | None) -> list[str]:
+    """A what-if trial says so at the top: the [parameters] it set in place of the sourced values."""
+    from ..report.html import parse_scenario_toml
+
+    settings = parse_scenario_toml(scenario_toml or "").get("parameters", {})
+    if not isinstance(settings, dict) or not settings:
+        return []
+    listed = ", ".join(f"{k} = {v}" for k, v in sorted(settings.items()))
+    return [f'<p class="notice">Parameters set in place of their sourced values: {_e(listed)}.</p>']
+
+
 def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
                         outcomes: pd.DataFrame | None = None,
                         flow: pd.DataFrame | None = None, subgroups: pd.DataFrame | None = None,
@@ -334,6 +345,7 @@ def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,
         f"randomised ({_e(randomisation_method(ds))}){_e(_after_detox(ds))}, {_e(weeks)} weeks of follow-up. "
         "Missed urine samples: "
         f"{'counted as positive' if rule == 'positive' else 'excluded'}.</p>",
+        *_parameters_set(scenario_toml),
         "<h2>Participant flow (CONSORT-like)</h2>",
         _consort_table(flow),
         f"<pre>{_e(consort_text(ds))}</pre>",

@@ -24,12 +24,13 @@ class Run:
 
 
 def run_typical_batch(schedules: list[list[Dose]], duration: str, record_every: str = "30s",
-                      pain_stimulus: float = 0.5) -> Run:
-    """Typical subjects (every parameter at its typical value), subject i under schedules[i], as one
-    batch (the engine pads a lone subject to a batch of two anyway, so two schedules cost about what
-    one does). Readouts are (subjects, records)."""
+                      pain_stimulus: float = 0.5, parameters: dict | None = None) -> Run:
+    """Typical subjects (every parameter at its typical value, or at the value `parameters` sets as
+    a scenario's [parameters] would), subject i under schedules[i], as one batch (the engine pads a
+    lone subject to a batch of two anyway, so two schedules cost about what one does). Readouts are
+    (subjects, records)."""
     scenario = Scenario(duration=duration, record_every=record_every, conditions={"pain_stimulus": pain_stimulus},
-                        cohort={"subjects": len(schedules)})
+                        cohort={"subjects": len(schedules)}, parameters=parameters or {})
     model = default_model()
     grid = make_grid(scenario.duration_min, scenario.record_every_min)
     p = subject_parameters(model, scenario, len(schedules), 0, variability=False)

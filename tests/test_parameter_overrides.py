@@ -1,0 +1,207 @@
+"""A scenario's [parameters] (opioidsim.overrides): typical values set in place of the sourced ones,
+checked once when the scenario is built, reaching the physiology and the behaviour, and said in
+the results. Expected values come from one-compartment PK algebra, unit conversion and the
+lognormal draw that each subject keeps."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from opioidsim import cli
+from opioidsim.behavior import agent as ag
+from opioidsim.behavior.course import course_parameters
+from opioidsim.behavior.runner import agent_parameters
+from opioidsim.engine.core import subject_parameters
+from opioidsim.errors import ScenarioError
+from opioidsim.io.results import result_attrs
+from opioidsim.model import default_model
+from opioidsim.overrides import known_parameters
+from opioidsim.report.html import render_report
+from opioidsim.scenarios import Dose, Scenario, load_scenario
+from opioidsim.trial.report import _parameters_set
+from opioidsim.validation.sim import run_typical_batch
+
+from test_cli import _no_leftovers, _one_error_line, engine  # noqa: F401  (the fake engine fixture)
+
+
+def test_set_values_reach_the_physiology_as_the_algebra_says():
+    # naloxone has one-compartment disposition: after an IV bolus D, C(t) = D / V · exp(−ln2 t / t½),
+    # with V the subject's weight-scaled volume. Both values set, one as a quantity in other units;
+    # typical subjects (no between-subject draw) so that V and t½ are the values set.
+    settings = {"naloxone_half_life": "0.5 h", "naloxone_volume": 100.0}
+    run = run_typical_batch([[Dose("naloxone", "2 mg", route="iv", at="0min")]], "3h", "10min", parameters=settings)
+    p = subject_parameters(default_model(), Scenario(duration="3h", parameters=settings), 1, 0, variability=False)
+    assert p["naloxone_half_life"][0] == pytest.approx(30.0, rel=1e-12)  # min, from "0.5 h"
+    t = run.t
+    volume_l = 100.0 * p["body_weight"][0] / p["reference_weight"][0]
+    expected = 2e6 / volume_l / 1000.0 * np.exp(-math.log(2) * t / 30.0)  # ng/mL
+    got = run["plasma_naloxone"][0]
+    keep = t >= 10.0  # past the bolus's first step
+    assert np.allclose(got[keep], expected[keep], rtol=1e-2), (got[keep], expected[keep])
+    # not vacuous: with the sourced half-life (64 min) the curve at 3 h would be 9 times higher
+    assert got[-1] < 0.3 * 2e6 / volume_l / 1000.0 * math.exp(-math.log(2) * 180 / 64.0)
+
+
+def test_each_subject_keeps_its_draw_around_the_new_value():
+    # between-subject variability stays as declared: value · exp(η) with the subject's own η, so every
+    # subject's value moves by the factor set / sourced
+    model = default_model()
+    base = Scenario(duration="1h", cohort={"subjects": 6, "seed": 3})
+    par = model.parameters["heroin_clearance"]
+    assert par.cv > 0  # a parameter that varies between subjects (the check is not vacuous)
+    moved = base.with_parameters({"heroin_clearance": "1.5 L/min"})
+    p0 = subject_parameters(model, base, 6, 3)
+    p1 = subject_parameters(model, moved, 6, 3)
+    assert np.ptp(p0["heroin_clearance"]) > 0
+    assert np.allclose(p1["heroin_clearance"] / p0["heroin_clearance"], 1.5 / par.value, rtol=1e-12)
+    untouched = [k for k in p0 if k != "heroin_clearance"]
+    assert all(np.array_equal(p0[k], p1[k]) for k in untouched)
+
+
+def test_units_convert_and_the_sourced_value_changes_nothing():
+    model = default_model()
+    base = Scenario(duration="1h", cohort={"subjects": 3})
+    sourced = model.parameters["heroin_clearance"].value  # L/min
+    p0 = subject_parameters(model, base, 3, 0)
+    for same in (sourced, f"{sourced * 60} L/h", f"{sourced * 1000} mL/min"):
+        p = subject_parameters(model, base.with_parameters({"heroin_clearance": same}), 3, 0)
+        assert np.allclose(p["heroin_clearance"], p0["heroin_clearance"], rtol=1e-12), same
+
+
+def test_a_species_value_is_replaced_by_the_scenarios():
+    model = default_model()
+    rat = Scenario(duration="1h", cohort={"species": "rat"})
+    p_rat = subject_parameters(model, rat, 1, 0, variability=False)
+    p_set = subject_parameters(model, rat.with_parameters({"body_weight": "0.4 kg"}), 1, 0, variability=False)
+    assert p_rat["body_weight"][0] == pytest.approx(0.3e6, rel=0.2)  # the rat's (≈ 0.3 kg), not a person's
+    assert p_set["body_weight"][0] == pytest.approx(0.4e6, rel=1e-12)  # mg internally
+
+
+def test_behaviour_parameters_reach_courses_and_animal_experiments():
+    trial = load_scenario("trial-buprenorphine-dose")
+    sc = trial.with_parameters({"quit_brake": 0.5, "readiness_cv": 1.0})
+    p0 = course_parameters(trial, trial.trial.supply, 400, 0)
+    p = course_parameters(sc, sc.trial.supply, 400, 0)
+    assert np.all(p0["quit_brake"] == 1.0) and np.all(p["quit_brake"] == 0.5)
+    # readiness is lognormal with median 1 and the cv set: σ² = ln(1 + cv²)
+    for q, cv in ((p0, 0.5), (p, 1.0)):
+        assert np.std(np.log(q["readiness"])) == pytest.approx(math.sqrt(math.log1p(cv ** 2)), rel=0.1)
+    threshold = next(x for x in ag.PARAMETERS if x.name == "press_threshold").value
+    a = agent_parameters(2, {"press_threshold": 2 * threshold})
+    assert np.all(a["press_threshold"] == 2 * threshold)
+    assert np.all(agent_parameters(2)["press_threshold"] == threshold)
+
+
+@pytest.mark.parametrize("settings, field, words", [
+    ({"buprenorphin_efficacy": 0.3}, "parameters.buprenorphin_efficacy", ["did you mean 'buprenorphine_efficacy'"]),
+    ({"heroin_clearance": "3 mg"}, "parameters.heroin_clearance", ["L/min", "2.156"]),
+    ({"heroin_clearance": "fast"}, "parameters.heroin_clearance", ["L/min"]),
+    ({"heroin_clearance": -1}, "parameters.heroin_clearance", ["0 or more"]),
+    ({"heroin_clearance": True}, "parameters.heroin_clearance", ["a number"]),
+    ({"heroin_clearance": [1]}, "parameters.heroin_clearance", ["a number"]),
+    ({"quit_brake": float("nan")}, "parameters.quit_brake", ["finite"]),
+    ({"mor_reserve_vta": 1.5}, "parameters.mor_reserve_vta", ["from 0 to 1"]),
+    ({"pain_stimulus": 0.2}, "parameters.pain_stimulus", ["[conditions] pain_stimulus"]),
+    ({"oprm1_g_carrier": 1.0}, "parameters.oprm1_g_carrier", ["oprm1_g_carrier_frequency"]),
+])
+def test_bad_settings_name_the_field_the_value_and_what_is_allowed(settings, field, words):
+    with pytest.raises(ScenarioError) as exc:
+        Scenario(duration="1h", parameters=settings)
+    assert exc.value.field == field
+    message = str(exc.value)
+    assert repr(next(iter(settings.values()))) in message or "nan" in message
+    for w in words:
+        assert w in message, message
+
+
+def test_a_file_round_trips_and_its_errors_use_file_paths(tmp_path):
+    text = ('[scenario]\nduration = "1h"\n\n[parameters]\nbuprenorphine_efficacy = 0.3\n'
+            'heroin_clearance = "120 L/h"\n')
+    sc = Scenario.from_toml_text(text)
+    assert sc.parameters == {"buprenorphine_efficacy": 0.3, "heroin_clearance": "120 L/h"}
+    assert Scenario.from_toml_text(sc.to_toml()) == sc
+    with pytest.raises(ScenarioError) as exc:
+        Scenario.from_toml_text('[scenario]\nduration = "1h"\n\n[parameters]\nheroin_clearance = "3 mg"\n')
+    assert exc.value.field == "parameters.heroin_clearance" and exc.value.value == "3 mg"
+    with pytest.raises(ScenarioError) as exc:
+        Scenario.from_toml_text('[scenario]\nduration = "1h"\n\n[parameter]\nquit_brake = 1\n')
+    assert "[parameters]" in str(exc.value)
+
+
+def test_every_name_a_scenario_may_set_is_a_parameter_somewhere():
+    known = known_parameters()
+    model = default_model()
+    assert set(model.parameters) <= set(known)
+    assert {x.name for x in ag.PARAMETERS} <= set(known)
+    assert "quit_brake" in known and "heroin_clearance" in known
+
+
+def test_results_and_reports_say_what_was_set():
+    sc = Scenario(duration="1h", parameters={"quit_brake": 0.5, "heroin_clearance": "120 L/h"})
+    attrs = result_attrs({}, sc, "2026-01-01T00:00:00Z", "0")
+    assert attrs["parameters_set"] == "heroin_clearance = 120 L/h; quit_brake = 0.5"
+    plain = result_attrs({}, Scenario(duration="1h"), "2026-01-01T00:00:00Z", "0")
+    assert "parameters_set" not in plain
+    from test_cli import fake_dataset
+
+    page = render_report(fake_dataset(sc), sc.to_toml())
+    assert "parameters set (not their sourced values)" in page and "quit_brake = 0.5" in page
+    assert "parameters set" not in render_report(fake_dataset(sc), Scenario(duration="1h").to_toml())
+    para = _parameters_set(sc.to_toml())
+    assert len(para) == 1 and "heroin_clearance = 120 L/h, quit_brake = 0.5" in para[0]
+    assert _parameters_set(Scenario(duration="1h").to_toml()) == []
+
+
+def test_cli_set_adds_to_the_scenarios_parameters(engine, tmp_path):  # noqa: F811
+    out = tmp_path / "o"
+    rc = cli.main(["run", "acute-heroin-iv", "--out", str(out), "--no-progress",
+                   "--set", "quit_brake=0.5", "--set", "heroin_clearance=120 L/h"])
+    assert rc == 0
+    assert engine.calls[0].parameters == {"quit_brake": 0.5, "heroin_clearance": "120 L/h"}
+    written = Scenario.from_file(out / "scenario.toml")
+    assert written.parameters == {"quit_brake": 0.5, "heroin_clearance": "120 L/h"}
+
+
+@pytest.mark.parametrize("flag, words", [
+    ("quit_brake", ["--set 'quit_brake'", "NAME=VALUE"]),
+    ("quit_brak=0.5", ["--set quit_brak=0.5", "did you mean 'quit_brake'"]),
+    ("heroin_clearance=3 mg", ["--set heroin_clearance='3 mg'", "L/min"]),
+])
+def test_cli_bad_set_is_one_line_and_leaves_nothing(engine, tmp_path, capsys, flag, words):  # noqa: F811
+    rc = cli.main(["run", "acute-heroin-iv", "--out", str(tmp_path / "o"), "--set", flag])
+    line = _one_error_line(capsys.readouterr().err)
+    assert rc == 2
+    for w in words:
+        assert w in line, line
+    assert engine.calls == []
+    _no_leftovers(tmp_path, "o")
+
+
+def test_params_lists_finds_and_shows_one(capsys):
+    assert cli.main(["params", "buprenorphine_eff"]) == 0
+    out = capsys.readouterr().out
+    assert "buprenorphine_efficacy" in out and "0.5" in out and "1 parameter;" in out
+    assert cli.main(["params", "heroin_clearance"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("heroin_clearance: 2.156 L/min") and "source: Inturrisi" in out
+    assert cli.main(["params", "pain_stimulus"]) == 0
+    assert "set by [conditions] pain_stimulus" in capsys.readouterr().out
+    assert cli.main(["params", "no_such_thing"]) == 2
+    assert "no parameter name contains 'no_such_thing'" in capsys.readouterr().err
+
+
+def test_sensitivity_varies_around_the_value_set():
+    # a lognormal cv's 5th-95th percentiles scale with the typical value; a fixed parameter's
+    # ×/÷ factor range is around it
+    from opioidsim.sensitivity import parameter_ranges
+
+    model = default_model()
+    sourced = model.parameters["heroin_clearance"].value
+    (base,) = parameter_ranges(model, ["heroin_clearance"])
+    (moved,) = parameter_ranges(model, ["heroin_clearance"], settings={"heroin_clearance": f"{60 * sourced / 2} L/h"})
+    assert (moved.low, moved.high) == pytest.approx((base.low / 2, base.high / 2), rel=1e-12)
+    assert model.parameters["mor_reserve_brainstem"].cv == 0  # fixed: the factor's range
+    (fixed,) = parameter_ranges(model, ["mor_reserve_brainstem"], factor=2.0, settings={"mor_reserve_brainstem": 0.5})
+    assert (fixed.low, fixed.high) == pytest.approx((0.25, 1.0), rel=1e-12)
