@@ -44,7 +44,8 @@ from pydantic import Field, field_validator, model_validator
 
 from opioidsim.units import parse_quantity
 
-from .schema import LIMITS, MIN_PER_YEAR, _Model, _Problem, _real, _strict_int, _time, _to_scenario_error
+from .schema import LIMITS, MIN_PER_YEAR, _Model, _Problem, _real, _strict_int, _time, _to_scenario_error, \
+    checked_parameters
 
 DAY_MIN = 24 * 60.0
 #: the cohort's co-occurring disorders ([cohort] prevalences), each a yes/no trait per subject
@@ -377,6 +378,9 @@ class Arm(Treatment):
 
     name: str
     allocation: int = 1
+    #: what-if: typical parameter values for this arm's subjects (a scenario's [parameters] on top),
+    #: over their whole course, history included: e.g. a medication of other properties
+    parameters: dict[str, Any] = Field(default_factory=dict)
 
     def __init__(self, **kwargs: Any) -> None:
         from pydantic import ValidationError
@@ -385,6 +389,11 @@ class Arm(Treatment):
             super().__init__(**kwargs)
         except ValidationError as exc:
             raise _to_scenario_error(exc, prefix=("arm",)) from None
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _check_parameters(cls, v: Any) -> dict[str, Any]:
+        return checked_parameters(v)
 
     @field_validator("name", mode="before")
     @classmethod
@@ -814,7 +823,8 @@ class Trial(_Course):
         out["stratify"] = list(self.stratify)
         out["supply"] = self.supply.model_dump()
         out["arm"] = [{"name": a.name, **({"allocation": a.allocation} if a.allocation != 1 else {}),
-                       **a.treatment_dict()} for a in self.arms]
+                       **a.treatment_dict(), **({"parameters": dict(a.parameters)} if a.parameters else {})}
+                      for a in self.arms]
         if self.published:
             out["published"] = [p.model_dump(exclude_none=True) for p in self.published]
         return out

@@ -202,6 +202,24 @@ def _strict_int(value: Any, lo: int, hi: int, what: str) -> int:
     return value
 
 
+def checked_parameters(v: Any) -> dict[str, Any]:
+    """A [parameters] table (a scenario's or a trial arm's): parameter name → a number in its
+    declared unit or a quantity with a unit, each checked (opioidsim.overrides), kept as written."""
+    from opioidsim.overrides import check_value
+
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise _Problem(v, "must be a table of parameter names and values, e.g. [parameters] with "
+                          "buprenorphine_efficacy = 0.3")
+    for name, value in v.items():
+        try:
+            check_value(name, value)
+        except ValueError as exc:
+            raise _Problem(value, str(exc), (name,)) from None
+    return {k: (x.strip() if isinstance(x, str) else x) for k, x in v.items()}
+
+
 _DOSE_POSITIONAL = ("drug", "amount", "route", "at", "every", "until")
 
 
@@ -658,19 +676,7 @@ class Scenario(_Model):
     @field_validator("parameters", mode="before")
     @classmethod
     def _check_parameters(cls, v: Any) -> dict[str, Any]:
-        from opioidsim.overrides import check_value
-
-        if v is None:
-            return {}
-        if not isinstance(v, dict):
-            raise _Problem(v, "must be a table of parameter names and values, e.g. [parameters] with "
-                              "buprenorphine_efficacy = 0.3")
-        for name, value in v.items():
-            try:
-                check_value(name, value)
-            except ValueError as exc:
-                raise _Problem(value, str(exc), (name,)) from None
-        return {k: (x.strip() if isinstance(x, str) else x) for k, x in v.items()}
+        return checked_parameters(v)
 
     # -- field checks ------------------------------------------------------------------------
     @field_validator("name", mode="before")

@@ -310,11 +310,16 @@ def _parameters_set(scenario_toml: str | None) -> list[str]:
     """A what-if trial says so at the top: the [parameters] it set in place of the sourced values."""
     from ..report.html import parse_scenario_toml
 
-    settings = parse_scenario_toml(scenario_toml or "").get("parameters", {})
-    if not isinstance(settings, dict) or not settings:
+    parsed = parse_scenario_toml(scenario_toml or "")
+    settings = parsed.get("parameters", {})
+    arms = parsed.get("trial", {}).get("arm", []) if isinstance(parsed.get("trial"), dict) else []
+    lines = [("every arm", settings)] + [(f"arm {a.get('name')}", a.get("parameters", {}))
+                                        for a in arms if isinstance(a, dict)]
+    said = [f"{who}: " + ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
+            for who, values in lines if isinstance(values, dict) and values]
+    if not said:
         return []
-    listed = ", ".join(f"{k} = {v}" for k, v in sorted(settings.items()))
-    return [f'<p class="notice">Parameters set in place of their sourced values: {_e(listed)}.</p>']
+    return [f'<p class="notice">Parameters set in place of their sourced values ({_e("; ".join(said))}).</p>']
 
 
 def render_trial_report(ds: xr.Dataset, scenario_toml: str | None = None,

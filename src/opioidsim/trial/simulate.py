@@ -114,7 +114,9 @@ def simulate_trial(scenario, *, progress=None, model=None, subjects: range | Non
             if progress is not None:
                 progress((done + f * size) / len(subjects))
 
-        res = run_course(scenario, tl, trial.supply, subjects=members, model=model,
+        # an arm's own [parameters] (a what-if) on top of the scenario's
+        arm_scenario = scenario.with_parameters(arm.parameters) if arm.parameters else scenario
+        res = run_course(arm_scenario, tl, trial.supply, subjects=members, model=model,
                          readouts=tuple(scenario.readouts) if scenario.readouts else None,
                          follow_up_after_dropout=trial.follow_up_after_dropout,
                          discharge_after_missed_days=trial.discharge_after_missed_days, progress=arm_progress,
