@@ -24,6 +24,7 @@ from opioidsim.trial.report import _parameters_set
 from opioidsim.validation.sim import run_typical_batch
 
 from test_cli import _no_leftovers, _one_error_line, engine  # noqa: F401  (the fake engine fixture)
+from test_trial import PLACEBO_TRIAL
 
 
 def test_set_values_reach_the_physiology_as_the_algebra_says():
@@ -141,13 +142,14 @@ def test_every_name_a_scenario_may_set_is_a_parameter_somewhere():
 def test_results_and_reports_say_what_was_set():
     sc = Scenario(duration="1h", parameters={"quit_brake": 0.5, "heroin_clearance": "120 L/h"})
     attrs = result_attrs({}, sc, "2026-01-01T00:00:00Z", "0")
-    assert attrs["parameters_set"] == "heroin_clearance = 120 L/h; quit_brake = 0.5"
+    assert attrs["parameters_set"] == "every subject: heroin_clearance = 120 L/h, quit_brake = 0.5"
     plain = result_attrs({}, Scenario(duration="1h"), "2026-01-01T00:00:00Z", "0")
     assert "parameters_set" not in plain
     from test_cli import fake_dataset
 
     page = render_report(fake_dataset(sc), sc.to_toml())
-    assert "parameters set (not their sourced values)" in page and "quit_brake = 0.5" in page
+    assert "parameters set (not their sourced values)" in page
+    assert "every subject: heroin_clearance = 120 L/h, quit_brake = 0.5" in page
     assert "parameters set" not in render_report(fake_dataset(sc), Scenario(duration="1h").to_toml())
     para = _parameters_set(sc.to_toml())
     assert len(para) == 1 and "heroin_clearance = 120 L/h, quit_brake = 0.5" in para[0]
@@ -207,22 +209,7 @@ def test_sensitivity_varies_around_the_value_set():
     assert (fixed.low, fixed.high) == pytest.approx((0.25, 1.0), rel=1e-12)
 
 
-WHAT_IF_TRIAL = """
-[scenario]
-name = "what-if"
-[cohort]
-subjects = 4
-seed = 5
-[trial]
-history = "7d"
-follow_up = "1w"
-block_size = 4
-[[trial.arm]]
-name = "no-tablet"
-[[trial.arm]]
-name = "placebo"
-medication = "placebo"
-"""
+WHAT_IF_TRIAL = PLACEBO_TRIAL  # four subjects, a week of history, a week of follow-up, two arms
 
 
 def test_an_arms_parameters_act_as_the_scenarios_do_for_its_subjects():
@@ -259,6 +246,25 @@ def test_an_arms_parameters_round_trip_and_are_checked():
     assert Scenario.from_toml_text(sc.to_toml()) == sc
     para = _parameters_set(sc.to_toml())
     assert len(para) == 1 and "arm placebo: buprenorphine_efficacy = 0.3" in para[0]
+    attrs = result_attrs({}, sc, "2026-01-01T00:00:00Z", "0")
+    assert attrs["parameters_set"] == "arm placebo: buprenorphine_efficacy = 0.3"
     with pytest.raises(ScenarioError) as exc:
         Scenario.from_toml_text(WHAT_IF_TRIAL + "[trial.arm.parameters]\nmor_reserve_vta = 3\n")
     assert exc.value.field == "trial.arm[1].parameters.mor_reserve_vta" and "from 0 to 1" in str(exc.value)
+
+
+def test_sensitivity_takes_set_too(monkeypatch, tmp_path, capsys):
+    # the command's --set reaches the ranges it varies over (stopped before any evaluation)
+    import opioidsim.sensitivity as sa
+
+    seen = {}
+
+    def stop(model, names, **kw):
+        seen.update(kw)
+        raise sa.SensitivityError("stopped here")
+
+    monkeypatch.setattr(sa, "parameter_ranges", stop)
+    rc = cli.main(["sensitivity", "acute-heroin-iv", "--readouts", "plasma_heroin:auc", "--parameters",
+                   "heroin_clearance", "--out", str(tmp_path / "s"), "--set", "heroin_clearance=1.0"])
+    assert rc == 2 and "stopped here" in capsys.readouterr().err
+    assert seen["settings"] == {"heroin_clearance": 1.0}

@@ -933,7 +933,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from opioidsim.scenarios import load_scenario
 
     spec = _dask_spec(args)  # None: one process
-    scenario = load_scenario(args.scenario)
+    scenario = _with_parameter_flags(load_scenario(args.scenario), args)
     model = default_model()
     explicit: dict[str, tuple[float, float]] = {}
     for text in args.range or []:

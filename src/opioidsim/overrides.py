@@ -114,8 +114,16 @@ def typical_values(params, settings: Mapping[str, Any]) -> dict[str, float]:
     return {k: par.internal_value for k, par in pars.items()}
 
 
-def changes(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """What a scenario's [parameters] change, for a report: name, unit, sourced and set values."""
-    known = known_parameters()
-    return [{"parameter": name, "unit": known[name].unit, "sourced": known[name].value,
-             "set": check_value(name, value)} for name, value in sorted(settings.items())]
+def settings_text(settings: Mapping[str, Any]) -> str:
+    """Parameter settings as a reader sees them: "name = value" as written, by name."""
+    return ", ".join(f"{k} = {v}" for k, v in sorted(settings.items()))
+
+
+def scenario_settings(toml: Mapping[str, Any]) -> list[str]:
+    """What a scenario (its TOML tables, `Scenario.to_toml_dict()` or a parsed scenario.toml) sets
+    in place of sourced values, one line per table: its [parameters] and each trial arm's."""
+    tables = [("every subject", toml.get("parameters"))]
+    trial = toml.get("trial")
+    arms = trial.get("arm", []) if isinstance(trial, Mapping) else []
+    tables += [(f"arm {a.get('name')}", a.get("parameters")) for a in arms if isinstance(a, Mapping)]
+    return [f"{who}: {settings_text(values)}" for who, values in tables if isinstance(values, Mapping) and values]

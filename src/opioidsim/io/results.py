@@ -35,6 +35,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ..overrides import scenario_settings
+
 from opioidsim.errors import OutputExistsError
 
 __all__ = ["write_results", "package_version", "check_out_dir", "result_attrs", "utc_now", "RESULT_FILES",
@@ -144,8 +146,9 @@ def result_attrs(attrs: dict[str, Any], scenario: Any, created_utc: str,
         scenario_toml=scenario.to_toml(),
         created_utc=created_utc,
     )
-    if getattr(scenario, "parameters", None):  # a what-if: the values set, readable without the TOML
-        out["parameters_set"] = "; ".join(f"{k} = {v}" for k, v in sorted(scenario.parameters.items()))
+    said = scenario_settings(scenario.to_toml_dict()) if hasattr(scenario, "to_toml_dict") else []
+    if said:  # a what-if: the values set, readable without the TOML
+        out["parameters_set"] = "; ".join(said)
     if "description" not in attrs and getattr(scenario, "description", ""):
         out["description"] = str(scenario.description)
     if "dose_times_min" not in attrs and hasattr(scenario, "dose_schedule"):

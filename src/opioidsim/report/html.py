@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from opioidsim.overrides import scenario_settings
 from opioidsim.report.summary import (
     COWS_BANDS,
     TOLERANCE_REGIONS,
@@ -79,8 +80,8 @@ class _Meta:
     record_every_min: float | None
     dose_times_min: np.ndarray
     scenario_toml: str
-    #: the scenario's [parameters]: typical values set in place of the sourced ones
-    parameters_set: dict
+    #: what the scenario sets in place of sourced values (opioidsim.overrides.scenario_settings)
+    parameters_set: list
 
 
 def parse_scenario_toml(text: str) -> dict[str, Any]:
@@ -131,7 +132,7 @@ def _meta(ds: xr.Dataset, scenario_toml: str | None) -> _Meta:
         record_every_min=float(np.median(steps)) if steps.size else None,
         dose_times_min=np.sort(dose_arr),
         scenario_toml=toml_text,
-        parameters_set=parsed.get("parameters", {}) if isinstance(parsed.get("parameters"), dict) else {},
+        parameters_set=scenario_settings(parsed),
     )
 
 
@@ -185,8 +186,7 @@ def _meta_table(meta: _Meta, n_readouts: int) -> str:
         rows.append(("recorded every", f"{meta.record_every_min * 60:g} s"))
     rows.append(("readouts recorded", str(n_readouts)))
     if meta.parameters_set:  # a what-if: say so where the reader looks first
-        rows.append(("parameters set (not their sourced values)",
-                     ", ".join(f"{k} = {v}" for k, v in sorted(meta.parameters_set.items()))))
+        rows.append(("parameters set (not their sourced values)", "; ".join(meta.parameters_set)))
     if meta.dose_times_min.size:
         shown = ", ".join(f"{t:g}" for t in meta.dose_times_min[:_MAX_DOSES_LISTED])
         more = (f" … ({meta.dose_times_min.size} in all)"

@@ -308,15 +308,10 @@ def _after_detox(ds: xr.Dataset) -> str:
 
 def _parameters_set(scenario_toml: str | None) -> list[str]:
     """A what-if trial says so at the top: the [parameters] it set in place of the sourced values."""
+    from ..overrides import scenario_settings
     from ..report.html import parse_scenario_toml
 
-    parsed = parse_scenario_toml(scenario_toml or "")
-    settings = parsed.get("parameters", {})
-    arms = parsed.get("trial", {}).get("arm", []) if isinstance(parsed.get("trial"), dict) else []
-    lines = [("every arm", settings)] + [(f"arm {a.get('name')}", a.get("parameters", {}))
-                                        for a in arms if isinstance(a, dict)]
-    said = [f"{who}: " + ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
-            for who, values in lines if isinstance(values, dict) and values]
+    said = scenario_settings(parse_scenario_toml(scenario_toml or ""))
     if not said:
         return []
     return [f'<p class="notice">Parameters set in place of their sourced values ({_e("; ".join(said))}).</p>']
