@@ -104,6 +104,9 @@ def test_behaviour_parameters_reach_courses_and_animal_experiments():
     ({"heroin_clearance": [1]}, "parameters.heroin_clearance", ["a number"]),
     ({"quit_brake": float("nan")}, "parameters.quit_brake", ["finite"]),
     ({"mor_reserve_vta": 1.5}, "parameters.mor_reserve_vta", ["from 0 to 1"]),
+    ({"naloxone_volume": 0}, "parameters.naloxone_volume", ["more than 0", "divide by zero"]),
+    ({"naloxone_half_life": "0 h"}, "parameters.naloxone_half_life", ["more than 0"]),
+    ({"heroin_mor_kd": 0.0}, "parameters.heroin_mor_kd", ["more than 0"]),
     ({"pain_stimulus": 0.2}, "parameters.pain_stimulus", ["[conditions] pain_stimulus"]),
     ({"oprm1_g_carrier": 1.0}, "parameters.oprm1_g_carrier", ["oprm1_g_carrier_frequency"]),
 ])
@@ -115,6 +118,22 @@ def test_bad_settings_name_the_field_the_value_and_what_is_allowed(settings, fie
     assert repr(next(iter(settings.values()))) in message or "nan" in message
     for w in words:
         assert w in message, message
+
+
+def test_zero_removes_a_term_but_never_a_divisor():
+    # a rate, an efficacy or a term's weight may be 0 (a what-if without it); a volume, an
+    # affinity, a half-saturation or a time constant may not (0 would divide by zero: a run with a
+    # naloxone volume of 0 gave NaN from its first dose)
+    ok = Scenario(duration="1h", parameters={"quit_brake": 0, "cue_weight": 0.0, "heroin_clearance": 0,
+                                             "buprenorphine_efficacy": 0})
+    assert ok.parameters["cue_weight"] == 0.0
+    from opioidsim.overrides import must_be_positive
+
+    known = known_parameters()
+    assert all(must_be_positive(known[n]) for n in ("naloxone_volume", "body_weight", "heroin_mor_kd",
+                                                     "satiety_half_occupancy", "crf_time_constant"))
+    assert not any(must_be_positive(known[n]) for n in ("quit_brake", "cue_weight", "heroin_clearance",
+                                                         "buprenorphine_efficacy", "co2_drive_offset"))
 
 
 def test_a_file_round_trips_and_its_errors_use_file_paths(tmp_path):

@@ -13,7 +13,7 @@ and for the behaviour (behavior/agent.py and behavior/human.py). Between-subject
 stays as declared, around the new value: a subject keeps its own draw (value · exp(η)), so every
 subject's value moves by the same factor. Checked once, when the scenario is built: the name
 must be a parameter, the unit of the same dimension, the value finite, of the sign of the sourced
-value, and from 0 to 1 for a fraction. What a scenario changes is written with its results
+value (above 0 where 0 would divide by zero: `must_be_positive`), and from 0 to 1 for a fraction. What a scenario changes is written with its results
 (scenario.toml) and shown in its report.
 """
 from __future__ import annotations
@@ -47,6 +47,20 @@ def known_parameters() -> dict[str, Parameter]:
     for name, par in check_parameters(agent.PARAMETERS + human.PARAMETERS).items():
         out.setdefault(name, par)
     return out
+
+
+_TIMES = {"s", "min", "h", "day", "year"}
+_DIVISOR_WORDS = ("half", "_kd", "hill", "time", "duration", "width", "exposure_unit")
+
+
+def must_be_positive(par: Parameter) -> bool:
+    """Whether 0 would make the model divide by zero: a volume, a body weight, an affinity, a
+    half-saturation or half-life, a Hill coefficient, a scale or a time constant (0 stays allowed
+    for rates, efficacies, fractions and weights of a term: the term's what-if removal)."""
+    if par.value <= 0:
+        return False
+    return (par.unit in ("L", "kg", "nM") or par.name.endswith("_scale")
+            or any(w in par.name for w in _DIVISOR_WORDS) and (par.unit in _TIMES or par.unit == "1"))
 
 
 def declared(par: Parameter) -> str:
@@ -86,6 +100,8 @@ def check_value(name: str, value: Any) -> float:
         raise ValueError(f"must be finite: {allowed}")
     if par.bounded_fraction and not 0.0 <= x <= 1.0:
         raise ValueError(f"is a fraction: must be from 0 to 1 (its sourced value: {declared(par)})")
+    if must_be_positive(par) and x <= 0:
+        raise ValueError(f"must be more than 0, as its sourced value is ({declared(par)}): 0 would divide by zero")
     if (par.value >= 0 > x) or (par.value < 0 < x):
         sign = "0 or more" if par.value >= 0 else "less than 0"
         raise ValueError(f"must be {sign}, as its sourced value is ({declared(par)})")
