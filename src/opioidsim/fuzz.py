@@ -107,6 +107,18 @@ def _dose(draw) -> dict:
     return d
 
 
+#: parameters a [parameters] table sets in the generated scenarios: a divisor, a rate, a fraction, a
+#: behaviour parameter, one of negative sign, and names that other tables set
+FUZZ_PARAMETERS = ["naloxone_volume", "heroin_clearance", "mor_reserve_vta", "quit_brake", "co2_drive_offset",
+                   "buprenorphine_efficacy", "heroin_mor_kd"]
+BAD_PARAMETER_NAMES = ["pain_stimulus", "oprm1_g_carrier", "heroin_clearence", "Heroin_clearance", "", "parameters",
+                       "__class__"]
+
+
+def _parameter_value(draw) -> Any:
+    return draw(st.one_of(st.floats(0, 2), st.integers(0, 5), st.sampled_from(["120 L/h", "0.5 h", "2 nM", "1"])))
+
+
 @st.composite
 def valid_like(draw) -> dict:
     """A scenario in the TOML shape that is often valid: the base the mutations break."""
@@ -124,6 +136,9 @@ def valid_like(draw) -> dict:
     n = draw(st.integers(0, 4))
     if n:
         data["dose"] = [_dose(draw) for _ in range(n)]
+    if draw(st.integers(0, 3)) == 0:
+        names = draw(st.lists(st.sampled_from(FUZZ_PARAMETERS), min_size=1, max_size=3, unique=True))
+        data["parameters"] = {name: _parameter_value(draw) for name in names}
     return data
 
 
@@ -149,7 +164,14 @@ def mutated(draw) -> dict:
     d = draw(valid_like())
     for _ in range(draw(st.integers(1, 3))):
         paths = key_paths(d)
-        op = draw(st.sampled_from(["replace", "delete", "add", "paradigm", "schedule", "cohort", "unit"]))
+        op = draw(st.sampled_from(["replace", "delete", "add", "paradigm", "schedule", "cohort", "unit",
+                                   "parameters"]))
+        if op == "parameters":  # unknown or reserved names, wrong units, signs, zeros, junk
+            table = d.setdefault("parameters", {})
+            if isinstance(table, dict):
+                name = draw(st.one_of(st.sampled_from(FUZZ_PARAMETERS + BAD_PARAMETER_NAMES), st.text(max_size=8)))
+                table[name] = draw(st.one_of(numbers, junk, masses, times, st.sampled_from(WRONG_UNITS)))
+            continue
         if op == "paradigm":
             where = draw(st.sampled_from(["top", "scenario", "dose"]))
             value = draw(st.one_of(st.sampled_from(PARADIGMS), junk))
