@@ -287,3 +287,23 @@ def test_sensitivity_takes_set_too(monkeypatch, tmp_path, capsys):
                    "heroin_clearance", "--out", str(tmp_path / "s"), "--set", "heroin_clearance=1.0"])
     assert rc == 2 and "stopped here" in capsys.readouterr().err
     assert seen["settings"] == {"heroin_clearance": 1.0}
+
+
+def test_params_csv_is_the_whole_table_with_sources(capsys):
+    import csv
+    import io
+
+    assert cli.main(["params", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    known = known_parameters()
+    assert [r["name"] for r in rows] == sorted(known)  # every parameter, once
+    for r in rows:
+        par = known[r["name"]]
+        assert float(r["value"]) == pytest.approx(par.value, rel=1e-11) and r["unit"] == par.unit
+        assert r["source"] == par.source and r["source"]  # none without a source
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["pain_stimulus"]["set_by"] == "[conditions] pain_stimulus"
+    assert by_name["heroin_clearance"]["set_by"] == "[parameters]" and float(by_name["heroin_clearance"]["cv"]) > 0
+    assert cli.main(["params", "naloxone_", "--csv"]) == 0
+    names = [r["name"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
+    assert names and all("naloxone_" in n for n in names)

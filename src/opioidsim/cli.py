@@ -284,6 +284,17 @@ def cmd_params(args: argparse.Namespace) -> int:
     from opioidsim.overrides import SET_ELSEWHERE, declared, known_parameters
 
     known = known_parameters()
+    if args.csv:  # the whole table (or the names containing TEXT), for a paper's supplement
+        import csv
+
+        text = (args.text or "").lower()
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["name", "value", "unit", "cv", "source", "cv_source", "note", "set_by"])
+        for name, par in sorted(known.items()):
+            if text in name.lower():
+                writer.writerow([name, f"{par.value:.12g}", par.unit, f"{par.cv:g}", par.source, par.cv_source,
+                                 par.note, SET_ELSEWHERE.get(name, "[parameters]")])
+        return 0
     if args.text in known:  # one parameter, whole
         par = known[args.text]
         print(f"{par.name}: {declared(par)}" + (f" (between-subject cv {par.cv:g}: {par.cv_source})"
@@ -1151,6 +1162,9 @@ def _build_parser() -> _Parser:
                                    "contains it; with a whole NAME, that parameter in full. A scenario sets "
                                    "one with [parameters] NAME = VALUE, a run with --set NAME=VALUE.")
     p.add_argument("text", nargs="?", metavar="TEXT", help="part of a parameter name, or a whole name")
+    p.add_argument("--csv", action="store_true",
+                   help="print every parameter (or those whose name contains TEXT) as CSV: name, value, unit, "
+                        "cv, source, cv_source, note, set_by")
     p.set_defaults(func=cmd_params)
 
     p = sub.add_parser(
