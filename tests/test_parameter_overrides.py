@@ -307,3 +307,17 @@ def test_params_csv_is_the_whole_table_with_sources(capsys):
     assert cli.main(["params", "naloxone_", "--csv"]) == 0
     names = [r["name"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
     assert names and all("naloxone_" in n for n in names)
+
+
+def test_the_sbml_export_carries_the_value_set_and_says_so():
+    # interop: a what-if exported for libRoadRunner or COPASI holds the value set, and its notes
+    # say it was set, beside the sourced value and source
+    from opioidsim.io.sbml import export_sbml
+
+    sc = Scenario(duration="1h", parameters={"heroin_clearance": "90 L/h"})
+    export = export_sbml(scenario=sc, check=False)
+    assert export.parameter_values["heroin_clearance"] == pytest.approx(1.5, rel=1e-12)  # L/min
+    assert "set by the scenario&apos;s [parameters] (sourced value 2.156 L/min" in export.xml  # XML-escaped
+    plain = export_sbml(check=False)
+    assert plain.parameter_values["heroin_clearance"] == pytest.approx(2.156, rel=1e-12)
+    assert "set by the scenario" not in plain.xml

@@ -464,6 +464,8 @@ def export_sbml(model=None, scenario=None, *, params: Mapping[str, Any] | None =
     from ..engine.core import _as_scenario, subject_parameters
     from ..model.model import default_model
     from ..readouts import READOUTS
+    from ..overrides import overridden
+    from ..species import species_overrides
     from ..units import internal_unit
 
     model = model or default_model()
@@ -580,7 +582,12 @@ def export_sbml(model=None, scenario=None, *, params: Mapping[str, Any] | None =
             cv.addResource(uri)
             _check(par.addCVTerm(cv), f"the identifier {uri} of {pid!r}")
 
-    for name, par in model.parameters.items():
+    # the declarations the exported values come from: the species' and the scenario's [parameters]
+    # in place of the sourced ones (their notes say so)
+    declared = {**model.parameters, **species_overrides(getattr(scenario.cohort, "species", "human"))}
+    declared.update(overridden(declared, scenario.parameters))
+    for name in model.parameters:
+        par = declared[name]
         iu = internal_unit(par.unit)
         parameter(name, value=p_values[name], constant=True, unit=_add_unit_definition(m, libsbml, iu, units),
                   notes=[("source", par.source), ("declared", f"{par.value!r} {par.unit}"), ("internal unit", iu),
