@@ -1124,6 +1124,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_set_argument(p: argparse.ArgumentParser) -> None:
+    """--set NAME=VALUE (read by `_with_parameter_flags`): `run`, `trial` and `sensitivity`."""
+    p.add_argument("--set", action="append", default=None, metavar="NAME=VALUE", dest="set_parameters",
+                   help="a parameter's typical value in place of its sourced one (adds to the "
+                        "scenario's [parameters]; repeatable), e.g. --set quit_brake=0.5 or "
+                        "--set \"heroin_clearance=120 L/h\"; 'opioidsim params' lists the names")
+
+
 def _add_results_arguments(p: argparse.ArgumentParser, *,
                            subjects: str = "number of virtual subjects (overrides the scenario)",
                            seed: str = "random seed for the cohort (overrides the scenario)") -> None:
@@ -1137,10 +1145,7 @@ def _add_results_arguments(p: argparse.ArgumentParser, *,
     p.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it exists (only once the new results are complete)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--set", action="append", default=None, metavar="NAME=VALUE", dest="set_parameters",
-                   help="a parameter's typical value in place of its sourced one (adds to the "
-                        "scenario's [parameters]; repeatable), e.g. --set quit_brake=0.5 or "
-                        "--set \"heroin_clearance=120 L/h\"; 'opioidsim params' lists the names")
+    _add_set_argument(p)
 
 
 def _build_parser() -> _Parser:
@@ -1341,10 +1346,7 @@ def _build_parser() -> _Parser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it exists (only once the new results are complete)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--set", action="append", default=None, metavar="NAME=VALUE", dest="set_parameters",
-                   help="a parameter's typical value in place of its sourced one (adds to the "
-                        "scenario's [parameters]; repeatable), e.g. --set quit_brake=0.5 or "
-                        "--set \"heroin_clearance=120 L/h\"; 'opioidsim params' lists the names")
+    _add_set_argument(p)
     p.add_argument("--cluster", metavar="local[:WORKERS]", default=None,
                    help="evaluate the samples in batches on a Dask cluster started on this machine")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,

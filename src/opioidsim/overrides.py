@@ -122,12 +122,18 @@ def overridden(base: Mapping[str, Parameter], settings: Mapping[str, Any]) -> di
     return out
 
 
-def typical_values(params, settings: Mapping[str, Any]) -> dict[str, float]:
-    """The typical value (internal units) of each parameter in `params` (an iterable of Parameter),
-    with the scenario's [parameters] in place of the sourced values."""
-    pars = check_parameters(params)
-    pars.update(overridden(pars, settings))
-    return {k: par.internal_value for k, par in pars.items()}
+def in_effect(declared_here: Mapping[str, Parameter], settings: Mapping[str, Any],
+              species: str = "human") -> dict[str, Parameter]:
+    """The declarations a run uses, in `declared_here`'s order: the species' values (opioidsim.species),
+    then the scenario's [parameters] (`settings`: what the user set wins), in place of the sourced
+    ones. Shared by the subjects' parameters, the course's and the agent's, the sensitivity ranges
+    and the SBML export."""
+    from .species import species_overrides
+
+    out = dict(declared_here)
+    out.update({k: par for k, par in species_overrides(species).items() if k in out})
+    out.update(overridden(out, settings))
+    return out
 
 
 def settings_text(settings: Mapping[str, Any]) -> str:

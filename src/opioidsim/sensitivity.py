@@ -137,12 +137,10 @@ def parameter_ranges(model: Any, names: Sequence[str], *,
     5th–95th percentile of its lognormal distribution (clipped to [0, 1] for a fraction); any
     other ×/÷ `factor` around its value (a value of 0 or below needs an explicit range).
     Unknown names raise SensitivityError listing close matches."""
-    from .overrides import overridden
-    from .species import species_overrides
+    from .overrides import in_effect
 
     explicit = dict(explicit or {})
-    overrides = species_overrides(species)
-    overrides = {**overrides, **overridden({**model.parameters, **overrides}, settings or {})}
+    pars = in_effect(model.parameters, settings or {}, species)
     if not names:
         raise SensitivityError("--parameters: give at least one model parameter to vary")
     seen: set[str] = set()
@@ -161,7 +159,7 @@ def parameter_ranges(model: Any, names: Sequence[str], *,
         if name in seen:
             raise SensitivityError(f"--parameters: {name!r} is given twice")
         seen.add(name)
-        par = overrides.get(name, model.parameters[name])
+        par = pars[name]
         value = float(par.value)
         if name in explicit:
             lo, hi = (float(x) for x in explicit[name])

@@ -32,7 +32,7 @@ from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, lo
     subject_parameters, subject_uniforms
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
-from ..overrides import overridden
+from ..overrides import in_effect
 from ..params import check_parameters
 from ..readouts import READOUTS
 from ..scenarios.course import (CO_OCCURRING_DISORDERS, DAY_MIN, MEDICATION_ROUTE,
@@ -197,8 +197,7 @@ def disorder_strata(cohort, stratify: list[str], subjects: np.ndarray) -> np.nda
 def course_parameters(scenario, supply, n: int, first: int) -> dict[str, np.ndarray]:
     """The agent's and the person's parameters (typical values), the supply, and traits drawn with
     the cohort's prevalences (counter-based, so a subject's traits do not depend on the cohort)."""
-    pars = check_parameters(ag.PARAMETERS + hu.PARAMETERS)
-    pars.update(overridden(pars, scenario.parameters))  # the scenario's [parameters]
+    pars = in_effect(check_parameters(ag.PARAMETERS + hu.PARAMETERS), scenario.parameters)
     p = {k: np.full(n, par.internal_value) for k, par in pars.items()}
     idx = np.arange(first, first + n, dtype=np.uint64)
     seed = scenario.cohort.seed

@@ -35,7 +35,8 @@ from ..engine.core import (MIN_BATCH, QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, 
                            subject_parameters)
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
-from ..overrides import typical_values
+from ..overrides import in_effect
+from ..params import check_parameters
 from ..readouts import READOUTS
 from . import agent as ag
 from .timeline import CPP_DRUG_SIDE, CPP_TEST, CPP_VEHICLE_SIDE, HOME, Timeline, compile_timeline, \
@@ -63,7 +64,8 @@ def agent_parameters(n: int, settings: Mapping[str, Any] | None = None) -> dict[
     """The agent's parameters for n subjects, at their typical values (those of a scenario's
     [parameters], `settings`, in place of the sourced ones): the subjects' physiology varies (and
     their choices are random), so behaviour spreads without a spread in the agent."""
-    return {k: np.full(n, v) for k, v in typical_values(ag.PARAMETERS, settings or {}).items()}
+    pars = in_effect(check_parameters(ag.PARAMETERS), settings or {})
+    return {k: np.full(n, par.internal_value) for k, par in pars.items()}
 
 
 def _dose_target(model: Model, drug: str, route: str):

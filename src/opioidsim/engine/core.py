@@ -38,8 +38,7 @@ from ..model.glutamate import GLT1_DRUGS  # noqa: E402
 from ..model.model import Model, default_model  # noqa: E402
 from ..readouts import READOUTS  # noqa: E402
 from ..scenarios.schema import SOLVER_METHODS  # noqa: E402
-from ..overrides import overridden  # noqa: E402
-from ..species import species_overrides  # noqa: E402
+from ..overrides import in_effect  # noqa: E402
 from ..units import to_internal  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
 from .stepper import METHODS, ros34pw2_step  # noqa: E402
@@ -136,11 +135,9 @@ def subject_parameters(model: Model, scenario, n_subjects: int, seed: int, *, va
     and a cohort run in chunks equals the cohort run whole."""
     idx = np.arange(first, first + n_subjects, dtype=np.uint64)
     p: dict[str, np.ndarray] = {}
-    # the species' parameters, then the scenario's own [parameters] (what the user set wins)
-    overrides = species_overrides(getattr(scenario.cohort, "species", "human"))
-    overrides = {**overrides, **overridden({**model.parameters, **overrides}, getattr(scenario, "parameters", {}))}
-    for name, par in model.parameters.items():
-        par = overrides.get(name, par)
+    pars = in_effect(model.parameters, getattr(scenario, "parameters", {}),
+                     getattr(scenario.cohort, "species", "human"))
+    for name, par in pars.items():
         v = par.internal_value
         if variability and par.cv > 0 and n_subjects > 0:
             draws = v * lognormal_draws(seed, name, idx, par.cv)

@@ -464,8 +464,7 @@ def export_sbml(model=None, scenario=None, *, params: Mapping[str, Any] | None =
     from ..engine.core import _as_scenario, subject_parameters
     from ..model.model import default_model
     from ..readouts import READOUTS
-    from ..overrides import overridden
-    from ..species import species_overrides
+    from ..overrides import in_effect
     from ..units import internal_unit
 
     model = model or default_model()
@@ -584,8 +583,7 @@ def export_sbml(model=None, scenario=None, *, params: Mapping[str, Any] | None =
 
     # the declarations the exported values come from: the species' and the scenario's [parameters]
     # in place of the sourced ones (their notes say so)
-    declared = {**model.parameters, **species_overrides(getattr(scenario.cohort, "species", "human"))}
-    declared.update(overridden(declared, scenario.parameters))
+    declared = in_effect(model.parameters, scenario.parameters, getattr(scenario.cohort, "species", "human"))
     for name in model.parameters:
         par = declared[name]
         iu = internal_unit(par.unit)
