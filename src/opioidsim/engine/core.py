@@ -40,7 +40,8 @@ from ..readouts import READOUTS  # noqa: E402
 from ..scenarios.schema import SOLVER_METHODS  # noqa: E402
 from ..overrides import in_effect  # noqa: E402
 from ..units import to_internal  # noqa: E402
-from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses  # noqa: E402
+from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses, dose_targets  # noqa: E402
+from .inert import for_targets  # noqa: E402
 from .stepper import METHODS, ros34pw2_step  # noqa: E402
 
 if not OPENBLAS_THREADS_CHOSEN_BY_USER:
@@ -641,6 +642,12 @@ def scenario_grid(scenario) -> Grid:
     return make_grid(scenario.duration_min, scenario.record_every_min, solver_settings(scenario)[1])
 
 
+def run_model(scenario, model: Model | None = None):
+    """The model `simulate` integrates for a scenario: `model` (the default one if None) without
+    the drug states none of the scenario's doses reaches (engine/inert.py)."""
+    return for_targets(model or default_model(), dose_targets(scenario.doses))
+
+
 def _setup(scenario, model: Model, subjects: range):
     """Grid, per-subject parameters, dose events and readout names of `subjects` of the cohort."""
     grid = scenario_grid(scenario)
@@ -659,7 +666,7 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, model
     i), so running the cohort in pieces and concatenating them along `subject` gives the whole.
     A built-in name or a .toml path is loaded first; anything else is a ScenarioError."""
     scenario = _as_scenario(scenario)
-    model = model or default_model()
+    model = run_model(scenario, model)
     n_subjects = scenario.cohort.subjects
     if subjects is None:
         subjects = range(n_subjects)

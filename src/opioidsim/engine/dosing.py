@@ -30,6 +30,11 @@ class DoseEvents:
         return self.step.shape[1]
 
 
+def dose_targets(doses) -> frozenset:
+    """The states the doses enter (their route's depot, or the central compartment for IV)."""
+    return frozenset(DOSE_TARGETS[(d.drug, d.route)][0] for d in doses)
+
+
 def compile_doses(model: Model, doses, duration_min: float, h: float, params: dict[str, np.ndarray]) -> DoseEvents:
     n_subjects = len(next(iter(params.values())))
     rows: list[tuple[int, int, str | None, float]] = []

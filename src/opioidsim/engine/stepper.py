@@ -208,9 +208,15 @@ def jacobian_structure(model: Model, extra: tuple = ()) -> JacobianStructure:
     """Sparsity, colouring and solve order of the model's Jacobian, found once per model (and set
     of `extra_inputs`)."""
     n = model.n_states
-    # often first called while the step is being traced: evaluate the samples now, concretely
-    with jax.ensure_compile_time_eval():
-        pattern = sampled_pattern(model, extra=extra)
+    whole = getattr(model, "full", None)  # a model without the states no dose reaches (engine/inert.py)
+    if whole is not None:
+        # its pattern is the whole model's on the states it keeps (the same nonzeros as sampling it
+        # anew, measured on three drug sets), without tracing its Jacobian once more
+        pattern = jacobian_structure(whole, extra).pattern[np.ix_(model.kept, model.kept)]
+    else:
+        # often first called while the step is being traced: evaluate the samples now, concretely
+        with jax.ensure_compile_time_eval():
+            pattern = sampled_pattern(model, extra=extra)
     pattern = pattern | np.eye(n, dtype=bool)  # the diagonal always: 1 − γhJ_ii is solved with
     module_of = np.zeros(n, dtype=np.int64)
     for i, b in enumerate(model.blocks):

@@ -54,6 +54,9 @@ class Module:
     #: while fast modules read the adapted state, without an algebraic loop)
     rate_inputs: tuple[str, ...] = ()
     provides: tuple[str, ...] = ()
+    #: its states hold drug (amounts, concentrations, bound fractions), each 0 until a dose
+    #: reaches it: the engine leaves out those no dose of a run can reach (engine/inert.py)
+    carries_drug: bool = False
 
     def initial_state(self, p: Mapping[str, Arr]) -> dict[str, Arr]:
         """Initial values; a module may override to start at its own steady state."""

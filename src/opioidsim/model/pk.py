@@ -265,6 +265,7 @@ def _s(name: str, unit: str, desc: str) -> State:
 
 class PharmacokineticsModule(Module):
     name = "pk"
+    carries_drug = True
     states = tuple(
         [_s(target, "mg", f"{drug} absorption depot ({route})") for (drug, route), (target, f, _) in DOSE_TARGETS.items() if f]
         + [

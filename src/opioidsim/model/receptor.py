@@ -211,6 +211,7 @@ def bound_state(region: str, ligand: Ligand) -> str:
 
 class ReceptorModule(Module):
     name = "receptor"
+    carries_drug = True
     states = tuple(
         # atol: 2e-5 of the receptors (assumed: far below any measurable occupancy or effect); the
         # relative error is measured against the region's occupancy, the ligands' sum, which is
