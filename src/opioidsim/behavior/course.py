@@ -30,6 +30,7 @@ from jax.scipy.special import ndtri
 
 from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, lognormal_draws, \
     subject_parameters, subject_uniforms
+from ..engine.inert import for_targets
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
 from ..overrides import in_effect
@@ -214,6 +215,24 @@ def course_parameters(scenario, supply, n: int, first: int) -> dict[str, np.ndar
     return p
 
 
+def _fentanyl_route(supply) -> str:
+    return supply.route if ("fentanyl", supply.route) in DOSE_TARGETS else "iv"
+
+
+def course_targets(tl: CourseTimeline, supply) -> frozenset:
+    """The states a course's doses can enter: its supply, fentanyl in a bag where bags can hold it,
+    a bystander's naloxone where bystanders carry it, and the timeline's medications. The other
+    drugs' states stay at 0 and are left out of the model it integrates (engine/inert.py)."""
+    used = set(np.unique(tl.med).tolist())
+    given = [(supply.drug, supply.route)] + [MEDICATION_ROUTE[name] for code, name in enumerate(MEDICATIONS)
+                                             if name in MEDICATION_ROUTE and code in used]
+    if supply.fentanyl_contamination > 0:
+        given.append(("fentanyl", _fentanyl_route(supply)))
+    if supply.naloxone_bystander > 0:
+        given.append(("naloxone", "intranasal"))
+    return frozenset(DOSE_TARGETS[g][0] for g in given)
+
+
 def _target(model: Model, drug: str, route: str):
     if (drug, route) not in DOSE_TARGETS:
         raise ValueError(f"the model has no {drug} by the {route} route")
@@ -352,7 +371,10 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
     `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between compiled
     calls, as its loop `loop_name`, and on an interruption; given a checkpoint with saved progress
     the course continues from it, to the same records bit for bit."""
-    model = model or default_model()
+    # a model already without the drugs of a wider set of courses (a trial's arms) is kept as it is
+    model = for_targets(model or default_model(), course_targets(tl, supply))
+    fent_route = _fentanyl_route(supply)
+    used = set(np.unique(tl.med).tolist())
     names = tuple(r for r in (readouts or DEFAULT_READOUTS) if r in READOUTS)
     subjects = np.asarray(subjects, dtype=np.int64)
     first = int(subjects.min()) if len(subjects) else 0
@@ -361,12 +383,13 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
     p.update(course_parameters(scenario, supply, span, first))
     p = {k: np.asarray(v)[subjects - first] for k, v in p.items()}
     supply_idx, supply_f = _target(model, supply.drug, supply.route)
-    fent_route = supply.route if ("fentanyl", supply.route) in DOSE_TARGETS else "iv"
-    fent_idx, fent_f = _target(model, "fentanyl", fent_route)
-    nal_idx, nal_f = _target(model, "naloxone", "intranasal")
+    # a drug the course cannot give has no state: its index is one past the last state, which
+    # one_hot turns into a zero vector (its amounts are 0 anyway)
+    nowhere = (model.n_states, None)
+    fent_idx, fent_f = _target(model, "fentanyl", fent_route) if supply.fentanyl_contamination > 0 else nowhere
+    nal_idx, nal_f = _target(model, "naloxone", "intranasal") if supply.naloxone_bystander > 0 else nowhere
     med_idx = [0] * len(MEDICATIONS)
     med_f_names: list[str | None] = [None] * len(MEDICATIONS)
-    used = set(np.unique(tl.med).tolist())
     for code, name in enumerate(MEDICATIONS):
         if name in MEDICATION_ROUTE and code in used:
             med_idx[code], med_f_names[code] = _target(model, *MEDICATION_ROUTE[name])

@@ -33,6 +33,7 @@ import xarray as xr
 
 from ..engine.core import (MIN_BATCH, QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, advance_to, state_atol,
                            subject_parameters)
+from ..engine.inert import for_targets
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
 from ..overrides import in_effect
@@ -215,8 +216,13 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
     scenario = _as_scenario(scenario)
     if scenario.paradigm is None:
         raise ValueError("simulate_paradigm needs a scenario with a [paradigm] table; use engine.core.simulate")
-    model = model or default_model()
     par = scenario.paradigm
+    # experimenter injections (priming, conditioning) are subcutaneous in rats: the model's nearest
+    # route is an intramuscular depot
+    exp_route = "im" if (par.drug, "im") in DOSE_TARGETS else "iv"
+    # the paradigm's drug by its two routes is all it gives; the other drugs' states are left out
+    model = for_targets(model or default_model(),
+                        frozenset(DOSE_TARGETS[(par.drug, r)][0] for r in ("iv", exp_route)))
     n_all = scenario.cohort.subjects
     subjects = range(n_all) if subjects is None else subjects
     timelines = group_timelines(par, scenario.record_every_min)
@@ -233,9 +239,6 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
     p["body_weight_kg"] = p["body_weight"] / 1e6  # internal mg → kg
     p["infusion_mg"] = infusion_per_kg[group_of] * p["body_weight_kg"]
     iv_idx, _ = _dose_target(model, par.drug, "iv")
-    # experimenter injections (priming, conditioning) are subcutaneous in rats: the model's nearest
-    # route is an intramuscular depot
-    exp_route = "im" if (par.drug, "im") in DOSE_TARGETS else "iv"
     exp_idx, exp_frac_name = _dose_target(model, par.drug, exp_route)
     y0 = model.initial_state(p)
     run = _step_runner(model, names)

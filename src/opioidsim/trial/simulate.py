@@ -18,8 +18,11 @@ import json
 import numpy as np
 import xarray as xr
 
-from ..behavior.course import CourseTimeline, compile_course, course_dataset, disorder_strata, relapsed, run_course
+from ..behavior.course import (CourseTimeline, compile_course, course_dataset, course_targets, disorder_strata,
+                               relapsed, run_course)
 from ..engine.core import _as_scenario, subject_uniforms
+from ..engine.inert import for_targets
+from ..model.model import default_model
 from ..scenarios.course import Trial
 
 
@@ -102,6 +105,10 @@ def simulate_trial(scenario, *, progress=None, model=None, subjects: range | Non
     subjects = np.arange(scenario.cohort.subjects) if subjects is None else np.asarray(subjects)
     arm_of = randomise(trial, scenario.cohort.seed, subjects, scenario.cohort)
     before_days = trial.before_randomisation_days
+    # one model for every arm, without the drugs no arm gives (engine/inert.py): the arms share one
+    # compiled course, and a subject is computed the same in any part of the cohort
+    targets = frozenset().union(*(course_targets(trial_timeline(trial, arm), trial.supply) for arm in trial.arms))
+    model = for_targets(model or default_model(), targets)
     parts = []
     done = 0
     for k, arm in enumerate(trial.arms):

@@ -31,6 +31,8 @@ def run_typical_batch(schedules: list[list[Dose]], duration: str, record_every: 
     (subjects, records)."""
     scenario = Scenario(duration=duration, record_every=record_every, conditions={"pain_stimulus": pain_stimulus},
                         cohort={"subjects": len(schedules)}, parameters=parameters or {})
+    # the whole model: for a handful of typical subjects, leaving out the states no dose reaches
+    # (engine/inert.py, as `simulate` does) saves less than compiling one more model costs
     model = default_model()
     grid = make_grid(scenario.duration_min, scenario.record_every_min)
     p = subject_parameters(model, scenario, len(schedules), 0, variability=False)
