@@ -50,12 +50,14 @@ class StateIndex(dict):
 
 class ReducedModel:
     """A model integrated over a subset of its states (`kept`, indices into `full`), the others held
-    at 0. It offers what the engine reads of a `Model`: states, bounds, tolerances, blocks (each
-    module's kept states, in order), `rhs`, `outputs`, `initial_state`."""
+    at 0. It offers what the engine reads of a `Model`: states, bounds, tolerances, blocks,
+    `rhs`, `outputs`, `initial_state`. A block spans its module's kept states (in the whole
+    model's order); its `module` still declares all of them, so nothing may unpack a reduced
+    vector by a module's states (`rhs` and `outputs` go through the whole model)."""
 
     def __init__(self, full: Model, kept: np.ndarray):
         self.full = full
-        self.kept = np.asarray(kept, dtype=np.int64)
+        self.kept = np.unique(np.asarray(kept, dtype=np.int64))  # sorted: each module's states stay together
         kept_set = set(self.kept.tolist())
         self.left_out = tuple(n for i, n in enumerate(full.state_names) if i not in kept_set)
         self.states = tuple(full.states[i] for i in self.kept)
