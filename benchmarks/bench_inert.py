@@ -26,15 +26,7 @@ import time
 
 import numpy as np
 
-
-def whole_model():
-    """The default model with nothing left out: its modules told they carry no drug."""
-    from opioidsim.model.model import Model, default_modules
-
-    modules = default_modules()
-    for m in modules:
-        m.carries_drug = False
-    return Model(modules)
+from opioidsim.engine.inert import whole_model
 
 
 def bench_engine(subjects: int, days: float, rounds: int) -> dict:

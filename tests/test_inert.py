@@ -8,20 +8,12 @@ import pytest
 from opioidsim.engine import integrate, make_grid, simulate, subject_parameters
 from opioidsim.engine.core import run_model
 from opioidsim.engine.dosing import compile_doses, dose_targets
-from opioidsim.engine.inert import ReducedModel, for_targets
-from opioidsim.model.model import Model, default_model, default_modules
+from opioidsim.engine.inert import ReducedModel, for_targets, whole_model
+from opioidsim.model.model import default_model
 from opioidsim.model.pk import COMPOUNDS
 from opioidsim.scenarios import Dose, Scenario
 
 HEROIN = [Dose("heroin", "20 mg", route="iv", at="1h", every="8h")]
-
-
-def whole_model() -> Model:
-    """The default model with nothing left out: its modules told they carry no drug."""
-    modules = default_modules()
-    for m in modules:
-        m.carries_drug = False
-    return Model(modules)
 
 
 def _states_of(model, compounds):

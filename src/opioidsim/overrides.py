@@ -13,8 +13,9 @@ and for the behaviour (behavior/agent.py and behavior/human.py). Between-subject
 stays as declared, around the new value: a subject keeps its own draw (value · exp(η)), so every
 subject's value moves by the same factor. Checked once, when the scenario is built: the name
 must be a parameter, the unit of the same dimension, the value finite, of the sign of the sourced
-value (above 0 where 0 would divide by zero: `must_be_positive`), and from 0 to 1 for a fraction. What a scenario changes is written with its results
-(scenario.toml) and shown in its report.
+value (above 0 where 0 would divide by zero: `must_be_positive`), and from 0 to 1 for a
+fraction. What a scenario changes is written with its results (scenario.toml) and shown in its
+report.
 """
 from __future__ import annotations
 

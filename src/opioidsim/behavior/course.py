@@ -219,13 +219,17 @@ def _fentanyl_route(supply) -> str:
     return supply.route if ("fentanyl", supply.route) in DOSE_TARGETS else "iv"
 
 
+def _medications_given(tl: CourseTimeline) -> list[tuple[int, str]]:
+    """(code, name) of the medications with a dose route that the timeline gives."""
+    used = set(np.unique(tl.med).tolist())
+    return [(code, name) for code, name in enumerate(MEDICATIONS) if name in MEDICATION_ROUTE and code in used]
+
+
 def course_targets(tl: CourseTimeline, supply) -> frozenset:
     """The states a course's doses can enter: its supply, fentanyl in a bag where bags can hold it,
     a bystander's naloxone where bystanders carry it, and the timeline's medications. The other
     drugs' states stay at 0 and are left out of the model it integrates (engine/inert.py)."""
-    used = set(np.unique(tl.med).tolist())
-    given = [(supply.drug, supply.route)] + [MEDICATION_ROUTE[name] for code, name in enumerate(MEDICATIONS)
-                                             if name in MEDICATION_ROUTE and code in used]
+    given = [(supply.drug, supply.route)] + [MEDICATION_ROUTE[name] for _code, name in _medications_given(tl)]
     if supply.fentanyl_contamination > 0:
         given.append(("fentanyl", _fentanyl_route(supply)))
     if supply.naloxone_bystander > 0:
@@ -374,7 +378,6 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
     # a model already without the drugs of a wider set of courses (a trial's arms) is kept as it is
     model = for_targets(model or default_model(), course_targets(tl, supply))
     fent_route = _fentanyl_route(supply)
-    used = set(np.unique(tl.med).tolist())
     names = tuple(r for r in (readouts or DEFAULT_READOUTS) if r in READOUTS)
     subjects = np.asarray(subjects, dtype=np.int64)
     first = int(subjects.min()) if len(subjects) else 0
@@ -390,9 +393,8 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
     nal_idx, nal_f = _target(model, "naloxone", "intranasal") if supply.naloxone_bystander > 0 else nowhere
     med_idx = [0] * len(MEDICATIONS)
     med_f_names: list[str | None] = [None] * len(MEDICATIONS)
-    for code, name in enumerate(MEDICATIONS):
-        if name in MEDICATION_ROUTE and code in used:
-            med_idx[code], med_f_names[code] = _target(model, *MEDICATION_ROUTE[name])
+    for code, name in _medications_given(tl):
+        med_idx[code], med_f_names[code] = _target(model, *MEDICATION_ROUTE[name])
     check_min = p["overdose_check_iv"][0] if supply.route in ("iv", "smoked") else p["overdose_check_slow"][0]
     y0 = model.initial_state(p)
     spd = tl.steps_per_day

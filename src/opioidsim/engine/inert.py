@@ -103,6 +103,17 @@ class ReducedModel:
         return y0[:, self.kept]
 
 
+def whole_model() -> Model:
+    """The default model with nothing left out (its modules told they carry no drug): to run a
+    scenario as before stop 43 (`simulate(scenario, model=whole_model())`), or to compare with."""
+    from ..model.model import default_modules
+
+    modules = default_modules()
+    for m in modules:
+        m.carries_drug = False
+    return Model(modules)
+
+
 def _carried(model: Model) -> list[int]:
     return [i for b in model.blocks if getattr(b.module, "carries_drug", False) for i in range(b.start, b.stop)]
 

@@ -107,15 +107,16 @@ def simulate_trial(scenario, *, progress=None, model=None, subjects: range | Non
     before_days = trial.before_randomisation_days
     # one model for every arm, without the drugs no arm gives (engine/inert.py): the arms share one
     # compiled course, and a subject is computed the same in any part of the cohort
-    targets = frozenset().union(*(course_targets(trial_timeline(trial, arm), trial.supply) for arm in trial.arms))
-    model = for_targets(model or default_model(), targets)
+    timelines = [trial_timeline(trial, arm) for arm in trial.arms]
+    model = for_targets(model or default_model(),
+                        frozenset().union(*(course_targets(tl, trial.supply) for tl in timelines)))
     parts = []
     done = 0
     for k, arm in enumerate(trial.arms):
         members = subjects[arm_of == k]
         if len(members) == 0:
             continue
-        tl = trial_timeline(trial, arm)
+        tl = timelines[k]
 
         def arm_progress(f, done=done, size=len(members)):
             if progress is not None:
