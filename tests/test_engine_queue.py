@@ -88,22 +88,26 @@ def test_queue_equals_barrier_on_a_heterogeneous_toy_cohort(short_segments):
     assert len(set(np.argmax(st["record_tries"], axis=0))) > 1
 
 
-def test_record_tries_add_up_to_the_steps_and_are_the_stride_at_a_fixed_step(short_segments):
-    """Every try belongs to exactly one record interval: with the run a whole number of segments
-    (7 × 10 records) nothing is integrated past the end, so the per-record tries add up to each
-    subject's steps. At a fixed step (one quantum, always accepted) a record takes exactly
-    `stride` tries, doses or not."""
+@pytest.mark.parametrize("minutes, intervals", [(35.0, 70), (36.5, 73)])
+def test_record_tries_add_up_to_the_steps_and_are_the_stride_at_a_fixed_step(short_segments, minutes, intervals):
+    """Every try belongs to exactly one record interval, whether the run is a whole number of
+    segments (7 × 10 records) or ends in a partial one (7 × 10 + 3): nothing is integrated past
+    the end, so the per-record tries add up to each subject's steps, and the final state is the
+    last record's (the toy's readouts are its states). At a fixed step (one quantum, always
+    accepted) a record takes exactly `stride` tries, doses or not."""
     p, ev = toy_cohort()
-    grid = make_grid(35.0, 0.5, max_step=0.125)  # 71 records: 70 intervals = 10 segments of 7
+    grid = make_grid(minutes, 0.5, max_step=0.125)
     y0 = TOY.initial_state(p)
     for runner in ("barrier", "queue"):
         st: dict = {}
-        integrate(TOY, grid, y0, p, ev, TOY_NAMES, stats=st, runner=runner)
+        recs = integrate(TOY, grid, y0, p, ev, TOY_NAMES, stats=st, runner=runner)
         np.testing.assert_array_equal(st["record_tries"].sum(axis=1), st["steps"])
-        assert st["record_tries"].shape == (7, 70)
+        assert st["record_tries"].shape == (7, intervals)
+        np.testing.assert_array_equal(st["y_final"], recs[:, -1, :])
         st = {}
         integrate(TOY, grid, y0, p, ev, TOY_NAMES, stats=st, runner=runner, adaptive=False)
         assert (st["record_tries"] == grid.stride).all()
+        assert (st["steps"] == intervals * grid.stride).all()
 
 
 def test_queue_resumes_to_the_same_records(tmp_path, short_segments):
