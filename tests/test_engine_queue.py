@@ -23,7 +23,7 @@ from opioidsim.engine.core import STATUS_FAILED
 from opioidsim.engine.dosing import DoseEvents, compile_doses
 from opioidsim.model import default_model
 from opioidsim.scenarios import Dose, Scenario
-from toy_models import BOLUS, BOLUS_NAMES
+from toy_models import BOLUS, BOLUS_NAMES, stop_after
 
 NO_EVENT = np.iinfo(np.int64).max // 4
 
@@ -118,16 +118,9 @@ def test_queue_resumes_to_the_same_records(tmp_path, short_segments):
     p, ev = toy_cohort()
     y0 = TOY.initial_state(p)
     whole = integrate(TOY, TOY_GRID, y0, p, ev, TOY_NAMES, runner="barrier")
-    calls = []
-
-    def stop(_fraction):
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-
     ck = Checkpoint(tmp_path / "ck", {"test": "queue"}, every_s=0.0)
     with pytest.raises(KeyboardInterrupt):
-        integrate(TOY, TOY_GRID, y0, p, ev, TOY_NAMES, progress=stop, checkpoint=ck)
+        integrate(TOY, TOY_GRID, y0, p, ev, TOY_NAMES, progress=stop_after(5), checkpoint=ck)
     ck = Checkpoint(tmp_path / "ck", {"test": "queue"}, every_s=0.0)
     resumed = integrate(TOY, TOY_GRID, y0, p, ev, TOY_NAMES, checkpoint=ck)
     np.testing.assert_array_equal(resumed, whole)

@@ -25,7 +25,7 @@ from opioidsim.model.base import Module, State
 from opioidsim.model.model import Model, default_model
 from opioidsim.params import Parameter
 from opioidsim.scenarios import Dose, Scenario, load_scenario
-from toy_models import BOLUS, BOLUS_NAMES, CUBIC, ros2_stability
+from toy_models import BOLUS, BOLUS_NAMES, CUBIC, ros2_stability, stop_after
 
 
 def _short(**kw) -> Scenario:
@@ -183,15 +183,8 @@ def test_a_checkpoint_is_resumed_only_at_the_tolerance_it_was_made_with(tmp_path
     ev = DoseEvents(np.full((n, 1), 40, dtype=np.int64), np.zeros((n, 1), np.int32), np.full((n, 1), 5.0),
                     np.array([5.0]))
     y0 = BOLUS.initial_state(p)
-    calls = []
-
-    def stop(_fraction):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        integrate(BOLUS, grid, y0, p, ev, BOLUS_NAMES, progress=stop, rtol=1e-4,
+        integrate(BOLUS, grid, y0, p, ev, BOLUS_NAMES, progress=stop_after(3), rtol=1e-4,
                   checkpoint=Checkpoint(tmp_path / "ck", {"test": "rtol"}, every_s=0.0))
     with pytest.raises(CheckpointError, match="engine settings differ"):
         integrate(BOLUS, grid, y0, p, ev, BOLUS_NAMES, rtol=1e-5,

@@ -72,3 +72,16 @@ class CubicModule(Module):
 
 
 CUBIC = Model([CubicModule()])
+
+
+def stop_after(calls: int):
+    """A progress callback that interrupts a run (as Ctrl-C does) at its `calls`-th report: the
+    engine reports after each segment, so the run stops with that many segments done."""
+    seen = []
+
+    def stop(_fraction):
+        seen.append(1)
+        if len(seen) == calls:
+            raise KeyboardInterrupt
+
+    return stop

@@ -21,7 +21,13 @@ import os as _os
 #   715 mappings with the older emitters), so a process that compiled some 20 of them (the test
 #   suite, a long explorer session) reached Linux's limit of 65,530 mappings (vm.max_map_count) and
 #   XLA aborted while compiling (stop 31). The older emitters compiled faster here and ran as fast.
-_XLA_FIXES = ("--xla_cpu_enable_concurrency_optimized_scheduler=false", "--xla_cpu_use_fusion_emitters=false")
+# - one host device per core: XLA's CPU backend runs a device's program (the engine's while_loop of
+#   small batched operations) on little more than one core, so the engine splits a batch's subjects
+#   over the devices (engine/devices.py): 2.0x on the bench cohort on 2 cores, the same records bit
+#   for bit. Set the flag yourself (e.g. =1) to choose another number.
+_CORES = len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity") else (_os.cpu_count() or 1)
+_XLA_FIXES = ("--xla_cpu_enable_concurrency_optimized_scheduler=false", "--xla_cpu_use_fusion_emitters=false",
+              f"--xla_force_host_platform_device_count={_CORES}")
 for _flag in _XLA_FIXES:
     if _flag.split("=")[0] not in _os.environ.get("XLA_FLAGS", ""):
         _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()

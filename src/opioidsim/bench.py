@@ -83,6 +83,7 @@ def _setup(model, sc):
 
 def _engine(model, sc, setup, names) -> tuple[dict, np.ndarray]:
     from .engine import integrate, make_grid
+    from .engine.devices import available, shards_for
 
     grid, p, events, y0 = setup
     short = make_grid(sc.record_every_min, sc.record_every_min)
@@ -96,9 +97,13 @@ def _engine(model, sc, setup, names) -> tuple[dict, np.ndarray]:
     days = sc.cohort.subjects * sc.duration_min / 1440.0
     updates = float(stats["steps"].sum()) * model.n_states
     whole = getattr(model, "full", model).n_states
-    note = (f"integrates {model.n_states} of the model's {whole} states: no dose reaches the rest "
-            "(engine/inert.py)" if model.n_states < whole else "")
+    devices = shards_for(sc.cohort.subjects, available())
+    note = "; ".join(
+        ([f"integrates {model.n_states} of the model's {whole} states: no dose reaches the rest "
+          "(engine/inert.py)"] if model.n_states < whole else [])
+        + ([f"its subjects split over {devices} devices, one per core (engine/devices.py)"] if devices > 1 else []))
     return {"path": "engine (ROS34PW2, batched, adaptive)", "note": note, "subjects": sc.cohort.subjects,
+            "devices": devices,
             "compile_s": compile_s, "run_s": run_s, "subject_days_per_s": days / run_s,
             "state_updates_per_s": updates / run_s,
             "steps_per_subject_day": float(stats["steps"].mean()) / (sc.duration_min / 1440.0)}, records
@@ -171,16 +176,20 @@ def _roadrunner(model, sc, setup, names, subjects: range) -> tuple[dict, np.ndar
 
 def machine_update_ceiling(n_states: int, subjects: int, repeats: int = 200) -> float:
     """State updates per second of the simplest update y ← a·y + b over (subjects, n_states) float64,
-    jit-compiled and looped on the device: what this machine does when a step costs nothing."""
+    jit-compiled and looped on the devices, the subjects split between them as the engine's are
+    (engine/devices.py): what this machine does when a step costs nothing."""
     import jax
-    import jax.numpy as jnp
 
-    y = jnp.ones((subjects, n_states))
+    from .engine.devices import available, padded_rows, shards_for, split_by_subject
 
-    @jax.jit
-    def loop(y):
+    shards = shards_for(subjects, available())
+    subjects = padded_rows(subjects, shards)
+
+    def body(y):
         return jax.lax.fori_loop(0, repeats, lambda i, v: 0.999 * v + 1e-3, y)
 
+    loop, place = split_by_subject(jax.jit(body), shards, (0,), 0)
+    y = place(np.ones((subjects, n_states)))
     loop(y).block_until_ready()
     best = math.inf
     for _ in range(3):
@@ -254,6 +263,7 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict:
     return {
         "scenario": sc.description, "subjects": cfg.subjects, "days": cfg.days, "rounds": cfg.rounds,
         "engine_subject_days_per_s": engine_row["subject_days_per_s"],
+        "engine_devices": engine_row["devices"],
         "scipy_subject_days_per_s": scipy_row["subject_days_per_s"],
         "roadrunner_subject_days_per_s": rr_row["subject_days_per_s"],
         "engine_over_scipy": engine_row["subject_days_per_s"] / scipy_row["subject_days_per_s"],

@@ -77,6 +77,15 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def worker_xla_flags(devices: int) -> str:
+    """This process's XLA flags with `devices` host devices instead of one per core: a local
+    cluster's workers share the machine's cores, so each splits its batches over its share of them
+    (engine/devices.py; opioidsim/__init__.py gives a process one host device per core)."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if not f.startswith("--xla_force_host_platform_device_count")]
+    return " ".join(flags + [f"--xla_force_host_platform_device_count={max(1, int(devices))}"])
+
+
 @dataclass(frozen=True)
 class ClusterSpec:
     """Where the chunks run: a local cluster of `local_workers` (0: one per CPU core) or the
@@ -169,8 +178,11 @@ class Connection:
                 n = self.spec.local_workers or cpu_count()
                 # dashboard on a free port: the default 8787 may be held by another run, and the
                 # warning Dask would print is not the user's business
+                # worker processes: each its share of the cores as host devices (threads of this
+                # process share its devices)
+                share = {"env": {"XLA_FLAGS": worker_xla_flags(cpu_count() // n)}} if self.processes else {}
                 self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=self.processes,
-                                            dashboard_address=":0", silence_logs=quiet)
+                                            dashboard_address=":0", silence_logs=quiet, **share)
                 self.client = Client(self.cluster, set_as_default=False)
             else:
                 for name in ("distributed.client", "distributed.core", "distributed.comm.tcp"):

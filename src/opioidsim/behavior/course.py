@@ -30,6 +30,7 @@ from jax.scipy.special import ndtri
 
 from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, lognormal_draws, \
     subject_parameters, subject_uniforms
+from ..engine.devices import checked_devices, shards_dividing, split_by_subject
 from ..engine.inert import for_targets
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
@@ -364,17 +365,30 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
     return run
 
 
+@lru_cache(maxsize=8)
+def _split_course_runner(model: Model, readout_names: tuple[str, ...], shards: int):
+    """`_course_runner`'s `run` with the batch split over `shards` devices (engine/devices.py: the
+    same records bit for bit). Returns (run, place)."""
+    # by subject: y, n, m, the human state, keys, parameters, and in the constants each dose's
+    # fraction (the drug and medication indices and the two settings are shared); the step count
+    # and the timeline's inputs are shared; the records are (steps, subjects, fields)
+    consts = (None, 0, None, 0, None, 0, None, 0, None, None)
+    return split_by_subject(_course_runner(model, readout_names), shards,
+                            (0, 0, 0, 0, 0, None, 0, consts, None), (0, 0, 0, 0, None, (1, 1)))
+
+
 def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model | None = None,
                readouts: tuple[str, ...] | None = None, follow_up_after_dropout: bool = True,
                discharge_after_missed_days: int = 7, progress: Callable[[float], None] | None = None,
-               checkpoint=None, loop_name: str = "course") -> dict:
+               checkpoint=None, loop_name: str = "course", devices: int | None = None) -> dict:
     """Integrate the subjects in `subjects` (a range or an array of cohort indices) through the
     timeline; returns per-(subject, day) arrays of behaviour and physiology (numpy) and the
     subjects' traits. A subject's parameters, traits and draws depend only on its index.
 
     `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between compiled
     calls, as its loop `loop_name`, and on an interruption; given a checkpoint with saved progress
-    the course continues from it, to the same records bit for bit."""
+    the course continues from it, to the same records bit for bit. `devices`: how many of JAX's
+    devices share each batch (engine/devices.py; default all; the same records bit for bit)."""
     # a model already without the drugs of a wider set of courses (a trial's arms) is kept as it is
     model = for_targets(model or default_model(), course_targets(tl, supply))
     fent_route = _fentanyl_route(supply)
@@ -398,7 +412,7 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
     check_min = p["overdose_check_iv"][0] if supply.route in ("iv", "smoked") else p["overdose_check_slow"][0]
     y0 = model.initial_state(p)
     spd = tl.steps_per_day
-    run = _course_runner(model, names)
+    n_devices = checked_devices(devices)
     n_steps = tl.n_steps
     n_calls = math.ceil(n_steps / STEPS_PER_CALL)
     pad = n_calls * STEPS_PER_CALL - n_steps
@@ -431,31 +445,34 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
             rows = sl.stop - sl.start
 
             size = course_batch_size(rows)
+            run, place = _split_course_runner(model, names, shards_dividing(size, n_devices))
 
             def batch(arr, sl=sl, rows=rows, size=size):
                 arr = np.asarray(arr)[sl]
                 return np.concatenate([arr] + [arr[-1:]] * (size - rows)) if rows < size else arr
 
-            pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
+            pc = {k: place(batch(v)) for k, v in p.items()}
             one = np.ones(size)
-            med_f = jnp.stack([jnp.asarray(batch(p[f])) if f else jnp.asarray(one) for f in med_f_names], axis=-1)
-            frac = (lambda name: jnp.asarray(batch(p[name])) if name else jnp.asarray(one))
+            med_f = place(np.stack([batch(p[f]) if f else one for f in med_f_names], axis=-1))
+            frac = (lambda name: place(batch(p[name]) if name else one))
             consts = (supply_idx, frac(supply_f), fent_idx, frac(fent_f), nal_idx, frac(nal_f), tuple(med_idx), med_f,
                       jnp.asarray(float(discharge_after_missed_days)),
                       jnp.asarray(1.0 if follow_up_after_dropout else 0.0))
             idx = subjects[sl]
             base = jax.random.PRNGKey(scenario.cohort.seed)
             keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jnp.asarray(batch(idx), dtype=jnp.uint32))
+            keys = place(keys)
             if at is not None and ci == at.chunk and at.carry is not None:  # resumed: the saved carried state
                 first_call = at.call
-                y, n, m, k_step = (jnp.asarray(at.carry[k]) for k in ("y", "n", "m", "k_step"))
-                s = {k: jnp.asarray(v) for k, v in at.carry["s"].items()}
+                y, n, m = (place(np.asarray(at.carry[k])) for k in ("y", "n", "m"))
+                k_step = jnp.asarray(at.carry["k_step"])
+                s = {k: place(np.asarray(v)) for k, v in at.carry["s"].items()}
             else:
                 first_call = 0
-                y = jnp.asarray(batch(y0))
-                n = jnp.zeros(size, dtype=jnp.int64)
-                m = jnp.ones(size, dtype=jnp.int64)
-                s = hu.initial_human_state(size, pc)
+                y = place(batch(y0))
+                n = place(np.zeros(size, dtype=np.int64))
+                m = place(np.ones(size, dtype=np.int64))
+                s = {k: place(v) for k, v in hu.initial_human_state(size, {k: batch(v) for k, v in p.items()}).items()}
                 k_step = jnp.asarray(0, dtype=jnp.int64)
             for c in range(first_call, n_calls):
                 win = slice(2 * c * STEPS_PER_CALL, 2 * (c + 1) * STEPS_PER_CALL)
@@ -584,16 +601,17 @@ def course_dataset(scenario, res: dict, subjects, days_offset: int = 0) -> xr.Da
 
 
 def simulate_life(scenario, *, progress=None, model: Model | None = None, subjects: range | None = None,
-                  checkpoint=None) -> xr.Dataset:
+                  checkpoint=None, devices: int | None = None) -> xr.Dataset:
     """Run a scenario with a [life] table: per-(subject, day) behaviour, physiology and outcomes.
-    `checkpoint`: see `run_course` (an interrupted course continues to the same results)."""
+    `checkpoint`, `devices`: see `run_course` (an interrupted course continues to the same
+    results; any number of devices gives the same results)."""
     life = scenario.life
     subjects = range(scenario.cohort.subjects) if subjects is None else subjects
     periods = [(pd.kind, pd.length_min / DAY_MIN, pd if pd.kind == "treatment" else None) for pd in life.periods]
     tl = compile_course(periods, life.decide_every_min, life.supply.availability)
     res = run_course(scenario, tl, life.supply, subjects=subjects, model=model,
                      readouts=tuple(scenario.readouts) if scenario.readouts else None, progress=progress,
-                     checkpoint=checkpoint)
+                     checkpoint=checkpoint, devices=devices)
     ds = course_dataset(scenario, res, np.asarray(subjects))
     starts = np.cumsum([0] + [int(round(pd.length_min / DAY_MIN)) for pd in life.periods])
     ds = ds.assign_coords(period=("day", np.searchsorted(starts, ds.day.values, side="right") - 1))

@@ -31,8 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ..engine.core import (MIN_BATCH, QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, advance_to, state_atol,
+from ..engine.core import (QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, advance_to, state_atol,
                            subject_parameters)
+from ..engine.devices import MIN_BATCH, checked_devices, padded_rows, shards_for, split_by_subject
 from ..engine.inert import for_targets
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
@@ -174,6 +175,17 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
     return run
 
 
+@lru_cache(maxsize=8)
+def _split_step_runner(model: Model, readout_names: tuple[str, ...], shards: int):
+    """`_step_runner`'s `run` with the batch split over `shards` devices (engine/devices.py: the
+    same records bit for bit). Returns (run, place)."""
+    # by subject: y, n, m, the agent's state, keys, parameters, the injection's fraction, the
+    # group; shared: the step count, the dose targets and the groups' step inputs; the records
+    # are (steps, subjects, fields)
+    return split_by_subject(_step_runner(model, readout_names), shards,
+                            (0, 0, 0, 0, 0, None, 0, None, None, 0, 0, None), (0, 0, 0, 0, None, (1, 1)))
+
+
 def _subject_keys(seed: int, subjects: np.ndarray):
     base = jax.random.PRNGKey(seed)
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jnp.asarray(subjects, dtype=jnp.uint32))
@@ -206,14 +218,16 @@ def group_timelines(paradigm, record_every_min: float) -> list[Timeline]:
 
 
 def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = None, model: Model | None = None,
-                      subjects: range | None = None, checkpoint=None) -> xr.Dataset:
+                      subjects: range | None = None, checkpoint=None, devices: int | None = None) -> xr.Dataset:
     """Run a scenario with a [paradigm]: returns per-step behaviour and physiology over
     (subject, time) and per-session summaries over (subject, session).
 
     `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between compiled
     calls and on an interruption; given a checkpoint with saved progress the experiment continues
-    from it, to the same records bit for bit."""
+    from it, to the same records bit for bit. `devices`: how many of JAX's devices share each batch
+    (engine/devices.py; default all; the same records bit for bit)."""
     scenario = _as_scenario(scenario)
+    n_devices = checked_devices(devices)
     if scenario.paradigm is None:
         raise ValueError("simulate_paradigm needs a scenario with a [paradigm] table; use engine.core.simulate")
     par = scenario.paradigm
@@ -241,7 +255,6 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
     iv_idx, _ = _dose_target(model, par.drug, "iv")
     exp_idx, exp_frac_name = _dose_target(model, par.drug, exp_route)
     y0 = model.initial_state(p)
-    run = _step_runner(model, names)
 
     present = sorted(set(group_of.tolist()))
     n_steps = max(timelines[g].n_steps for g in present)
@@ -267,27 +280,33 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
         for ci in range(first_chunk, len(chunks)):
             sel, n_calls = chunks[ci]
             rows = len(sel)
+            shards = shards_for(rows, n_devices)
+            run, place = _split_step_runner(model, names, shards)
+            size = padded_rows(rows, shards)
 
-            def batch(arr, sel=sel, rows=rows):
+            def batch(arr, sel=sel, rows=rows, size=size):
                 arr = np.asarray(arr)[sel]
-                return np.concatenate([arr] + [arr[-1:]] * (MIN_BATCH - rows)) if rows < MIN_BATCH else arr
+                return np.concatenate([arr] + [arr[-1:]] * (size - rows)) if rows < size else arr
 
-            pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
-            exp_fraction = jnp.asarray(batch(p[exp_frac_name])) if exp_frac_name else jnp.ones(max(rows, MIN_BATCH))
-            keys = _subject_keys(scenario.cohort.seed, batch(subjects.start + np.arange(len(subjects))))
-            group = jnp.asarray(batch(group_of))
+            pc = {k: place(batch(v)) for k, v in p.items()}
+            exp_fraction = place(batch(p[exp_frac_name]) if exp_frac_name else np.ones(size))
+            keys = place(_subject_keys(scenario.cohort.seed, batch(subjects.start + np.arange(len(subjects)))))
+            group = place(batch(group_of))
             if at is not None and ci == at.chunk and at.carry is not None:  # resumed: the saved carried state
                 first_call = at.call
                 calls_done += first_call
-                y, n, m, k_step = (jnp.asarray(at.carry[k]) for k in ("y", "n", "m", "k_step"))
-                a = {k: jnp.asarray(v) for k, v in at.carry["a"].items()}
+                # saved from a batch padded for this or another number of devices: the real
+                # subjects, padded anew with copies of the last (which is what the padding holds)
+                again = lambda v: place(batch(np.asarray(v)[:rows], np.arange(rows)))  # noqa: E731
+                y, n, m = (again(at.carry[k]) for k in ("y", "n", "m"))
+                k_step = jnp.asarray(at.carry["k_step"])
+                a = {k: again(v) for k, v in at.carry["a"].items()}
             else:
                 first_call = 0
-                y = jnp.asarray(batch(y0))
-                size = y.shape[0]
-                n = jnp.zeros(size, dtype=jnp.int64)
-                m = jnp.ones(size, dtype=jnp.int64)
-                a = ag.initial_agent_state(size)
+                y = place(batch(y0))
+                n = place(np.zeros(size, dtype=np.int64))
+                m = place(np.ones(size, dtype=np.int64))
+                a = {k: place(v) for k, v in ag.initial_agent_state(size).items()}
                 k_step = jnp.asarray(0, dtype=jnp.int64)
             for c in range(first_call, n_calls):
                 win = slice(c * STEPS_PER_CALL, (c + 1) * STEPS_PER_CALL)

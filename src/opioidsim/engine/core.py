@@ -41,6 +41,7 @@ from ..scenarios.schema import SOLVER_METHODS  # noqa: E402
 from ..overrides import in_effect  # noqa: E402
 from ..units import to_internal  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses, dose_targets  # noqa: E402
+from .devices import MIN_BATCH, checked_devices, padded_rows, shards_for, split_by_subject  # noqa: E402,F401
 from .inert import for_targets  # noqa: E402
 from .stepper import METHODS, ros34pw2_step  # noqa: E402
 
@@ -64,12 +65,6 @@ MAX_STEP_MIN = 0.25
 #: good (every XLA thread idle, the result never ready; found running a cohort on Dask, not
 #: affected by --xla_cpu_multi_thread_eigen=false), while 512, 768 and 900 run.
 SUBJECT_CHUNK = 512
-#: the smallest batch the compiled segment is given: a one-subject batch is padded with a copy of
-#: its subject. XLA simplifies a batch dimension of size 1 away, which changes the order of
-#: floating-point operations (a subject alone differs in the last bits from the same subject in a
-#: batch), while every batch of two or more computes each subject identically. With the padding a
-#: subject's records are bitwise the same in any chunking of the cohort (Dask chunks included).
-MIN_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -451,6 +446,18 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros34pw2_
     return (run_queue if runner == "queue" else run_barrier), readouts
 
 
+@lru_cache(maxsize=16)
+def _sharded_runner(model: Model, readout_names: tuple[str, ...], step, runner: str, shards: int):
+    """`_segment_runner`'s `run` with the batch's subjects split over the first `shards` devices
+    (`devices.split_by_subject`: the same records bit for bit, about `shards` times as fast on as
+    many cores). Returns (run, readouts, place)."""
+    run, readouts = _segment_runner(model, readout_names, step, runner)
+    # (y, ptr, n, m, p, ev_step, ev_target, ev_amount) by subject; h, stride, max_m, rtol, take shared;
+    # out (y, ptr, n, m, work, over) by subject, recs and record_work records first
+    run, place = split_by_subject(run, shards, (0,) * 8 + (None,) * 5, (0,) * 6 + (1, 1))
+    return run, readouts, place
+
+
 #: per-subject integration status (coordinate `status` of the results)
 STATUS_OK = 0
 STATUS_FAILED = 1
@@ -460,7 +467,7 @@ STATUS_MEANINGS = "ok integration_failed"
 def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray], events: DoseEvents,
               readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None, *,
               adaptive: bool = True, stats: dict | None = None, checkpoint=None, step=ros34pw2_step,
-              runner: str = "queue", rtol: float = RTOL) -> np.ndarray:
+              runner: str = "queue", rtol: float = RTOL, devices: int | None = None) -> np.ndarray:
     """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts).
 
     `rtol` is the relative tolerance of the adaptive step (default RTOL; the smallest step is the
@@ -480,12 +487,13 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
     `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves the progress between segments and
     on an interruption, and a run given a checkpoint that holds saved progress continues from it,
     to the same records bit for bit. `step`: see `_counted_try`; `runner`: see `RUNNERS` (both give
-    the same records bit for bit)."""
+    the same records bit for bit). `devices`: how many of `jax.devices()` share each batch of
+    subjects (`engine.devices`; default all of them; the same records bit for bit)."""
     if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0.0 < rtol < 1.0:
         raise ValueError(f"rtol must be a number between 0 and 1 (a relative tolerance), got {rtol!r}")
     n_subjects = y0.shape[0]
     n_segments = math.ceil((grid.n_records - 1) / SEGMENT_RECORDS)
-    run, readouts = _segment_runner(model, tuple(readout_names), step, runner)
+    n_devices = checked_devices(devices)
     out = np.empty((n_subjects, grid.n_records, len(readout_names)))
     steps = np.zeros(n_subjects, dtype=np.int64)
     over_tol = np.zeros(n_subjects, dtype=np.int64)
@@ -533,26 +541,31 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
         for ci in range(first_chunk, n_chunks):
             c0 = ci * SUBJECT_CHUNK
             sl = slice(c0, min(n_subjects, c0 + SUBJECT_CHUNK))
-            rows = sl.stop - sl.start  # the real subjects; the batch may carry copies (MIN_BATCH)
+            rows = sl.stop - sl.start  # the real subjects; the batch may carry copies (padded_rows)
+            shards = shards_for(rows, n_devices)
+            run, readouts, place = _sharded_runner(model, tuple(readout_names), step, runner, shards)
+            size = padded_rows(rows, shards)
 
-            def batch(a, sl=sl, rows=rows):
+            def batch(a, sl=sl, rows=rows, size=size):
                 a = a[sl]
-                return np.concatenate([a] + [a[-1:]] * (MIN_BATCH - rows)) if rows < MIN_BATCH else a
+                return np.concatenate([a] + [a[-1:]] * (size - rows)) if rows < size else a
 
-            pc = {k: jnp.asarray(batch(v)) for k, v in p.items()}
-            ev = (jnp.asarray(batch(events.step)), jnp.asarray(batch(events.target)),
-                  jnp.asarray(batch(events.amount)))
+            pc = {k: place(batch(v)) for k, v in p.items()}
+            ev = (place(batch(events.step)), place(batch(events.target)), place(batch(events.amount)))
             if resume is not None and ci == resume["chunk"]:
                 seg0, filled = resume["segment"], resume["filled"]
-                y, ptr, n, m = (jnp.asarray(resume[k]) for k in ("y", "ptr", "n", "m"))
+                # saved from a batch padded for this or another number of devices: the real
+                # subjects, padded anew with copies of the last (which is what the padding holds)
+                y, ptr, n, m = (place(batch(np.asarray(resume[k])[:rows], slice(0, rows)))
+                                for k in ("y", "ptr", "n", "m"))
             else:
                 seg0, filled = 0, 1
-                y = jnp.asarray(batch(y0))
-                ptr = jnp.zeros(y.shape[0], dtype=jnp.int64)
-                n = jnp.zeros(y.shape[0], dtype=jnp.int64)
-                m = jnp.ones(y.shape[0], dtype=jnp.int64)
-                out[sl, 0, :] = np.asarray(readouts(y, pc))[:rows]
-                check(sl, 0, 1, np.asarray(y)[:rows])
+                y = place(batch(y0))
+                ptr = place(np.zeros(size, dtype=np.int64))
+                n = place(np.zeros(size, dtype=np.int64))
+                m = place(np.ones(size, dtype=np.int64))
+                out[sl, 0, :] = np.asarray(readouts(batch(y0), {k: batch(v) for k, v in p.items()}))[:rows]
+                check(sl, 0, 1, batch(y0)[:rows])
             committed = (ci, seg0, filled, y, ptr, n, m)
             for seg in range(seg0, n_segments):
                 take = min(SEGMENT_RECORDS, grid.n_records - filled)
@@ -664,13 +677,16 @@ def _setup(scenario, model: Model, subjects: range):
 
 
 def simulate(scenario, *, progress: Callable[[float], None] | None = None, model: Model | None = None,
-             subjects: range | None = None, checkpoint=None) -> xr.Dataset:
+             subjects: range | None = None, checkpoint=None, devices: int | None = None) -> xr.Dataset:
     """Run a scenario for its whole cohort (or the subjects in `subjects`, a range of indices);
     returns readouts over (subject, time), with each subject's integration `status`.
 
     Subject i is the same in any part of the cohort (its parameters depend only on the seed and
-    i), so running the cohort in pieces and concatenating them along `subject` gives the whole.
-    A built-in name or a .toml path is loaded first; anything else is a ScenarioError."""
+    i), so running the cohort in pieces and concatenating them along `subject` gives the whole (bit
+    for bit in pieces of 32 or more: docs/guide/09-large-cohorts.md).
+    A built-in name or a .toml path is loaded first; anything else is a ScenarioError.
+    `devices`: how many of JAX's devices share each batch (engine/devices.py; default all, one
+    per core on CPU; the same results bit for bit)."""
     scenario = _as_scenario(scenario)
     model = run_model(scenario, model)
     n_subjects = scenario.cohort.subjects
@@ -682,7 +698,7 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, model
     y0 = model.initial_state(p)
     stats: dict = {}
     recs = integrate(model, grid, y0, p, events, names, progress, stats=stats, checkpoint=checkpoint,
-                     rtol=solver_settings(scenario)[0], step=solver_step(scenario))
+                     rtol=solver_settings(scenario)[0], step=solver_step(scenario), devices=devices)
     return to_dataset(recs, names, grid, p, scenario, events, stats=stats, first=subjects.start)
 
 

@@ -90,14 +90,15 @@ def trial_timeline(trial: Trial, arm) -> CourseTimeline:
 
 
 def simulate_trial(scenario, *, progress=None, model=None, subjects: range | None = None,
-                   checkpoint=None) -> xr.Dataset:
+                   checkpoint=None, devices: int | None = None) -> xr.Dataset:
     """Run a scenario with a [trial] table. Returns the trial Dataset of opioidsim.trial.stats:
     per subject (arm, retention, relapse, overdose, death, days abstinent), per (subject, week)
     urine results and per (subject, day) behaviour and physiology from randomisation on.
 
     `checkpoint` (an `opioidsim.io.checkpoint.Checkpoint`) saves each arm's course as a loop of
     its own ("arm0", "arm1", …): a resumed trial reads the arms that finished and continues the
-    one that was running (see `run_course`)."""
+    one that was running (see `run_course`). `devices`: how many of JAX's devices share each batch
+    (engine/devices.py; default all; the same results bit for bit)."""
     scenario = _as_scenario(scenario)
     trial = scenario.trial
     if trial is None:
@@ -128,7 +129,7 @@ def simulate_trial(scenario, *, progress=None, model=None, subjects: range | Non
                          readouts=tuple(scenario.readouts) if scenario.readouts else None,
                          follow_up_after_dropout=trial.follow_up_after_dropout,
                          discharge_after_missed_days=trial.discharge_after_missed_days, progress=arm_progress,
-                         checkpoint=checkpoint, loop_name=f"arm{k}")
+                         checkpoint=checkpoint, loop_name=f"arm{k}", devices=devices)
         ds = course_dataset(scenario, res, members, days_offset=before_days)
         parts.append(ds.assign_coords(arm=("subject", np.full(len(members), arm.name))))
         done += len(members)
