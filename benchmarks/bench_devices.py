@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 import numpy as np
 
 from opioidsim.engine.devices import available
+from turns import in_turns
 
 
 def bench_engine(subjects: int, days: float, rounds: int) -> dict:
@@ -38,18 +38,15 @@ def bench_engine(subjects: int, days: float, rounds: int) -> dict:
     model = run_model(sc)
     grid, p, events, names = _setup(sc, model, range(subjects))
     y0 = model.initial_state(p)
-    ways = {"one": 1, "all": available()}
-    row = {"subjects": subjects, "days": days, "devices": available()}
-    records = {}
-    for label, devices in ways.items():  # compile (or load from the cache)
-        integrate(model, make_grid(sc.record_every_min, sc.record_every_min), y0, p, events, names, devices=devices)
-    for _ in range(rounds):
-        for label, devices in ways.items():
-            t0 = time.perf_counter()
-            records[label] = integrate(model, grid, y0, p, events, names, devices=devices)
-            rate = subjects * days / (time.perf_counter() - t0)
-            row[f"{label}_subject_days_per_s"] = max(row.get(f"{label}_subject_days_per_s", 0.0), rate)
-    row["ratio"] = row["all_subject_days_per_s"] / row["one_subject_days_per_s"]
+    devices = {"one": 1, "all": available()}
+    for d in devices.values():  # compile (or load from the cache)
+        integrate(model, make_grid(sc.record_every_min, sc.record_every_min), y0, p, events, names, devices=d)
+    seconds, records = in_turns({label: (lambda d=d: integrate(model, grid, y0, p, events, names, devices=d))
+                                 for label, d in devices.items()}, rounds)
+    row = {"subjects": subjects, "days": days, "devices": available(),
+           "one_subject_days_per_s": subjects * days / seconds["one"],
+           "all_subject_days_per_s": subjects * days / seconds["all"]}
+    row["ratio"] = seconds["one"] / seconds["all"]
     row["same_records"] = bool(np.array_equal(records["one"], records["all"], equal_nan=True))
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
@@ -60,16 +57,13 @@ def bench_trial(name: str, subjects: int, rounds: int) -> dict:
     from opioidsim.trial.simulate import simulate_trial
 
     sc = load_scenario(name)
-    ways = {"one": 1, "all": available()}
-    row, out = {"trial": name, "subjects": subjects, "devices": available()}, {}
-    for label, devices in ways.items():  # compile (or load from the cache): the same batch sizes
-        simulate_trial(sc, subjects=range(subjects), devices=devices)
-    for _ in range(rounds):
-        for label, devices in ways.items():
-            t0 = time.perf_counter()
-            out[label] = simulate_trial(sc, subjects=range(subjects), devices=devices)
-            row[f"{label}_s"] = min(row.get(f"{label}_s", np.inf), time.perf_counter() - t0)
-    row["ratio"] = row["one_s"] / row["all_s"]
+    devices = {"one": 1, "all": available()}
+    for d in devices.values():  # compile (or load from the cache): the same batch sizes
+        simulate_trial(sc, subjects=range(subjects), devices=d)
+    seconds, out = in_turns({label: (lambda d=d: simulate_trial(sc, subjects=range(subjects), devices=d))
+                             for label, d in devices.items()}, rounds)
+    row = {"trial": name, "subjects": subjects, "devices": available(), "one_s": seconds["one"],
+           "all_s": seconds["all"], "ratio": seconds["one"] / seconds["all"]}
     row["same_results"] = all(np.array_equal(out["one"][v].values, out["all"][v].values, equal_nan=True)
                               for v in out["one"].data_vars)
     print(json.dumps(row), file=sys.stderr, flush=True)

@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 import numpy as np
 
 from opioidsim.engine.inert import whole_model
+from turns import in_turns
 
 
 def bench_engine(subjects: int, days: float, rounds: int) -> dict:
@@ -37,25 +37,27 @@ def bench_engine(subjects: int, days: float, rounds: int) -> dict:
     sc = standard_scenario(BenchConfig(subjects=subjects, days=days))
     models = {"whole": whole_model(), "reduced": run_model(sc)}
     row = {"subjects": subjects, "days": days}
-    records = {}
+    ways = {}
     for label, m in models.items():
         row[f"{label}_states"] = m.n_states
         row[f"{label}_colours"] = stepper.jacobian_structure(m).n_colours
-    for _ in range(rounds):
-        for label, m in models.items():
-            grid, p, events, names = _setup(sc, m, range(subjects))
-            y0 = m.initial_state(p)
-            integrate(m, make_grid(sc.record_every_min, sc.record_every_min), y0, p, events, names)  # compile
+        grid, p, events, names = _setup(sc, m, range(subjects))
+        y0 = m.initial_state(p)
+        integrate(m, make_grid(sc.record_every_min, sc.record_every_min), y0, p, events, names)  # compile
+
+        def run(m=m, grid=grid, p=p, events=events, names=names, y0=y0):
             stats: dict = {}
-            t0 = time.perf_counter()
-            records[label] = integrate(m, grid, y0, p, events, names, stats=stats)
-            rate = subjects * days / (time.perf_counter() - t0)
-            row[f"{label}_subject_days_per_s"] = max(row.get(f"{label}_subject_days_per_s", 0.0), rate)
-            row[f"{label}_steps_per_subject_day"] = float(stats["steps"].mean()) / days
+            return integrate(m, grid, y0, p, events, names, stats=stats), stats
+
+        ways[label] = run
+    seconds, last = in_turns(ways, rounds)
+    for label, (_, stats) in last.items():
+        row[f"{label}_subject_days_per_s"] = subjects * days / seconds[label]
+        row[f"{label}_steps_per_subject_day"] = float(stats["steps"].mean()) / days
     row["ratio"] = row["reduced_subject_days_per_s"] / row["whole_subject_days_per_s"]
-    scale = np.maximum(np.abs(records["whole"]).max(axis=(0, 1)), 1e-300)
-    row["max_relative_difference"] = float((np.abs(records["reduced"] - records["whole"]).max(axis=(0, 1))
-                                            / scale).max())
+    whole, reduced = last["whole"][0], last["reduced"][0]
+    scale = np.maximum(np.abs(whole).max(axis=(0, 1)), 1e-300)
+    row["max_relative_difference"] = float((np.abs(reduced - whole).max(axis=(0, 1)) / scale).max())
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
 
@@ -66,15 +68,12 @@ def bench_trial(name: str, subjects: int, rounds: int) -> dict:
 
     sc = load_scenario(name)
     models = {"whole": whole_model(), "reduced": None}
-    row, out = {"trial": name, "subjects": subjects}, {}
-    for label, m in models.items():
+    for m in models.values():
         simulate_trial(sc, subjects=range(min(subjects, 4)), model=m)  # compile (or load from the cache)
-    for _ in range(rounds):
-        for label, m in models.items():
-            t0 = time.perf_counter()
-            out[label] = simulate_trial(sc, subjects=range(subjects), model=m)
-            row[f"{label}_s"] = min(row.get(f"{label}_s", np.inf), time.perf_counter() - t0)
-    row["ratio"] = row["whole_s"] / row["reduced_s"]
+    seconds, out = in_turns({label: (lambda m=m: simulate_trial(sc, subjects=range(subjects), model=m))
+                             for label, m in models.items()}, rounds)
+    row = {"trial": name, "subjects": subjects, "whole_s": seconds["whole"], "reduced_s": seconds["reduced"],
+           "ratio": seconds["whole"] / seconds["reduced"]}
     row["same_outcomes"] = all(np.array_equal(out["whole"][v].values, out["reduced"][v].values, equal_nan=True)
                                for v in ("use_event", "in_treatment", "urine_positive"))
     print(json.dumps(row), file=sys.stderr, flush=True)

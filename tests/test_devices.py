@@ -16,7 +16,6 @@ from opioidsim.engine import devices as dv
 from opioidsim.engine import integrate
 from opioidsim.engine.dosing import DoseEvents
 from opioidsim.io.checkpoint import Checkpoint
-from opioidsim.scenarios import Scenario
 from test_engine_queue import TOY, TOY_GRID, TOY_NAMES, assert_identical, toy_cohort
 from toy_models import stop_after
 
@@ -133,22 +132,9 @@ def test_the_physiology_split_over_two_devices_gives_the_same_records(splits):
 
 def test_a_trial_split_over_two_devices_gives_the_same_results(splits):
     from opioidsim.trial.simulate import simulate_trial
+    from test_inert import methadone_trial
 
-    sc = Scenario.from_toml_text("""
-[scenario]
-name = "t"
-[cohort]
-subjects = 40
-seed = 3
-[trial]
-history = "7d"
-follow_up = "1w"
-[[trial.arm]]
-name = "control"
-[[trial.arm]]
-name = "methadone"
-medication = "methadone"
-""")
+    sc = methadone_trial(subjects=40)
     one, two = simulate_trial(sc, devices=1), simulate_trial(sc)
     assert splits == [1, 1, 2, 2]  # two arms of 17-23, each a batch of 32
     assert int(one.in_treatment.sum()) > 0 and int(one.use_event.sum()) > 0  # not vacuous

@@ -97,16 +97,13 @@ def test_a_dose_into_a_left_out_state_is_refused_with_its_reason():
         compile_doses(model, [Dose("fentanyl", "0.1 mg", route="iv", at="1h")], 1440.0, 1 / 16, p)
 
 
-def test_a_course_is_the_whole_models_to_rounding():
-    # a methadone trial: heroin from the street, methadone in the clinic, a bystander's naloxone;
-    # buprenorphine, naltrexone and fentanyl (no contaminated bags) are left out
-    from opioidsim.trial.simulate import simulate_trial
-
-    sc = Scenario.from_toml_text("""
+def methadone_trial(subjects: int) -> Scenario:
+    """A short trial (7 days of history, 1 week of follow-up): no substitution against methadone."""
+    return Scenario.from_toml_text(f"""
 [scenario]
 name = "t"
 [cohort]
-subjects = 2
+subjects = {subjects}
 seed = 3
 [trial]
 history = "7d"
@@ -117,6 +114,14 @@ name = "control"
 name = "methadone"
 medication = "methadone"
 """)
+
+
+def test_a_course_is_the_whole_models_to_rounding():
+    # a methadone trial: heroin from the street, methadone in the clinic, a bystander's naloxone;
+    # buprenorphine, naltrexone and fentanyl (no contaminated bags) are left out
+    from opioidsim.trial.simulate import simulate_trial
+
+    sc = methadone_trial(subjects=2)
     reduced, whole = simulate_trial(sc), simulate_trial(sc, model=whole_model())
     assert int(reduced.in_treatment.sum()) > 0  # someone was treated (not vacuous)
     for name in ("use_event", "in_treatment"):

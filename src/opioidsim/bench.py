@@ -83,7 +83,6 @@ def _setup(model, sc):
 
 def _engine(model, sc, setup, names) -> tuple[dict, np.ndarray]:
     from .engine import integrate, make_grid
-    from .engine.devices import available, shards_for
 
     grid, p, events, y0 = setup
     short = make_grid(sc.record_every_min, sc.record_every_min)
@@ -97,7 +96,7 @@ def _engine(model, sc, setup, names) -> tuple[dict, np.ndarray]:
     days = sc.cohort.subjects * sc.duration_min / 1440.0
     updates = float(stats["steps"].sum()) * model.n_states
     whole = getattr(model, "full", model).n_states
-    devices = shards_for(sc.cohort.subjects, available())
+    devices = stats["devices"]
     note = "; ".join(
         ([f"integrates {model.n_states} of the model's {whole} states: no dose reaches the rest "
           "(engine/inert.py)"] if model.n_states < whole else [])

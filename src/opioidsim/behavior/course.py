@@ -30,7 +30,7 @@ from jax.scipy.special import ndtri
 
 from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, advance_to, state_atol, lognormal_draws, \
     subject_parameters, subject_uniforms
-from ..engine.devices import checked_devices, shards_dividing, split_by_subject
+from ..engine.devices import checked_devices, pad_rows, shards_dividing, split_by_subject
 from ..engine.inert import for_targets
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
@@ -447,9 +447,8 @@ def run_course(scenario, tl: CourseTimeline, supply, *, subjects, model: Model |
             size = course_batch_size(rows)
             run, place = _split_course_runner(model, names, shards_dividing(size, n_devices))
 
-            def batch(arr, sl=sl, rows=rows, size=size):
-                arr = np.asarray(arr)[sl]
-                return np.concatenate([arr] + [arr[-1:]] * (size - rows)) if rows < size else arr
+            def batch(arr, sl=sl, size=size):
+                return pad_rows(np.asarray(arr)[sl], size)
 
             pc = {k: place(batch(v)) for k, v in p.items()}
             one = np.ones(size)

@@ -33,7 +33,7 @@ import xarray as xr
 
 from ..engine.core import (QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, advance_to, state_atol,
                            subject_parameters)
-from ..engine.devices import MIN_BATCH, checked_devices, padded_rows, shards_for, split_by_subject
+from ..engine.devices import MIN_BATCH, checked_devices, pad_rows, padded_rows, shards_for, split_by_subject
 from ..engine.inert import for_targets
 from ..model.model import Model, default_model
 from ..model.pk import DOSE_TARGETS
@@ -284,9 +284,8 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
             run, place = _split_step_runner(model, names, shards)
             size = padded_rows(rows, shards)
 
-            def batch(arr, sel=sel, rows=rows, size=size):
-                arr = np.asarray(arr)[sel]
-                return np.concatenate([arr] + [arr[-1:]] * (size - rows)) if rows < size else arr
+            def batch(arr, sel=sel, size=size):
+                return pad_rows(np.asarray(arr)[sel], size)
 
             pc = {k: place(batch(v)) for k, v in p.items()}
             exp_fraction = place(batch(p[exp_frac_name]) if exp_frac_name else np.ones(size))
@@ -297,7 +296,7 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
                 calls_done += first_call
                 # saved from a batch padded for this or another number of devices: the real
                 # subjects, padded anew with copies of the last (which is what the padding holds)
-                again = lambda v: place(batch(np.asarray(v)[:rows], np.arange(rows)))  # noqa: E731
+                again = lambda v: place(pad_rows(np.asarray(v)[:rows], size))  # noqa: E731
                 y, n, m = (again(at.carry[k]) for k in ("y", "n", "m"))
                 k_step = jnp.asarray(at.carry["k_step"])
                 a = {k: again(v) for k, v in at.carry["a"].items()}

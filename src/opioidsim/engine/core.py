@@ -41,7 +41,7 @@ from ..scenarios.schema import SOLVER_METHODS  # noqa: E402
 from ..overrides import in_effect  # noqa: E402
 from ..units import to_internal  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses, dose_targets  # noqa: E402
-from .devices import MIN_BATCH, checked_devices, padded_rows, shards_for, split_by_subject  # noqa: E402,F401
+from .devices import MIN_BATCH, checked_devices, pad_rows, padded_rows, shards_for, split_by_subject  # noqa: E402,F401
 from .inert import for_targets  # noqa: E402
 from .stepper import METHODS, ros34pw2_step  # noqa: E402
 
@@ -480,7 +480,8 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
     n_records − 1); a diagnostic, zero for records integrated before a resume) and the steps accepted
     although their error estimate exceeded the tolerance ("steps_over_tolerance": the smallest steps,
     one quantum or one of a quantum's sub-steps (`_counted_try`), which are always taken; zero
-    means every step met `rtol`). A failed subject does
+    means every step met `rtol`), and the most devices a batch was split over ("devices"). A
+    failed subject does
     not stop the others (subjects never mix): its records from the failure on are NaN, and it is
     reported, not dropped.
 
@@ -536,6 +537,7 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
             k = max(lo, int(np.searchsorted(times, failed_at[sl.start + i])))
             out[sl.start + i, k:hi, :] = np.nan
 
+    most_shards = 1
     committed = None  # the last consistent point: (chunk, segment, filled, y, ptr, n, m, work)
     try:
         for ci in range(first_chunk, n_chunks):
@@ -543,12 +545,12 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
             sl = slice(c0, min(n_subjects, c0 + SUBJECT_CHUNK))
             rows = sl.stop - sl.start  # the real subjects; the batch may carry copies (padded_rows)
             shards = shards_for(rows, n_devices)
+            most_shards = max(most_shards, shards)
             run, readouts, place = _sharded_runner(model, tuple(readout_names), step, runner, shards)
             size = padded_rows(rows, shards)
 
-            def batch(a, sl=sl, rows=rows, size=size):
-                a = a[sl]
-                return np.concatenate([a] + [a[-1:]] * (size - rows)) if rows < size else a
+            def batch(a, sl=sl, size=size):
+                return pad_rows(a[sl], size)
 
             pc = {k: place(batch(v)) for k, v in p.items()}
             ev = (place(batch(events.step)), place(batch(events.target)), place(batch(events.amount)))
@@ -556,8 +558,7 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
                 seg0, filled = resume["segment"], resume["filled"]
                 # saved from a batch padded for this or another number of devices: the real
                 # subjects, padded anew with copies of the last (which is what the padding holds)
-                y, ptr, n, m = (place(batch(np.asarray(resume[k])[:rows], slice(0, rows)))
-                                for k in ("y", "ptr", "n", "m"))
+                y, ptr, n, m = (place(pad_rows(np.asarray(resume[k])[:rows], size)) for k in ("y", "ptr", "n", "m"))
             else:
                 seg0, filled = 0, 1
                 y = place(batch(y0))
@@ -601,7 +602,7 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
         checkpoint.save(out, _checkpoint_state(committed, steps, status, failed_at, y_final, sl, over_tol), final=True)
     if stats is not None:
         stats.update(steps=steps, status=status, failed_at_min=failed_at, y_final=y_final,
-                     record_tries=record_tries, steps_over_tolerance=over_tol)
+                     record_tries=record_tries, steps_over_tolerance=over_tol, devices=most_shards)
     return out
 
 

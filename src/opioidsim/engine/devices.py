@@ -63,6 +63,13 @@ def padded_rows(rows: int, shards: int) -> int:
     return -(-rows // (LANES * shards)) * LANES * shards
 
 
+def pad_rows(a, size: int) -> np.ndarray:
+    """`a` (subjects first) with copies of its last row up to `size` rows: a batch's padding, which
+    does its last subject's work again."""
+    a = np.asarray(a)
+    return np.concatenate([a] + [a[-1:]] * (size - len(a))) if len(a) < size else a
+
+
 def shards_dividing(size: int, devices: int) -> int:
     """How many devices share a batch whose size is fixed already (a course's: 16, 32, 64, 96, …):
     the most, up to `devices`, that cut it into parts of a multiple of LANES."""
