@@ -255,6 +255,17 @@ _POTENT = ("fentanyl", "buprenorphine", "naltrexone")
 #: tail held the step at 7.5 s for half an hour after every IV dose.
 _DOWNSTREAM = {"heroin_central": ("sixmam_central", "morphine_central"), "sixmam_central": ("morphine_central",),
                "effect_heroin": ("effect_6mam", "effect_morphine"), "effect_6mam": ("effect_morphine",)}
+#: an absorption depot is a precursor too: an error in its tail changes what reaches the blood by
+#: no more than its own size, so it is measured against itself and the drug in the blood (heroin's
+#: chain for heroin's depots). Tracked to its own relative tolerance, the emptying depot of a daily
+#: dose held the step for most of the day: 21 of a methadone patient's 52 steps a day (80 mg
+#: orally), 33 of a buprenorphine patient's 65 (16 mg sublingually). Not naltrexone's depots, which
+#: feed the blood through first-pass metabolism or the injection site (NOT_DIRECT)
+_IN_BLOOD = {"heroin": ("heroin_central", "sixmam_central", "morphine_central"), "morphine": ("morphine_central",),
+             "fentanyl": ("fentanyl_central",), "methadone": ("methadone_central",),
+             "buprenorphine": ("buprenorphine_central",), "naloxone": ("naloxone_central",)}
+_DOWNSTREAM.update({target: _IN_BLOOD[drug] for (drug, _route), (target, f, _ka) in DOSE_TARGETS.items()
+                    if f and target not in NOT_DIRECT})
 
 
 def _s(name: str, unit: str, desc: str) -> State:
