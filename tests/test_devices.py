@@ -16,7 +16,7 @@ from opioidsim.engine import devices as dv
 from opioidsim.engine import integrate
 from opioidsim.engine.dosing import DoseEvents
 from opioidsim.io.checkpoint import Checkpoint
-from test_engine_queue import TOY, TOY_GRID, TOY_NAMES, assert_identical, toy_cohort
+from test_engine_queue import TOY, TOY_GRID, TOY_NAMES, toy_cohort
 from toy_models import stop_after
 
 
@@ -71,6 +71,19 @@ def test_a_bad_number_of_devices_is_refused(bad):
         integrate(TOY, TOY_GRID, TOY.initial_state(p), p, ev, TOY_NAMES, devices=bad)
 
 
+def assert_same_to_rounding(a, b):
+    """The split run against the unsplit one: the same steps, statuses and failure times, and
+    records equal to rounding. Bit for bit on stop 44's AVX-512 host; on stop 45's AVX2 host a batch
+    of 32 toy subjects gave subject 15 a record 5.6e-17 (one bit) off its value in a batch of 16, split
+    or not, and a batch of 64 subject 60 against 128: XLA's code for a batch can round a subject
+    differently with the batch's shape (docs/guide/11-engine.md, *All the cores*)."""
+    (ra, sa), (rb, sb) = a, b
+    np.testing.assert_allclose(rb, ra, rtol=1e-12, atol=0.0)  # NaN equals NaN here: a failed subject's records
+    for key in ("steps", "record_tries", "status", "failed_at_min"):
+        np.testing.assert_array_equal(sb[key], sa[key], err_msg=key)
+    np.testing.assert_allclose(sb["y_final"], sa["y_final"], rtol=1e-12, atol=0.0)
+
+
 def runs(splits, n_subjects, **kw):
     p, ev = toy_cohort(n_subjects)
     amount = ev.amount.copy()
@@ -88,13 +101,13 @@ def runs(splits, n_subjects, **kw):
 @pytest.mark.parametrize("n_subjects", [32, 40])
 def test_the_engine_split_over_two_devices_gives_the_same_records(splits, n_subjects):
     one, two = runs(splits, n_subjects)
-    assert_identical(one, two)
+    assert_same_to_rounding(one, two)
     assert (one[1]["status"] == core.STATUS_FAILED).sum() == 1
 
 
 def test_the_barrier_runner_splits_too(splits):
     one, two = runs(splits, 40, runner="barrier")
-    assert_identical(one, two)
+    assert_same_to_rounding(one, two)
 
 
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
@@ -110,7 +123,7 @@ def test_a_run_resumes_on_another_number_of_devices(tmp_path, splits, first, the
     resumed = integrate(TOY, TOY_GRID, y0, p, ev, TOY_NAMES, devices=then,
                         checkpoint=Checkpoint(tmp_path / "ck", {"test": "devices"}, every_s=0.0))
     assert splits == [1, first, then]
-    np.testing.assert_array_equal(resumed, whole)
+    np.testing.assert_allclose(resumed, whole, rtol=1e-12, atol=0.0)  # to rounding: assert_same_to_rounding
 
 
 def test_the_physiology_split_over_two_devices_gives_the_same_records(splits):
@@ -126,7 +139,7 @@ def test_the_physiology_split_over_two_devices_gives_the_same_records(splits):
         st: dict = {}
         out.append((integrate(model, grid, y0, p, events, KEY_READOUTS, stats=st, devices=devices), st))
     assert splits == [1, 2]
-    assert_identical(*out)
+    assert_same_to_rounding(*out)
     assert np.isfinite(out[0][0]).all() and out[0][1]["steps"].min() > 50  # a day of use, integrated
 
 
