@@ -1,14 +1,14 @@
 """Error sizes of stop 45 against those until stop 44, side by side in one process.
 
 Since stop 45 an absorption depot's error is measured against itself and the drug in the blood it
-feeds (`State.error_scale_with`, model/pk.py), and the hedonic state's absolute tolerance is a
-hundredth of a point instead of a thousandth (model/hedonic.py). The baseline is the same model
-with the depots measured alone and the thousandth. For each scenario (all with variability on),
-the best of `--rounds` runs taken in turn (the host's speed drifts), compilation left out:
-steps per subject-day and subject-days per second with each, the ratio, and the largest
-difference of the records relative to each readout's largest value.
+feeds (`State.error_scale_with`, model/pk.py). The baseline is the same model with the depots
+measured alone. For each scenario (all with variability on), the best of `--rounds` runs taken in
+turn (the host's speed drifts), compilation left out: steps per subject-day and subject-days per
+second with each, the ratio, and the largest difference of the records relative to each readout's
+largest value.
 
-- `iv-heroin`: `opioidsim bench`'s standard scenario (IV heroin 20 mg every 8 h);
+- `iv-heroin`: `opioidsim bench`'s standard scenario (IV heroin 20 mg every 8 h), no depot: the
+  control, whose two runs must agree exactly;
 - `methadone`: 80 mg orally once a day, IV heroin 20 mg every other day;
 - `buprenorphine`: 16 mg sublingually once a day, IV heroin 20 mg every other day.
 
@@ -25,29 +25,21 @@ import sys
 
 import numpy as np
 
-from turns import in_turns
+from turns import compiled_engine_run, in_turns
 
 
 def baseline_model():
-    """The default model with stop 44's error sizes: depots measured alone, hedonic atol 1e-3."""
-    from opioidsim.model.hedonic import HedonicModule
+    """The default model with stop 44's error sizes: each absorption depot measured alone."""
     from opioidsim.model.model import Model, default_modules
     from opioidsim.model.pk import PharmacokineticsModule
 
     def alone(s):
         return dataclasses.replace(s, error_scale_with=()) if s.name.endswith("_depot") else s
 
-    def thousandth(s):
-        return dataclasses.replace(s, atol=1e-3) if s.name == "hedonic" else s
-
     class DepotsAlone(PharmacokineticsModule):
         states = tuple(alone(s) for s in PharmacokineticsModule.states)
 
-    class HedonicThousandth(HedonicModule):
-        states = tuple(thousandth(s) for s in HedonicModule.states)
-
-    swap = {PharmacokineticsModule: DepotsAlone, HedonicModule: HedonicThousandth}
-    return Model([swap[type(m)]() if type(m) in swap else m for m in default_modules()])
+    return Model([DepotsAlone() if type(m) is PharmacokineticsModule else m for m in default_modules()])
 
 
 def scenarios(subjects: int, days: float) -> dict:
@@ -66,23 +58,12 @@ def scenarios(subjects: int, days: float) -> dict:
 
 
 def bench(label: str, sc, rounds: int) -> dict:
-    from opioidsim.engine import integrate, make_grid
-    from opioidsim.engine.core import _setup, run_model
+    from opioidsim.engine.core import run_model
     from opioidsim.model import default_model
 
     days, subjects = sc.duration_min / 1440.0, sc.cohort.subjects
-    ways = {}
-    for which, whole in (("until_stop_44", baseline_model()), ("now", default_model())):
-        m = run_model(sc, whole)
-        grid, p, events, names = _setup(sc, m, range(subjects))
-        y0 = m.initial_state(p)
-        integrate(m, make_grid(sc.record_every_min, sc.record_every_min), y0, p, events, names)  # compile
-
-        def run(m=m, grid=grid, p=p, events=events, names=names, y0=y0):
-            stats: dict = {}
-            return integrate(m, grid, y0, p, events, names, stats=stats), stats
-
-        ways[which] = run
+    ways = {which: compiled_engine_run(run_model(sc, whole), sc, subjects)
+            for which, whole in (("until_stop_44", baseline_model()), ("now", default_model()))}
     seconds, last = in_turns(ways, rounds)
     row = {"scenario": label, "subjects": subjects, "days": days}
     for which, (_, stats) in last.items():

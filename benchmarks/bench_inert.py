@@ -26,13 +26,13 @@ import sys
 import numpy as np
 
 from opioidsim.engine.inert import whole_model
-from turns import in_turns
+from turns import compiled_engine_run, in_turns
 
 
 def bench_engine(subjects: int, days: float, rounds: int) -> dict:
     from opioidsim.bench import BenchConfig, standard_scenario
-    from opioidsim.engine import integrate, make_grid, stepper
-    from opioidsim.engine.core import _setup, run_model
+    from opioidsim.engine import stepper
+    from opioidsim.engine.core import run_model
 
     sc = standard_scenario(BenchConfig(subjects=subjects, days=days))
     models = {"whole": whole_model(), "reduced": run_model(sc)}
@@ -41,15 +41,7 @@ def bench_engine(subjects: int, days: float, rounds: int) -> dict:
     for label, m in models.items():
         row[f"{label}_states"] = m.n_states
         row[f"{label}_colours"] = stepper.jacobian_structure(m).n_colours
-        grid, p, events, names = _setup(sc, m, range(subjects))
-        y0 = m.initial_state(p)
-        integrate(m, make_grid(sc.record_every_min, sc.record_every_min), y0, p, events, names)  # compile
-
-        def run(m=m, grid=grid, p=p, events=events, names=names, y0=y0):
-            stats: dict = {}
-            return integrate(m, grid, y0, p, events, names, stats=stats), stats
-
-        ways[label] = run
+        ways[label] = compiled_engine_run(m, sc, subjects)
     seconds, last = in_turns(ways, rounds)
     for label, (_, stats) in last.items():
         row[f"{label}_subject_days_per_s"] = subjects * days / seconds[label]

@@ -41,11 +41,8 @@ PARAMETERS = (
 class HedonicModule(Module):
     name = "hedonic"
     states = (
-        # atol: a hundredth of a point on the ±10 scale (it crosses zero, where a relative error is
-        # meaningless), a third of what the relative tolerance allows at a 3-point high. A thousandth
-        # held the step at 8-32 min for hours after each dose as the drug's pleasure turned to its
-        # opponent's displeasure: 6 % of the bench's steps, with the same error against Radau
-        State("hedonic", "1", 0.0, "pleasure (+) / displeasure (−)", lower=-10.0, upper=10.0, atol=1e-2),
+        # atol: a thousandth of a point on the ±10 scale (it crosses zero, where a relative error is meaningless)
+        State("hedonic", "1", 0.0, "pleasure (+) / displeasure (−)", lower=-10.0, upper=10.0, atol=1e-3),
         State("opponent_process", "1", 0.0, "the slow opponent (b-) process", upper=10.0),
     )
     parameters = PARAMETERS
