@@ -23,9 +23,7 @@ import dataclasses
 import json
 import sys
 
-import numpy as np
-
-from turns import compiled_engine_run, in_turns
+from turns import compiled_engine_run, in_turns, largest_relative_difference
 
 
 def baseline_model():
@@ -71,8 +69,7 @@ def bench(label: str, sc, rounds: int) -> dict:
         row[f"{which}_subject_days_per_s"] = subjects * days / seconds[which]
     row["ratio"] = row["now_subject_days_per_s"] / row["until_stop_44_subject_days_per_s"]
     old, new = last["until_stop_44"][0], last["now"][0]
-    scale = np.maximum(np.abs(old).max(axis=(0, 1)), 1e-300)
-    row["max_relative_difference"] = float((np.abs(new - old).max(axis=(0, 1)) / scale).max())
+    row["max_relative_difference"] = largest_relative_difference(old, new)
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
 

@@ -26,7 +26,7 @@ import sys
 import numpy as np
 
 from opioidsim.engine.inert import whole_model
-from turns import compiled_engine_run, in_turns
+from turns import compiled_engine_run, in_turns, largest_relative_difference
 
 
 def bench_engine(subjects: int, days: float, rounds: int) -> dict:
@@ -48,8 +48,7 @@ def bench_engine(subjects: int, days: float, rounds: int) -> dict:
         row[f"{label}_steps_per_subject_day"] = float(stats["steps"].mean()) / days
     row["ratio"] = row["reduced_subject_days_per_s"] / row["whole_subject_days_per_s"]
     whole, reduced = last["whole"][0], last["reduced"][0]
-    scale = np.maximum(np.abs(whole).max(axis=(0, 1)), 1e-300)
-    row["max_relative_difference"] = float((np.abs(reduced - whole).max(axis=(0, 1)) / scale).max())
+    row["max_relative_difference"] = largest_relative_difference(whole, reduced)
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
 

@@ -7,6 +7,8 @@ import math
 import time
 from typing import Callable
 
+import numpy as np
+
 
 def in_turns(ways: dict[str, Callable[[], object]], rounds: int) -> tuple[dict[str, float], dict[str, object]]:
     """Call each way once per round, in turn; returns each way's fastest seconds and its last result.
@@ -36,3 +38,10 @@ def compiled_engine_run(model, sc, subjects: int) -> Callable[[], tuple]:
         return integrate(model, grid, y0, p, events, names, stats=stats), stats
 
     return run
+
+
+def largest_relative_difference(reference, other) -> float:
+    """The largest difference of two runs' records (subjects, records, readouts), relative to each
+    readout's largest magnitude in `reference`."""
+    scale = np.maximum(np.abs(reference).max(axis=(0, 1)), 1e-300)
+    return float((np.abs(other - reference).max(axis=(0, 1)) / scale).max())

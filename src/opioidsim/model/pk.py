@@ -261,10 +261,13 @@ _DOWNSTREAM = {"heroin_central": ("sixmam_central", "morphine_central"), "sixmam
 #: dose held the step for most of the day: 21 of a methadone patient's 52 steps a day (80 mg
 #: orally), 33 of a buprenorphine patient's 65 (16 mg sublingually). Not naltrexone's depots, which
 #: feed the blood through first-pass metabolism or the injection site (NOT_DIRECT)
-_IN_BLOOD = {"heroin": ("heroin_central", "sixmam_central", "morphine_central"), "morphine": ("morphine_central",),
-             "fentanyl": ("fentanyl_central",), "methadone": ("methadone_central",),
-             "buprenorphine": ("buprenorphine_central",), "naloxone": ("naloxone_central",)}
-_DOWNSTREAM.update({target: _IN_BLOOD[drug] for (drug, _route), (target, f, _ka) in DOSE_TARGETS.items()
+def _in_blood(drug: str) -> tuple[str, ...]:
+    """Where an IV dose of `drug` goes, and what that compartment is measured with."""
+    central = DOSE_TARGETS[(drug, "iv")][0]
+    return (central,) + _DOWNSTREAM.get(central, ())
+
+
+_DOWNSTREAM.update({target: _in_blood(drug) for (drug, _route), (target, f, _ka) in DOSE_TARGETS.items()
                     if f and target not in NOT_DIRECT})
 
 
