@@ -328,3 +328,22 @@ def test_a_course_beside_a_paradigm_is_refused_as_two_kinds():
     par = fuzz._builtin_table("rat-heroin-place-preference", "paradigm")
     e = _field(lambda: Scenario(life={"period": [{"kind": "community", "duration": "1d"}]}, paradigm=par))
     assert e.field in ("life", "paradigm") and "both" in str(e)
+
+
+def test_a_course_field_replaced_from_python_is_validated_as_in_a_file():
+    """validation.treatment.run_trial(..., follow_up="3d") used to copy the trial without checking it
+    and failed deep in the outcome tables; a replaced field is now checked like a file's."""
+    from opioidsim.validation.treatment import MAT1, run_trial
+
+    sc = load_scenario(MAT1)
+    e = _field(lambda: sc.with_course(follow_up="3d"))
+    assert e.field == "trial.follow_up" and "3d" in str(e) and "weeks" in str(e)
+    e = _field(lambda: run_trial(MAT1, subjects=2, follow_up="3d"))
+    assert e.field == "trial.follow_up"
+    assert _field(lambda: sc.with_course(follow_ups="4w")).field == "trial.follow_ups"
+    assert _field(lambda: load_scenario("acute-heroin-iv").with_course(follow_up="4w")).field == "<scenario>"
+    # a valid replacement: the scenario lasts the new history plus the new follow-up
+    short = sc.with_course(history="7d", follow_up="4w")
+    assert (short.trial.history, short.trial.follow_up) == ("7d", "4w")
+    assert short.duration_min == pytest.approx((7 + 28) * 1440.0)
+    assert short.trial.arms == sc.trial.arms  # what was not replaced is kept

@@ -930,6 +930,21 @@ class Scenario(_Model):
                 raise _to_scenario_error(exc) from None
         return self.model_copy(update={"cohort": cohort})
 
+    def with_course(self, **fields: Any) -> "Scenario":
+        """A copy whose [life] or [trial] table has the given fields replaced, e.g.
+        ``with_course(follow_up="4w")``, validated as a scenario file's would be; its duration is the
+        course's new length."""
+        key = next((k for k in ("life", "trial") if getattr(self, k) is not None), None)
+        if key is None:
+            raise ScenarioError("<scenario>", self.name, "a scenario with a [life] or [trial] table "
+                                "(this one has neither, so it has no course fields to replace)")
+        data = {k: v for k, v in self.model_dump().items() if k != "duration"}
+        data[key] = {**getattr(self, key).model_dump(), **fields}
+        try:
+            return type(self).model_validate(data)
+        except ValidationError as exc:
+            raise _to_scenario_error(exc) from None
+
     # -- TOML ------------------------------------------------------------------------------------
     def to_toml_dict(self) -> dict[str, Any]:
         header: dict[str, Any] = {

@@ -38,9 +38,7 @@ def run_trial(name: str, subjects: int | None = None, history: str | None = None
     sc = load_scenario(name)
     if subjects is not None:
         sc = sc.with_cohort(subjects=subjects)
-    if history is not None or follow_up is not None:
-        tr = sc.trial.model_copy(update={k: v for k, v in (("history", history), ("follow_up", follow_up)) if v})
-        sc = sc.model_copy(update={"trial": tr, "duration": f"{tr.length_min:g}min"})
+    sc = sc.with_course(**{k: v for k, v in (("history", history), ("follow_up", follow_up)) if v is not None})
     ds = simulate_trial(sc)
     return ds, trial_outcomes(ds)
 
