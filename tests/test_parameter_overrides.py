@@ -124,9 +124,10 @@ def test_zero_removes_a_term_but_never_a_divisor():
     # a rate, an efficacy or a term's weight may be 0 (a what-if without it); a volume, an
     # affinity, a half-saturation or a time constant may not (0 would divide by zero: a run with a
     # naloxone volume of 0 gave NaN from its first dose)
-    ok = Scenario(duration="1h", parameters={"quit_brake": 0, "cue_weight": 0.0, "heroin_clearance": 0,
-                                             "buprenorphine_efficacy": 0})
-    assert ok.parameters["cue_weight"] == 0.0
+    ok = Scenario(duration="1h", parameters={"heroin_clearance": 0, "buprenorphine_efficacy": 0})
+    assert ok.parameters["heroin_clearance"] == 0
+    course = load_scenario("trial-buprenorphine-dose").with_parameters({"quit_brake": 0, "cue_weight": 0.0})
+    assert course.parameters["cue_weight"] == 0.0
     from opioidsim.overrides import must_be_positive
 
     known = known_parameters()
@@ -159,36 +160,38 @@ def test_every_name_a_scenario_may_set_is_a_parameter_somewhere():
 
 
 def test_results_and_reports_say_what_was_set():
-    sc = Scenario(duration="1h", parameters={"quit_brake": 0.5, "heroin_clearance": "120 L/h"})
+    sc = Scenario(duration="1h", parameters={"naloxone_volume": 100, "heroin_clearance": "120 L/h"})
     attrs = result_attrs({}, sc, "2026-01-01T00:00:00Z", "0")
-    assert attrs["parameters_set"] == "every subject: heroin_clearance = 120 L/h, quit_brake = 0.5"
+    assert attrs["parameters_set"] == "every subject: heroin_clearance = 120 L/h, naloxone_volume = 100"
     plain = result_attrs({}, Scenario(duration="1h"), "2026-01-01T00:00:00Z", "0")
     assert "parameters_set" not in plain
     from test_cli import fake_dataset
 
     page = render_report(fake_dataset(sc), sc.to_toml())
     assert "parameters set (not their sourced values)" in page
-    assert "every subject: heroin_clearance = 120 L/h, quit_brake = 0.5" in page
+    assert "every subject: heroin_clearance = 120 L/h, naloxone_volume = 100" in page
     assert "parameters set" not in render_report(fake_dataset(sc), Scenario(duration="1h").to_toml())
     para = _parameters_set(sc.to_toml())
-    assert len(para) == 1 and "heroin_clearance = 120 L/h, quit_brake = 0.5" in para[0]
+    assert len(para) == 1 and "heroin_clearance = 120 L/h, naloxone_volume = 100" in para[0]
     assert _parameters_set(Scenario(duration="1h").to_toml()) == []
 
 
 def test_cli_set_adds_to_the_scenarios_parameters(engine, tmp_path):  # noqa: F811
     out = tmp_path / "o"
     rc = cli.main(["run", "acute-heroin-iv", "--out", str(out), "--no-progress",
-                   "--set", "quit_brake=0.5", "--set", "heroin_clearance=120 L/h"])
+                   "--set", "naloxone_volume=100", "--set", "heroin_clearance=120 L/h"])
     assert rc == 0
-    assert engine.calls[0].parameters == {"quit_brake": 0.5, "heroin_clearance": "120 L/h"}
+    assert engine.calls[0].parameters == {"naloxone_volume": 100, "heroin_clearance": "120 L/h"}
     written = Scenario.from_file(out / "scenario.toml")
-    assert written.parameters == {"quit_brake": 0.5, "heroin_clearance": "120 L/h"}
+    assert written.parameters == {"naloxone_volume": 100, "heroin_clearance": "120 L/h"}
 
 
 @pytest.mark.parametrize("flag, words", [
     ("quit_brake", ["--set 'quit_brake'", "NAME=VALUE"]),
     ("quit_brak=0.5", ["--set quit_brak=0.5", "did you mean 'quit_brake'"]),
     ("heroin_clearance=3 mg", ["--set heroin_clearance='3 mg'", "L/min"]),
+    # a behaviour parameter on a dose schedule: nothing would read it (stop 46)
+    ("quit_brake=0.5", ["--set quit_brake=0.5", "[life] or [trial]", "change nothing"]),
 ])
 def test_cli_bad_set_is_one_line_and_leaves_nothing(engine, tmp_path, capsys, flag, words):  # noqa: F811
     rc = cli.main(["run", "acute-heroin-iv", "--out", str(tmp_path / "o"), "--set", flag])
@@ -321,3 +324,31 @@ def test_the_sbml_export_carries_the_value_set_and_says_so():
     plain = export_sbml(check=False)
     assert plain.parameter_values["heroin_clearance"] == pytest.approx(2.156, rel=1e-12)
     assert "set by the scenario" not in plain.xml
+
+
+def test_a_parameter_nothing_in_the_scenario_reads_is_refused():
+    """Until stop 46 a behaviour parameter on a dose schedule (or a person's on a rat experiment)
+    was accepted, written to the results and report as set, and changed nothing."""
+    from opioidsim.behavior import human as hu
+    from opioidsim.overrides import parameter_layer
+
+    person_only = [x.name for x in hu.PARAMETERS if parameter_layer(x.name) == "human"]
+    agent_only = [x.name for x in ag.PARAMETERS if parameter_layer(x.name) == "agent"]
+    assert "quit_brake" in person_only and "cue_weight" in agent_only
+    assert parameter_layer("heroin_clearance") == "model"
+    for name in (person_only[0], agent_only[0]):  # on a dose schedule: neither is read
+        with pytest.raises(ScenarioError) as exc:
+            Scenario(duration="1h", parameters={name: 0.5})
+        assert exc.value.field == f"parameters.{name}" and "[[dose]]" in str(exc.value)
+    rat = load_scenario("rat-heroin-short-vs-long-access")
+    with pytest.raises(ScenarioError) as exc:  # a rat's agent reads no person's parameter
+        rat.with_parameters({"quit_brake": 0.5})
+    assert exc.value.field == "parameters.quit_brake" and "[paradigm]" in str(exc.value)
+    assert rat.with_parameters({"cue_weight": 0.5}).parameters["cue_weight"] == 0.5
+    course = load_scenario("life-prison-release").with_parameters({"quit_brake": 0.5, "cue_weight": 0.5})
+    assert course.parameters == {"quit_brake": 0.5, "cue_weight": 0.5}
+    # a name the physiology and the behaviour both declare is the physiology's: read everywhere
+    shared = [x.name for x in ag.PARAMETERS + hu.PARAMETERS if x.name in default_model().parameters]
+    assert all(parameter_layer(n) == "model" for n in shared)
+    if shared:
+        assert Scenario(duration="1h", parameters={shared[0]: 1.0}).parameters[shared[0]] == 1.0

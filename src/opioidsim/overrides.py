@@ -50,6 +50,19 @@ def known_parameters() -> dict[str, Parameter]:
     return out
 
 
+@lru_cache(maxsize=None)
+def parameter_layer(name: str) -> str:
+    """Which part of the simulator reads parameter `name` (a known one): "model" (the physiology,
+    every scenario), "agent" (the behaviour shared by rats and people: experiments and courses) or
+    "human" (a person's choices: life courses and trials)."""
+    from .behavior import agent
+    from .model import default_model
+
+    if name in default_model().parameters:
+        return "model"
+    return "agent" if name in {x.name for x in agent.PARAMETERS} else "human"
+
+
 _TIMES = {"s", "min", "h", "day", "year"}
 _DIVISOR_WORDS = ("half", "_kd", "hill", "time", "duration", "width", "exposure_unit")
 

@@ -776,6 +776,7 @@ class Scenario(_Model):
             raise _Problem(courses[1], f"a scenario is one of a dose schedule, a [paradigm], a [life] or a "
                                        f"[trial]: this one has both [{courses[0]}] and [{courses[1]}]",
                            (courses[1],))
+        self._check_parameters_are_read(courses[0] if courses else None)
         given = self.solver.to_toml_dict()
         if given and courses:
             # the behaviour layer's decision loop runs on the engine's fixed quantum and tolerance
@@ -832,6 +833,25 @@ class Scenario(_Model):
                                      f"{LIMITS['max_dose_cells']:,} dose-event cells one run can hold in "
                                      "memory: fewer subjects or fewer doses", ("cohort", "subjects"))
         return self
+
+    def _check_parameters_are_read(self, course: Optional[str]) -> None:
+        """A [parameters] entry that nothing in this kind of scenario reads would be written to the
+        results and report as set, yet change nothing: the behaviour's parameters are read only by
+        an agent ([paradigm], [life], [trial]), the person's (behavior/human.py) only by a course."""
+        from opioidsim.overrides import parameter_layer
+
+        readers = {None: ("model",), "paradigm": ("model", "agent")}.get(course, ("model", "agent", "human"))
+        for name in self.parameters:
+            layer = parameter_layer(name)
+            if layer in readers:
+                continue
+            what = ("the behaviour (behavior/agent.py), read only where an agent chooses its doses: a "
+                    "[paradigm], [life] or [trial]" if layer == "agent" else
+                    "a person's choices (behavior/human.py), read only by a [life] or [trial]")
+            here = ("this scenario doses by [[dose]] entries" if course is None
+                    else f"this scenario is a [{course}]")
+            raise _Problem(self.parameters[name], f"is a parameter of {what}; {here}, so setting it would "
+                                                  "change nothing: remove it", ("parameters", name))
 
     def _check_course(self, key: str, duration: float) -> None:
         """A [life] or [trial]: no [[dose]] entries, its own length, and the memory it needs."""
