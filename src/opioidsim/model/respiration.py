@@ -117,10 +117,14 @@ class RespirationModule(Module):
             va = np.asarray(self._ventilation(y, zero, p)) * (1.0 - p["dead_space_fraction"])
             return paco2 * va - k_co2
 
-        # grid from just above 0 to just below PIO2: the last cell where R turns from + to −
+        # grid from just above 0 to just below PIO2: the last cell where R turns from + to −.
+        # R is elementwise, so many cells go in one call (a call per cell, in eager jax.numpy,
+        # took ≈ 1 s whatever the cohort), in blocks of at most ~2 million values for a big one
         fractions = np.linspace(0.0, 1.0, 401)[1:-1]
         grid = fractions[:, None] * pi_o2[None, :]
-        signs = np.stack([residual(g) for g in grid]) > 0  # (cells, subjects)
+        rows = max(1, 2_000_000 // n)
+        signs = np.concatenate([np.asarray(residual(grid[i:i + rows])) > 0
+                                for i in range(0, len(grid), rows)])  # (cells, subjects)
         down = signs[:-1] & ~signs[1:]
         last = np.where(down.any(axis=0), (down.shape[0] - 1) - np.argmax(down[::-1], axis=0), 0)
         cols = np.arange(n)
