@@ -347,3 +347,8 @@ def test_a_course_field_replaced_from_python_is_validated_as_in_a_file():
     assert (short.trial.history, short.trial.follow_up) == ("7d", "4w")
     assert short.duration_min == pytest.approx((7 + 28) * 1440.0)
     assert short.trial.arms == sc.trial.arms  # what was not replaced is kept
+    # a life course too: two of its periods, and the scenario lasts as long as they do
+    life = load_scenario("life-prison-release")
+    two = life.with_course(periods=life.life.model_dump()["periods"][:2])
+    assert two.duration_min == pytest.approx(sum(p.length_min for p in life.life.periods[:2]))
+    assert two.duration_min < life.duration_min
