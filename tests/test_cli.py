@@ -356,9 +356,10 @@ RESULTS = [
 def validation(monkeypatch):
     seen = {}
 
-    def fake(only):
-        seen["only"] = only
-        return [r for r in RESULTS if only is None or r["id"].startswith(only)]
+    def fake(only, reduced=False):
+        seen["only"], seen["reduced"] = only, reduced
+        return [{**r, "form": "reduced" if reduced and r["id"] == "da.nac_peak" else "full"}
+                for r in RESULTS if only is None or r["id"].startswith(only)]
 
     monkeypatch.setattr(cli, "_run_validation", fake)
     return seen
@@ -380,7 +381,17 @@ def test_validate_json(validation, capsys):
     assert [d["id"] for d in data] == ["resp.spo2_nadir", "da.nac_peak"]
     assert data[0]["simulated"] == pytest.approx(84.2) and data[0]["passed"] is True
     assert data[1]["simulated"] is None  # NaN is not JSON
-    assert set(data[0]) == {"id", "finding", "target", "simulated", "passed", "source"}
+    assert set(data[0]) == {"id", "finding", "target", "simulated", "passed", "source", "form"}
+
+
+def test_validate_reduced_says_which_rows_are_reduced(validation, capsys):
+    assert cli.main(["validate"]) == 1
+    assert validation["reduced"] is False and "reduced" not in capsys.readouterr().out
+    assert cli.main(["validate", "--reduced"]) == 1
+    out = capsys.readouterr().out
+    assert validation["reduced"] is True
+    assert "FAIL (reduced)" in out and "pass (reduced)" not in out  # only the row run reduced
+    assert "1 of 2 validation targets passed (1 in their reduced form" in out
 
 
 def test_validate_unknown_prefix(validation, capsys):

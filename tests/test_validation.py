@@ -34,6 +34,22 @@ def test_run_validation_filters_by_prefix_and_reports_fields():
     assert set(rows[0]) >= {"id", "finding", "target", "simulated", "passed", "source"}
 
 
+def test_reduced_runs_a_targets_reduced_form_and_says_so(monkeypatch):
+    # a slow target with a reduced form runs that form under reduced=True, and only then
+    from opioidsim import validation as v
+    from opioidsim.validation.targets import Outcome
+
+    slow = next(t for t in TARGETS if t.reduced is not None)
+    calls = []
+    fake = [type(slow)(**{**slow.__dict__, "check": lambda: calls.append("full") or Outcome("f", True, 1.0),
+                          "reduced": lambda: calls.append("reduced") or Outcome("r", False, 0.0)})]
+    monkeypatch.setattr(v, "TARGETS", fake)
+    (row,) = v.run_validation(reduced=True)
+    assert calls == ["reduced"] and row["form"] == "reduced" and row["simulated"] == "r" and not row["passed"]
+    (row,) = v.run_validation()
+    assert calls == ["reduced", "full"] and row["form"] == "full" and row["passed"]
+
+
 def test_unknown_prefix_runs_nothing():
     assert run_validation(only="V-NOPE") == []
 
