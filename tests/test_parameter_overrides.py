@@ -212,6 +212,8 @@ def test_params_lists_finds_and_shows_one(capsys):
     assert out.startswith("heroin_clearance: 2.156 L/min") and "source: Inturrisi" in out
     assert cli.main(["params", "pain_stimulus"]) == 0
     assert "set by [conditions] pain_stimulus" in capsys.readouterr().out
+    assert cli.main(["params", "quit_brake"]) == 0
+    assert "read by life courses and trials" in capsys.readouterr().out
     assert cli.main(["params", "no_such_thing"]) == 2
     assert "no parameter name contains 'no_such_thing'" in capsys.readouterr().err
 
@@ -307,6 +309,15 @@ def test_params_csv_is_the_whole_table_with_sources(capsys):
     by_name = {r["name"]: r for r in rows}
     assert by_name["pain_stimulus"]["set_by"] == "[conditions] pain_stimulus"
     assert by_name["heroin_clearance"]["set_by"] == "[parameters]" and float(by_name["heroin_clearance"]["cv"]) > 0
+    # read_by: the physiology's names are read everywhere, the agent's by experiments and courses,
+    # the rest (behavior/human.py alone) by courses only
+    from opioidsim.behavior import human as hu
+
+    model, agent_names = default_model().parameters, {x.name for x in ag.PARAMETERS}
+    for r in rows:
+        want = "model" if r["name"] in model else "agent" if r["name"] in agent_names else "human"
+        assert r["read_by"] == want, r["name"]
+    assert by_name["quit_brake"]["read_by"] == "human" and "quit_brake" in {x.name for x in hu.PARAMETERS}
     assert cli.main(["params", "naloxone_", "--csv"]) == 0
     names = [r["name"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
     assert names and all("naloxone_" in n for n in names)

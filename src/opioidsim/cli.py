@@ -281,7 +281,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    from opioidsim.overrides import SET_ELSEWHERE, declared, known_parameters
+    from opioidsim.overrides import READ_BY, SET_ELSEWHERE, declared, known_parameters, parameter_layer
 
     known = known_parameters()
     if args.csv:  # the whole table (or the names containing TEXT), for a paper's supplement
@@ -289,11 +289,11 @@ def cmd_params(args: argparse.Namespace) -> int:
 
         text = (args.text or "").lower()
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["name", "value", "unit", "cv", "source", "cv_source", "note", "set_by"])
+        writer.writerow(["name", "value", "unit", "cv", "source", "cv_source", "note", "set_by", "read_by"])
         for name, par in sorted(known.items()):
             if text in name.lower():
                 writer.writerow([name, f"{par.value:.12g}", par.unit, f"{par.cv:g}", par.source, par.cv_source,
-                                 par.note, SET_ELSEWHERE.get(name, "[parameters]")])
+                                 par.note, SET_ELSEWHERE.get(name, "[parameters]"), parameter_layer(name)])
         return 0
     if args.text in known:  # one parameter, whole
         par = known[args.text]
@@ -304,6 +304,7 @@ def cmd_params(args: argparse.Namespace) -> int:
             print(f"note: {par.note}")
         where = SET_ELSEWHERE.get(par.name)
         print(f"set by {where}" if where else f"set it with [parameters] {par.name} = ... or --set {par.name}=...")
+        print(f"read by {READ_BY[parameter_layer(par.name)]}")
         return 0
     text = (args.text or "").lower()
     rows = [par for name, par in sorted(known.items()) if text in name.lower()]

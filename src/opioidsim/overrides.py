@@ -63,6 +63,12 @@ def parameter_layer(name: str) -> str:
     return "agent" if name in {x.name for x in agent.PARAMETERS} else "human"
 
 
+#: who reads a parameter of each layer (`parameter_layer`), as `opioidsim params` says it
+READ_BY = {"model": "every scenario (the physiology)",
+           "agent": "animal experiments, life courses and trials (the behaviour)",
+           "human": "life courses and trials (a person's choices)"}
+
+
 _TIMES = {"s", "min", "h", "day", "year"}
 _DIVISOR_WORDS = ("half", "_kd", "hill", "time", "duration", "width", "exposure_unit")
 
