@@ -356,8 +356,8 @@ RESULTS = [
 def validation(monkeypatch):
     seen = {}
 
-    def fake(only, reduced=False):
-        seen["only"], seen["reduced"] = only, reduced
+    def fake(only, reduced=False, parameters=None):
+        seen["only"], seen["reduced"], seen["parameters"] = only, reduced, parameters
         return [{**r, "form": "reduced" if reduced and r["id"] == "da.nac_peak" else "full"}
                 for r in RESULTS if only is None or r["id"].startswith(only)]
 
@@ -392,6 +392,24 @@ def test_validate_reduced_says_which_rows_are_reduced(validation, capsys):
     assert validation["reduced"] is True
     assert "FAIL (reduced)" in out and "pass (reduced)" not in out  # only the row run reduced
     assert "1 of 2 validation targets passed (1 in their reduced form" in out
+
+
+def test_validate_set_says_what_was_set(validation, capsys):
+    assert cli.main(["validate", "--set", "heroin_clearance=120 L/h", "--set", "quit_brake=0.5"]) == 1
+    assert validation["parameters"] == {"heroin_clearance": "120 L/h", "quit_brake": 0.5}
+    out = capsys.readouterr().out
+    assert out.startswith("parameters set (not their sourced values): heroin_clearance = 120 L/h, quit_brake = 0.5")
+    assert cli.main(["validate", "--json", "--set", "quit_brake=0.5"]) == 1
+    assert all(r["parameters_set"] == "quit_brake = 0.5" for r in json.loads(capsys.readouterr().out))
+    assert cli.main(["validate"]) == 1 and validation["parameters"] == {}
+    assert "parameters set" not in capsys.readouterr().out
+
+
+def test_validate_bad_set_is_one_line(capsys):
+    # the real check, before any target runs (no target matches the prefix anyway)
+    assert cli.main(["validate", "--only", "V-NOPE", "--set", "heroin_clearence=1"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--set heroin_clearence=1.0" in line and "did you mean 'heroin_clearance'" in line
 
 
 def test_validate_unknown_prefix(validation, capsys):

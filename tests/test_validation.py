@@ -41,13 +41,86 @@ def test_reduced_runs_a_targets_reduced_form_and_says_so(monkeypatch):
 
     slow = next(t for t in TARGETS if t.reduced is not None)
     calls = []
-    fake = [type(slow)(**{**slow.__dict__, "check": lambda: calls.append("full") or Outcome("f", True, 1.0),
-                          "reduced": lambda: calls.append("reduced") or Outcome("r", False, 0.0)})]
+    fake = [type(slow)(**{**slow.__dict__,
+                          "check": lambda settings=(): calls.append("full") or Outcome("f", True, 1.0),
+                          "reduced": lambda settings=(): calls.append("reduced") or Outcome("r", False, 0.0)})]
     monkeypatch.setattr(v, "TARGETS", fake)
     (row,) = v.run_validation(reduced=True)
     assert calls == ["reduced"] and row["form"] == "reduced" and row["simulated"] == "r" and not row["passed"]
     (row,) = v.run_validation()
     assert calls == ["reduced", "full"] and row["form"] == "full" and row["passed"]
+
+
+def test_a_setting_reaches_a_target_as_the_pk_algebra_says():
+    # `opioidsim validate --set`: heroin's plasma half-life is ln2·V/CL (one compartment), so half the
+    # clearance doubles the V-PK-1 half-life
+    from opioidsim.model import default_model
+
+    cl = default_model().parameters["heroin_clearance"].value  # L/min
+    (base,) = run_validation(only="V-PK-1")
+    (half,) = run_validation(only="V-PK-1", parameters={"heroin_clearance": cl / 2})
+    assert half["simulated"] != base["simulated"]
+    assert float(half["simulated"].split()[0]) == pytest.approx(2 * float(base["simulated"].split()[0]), rel=0.05)
+
+
+def test_every_target_takes_the_settings_and_bad_ones_name_the_field():
+    import inspect
+
+    from opioidsim.errors import ScenarioError
+
+    for t in TARGETS:
+        for f in (t.check, t.reduced):
+            assert f is None or "settings" in inspect.signature(f).parameters, t.id
+    with pytest.raises(ScenarioError) as exc:
+        run_validation(only="V-NOPE", parameters={"heroin_clearance": "3 mg"})
+    assert exc.value.field == "parameters.heroin_clearance"
+
+
+def test_settings_reach_the_experiments_and_trials_each_what_it_reads(monkeypatch):
+    # a rat experiment reads the physiology's and the behaviour's settings, a trial every one, a
+    # dose schedule the physiology's (the runs stop at the simulation: only the scenario is looked at)
+    from opioidsim import behavior
+    from opioidsim.trial import simulate as trial_simulate
+    from opioidsim.validation import behaviour, sim, treatment
+
+    class Seen(Exception):
+        pass
+
+    seen = {}
+
+    def catch(kind):
+        def run(scenario, *args, **kwargs):
+            seen[kind] = dict(scenario.parameters)
+            raise Seen
+        return run
+
+    monkeypatch.setattr(behavior, "simulate_paradigm", catch("paradigm"))
+    monkeypatch.setattr(trial_simulate, "simulate_trial", catch("trial"))
+    settings = (("cue_weight", 0.75), ("heroin_clearance", 1.5), ("quit_brake", 0.25))
+    with pytest.raises(Seen):
+        behaviour.sa2_reduced(settings=settings)
+    with pytest.raises(Seen):
+        treatment.cm1(reduced=True, settings=settings)
+    assert seen["paradigm"] == {"cue_weight": 0.75, "heroin_clearance": 1.5}
+    assert seen["trial"]["quit_brake"] == 0.25 and seen["trial"]["cue_weight"] == 0.75
+    assert seen["trial"]["heroin_clearance"] == 1.5
+    assert sim.settings_for(settings, "dose") == {"heroin_clearance": 1.5}
+
+
+def test_a_set_hazard_per_mg_reaches_the_imaging_drives():
+    # imaging.steady_use_drives reads inhaled heroin back from the hazard: hazard / per_mg / time,
+    # so a doubled tle_hazard_per_mg halves it
+    import numpy as np
+
+    from opioidsim import imaging
+    from opioidsim.model import default_model
+
+    t = np.linspace(0.0, 60 * 1440.0, 61)
+    exposure, risk = t / 1440.0 * 0.3, 1.0 - np.exp(-1e-6 * t)
+    per_mg = default_model().parameters["tle_hazard_per_mg"].value
+    _, inhaled = imaging.steady_use_drives(t, exposure, risk, 30.0)
+    _, doubled = imaging.steady_use_drives(t, exposure, risk, 30.0, parameters={"tle_hazard_per_mg": 2 * per_mg})
+    assert doubled == pytest.approx(inhaled / 2, rel=1e-9) and inhaled > 0
 
 
 def test_unknown_prefix_runs_nothing():

@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -151,12 +152,13 @@ def _simulate(scenario: Any, progress: Callable[[float], None]) -> Any:
     return simulate(scenario, progress=progress, checkpoint=checkpoint)
 
 
-def _run_validation(only: Optional[str], reduced: bool = False) -> list[dict[str, Any]]:
+def _run_validation(only: Optional[str], reduced: bool = False,
+                    parameters: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
     try:
         from opioidsim.validation import run_validation
     except ImportError as exc:
         raise Unavailable(f"the validation targets cannot be loaded ({exc})") from exc
-    return run_validation(only=only, reduced=reduced)
+    return run_validation(only=only, reduced=reduced, parameters=parameters)
 
 
 def _report_helpers() -> tuple[Callable[[Any], Any], Optional[Callable[[Any, Path, str], None]]]:
@@ -387,9 +389,28 @@ def _with_solver_flags(scenario: Any, args: argparse.Namespace) -> Any:
 def _with_parameter_flags(scenario: Any, args: argparse.Namespace) -> Any:
     """The scenario with each --set NAME=VALUE in its [parameters]; a bad one is one line naming
     the flag, the value and what is allowed."""
-    given = getattr(args, "set_parameters", None)
-    if not given:
+    settings = _set_flags(args)
+    if not settings:
         return scenario
+    with _set_flag_errors():
+        return scenario.with_parameters(settings)
+
+
+@contextmanager
+def _set_flag_errors():
+    """A ScenarioError of parameters.NAME as one line naming --set NAME=VALUE."""
+    try:
+        yield
+    except ScenarioError as exc:
+        if not exc.field.startswith("parameters."):
+            raise
+        raise UsageError(f"--set {exc.field.split('.', 1)[1]}={exc.value!r}: {exc.allowed}") from None
+
+
+def _set_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The --set NAME=VALUE flags as name → value (a number, or a quantity's text for the
+    scenario's check); a flag without NAME=VALUE is one line saying how to write it."""
+    given = getattr(args, "set_parameters", None) or []
     settings: dict[str, Any] = {}
     for item in given:
         name, eq, text = item.partition("=")
@@ -401,12 +422,7 @@ def _with_parameter_flags(scenario: Any, args: argparse.Namespace) -> Any:
             settings[name] = float(text)
         except ValueError:
             settings[name] = text  # a quantity with a unit (checked by the scenario)
-    try:
-        return scenario.with_parameters(settings)
-    except ScenarioError as exc:
-        if not exc.field.startswith("parameters."):
-            raise
-        raise UsageError(f"--set {exc.field.split('.', 1)[1]}={exc.value!r}: {exc.allowed}") from None
+    return settings
 
 
 def _accuracy_note(ds: Any) -> Optional[str]:
@@ -895,10 +911,19 @@ def _check_writable(out: str) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    results = list(_run_validation(args.only, reduced=args.reduced))
+    settings = _set_flags(args)
+    with _set_flag_errors():
+        results = list(_run_validation(args.only, reduced=args.reduced, parameters=settings))
+    if settings:  # never mistaken for the sourced model
+        from opioidsim.overrides import settings_text
+
+        for r in results:
+            r["parameters_set"] = settings_text(settings)
     if args.json:
         print(json.dumps([_json_safe(r) for r in results], indent=2))
     else:
+        if settings:
+            print(f"parameters set (not their sourced values): {settings_text(settings)}")
         rows = [[str(r.get("id", "")), str(r.get("finding", "")), _fmt(r.get("target")),
                  _fmt(r.get("simulated")),
                  ("pass" if r.get("passed") else "FAIL") + (" (reduced)" if r.get("form") == "reduced" else "")]
@@ -1130,7 +1155,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 
 def _add_set_argument(p: argparse.ArgumentParser) -> None:
-    """--set NAME=VALUE (read by `_with_parameter_flags`): `run`, `trial` and `sensitivity`."""
+    """--set NAME=VALUE (read by `_set_flags`): `run`, `trial`, `sensitivity` and `validate`."""
     p.add_argument("--set", action="append", default=None, metavar="NAME=VALUE", dest="set_parameters",
                    help="a parameter's typical value in place of its sourced one (adds to the "
                         "scenario's [parameters]; repeatable), e.g. --set quit_brake=0.5 or "
@@ -1255,6 +1280,7 @@ def _build_parser() -> _Parser:
                    help="run the slow targets (the trials, the animal experiments, a cross-sectional "
                         "cohort) in their reduced forms, as 'make test' does: directions on smaller "
                         "cohorts, minutes instead of over an hour")
+    _add_set_argument(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser(

@@ -25,7 +25,7 @@ analysed with `compare_groups` / `correlate` directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -97,31 +97,34 @@ def correlate(values: Mapping[str, np.ndarray], covariate: np.ndarray, measures:
     return pd.DataFrame(rows)
 
 
-def control_scans(n: int, seed: int, measures: Sequence[str] = VBM_MEASURES) -> dict[str, np.ndarray]:
-    """Scans of a drug-free cohort of `n` drawn from the population with `seed` (the full model)."""
+def control_scans(n: int, seed: int, measures: Sequence[str] = VBM_MEASURES,
+                  parameters: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Scans of a drug-free cohort of `n` drawn from the population with `seed` (the full model),
+    with a scenario's [parameters] (`parameters`) if given."""
     from .engine.core import simulate
     from .scenarios import Scenario
 
     ds = simulate(Scenario(duration="1d", record_every="12h", readouts=list(measures),
-                           cohort={"subjects": n, "seed": seed}))
+                           cohort={"subjects": n, "seed": seed}, parameters=dict(parameters or {})))
     return {m: ds[m].values[:, -1] for m in measures}
 
 
 # --- years of use: the slow damage modules under time-averaged drives ------------------------
 
 def steady_use_drives(t_min: np.ndarray, opioid_exposure: np.ndarray, leukoencephalopathy_risk: np.ndarray,
-                      average_days: float) -> tuple[float, float]:
+                      average_days: float, parameters: Mapping[str, Any] | None = None) -> tuple[float, float]:
     """Mean VTA MOR signal and mean inhaled heroin (mg/min) over the last `average_days` of a
     full-model run, from the growth of `opioid_exposure` (days) and of the leukoencephalopathy
-    hazard −ln(1 − risk)."""
+    hazard −ln(1 − risk), per mg as the run had it (its [parameters], `parameters`, if given)."""
     from .model.model import default_model
+    from .overrides import in_effect
 
     t_min = np.asarray(t_min, float)
     i0 = int(np.searchsorted(t_min, t_min[-1] - average_days * DAY_MIN))
     span = t_min[-1] - t_min[i0]
     signal = (opioid_exposure[-1] - opioid_exposure[i0]) * DAY_MIN / span  # exposure is counted in days
     hazard = -np.log1p(-np.asarray(leukoencephalopathy_risk, float))
-    per_mg = default_model().parameters["tle_hazard_per_mg"].internal_value
+    per_mg = in_effect(default_model().parameters, parameters or {})["tle_hazard_per_mg"].internal_value
     inhaled = (hazard[-1] - hazard[i0]) / per_mg / span
     return float(signal), float(inhaled)
 
@@ -157,12 +160,13 @@ def slow_model() -> Model:
 
 def life_course(use_years: np.ndarray, abstinent_days: np.ndarray | float, signal: float, inhaled: float = 0.0, *,
                 seed: int = 0, first: int = 0, record_every_days: float = 30.0,
-                measures: Sequence[str] = VBM_MEASURES + tuple(f"gmv_{r}" for r in REGIONS) + ("white_matter",)):
+                measures: Sequence[str] = VBM_MEASURES + tuple(f"gmv_{r}" for r in REGIONS) + ("white_matter",),
+                parameters: Mapping[str, Any] | None = None):
     """Each subject i uses with the given mean drives for use_years[i], then abstains for
     abstinent_days (scalar or per subject), and is scanned then. Subjects are the population's
     subjects `first`, `first+1`, ... of `seed` (their anatomy is drawn as in the full model).
     Returns (records (subject, time, measure) as an xarray DataArray, scans at each subject's
-    scan time as a dict measure → array)."""
+    scan time as a dict measure → array). `parameters`: a scenario's [parameters], as a run has them."""
     import xarray as xr
 
     from .engine.core import integrate, make_grid, subject_parameters
@@ -176,7 +180,8 @@ def life_course(use_years: np.ndarray, abstinent_days: np.ndarray | float, signa
     end_days = use_years * YEAR_DAYS + abstinent
     record = record_every_days * DAY_MIN
     duration = (np.ceil(end_days.max() / record_every_days) + 1) * record
-    scenario = Scenario(duration="1d", cohort={"subjects": n, "seed": seed})  # for the cohort settings only
+    # for the cohort settings and any parameters set
+    scenario = Scenario(duration="1d", cohort={"subjects": n, "seed": seed}, parameters=dict(parameters or {}))
     p = subject_parameters(model, scenario, n, seed, first=first)
     p["steady_mor_signal"] = np.full(n, signal)
     p["steady_inhaled_heroin"] = np.full(n, inhaled)
@@ -243,12 +248,15 @@ class StudyResult:
 
 def cross_sectional_study(use_years: np.ndarray, signal: float, *, inhaled: float = 0.0,
                           abstinent_days: float = 0.0, n_controls: int = 40, seed: int = 0,
-                          measures: Sequence[str] = VBM_MEASURES) -> StudyResult:
+                          measures: Sequence[str] = VBM_MEASURES,
+                          parameters: Mapping[str, Any] | None = None) -> StudyResult:
     """Users with the given years of use (scanned after `abstinent_days`) against drug-free
     controls from the same population (seed + 1); group differences per measure and the
-    correlation of each measure with years of use within users."""
-    _, scans = life_course(use_years, abstinent_days, signal, inhaled, seed=seed, measures=tuple(measures))
-    controls = control_scans(n_controls, seed + 1, measures)
+    correlation of each measure with years of use within users. `parameters`: a scenario's
+    [parameters] for users and controls alike."""
+    _, scans = life_course(use_years, abstinent_days, signal, inhaled, seed=seed, measures=tuple(measures),
+                           parameters=parameters)
+    controls = control_scans(n_controls, seed + 1, measures, parameters)
     users = pd.DataFrame({"years_of_use": np.asarray(use_years, float), **scans})
     return StudyResult(compare_groups(scans, controls, measures), correlate(scans, use_years, measures),
                        users, pd.DataFrame(controls))

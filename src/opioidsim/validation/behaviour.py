@@ -15,6 +15,7 @@ import numpy as np
 
 from ..scenarios import Scenario
 from ..scenarios.schema import Cohort
+from .sim import Settings, settings_for
 
 INFUSION = "60 ug/kg"
 DECIDE_EVERY = "2min"
@@ -23,7 +24,8 @@ DECIDE_EVERY = "2min"
 TRAINING_SESSIONS = 6
 
 
-def _sa_scenario(hours: float, sessions: int, subjects: int, seed: int, *, tests: bool) -> Scenario:
+def _sa_scenario(hours: float, sessions: int, subjects: int, seed: int, *, tests: bool,
+                 settings: Settings = ()) -> Scenario:
     phases = [{"kind": "self_administration", "sessions": TRAINING_SESSIONS, "session_length": "1h"},
               {"kind": "self_administration", "sessions": sessions, "session_length": f"{hours:g}h"}]
     if tests:
@@ -36,22 +38,24 @@ def _sa_scenario(hours: float, sessions: int, subjects: int, seed: int, *, tests
                     readouts=["hedonic_state"],
                     cohort=Cohort(subjects=subjects, seed=seed, species="rat"),
                     paradigm={"drug": "heroin", "infusion": INFUSION, "decide_every": DECIDE_EVERY,
-                              "phases": phases})
+                              "phases": phases}, parameters=settings_for(settings, "paradigm"))
 
 
 @lru_cache(maxsize=16)
-def run_group(hours: float, sessions: int, subjects: int, seed: int = 11, tests: bool = False):
+def run_group(hours: float, sessions: int, subjects: int, seed: int = 11, tests: bool = False,
+              settings: Settings = ()):
     """Per-session infusions, first-hour infusions and presses of one access group (cached)."""
     from ..behavior import simulate_paradigm
 
-    ds = simulate_paradigm(_sa_scenario(hours, sessions, subjects, seed, tests=tests))
+    ds = simulate_paradigm(_sa_scenario(hours, sessions, subjects, seed, tests=tests, settings=settings))
     kinds = [str(k) for k in ds.session_kind.values]
     access = np.arange(TRAINING_SESSIONS, TRAINING_SESSIONS + sessions)  # the sessions after training
     return {"kinds": kinds, "access": access, "infusions": ds.session_infusions.values,
             "first_hour": ds.first_hour_infusions.values, "presses": ds.session_presses.values}
 
 
-def _access_groups_scenario(groups: tuple[float, ...], sessions: int, subjects: int, seed: int) -> Scenario:
+def _access_groups_scenario(groups: tuple[float, ...], sessions: int, subjects: int, seed: int,
+                            settings: Settings = ()) -> Scenario:
     """One experiment, one access group per session length: shared 1 h training, then the
     'access' phase with each group's session length (subjects side by side, one batched run)."""
     phases = [{"kind": "self_administration", "sessions": TRAINING_SESSIONS, "session_length": "1h"},
@@ -61,16 +65,18 @@ def _access_groups_scenario(groups: tuple[float, ...], sessions: int, subjects: 
                     paradigm={"drug": "heroin", "infusion": INFUSION, "decide_every": DECIDE_EVERY,
                               "phases": phases,
                               "groups": [{"name": f"{h:g}h", "subjects": subjects,
-                                          "phase": {"access": {"session_length": f"{h:g}h"}}} for h in groups]})
+                                          "phase": {"access": {"session_length": f"{h:g}h"}}} for h in groups]},
+                    parameters=settings_for(settings, "paradigm"))
 
 
 @lru_cache(maxsize=8)
-def run_access_groups(groups: tuple[float, ...], sessions: int, subjects: int, seed: int = 11) -> dict:
+def run_access_groups(groups: tuple[float, ...], sessions: int, subjects: int, seed: int = 11,
+                      settings: Settings = ()) -> dict:
     """Per-session infusions of each access group, from one experiment with a group per access
     length (cached): {hours: {"access": session indices, "infusions": (subjects, sessions)}}."""
     from ..behavior import simulate_paradigm
 
-    ds = simulate_paradigm(_access_groups_scenario(tuple(groups), sessions, subjects, seed))
+    ds = simulate_paradigm(_access_groups_scenario(tuple(groups), sessions, subjects, seed, settings))
     access = np.arange(TRAINING_SESSIONS, TRAINING_SESSIONS + sessions)
     names = np.array([str(g) for g in ds.group.values])
     return {h: {"access": access, "infusions": ds.session_infusions.values[names == f"{h:g}h"]} for h in groups}
@@ -82,10 +88,10 @@ def escalation(values: np.ndarray, access: np.ndarray) -> float:
     return float(v[-3:].mean() / max(v[:3].mean(), 1e-9))
 
 
-def sa1(groups=(1, 6, 12, 23), sessions: int = 14, subjects: int = 6, marked: float = 1.5):
+def sa1(groups=(1, 6, 12, 23), sessions: int = 14, subjects: int = 6, marked: float = 1.5, settings: Settings = ()):
     from .targets import Outcome
 
-    runs = run_access_groups(tuple(groups), sessions, subjects)
+    runs = run_access_groups(tuple(groups), sessions, subjects, settings=settings)
     esc = {h: escalation(r["infusions"], r["access"]) for h, r in runs.items()}
     ok = esc[1] < 1.3 and all(esc[h] >= marked for h in groups if h >= 12)
     if 6 in esc:
@@ -94,10 +100,10 @@ def sa1(groups=(1, 6, 12, 23), sessions: int = 14, subjects: int = 6, marked: fl
     return Outcome(txt, bool(ok), esc[max(groups)])
 
 
-def sa1_reduced():
+def sa1_reduced(settings: Settings = ()):
     """1 h and 12 h groups of two rats over 10 sessions: escalation is still climbing there, so
     'marked' is ≥ 1.3× (the full 14 sessions ask ≥ 1.5×)."""
-    return sa1(groups=(1, 12), sessions=10, subjects=2, marked=1.3)
+    return sa1(groups=(1, 12), sessions=10, subjects=2, marked=1.3, settings=settings)
 
 
 def _reinstatement(run: dict, trigger_index: int) -> tuple[float, float]:
@@ -114,10 +120,11 @@ def _extinction_presses(run: dict) -> float:
     return float(run["presses"][:, ext].sum(axis=1).mean())
 
 
-def sa2(sessions: int = 12, subjects: int = 6):
+def sa2(sessions: int = 12, subjects: int = 6, settings: Settings = ()):
     from .targets import Outcome
 
-    sha, lga = run_group(1, sessions, subjects, tests=True), run_group(11, sessions, subjects, tests=True)
+    sha, lga = (run_group(1, sessions, subjects, tests=True, settings=settings),
+                run_group(11, sessions, subjects, tests=True, settings=settings))
     esc_total = (escalation(sha["infusions"], sha["access"]), escalation(lga["infusions"], lga["access"]))
     esc_first = (escalation(sha["first_hour"], sha["access"]), escalation(lga["first_hour"], lga["access"]))
     ext = (_extinction_presses(sha), _extinction_presses(lga))
@@ -130,8 +137,8 @@ def sa2(sessions: int = 12, subjects: int = 6):
     return Outcome(txt, bool(ok), gain[1] - gain[0])
 
 
-def sa2_reduced():
-    return sa2(sessions=6, subjects=2)
+def sa2_reduced(settings: Settings = ()):
+    return sa2(sessions=6, subjects=2, settings=settings)
 
 
 def priming_present(test: float, baseline: float) -> bool:
@@ -139,10 +146,11 @@ def priming_present(test: float, baseline: float) -> bool:
     return test >= 2.0 * baseline and test - baseline >= 10.0
 
 
-def sa3(sessions: int = 12, subjects: int = 6):
+def sa3(sessions: int = 12, subjects: int = 6, settings: Settings = ()):
     from .targets import Outcome
 
-    sha, lga = run_group(1, sessions, subjects, tests=True), run_group(11, sessions, subjects, tests=True)
+    sha, lga = (run_group(1, sessions, subjects, tests=True, settings=settings),
+                run_group(11, sessions, subjects, tests=True, settings=settings))
     (ts, bs), (tl, bl) = _reinstatement(sha, 1), _reinstatement(lga, 1)
     ok = priming_present(tl, bl) and not priming_present(ts, bs)
     txt = (f"heroin prime: ShA {ts:.0f} presses vs {bs:.0f} in extinction ("
@@ -151,8 +159,8 @@ def sa3(sessions: int = 12, subjects: int = 6):
     return Outcome(txt, bool(ok), tl - bl)
 
 
-def sa3_reduced():
-    return sa3(sessions=6, subjects=2)
+def sa3_reduced(settings: Settings = ()):
+    return sa3(sessions=6, subjects=2, settings=settings)
 
 
 def behaviour_targets():

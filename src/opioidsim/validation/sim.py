@@ -11,6 +11,20 @@ from ..model.model import default_model
 from ..scenarios import Dose, Scenario
 
 
+#: parameter settings a validation run applies (`opioidsim validate --set`): (name, value) pairs
+#: sorted by name, hashable so that a run several targets share is cached per setting
+Settings = tuple
+
+
+def settings_for(settings: Settings, kind: str) -> dict:
+    """The part of `settings` a scenario of `kind` reads (overrides.parameter_layer): "dose" (a
+    dose schedule: the physiology's), "paradigm" (also the behaviour's) or "course" (all)."""
+    from ..overrides import parameter_layer
+
+    layers = {"dose": ("model",), "paradigm": ("model", "agent"), "course": ("model", "agent", "human")}[kind]
+    return {name: value for name, value in settings if parameter_layer(name) in layers}
+
+
 @dataclass
 class Run:
     t: np.ndarray  # minutes
@@ -50,9 +64,11 @@ def run_typical_batch(schedules: list[list[Dose]], duration: str, record_every: 
     return Run(grid.record_times_min, {n: recs[:, :, i] for i, n in enumerate(model.readouts)})
 
 
-def run_typical(doses: list[Dose], duration: str, record_every: str = "30s", pain_stimulus: float = 0.5) -> Run:
-    """One typical subject under the given doses. Readouts are (records,)."""
-    r = run_typical_batch([doses], duration, record_every, pain_stimulus)
+def run_typical(doses: list[Dose], duration: str, record_every: str = "30s", pain_stimulus: float = 0.5,
+                parameters: dict | None = None) -> Run:
+    """One typical subject under the given doses (and `parameters`, as in run_typical_batch).
+    Readouts are (records,)."""
+    r = run_typical_batch([doses], duration, record_every, pain_stimulus, parameters)
     return Run(r.t, {n: v[0] for n, v in r.values.items()})
 
 
@@ -62,11 +78,12 @@ def with_amount(dose: Dose, mg: float) -> list[Dose]:
 
 
 def run_typical_test_doses(common: list[Dose], test: Dose, amounts_mg: list[float], duration: str,
-                           record_every: str = "10min", pain_stimulus: float = 0.5) -> Run:
+                           record_every: str = "10min", pain_stimulus: float = 0.5,
+                           parameters: dict | None = None) -> Run:
     """Typical subjects sharing a schedule, each given its own amount of one test dose (a dose-response
     run as one batch: subject i receives amounts_mg[i] of the test drug at test.at)."""
     return run_typical_batch([[*common, *with_amount(test, mg)] for mg in amounts_mg], duration, record_every,
-                             pain_stimulus)
+                             pain_stimulus, parameters)
 
 
 def half_life(t: np.ndarray, c: np.ndarray, t_from: float, t_to: float) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import lru_cache, partial
 
 from ..scenarios import load_scenario
+from .sim import Settings, settings_for
 
 MAT1 = "trial-methadone-vs-no-substitution"
 MAT2 = "trial-buprenorphine-dose"
@@ -30,8 +31,10 @@ MAT2_GAP = ("at full size 8 mg of buprenorphine cuts illicit use more than the p
 
 
 @lru_cache(maxsize=8)
-def run_trial(name: str, subjects: int | None = None, history: str | None = None, follow_up: str | None = None):
-    """The trial's Dataset and outcome table (cached: several targets read one run)."""
+def run_trial(name: str, subjects: int | None = None, history: str | None = None, follow_up: str | None = None,
+              settings: Settings = ()):
+    """The trial's Dataset and outcome table (cached: several targets read one run), with
+    `opioidsim validate --set`'s settings (a course reads them all) if given."""
     from ..trial.simulate import simulate_trial
     from ..trial.stats import trial_outcomes
 
@@ -39,6 +42,8 @@ def run_trial(name: str, subjects: int | None = None, history: str | None = None
     if subjects is not None:
         sc = sc.with_cohort(subjects=subjects)
     sc = sc.with_course(**{k: v for k, v in (("history", history), ("follow_up", follow_up)) if v is not None})
+    if settings:
+        sc = sc.with_parameters(settings_for(settings, "course"))
     ds = simulate_trial(sc)
     return ds, trial_outcomes(ds)
 
@@ -50,10 +55,10 @@ def _row(table, outcome: str, arm: str, measure: str | None = None):
     return sel.iloc[0]
 
 
-def mat1(reduced: bool = False):
+def mat1(reduced: bool = False, settings: Settings = ()):
     from .targets import Outcome
 
-    ds, t = run_trial(MAT1, **(REDUCED if reduced else {}))
+    ds, t = run_trial(MAT1, **(REDUCED if reduced else {}), settings=settings)
     ret = _row(t, "retention", "methadone", "RR")
     use = _row(t, "urine_positive_final", "methadone", "RR")
     if reduced:
@@ -90,10 +95,10 @@ def mat2_inside_published(retention_rr, negative_urine_d) -> bool:
                 and all(lo <= x <= hi for x, (lo, hi) in zip(d, d_ci)))
 
 
-def mat2(reduced: bool = False):
+def mat2(reduced: bool = False, settings: Settings = ()):
     from .targets import Outcome
 
-    ds, t = run_trial(MAT2, **(REDUCED if reduced else {}))
+    ds, t = run_trial(MAT2, **(REDUCED if reduced else {}), settings=settings)
     arms = [a for a in ds.attrs["arms"].split(",")[1:]]
     ret = {a: _row(t, "retention", a, "RR") for a in arms}
     use = {a: _row(t, "urine_negative_proportion", a) for a in arms}
@@ -115,10 +120,10 @@ def mat2(reduced: bool = False):
     return Outcome(txt, bool(ok), float(ret[high].estimate))
 
 
-def cm1(reduced: bool = False):
+def cm1(reduced: bool = False, settings: Settings = ()):
     from .targets import Outcome
 
-    ds, t = run_trial(CM1, **(REDUCED if reduced else {}))
+    ds, t = run_trial(CM1, **(REDUCED if reduced else {}), settings=settings)
     arm = ds.attrs["arms"].split(",")[1]
     d = _row(t, "urine_negative_proportion", arm)
     ok = d.estimate > 0 if reduced else 0.4 <= d.estimate <= 0.9
