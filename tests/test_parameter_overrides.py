@@ -347,6 +347,8 @@ def test_a_parameter_nothing_in_the_scenario_reads_is_refused():
     agent_only = [x.name for x in ag.PARAMETERS if parameter_layer(x.name) == "agent"]
     assert "quit_brake" in person_only and "cue_weight" in agent_only
     assert parameter_layer("heroin_clearance") == "model"
+    with pytest.raises(KeyError):
+        parameter_layer("no_such_parameter")
     for name in (person_only[0], agent_only[0]):  # on a dose schedule: neither is read
         with pytest.raises(ScenarioError) as exc:
             Scenario(duration="1h", parameters={name: 0.5})

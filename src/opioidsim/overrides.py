@@ -55,12 +55,16 @@ def parameter_layer(name: str) -> str:
     """Which part of the simulator reads parameter `name` (a known one): "model" (the physiology,
     every scenario), "agent" (the behaviour shared by rats and people: experiments and courses) or
     "human" (a person's choices: life courses and trials)."""
-    from .behavior import agent
+    from .behavior import agent, human
     from .model import default_model
 
     if name in default_model().parameters:
         return "model"
-    return "agent" if name in {x.name for x in agent.PARAMETERS} else "human"
+    if name in {x.name for x in agent.PARAMETERS}:
+        return "agent"
+    if name in {x.name for x in human.PARAMETERS}:
+        return "human"
+    raise KeyError(f"{name!r} is no parameter of the model or the behaviour")
 
 
 #: who reads a parameter of each layer (`parameter_layer`), as `opioidsim params` says it
