@@ -115,13 +115,15 @@ def _sample_points(model: Model, n: int, rng: np.random.Generator, extra: tuple 
     scale = np.maximum(1.0, np.abs(y0))
     y = y0 * np.exp(rng.normal(0.0, 0.5, y0.shape)) + rng.uniform(0.0, 1.0, y0.shape) * scale
     bounded = np.isfinite(lo) & np.isfinite(hi)
-    y = np.where(bounded, lo + (hi - lo) * rng.uniform(0.02, 0.98, y0.shape), np.maximum(y, lo + 1e-3))
+    # an unbounded state's lo + (hi − lo)·u is not used, and with lo = −∞ it was ∞ − ∞ (a warning)
+    lo_b, span = np.where(bounded, lo, 0.0), np.where(bounded, hi - lo, 0.0)
+    y = np.where(bounded, lo_b + span * rng.uniform(0.02, 0.98, y0.shape), np.maximum(y, lo + 1e-3))
     y[: n // 4] = np.clip(y0[: n // 4], lo, hi)  # and the initial state itself (some entries vanish off it)
     # and states near it, as physiology has them: far out, a saturating output is clipped (eight
     # ligands' bound fractions each up to 1 sum to ~4 and put the brainstem signal past its clip)
     # and its column goes missing, which no far sample restores
     near = slice(n // 4, n // 2)
-    y[near] = np.where(bounded[None], lo + (hi - lo) * rng.uniform(0.0, 0.1, y0[near].shape),
+    y[near] = np.where(bounded[None], lo_b + span * rng.uniform(0.0, 0.1, y0[near].shape),
                        np.maximum(y0[near] + 0.1 * scale[near] * rng.uniform(0.0, 1.0, y0[near].shape), lo + 1e-3))
     t = rng.uniform(0.0, 30 * 1440.0, n)
     return t, y, p
