@@ -107,6 +107,26 @@ def test_settings_reach_the_experiments_and_trials_each_what_it_reads(monkeypatc
     assert sim.settings_for(settings, "dose") == {"heroin_clearance": 1.5}
 
 
+def test_each_row_says_which_settings_its_runs_read(monkeypatch, capsys):
+    # a physiology target reads the physiology's settings only, a trial every one; the CLI notes a
+    # setting no target run reads (quit_brake with only pharmacokinetic targets)
+    from opioidsim import cli
+    from opioidsim import validation as v
+    from opioidsim.validation.targets import Outcome
+
+    ok = lambda settings=(): Outcome("x", True, 1.0)  # noqa: E731
+    pk, trial = (next(t for t in TARGETS if t.reads == kind) for kind in ("dose", "course"))
+    monkeypatch.setattr(v, "TARGETS", [type(pk)(**{**pk.__dict__, "check": ok}),
+                                       type(trial)(**{**trial.__dict__, "check": ok, "reduced": ok})])
+    rows = v.run_validation(parameters={"quit_brake": 0.5, "heroin_clearance": 1.5})
+    assert [r["parameters_read"] for r in rows] == [["heroin_clearance"], ["heroin_clearance", "quit_brake"]]
+    assert "parameters_read" not in v.run_validation()[0]
+    assert cli.main(["validate", "--only", pk.id, "--set", "quit_brake=0.5"]) == 0
+    assert "note: no target run here reads quit_brake" in capsys.readouterr().out
+    assert cli.main(["validate", "--set", "quit_brake=0.5"]) == 0
+    assert "no target run here reads" not in capsys.readouterr().out
+
+
 def test_a_set_hazard_per_mg_reaches_the_imaging_drives():
     # imaging.steady_use_drives reads inhaled heroin back from the hazard: hazard / per_mg / time,
     # so a doubled tle_hazard_per_mg halves it

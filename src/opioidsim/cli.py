@@ -938,6 +938,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for r in results:
             if r.get("known_gap") and not r.get("passed"):
                 print(f"known gap, {r['id']}: {r['known_gap']}")
+        unread = sorted(set(settings) - {n for r in results for n in r.get("parameters_read", ())})
+        if unread and results:
+            print(f"note: no target run here reads {', '.join(unread)} (see 'opioidsim params NAME': read by)")
     if not results:
         if args.only:
             raise UsageError(f"no validation target id starts with {args.only!r}")

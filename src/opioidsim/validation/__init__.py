@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .behaviour import behaviour_targets
+from .sim import settings_for
 from .targets import TARGETS as _PHYSIOLOGY_TARGETS
 from .targets import Outcome, Target
 from .treatment import treatment_targets
@@ -31,9 +32,11 @@ def run_validation(only: str | None = None, reduced: bool = False,
         small = reduced and t.reduced is not None
         out = (t.reduced if small else t.check)(settings=settings)
         gap = "" if small and t.gap_at_full_size_only else t.known_gap
-        rows.append({"id": t.id, "finding": t.finding, "target": t.target, "simulated": out.simulated,
-                     "passed": bool(out.passed), "source": t.source, "known_gap": gap,
-                     "form": "reduced" if small else "full"})
+        row = {"id": t.id, "finding": t.finding, "target": t.target, "simulated": out.simulated,
+               "passed": bool(out.passed), "source": t.source, "known_gap": gap, "form": "reduced" if small else "full"}
+        if settings:  # what of them this target's runs read
+            row["parameters_read"] = sorted(settings_for(settings, t.reads))
+        rows.append(row)
     return rows
 
 

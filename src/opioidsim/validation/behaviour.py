@@ -169,11 +169,14 @@ def behaviour_targets():
     return (
         Target("V-SA-1", "escalation of heroin self-administration by access length over 14 sessions",
                "12 h and 23 h escalate markedly (≥ 1.5×); 1 h stable (< 1.3×); 6 h modest (between)",
-               "Vendruscolo LF et al. 2011 Pharmacol Biochem Behav 98:570", sa1, reduced=sa1_reduced),
+               "Vendruscolo LF et al. 2011 Pharmacol Biochem Behav 98:570", sa1, reduced=sa1_reduced,
+               reads="paradigm"),
         Target("V-SA-2", "long (11 h) vs short (1 h) access: escalation of total and first-hour intake, slower "
                "extinction, more footshock-induced reinstatement", "directions (LgA > ShA in each)",
-               "Ahmed SH, Walker JR & Koob GF 2000 Neuropsychopharmacology 22:413", sa2, reduced=sa2_reduced),
+               "Ahmed SH, Walker JR & Koob GF 2000 Neuropsychopharmacology 22:413", sa2, reduced=sa2_reduced,
+               reads="paradigm"),
         Target("V-SA-3", "heroin-priming reinstatement after long access, not after short access",
                "present (≥ 2× and ≥ 10 presses over extinction) vs absent",
-               "Lenoir M & Ahmed SH 2007 Neuropsychopharmacology 32:616", sa3, reduced=sa3_reduced),
+               "Lenoir M & Ahmed SH 2007 Neuropsychopharmacology 32:616", sa3, reduced=sa3_reduced,
+               reads="paradigm"),
     )

@@ -40,6 +40,9 @@ class Target:
     known_gap: str = ""
     #: the known gap is in the full check only: the reduced form (directions) must pass
     gap_at_full_size_only: bool = False
+    #: the kind of run the target is made of, which says what of `opioidsim validate --set` it reads
+    #: (validation/sim.py: settings_for): "dose" schedules, a rat "paradigm" or a trial ("course")
+    reads: str = "dose"
 
 
 def _dose(settings: Settings) -> dict:

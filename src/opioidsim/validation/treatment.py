@@ -140,15 +140,15 @@ def treatment_targets():
         Target("V-MAT-1", "methadone maintenance vs no substitution: retention and heroin use",
                "retention RR ≈ 4.4 (accept 2.5-6.5); heroin use RR ≈ 0.66 (0.5-0.8)",
                "Mattick RP et al. 2009 Cochrane CD002209", mat1,
-               slow=True, reduced=partial(mat1, reduced=True)),
+               slow=True, reduced=partial(mat1, reduced=True), reads="course"),
         Target("V-MAT-2", "buprenorphine vs placebo by dose: retention, illicit use",
                "retention RR ≈ 1.5 (2-6 mg), 1.7 (7-15 mg), 1.8 (≥ 16 mg); only ≥ 16 mg cuts illicit use "
                f"(each dose inside its band's pooled 95 % CI: RR {' / '.join(f'{lo:.2f}-{hi:.2f}' for lo, hi in rr_ci)}; "
                f"negative-urine d {' / '.join(f'{lo:+.2f} to {hi:+.2f}' for lo, hi in d_ci)})",
                "Mattick RP et al. 2014 Cochrane CD002207", mat2,
                slow=True, reduced=partial(mat2, reduced=True), known_gap=MAT2_GAP,
-               gap_at_full_size_only=True),
+               gap_at_full_size_only=True, reads="course"),
         Target("V-CM-1", "contingency management effect on opiate use", "d ≈ 0.65 (accept 0.4-0.9)",
                "Prendergast M et al. 2006 Addiction 101:1546", cm1,
-               slow=True, reduced=partial(cm1, reduced=True)),
+               slow=True, reduced=partial(cm1, reduced=True), reads="course"),
     )
