@@ -126,7 +126,8 @@ def test_the_breathing_plateau_is_near_half_of_baseline_from_low_doses(iv_dose_r
                    "measured), 8 mg sublingual 1 h after the last heroin raises COWS only 0.6 / 1.8 points over no "
                    "tablet 2 / 3 h after it (3.7 after 5 h): with the PET-fitted binding "
                    "(Kd 1 ng/mL, koff t½ 84 min) and sublingual absorption it displaces heroin's morphine too "
-                   "slowly; an operational (Black-Leff) transducer and faster displacement are both needed")
+                   "slowly; an LC efficacy of its own (operational model, tried at stop 46) precipitates too "
+                   "little and takes a later induction's relief away (roadmap): faster displacement is needed")
 def test_induction_too_early_precipitates_withdrawal():
     # SAMHSA TIP 63 (2021) and the buprenorphine label: given while a full agonist still occupies the
     # receptors, buprenorphine precipitates withdrawal; started 12-24 h after the last short-acting
