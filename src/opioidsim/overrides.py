@@ -67,6 +67,10 @@ def parameter_layer(name: str) -> str:
     raise KeyError(f"{name!r} is no parameter of the model or the behaviour")
 
 
+#: the layers (`parameter_layer`) each kind of scenario reads: a dose schedule the physiology, an
+#: animal experiment also the behaviour, a life course or trial also a person's choices
+LAYERS_READ = {"dose": ("model",), "paradigm": ("model", "agent"), "course": ("model", "agent", "human")}
+
 #: who reads a parameter of each layer (`parameter_layer`), as `opioidsim params` says it
 READ_BY = {"model": "every scenario (the physiology)",
            "agent": "animal experiments, life courses and trials (the behaviour)",

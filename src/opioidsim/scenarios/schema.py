@@ -220,6 +220,16 @@ def checked_parameters(v: Any) -> dict[str, Any]:
     return {k: (x.strip() if isinstance(x, str) else x) for k, x in v.items()}
 
 
+def checked_settings(v: Any) -> dict[str, Any]:
+    """`checked_parameters` outside a scenario (`opioidsim validate --set`): a problem is a
+    ScenarioError naming parameters.NAME, as a scenario's would be."""
+    try:
+        return checked_parameters(v)
+    except _Problem as exc:
+        raise ScenarioError(".".join(("parameters",) + tuple(str(k) for k in exc.suffix)), exc.value,
+                            exc.allowed) from None
+
+
 _DOSE_POSITIONAL = ("drug", "amount", "route", "at", "every", "until")
 
 
@@ -838,9 +848,9 @@ class Scenario(_Model):
         """A [parameters] entry that nothing in this kind of scenario reads would be written to the
         results and report as set, yet change nothing: the behaviour's parameters are read only by
         an agent ([paradigm], [life], [trial]), the person's (behavior/human.py) only by a course."""
-        from opioidsim.overrides import parameter_layer
+        from opioidsim.overrides import LAYERS_READ, parameter_layer
 
-        readers = {None: ("model",), "paradigm": ("model", "agent")}.get(course, ("model", "agent", "human"))
+        readers = LAYERS_READ["dose" if course is None else "paradigm" if course == "paradigm" else "course"]
         for name in self.parameters:
             layer = parameter_layer(name)
             if layer in readers:

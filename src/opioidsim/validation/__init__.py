@@ -43,16 +43,9 @@ def run_validation(only: str | None = None, reduced: bool = False,
 def _checked_settings(parameters: Mapping[str, Any]) -> tuple:
     """`parameters` checked as a scenario's [parameters] are (name, unit, value), as the sorted
     (name, value) pairs the targets take (validation/sim.py: Settings)."""
-    from ..errors import ScenarioError
-    from ..overrides import check_value
+    from ..scenarios.schema import checked_settings
 
-    for name, value in parameters.items():
-        try:
-            check_value(name, value)
-        except ValueError as exc:
-            raise ScenarioError(f"parameters.{name}", value, str(exc)) from None
-    return tuple(sorted((name, value.strip() if isinstance(value, str) else value)
-                        for name, value in parameters.items()))
+    return tuple(sorted(checked_settings(dict(parameters)).items()))
 
 
 __all__ = ["TARGETS", "Outcome", "Target", "run_validation"]

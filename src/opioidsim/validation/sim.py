@@ -19,10 +19,9 @@ Settings = tuple
 def settings_for(settings: Settings, kind: str) -> dict:
     """The part of `settings` a scenario of `kind` reads (overrides.parameter_layer): "dose" (a
     dose schedule: the physiology's), "paradigm" (also the behaviour's) or "course" (all)."""
-    from ..overrides import parameter_layer
+    from ..overrides import LAYERS_READ, parameter_layer
 
-    layers = {"dose": ("model",), "paradigm": ("model", "agent"), "course": ("model", "agent", "human")}[kind]
-    return {name: value for name, value in settings if parameter_layer(name) in layers}
+    return {name: value for name, value in settings if parameter_layer(name) in LAYERS_READ[kind]}
 
 
 @dataclass
