@@ -370,17 +370,17 @@ def _fingerprint(scenario: Any) -> dict[str, Any]:
 
 
 def _with_solver_flags(scenario: Any, args: argparse.Namespace) -> Any:
-    """The scenario with --rtol / --smallest-step / --method in its [solver] table; a bad value is
-    one line naming the flag."""
+    """The scenario with --rtol / --smallest-step / --method / --records in its [solver] table; a
+    bad value is one line naming the flag."""
     rtol, step = getattr(args, "rtol", None), getattr(args, "smallest_step", None)  # `trial` has neither
-    method = getattr(args, "method", None)
-    if rtol is None and step is None and method is None:
+    method, records = getattr(args, "method", None), getattr(args, "records", None)
+    if rtol is None and step is None and method is None and records is None:
         return scenario
     try:
-        return scenario.with_solver(rtol=rtol, smallest_step=step, method=method)
+        return scenario.with_solver(rtol=rtol, smallest_step=step, method=method, records=records)
     except ScenarioError as exc:
         flag = {"solver.rtol": "--rtol", "solver.smallest_step": "--smallest-step",
-                "solver.method": "--method"}.get(exc.field)
+                "solver.method": "--method", "solver.records": "--records"}.get(exc.field)
         if flag is None:
             raise
         raise UsageError(f"{flag} {exc.value!r}: {exc.allowed}") from None
@@ -456,9 +456,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.scenario is not None or args.subjects is not None or args.seed is not None \
                 or any(getattr(args, f, None) is not None for f in ("rtol", "smallest_step", "method",
-                                                                    "set_parameters")):
-            raise UsageError("--resume DIR continues the run exactly as it was started: give no "
-                             "scenario, --subjects, --seed, --rtol, --smallest-step, --method or --set with it")
+                                                                    "records", "set_parameters")):
+            raise UsageError("--resume DIR continues the run exactly as it was started: give no scenario, "
+                             "--subjects, --seed, --rtol, --smallest-step, --method, --records or --set with it")
         out_path, inc = _resume_target(args.resume)
         out = str(out_path)
         try:
@@ -1245,6 +1245,10 @@ def _build_parser() -> _Parser:
     p.add_argument("--method", default=None, metavar="NAME",
                    help="the engine's integration method (overrides [solver] method): ros34pw2 "
                         "(default, third order) or ros2 (second order)")
+    p.add_argument("--records", default=None, metavar="HOW",
+                   help="how records are taken (overrides [solver] records): stepped (default: a step "
+                        "ends at every record) or interpolated (steps span up to 32 records; far fewer "
+                        "steps where records are dense; ros34pw2 only)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

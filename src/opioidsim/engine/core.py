@@ -37,7 +37,7 @@ from .. import OPENBLAS_THREADS_CHOSEN_BY_USER  # noqa: E402
 from ..model.glutamate import GLT1_DRUGS  # noqa: E402
 from ..model.model import Model, default_model  # noqa: E402
 from ..readouts import READOUTS  # noqa: E402
-from ..scenarios.schema import SOLVER_METHODS  # noqa: E402
+from ..scenarios.schema import SOLVER_METHODS, SOLVER_RECORDS  # noqa: E402
 from ..overrides import in_effect  # noqa: E402
 from ..units import to_internal  # noqa: E402
 from .dosing import EVENTS_PER_STEP, DoseEvents, compile_doses, dose_targets  # noqa: E402
@@ -184,6 +184,10 @@ TRANSIENT_SPLIT_ESTIMATE = 1000.0
 
 #: records per compiled segment; the last segment runs past the end and its extra records are dropped
 SEGMENT_RECORDS = 64
+#: most records one adaptive step may span where records are interpolated (`integrate(...,
+#: dense=True)`), so the longest step is this many record intervals: on the flagship (30 s
+#: records) 8, 16, 32 and 64 took 210, 123, 85 and 70 steps
+RECORDS_PER_STEP = 32
 
 
 def state_atol(model: Model):
@@ -209,7 +213,7 @@ def _substeps_for(e, q=2):
 
 
 def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=ros34pw2_step, rtol=RTOL, sub=None,
-                 may_split=False):
+                 may_split=False, stages=False):
     """One attempt of the adaptive step for every subject of a batch (traceable; the dose-schedule
     engine's and the behaviour layer's).
 
@@ -237,7 +241,7 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     (with a nested loop, XLA crashed (de)serialising the program for the persistent compilation
     cache).
 
-    Returns (y, n, m, forced, sub)."""
+    Returns (y, n, m, forced, sub), and where `stages` the step's stages too (`step.dense`)."""
     m_eff = jnp.maximum(1, jnp.minimum(jnp.minimum(m, max_m), limit - n))
     if sub is None:
         in_sub, t, hs = jnp.zeros_like(active), n * h, m_eff * h
@@ -247,7 +251,10 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
         h_sub = h / jnp.maximum(k, 1).astype(y.dtype)
         t = n * h + jnp.where(in_sub, j * h_sub, 0.0)
         hs = jnp.where(in_sub, h_sub, m_eff * h)
-    y_new, err = step(model, t, y, p, jnp.where(active, hs, 0.0))
+    if stages:
+        y_new, err, us = step.dense[0](model, t, y, p, jnp.where(active, hs, 0.0))
+    else:
+        y_new, err = step(model, t, y, p, jnp.where(active, hs, 0.0))
     scale = atol + rtol * error_magnitude(model, jnp.maximum(jnp.abs(y), jnp.abs(y_new)))
     e = jnp.max(jnp.abs(err) / scale, axis=-1)
     within = e <= 1.0
@@ -268,14 +275,14 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
     shrunk = jnp.maximum(1, m_eff // jnp.where(e < 0.8 * 2 ** q, 2, jnp.where(e < 0.8 * 8 ** q, 8, 64)))
     m_next = jnp.where(accept, jnp.minimum(grown, max_m), shrunk)
     m = jnp.where(active & ~in_sub & ~split, m_next, m)  # sub-stepping keeps m = 1
-    if sub is None:
-        return y, n, m, forced, None
-    j = jnp.where(active & in_sub, j + 1, j)
-    done = in_sub & (j >= k)  # the quantum's last sub-step: back on the grid
-    n = n + done.astype(n.dtype)
-    k = jnp.where(split, _substeps_for(e, q), jnp.where(done, 0, k))
-    j = jnp.where(split | done, 0, j)
-    return y, n, m, forced, (k, j)
+    if sub is not None:
+        j = jnp.where(active & in_sub, j + 1, j)
+        done = in_sub & (j >= k)  # the quantum's last sub-step: back on the grid
+        n = n + done.astype(n.dtype)
+        k = jnp.where(split, _substeps_for(e, q), jnp.where(done, 0, k))
+        j = jnp.where(split | done, 0, j)
+        sub = (k, j)
+    return (y, n, m, forced, sub, us) if stages else (y, n, m, forced, sub)
 
 
 def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min, step=ros34pw2_step):
@@ -320,13 +327,16 @@ def apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount):
     return y, ptr, dosed
 
 
-def _dose_and_try(model: Model, atol, y, ptr, n, m, sub, n_end, active, p, ev, h, max_m, step, rtol):
+def _dose_and_try(model: Model, atol, y, ptr, n, m, sub, n_end, active, p, ev, h, max_m, step, rtol,
+                  stages=False, span=None):
     """One attempt for every active subject toward its quantum n_end: first the doses due now
     (dosing resets the step to one quantum: a bolus starts the fastest transient there is), then
-    an adaptive step never past the next record (n_end) or the next dose; a one-quantum step over
-    the tolerance is redone in sub-steps (`_counted_try`) unless it lies within DOSE_TRANSIENT_MIN
-    of the last dose. `sub` is the sub-step state of `_counted_try`; every subject is off it (k = 0)
-    once at its record. Returns (y, ptr, n, m, sub, forced), forced as in `_counted_try`."""
+    an adaptive step never past n_end (its next record, or the last record it may span) or the
+    next dose; a one-quantum step over the tolerance is redone in sub-steps (`_counted_try`) unless
+    it lies within DOSE_TRANSIENT_MIN of the last dose. `sub` is the sub-step state of
+    `_counted_try`; every subject is off it (k = 0) once at its record. Returns (y, ptr, n, m, sub,
+    forced), forced as in `_counted_try`, and where `stages` also the state the step started from
+    (after the doses) and the step's stages (`_counted_try`)."""
     ev_step, ev_target, ev_amount = ev
     n_ev = ev_step.shape[1]
     y, ptr, dosed = apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount)
@@ -334,8 +344,19 @@ def _dose_and_try(model: Model, atol, y, ptr, n, m, sub, n_end, active, p, ev, h
     nxt = jnp.where(ptr < n_ev, jnp.take_along_axis(ev_step, jnp.minimum(ptr, n_ev - 1)[:, None], 1)[:, 0], n_end)
     last = jnp.take_along_axis(ev_step, jnp.maximum(ptr - 1, 0)[:, None], 1)[:, 0]
     past_transient = (ptr == 0) | ((n - last) * h >= DOSE_TRANSIENT_MIN)
-    y, n, m, forced, sub = _counted_try(model, atol, y, n, m, jnp.minimum(n_end, nxt), active, p, h, max_m, step,
-                                        rtol, sub=sub, may_split=past_transient)
+    limit = jnp.minimum(n_end, nxt)
+    if span is not None:
+        # (stride, n_far): a step that would reach past the record after next (n_end + stride) may
+        # go on to n_far, spanning the records between (interpolated by the caller)
+        stride, n_far = span
+        wide = jnp.minimum(jnp.minimum(m, max_m), nxt - n) >= n_end + stride - n
+        limit = jnp.where(wide, jnp.minimum(n_far, nxt), limit)
+    y_start = y
+    out = _counted_try(model, atol, y, n, m, limit, active, p, h, max_m, step, rtol, sub=sub,
+                       may_split=past_transient, stages=stages)
+    y, n, m, forced, sub = out[:5]
+    if stages:
+        return y, ptr, n, m, sub, forced, y_start, out[5]
     return y, ptr, n, m, sub, forced
 
 
@@ -351,12 +372,13 @@ def _no_substeps(n):
 #: segment; "barrier": the runner as first written (the benchmarks' baseline), a scan over
 #: records with a while_loop per record that waits for every subject, so a batch costs per
 #: record the tries of that record's slowest subject. Both take the same steps (same records,
-#: bit for bit).
+#: bit for bit). The queue runner alone can also interpolate records (`integrate(..., dense=True)`).
 RUNNERS = ("queue", "barrier")
 
 
 @lru_cache(maxsize=16)
-def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros34pw2_step, runner: str = "queue"):
+def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros34pw2_step, runner: str = "queue",
+                    dense: bool = False):
     """The compiled unit. Step quantum, steps per record, the largest step and the relative
     tolerance are traced arguments, so one compilation serves every scenario with the same cohort
     size, event count and readouts, adaptive or fixed-step, at any tolerance.
@@ -369,7 +391,8 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros34pw2_
     (y, ptr, n, m, work, over, recs, record_work): work the tries of each subject, over its steps
     accepted above the tolerance (`_counted_try`), recs (records, subjects, readouts),
     record_work (records, subjects) each subject's tries up to each record (records past `take`:
-    not integrated, their rows meaningless)."""
+    not integrated, their rows meaningless). `dense`: records inside steps (the queue runner with a
+    step that has a continuous extension; `integrate`)."""
     if runner not in RUNNERS:
         raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
     atol = state_atol(model)
@@ -408,50 +431,97 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros34pw2_
     @jax.jit
     def run_queue(y, ptr, n, m, p, ev_step, ev_target, ev_amount, h, stride, max_m, rtol, take):
         ev = (ev_step, ev_target, ev_amount)
+        dense_output = step.dense if dense else None
+        spans = RECORDS_PER_STEP if dense else 1
         n_sub = y.shape[0]
         rows = jnp.arange(n_sub)
+        ahead = jnp.arange(spans)
 
         def one_try(c):
             # Each subject steps toward its own next record (n_end) and, on reaching it, keeps its
             # state in its own row of the segment's buffer and moves on to the following record; a
-            # subject that has all its records idles until the segment's slowest is done.
-            y, ptr, n, m, sub, n_end, k, work, over, y_rec, record_work = c
+            # subject that has all its records idles until the segment's slowest is done. Where
+            # records are interpolated (`dense`), a step that would reach past the record after
+            # next goes on, up to RECORDS_PER_STEP records: it keeps its start and stages in the
+            # row of the first record it passes, and the records inside it are interpolated after
+            # the loop.
+            y, ptr, n, m, sub, n_end, k, work, over, y_rec, record_work, spanned = c
             active = k < take
-            y, ptr, n, m, sub, forced = _dose_and_try(model, atol, y, ptr, n, m, sub, n_end, active, p, ev, h,
-                                                      max_m, step, rtol)
+            n0 = n
+            if not dense:
+                y, ptr, n, m, sub, forced = _dose_and_try(model, atol, y, ptr, n, m, sub, n_end, active, p, ev, h,
+                                                          max_m, step, rtol)
+            else:
+                n_far = n_end + (jnp.minimum(spans, take - k) - 1) * stride
+                y, ptr, n, m, sub, forced, y0, us = _dose_and_try(model, atol, y, ptr, n, m, sub, n_end, active, p,
+                                                                  ev, h, max_m, step, rtol, stages=True,
+                                                                  span=(stride, n_far))
             work = work + active.astype(work.dtype)
             over = over + forced.astype(over.dtype)
-            reached = active & (n >= n_end)
-            slot = jnp.where(reached, k, SEGMENT_RECORDS)  # out of range: dropped
-            y_rec = y_rec.at[slot, rows].set(y, mode="drop")
-            record_work = record_work.at[slot, rows].set(work, mode="drop")
-            k = k + reached.astype(k.dtype)
-            n_end = n_end + jnp.where(reached, stride, 0)
-            return y, ptr, n, m, sub, n_end, k, work, over, y_rec, record_work
+            n_rec = n_end[None, :] + ahead[:, None] * stride  # the records a step may reach: (spans, S)
+            reached = jnp.sum(active[None, :] & (n_rec <= n[None, :]), axis=0).astype(k.dtype)
+            at_end = active & (n_end + jnp.maximum(reached - 1, 0) * stride == n)  # a record at the step's end
+            slot = jnp.where(at_end & (reached > 0), k + reached - 1, SEGMENT_RECORDS)  # out of range: dropped
+            y_rec = y_rec.at[rows, slot].set(y, mode="drop")
+            record_work = record_work.at[rows, slot].set(work, mode="drop")
+            if dense:
+                passed = reached - at_end.astype(k.dtype)  # records strictly inside the step
+                row = jnp.where(passed > 0, k, SEGMENT_RECORDS)
+                n0_s, n1_s, work_s, step_s = spanned
+                spanned = (n0_s.at[rows, row].set(n0, mode="drop"), n1_s.at[rows, row].set(n, mode="drop"),
+                           work_s.at[rows, row].set(work, mode="drop"),
+                           step_s.at[rows, row].set(jnp.concatenate([y0[:, None], jnp.moveaxis(us, 0, 1)], axis=1),
+                                                    mode="drop"))
+            k = k + reached
+            n_end = n_end + reached * stride
+            return y, ptr, n, m, sub, n_end, k, work, over, y_rec, record_work, spanned
 
         n_end = jnp.broadcast_to(jnp.max(n) + stride, n.shape)  # as the barrier runner: from a common start
+        n_first = n_end
         k = jnp.zeros(n.shape, dtype=jnp.int64)
         work = jnp.zeros(n.shape, dtype=jnp.int64)
         over = jnp.zeros(n.shape, dtype=jnp.int64)
-        y_rec = jnp.zeros((SEGMENT_RECORDS,) + y.shape, dtype=y.dtype)
-        record_work = jnp.zeros((SEGMENT_RECORDS, n_sub), dtype=jnp.int64)
+        # by subject, then record
+        y_rec = jnp.zeros((n_sub, SEGMENT_RECORDS) + y.shape[1:], dtype=y.dtype)
+        record_work = jnp.full((n_sub, SEGMENT_RECORDS), -1, dtype=jnp.int64)  # −1: not at a step's end
+        if not dense:
+            spanned = ()
+        else:
+            no_step = jnp.full((n_sub, SEGMENT_RECORDS), -1, dtype=jnp.int64)
+            # a spanning step's start state and its four stages (ROS34PW2's)
+            spanned = (no_step, no_step, no_step, jnp.zeros((n_sub, SEGMENT_RECORDS, 5) + y.shape[1:], y.dtype))
         c = jax.lax.while_loop(lambda c: jnp.any(c[6] < take), one_try,
-                               (y, ptr, n, m, _no_substeps(n), n_end, k, work, over, y_rec, record_work))
-        y, ptr, n, m, _, _, _, work, over, y_rec, record_work = c
+                               (y, ptr, n, m, _no_substeps(n), n_end, k, work, over, y_rec, record_work, spanned))
+        y, ptr, n, m, _, _, _, work, over, y_rec, record_work, spanned = c
+        if dense:
+            # a record not at a step's end lies inside the last spanning step that started at or
+            # before it: interpolate it there
+            n0_s, n1_s, work_s, step_s = spanned
+            r = jnp.arange(SEGMENT_RECORDS)
+            start = jax.lax.cummax(jnp.where(n1_s >= 0, r[None, :], 0), axis=1)
+            inside = record_work < 0
+            n0_r, n1_r = jnp.take_along_axis(n0_s, start, 1), jnp.take_along_axis(n1_s, start, 1)
+            data = jnp.take_along_axis(step_s, start[:, :, None, None], 1)
+            theta = ((n_first[:, None] + r[None, :] * stride - n0_r) / jnp.maximum(n1_r - n0_r, 1)).astype(y.dtype)
+            ys = data[:, :, 0] + jnp.einsum("srj,srjn->srn", dense_output[1](theta), data[:, :, 1:])
+            ys = jnp.clip(ys, jnp.asarray(model.lower), jnp.asarray(model.upper))
+            y_rec = jnp.where(inside[:, :, None], ys, y_rec)
+            record_work = jnp.where(inside, jnp.take_along_axis(work_s, start, 1), record_work)
         # the readouts of every record at the end, one record (all subjects) at a time: the same
         # computation, on the same shapes, as the barrier runner's
-        recs = jax.lax.map(lambda yr: readouts(yr, p), y_rec)
-        return y, ptr, n, m, work, over, recs, record_work
+        recs = jax.lax.map(lambda yr: readouts(yr, p), jnp.swapaxes(y_rec, 0, 1))
+        return y, ptr, n, m, work, over, recs, jnp.swapaxes(record_work, 0, 1)
 
-    return (run_queue if runner == "queue" else run_barrier), readouts
+    return (run_barrier if runner == "barrier" else run_queue), readouts
 
 
 @lru_cache(maxsize=16)
-def _sharded_runner(model: Model, readout_names: tuple[str, ...], step, runner: str, shards: int):
+def _sharded_runner(model: Model, readout_names: tuple[str, ...], step, runner: str, shards: int,
+                    dense: bool = False):
     """`_segment_runner`'s `run` with the batch's subjects split over the first `shards` devices
     (`devices.split_by_subject`: the same records bit for bit, about `shards` times as fast on as
     many cores). Returns (run, readouts, place)."""
-    run, readouts = _segment_runner(model, readout_names, step, runner)
+    run, readouts = _segment_runner(model, readout_names, step, runner, dense)
     # (y, ptr, n, m, p, ev_step, ev_target, ev_amount) by subject; h, stride, max_m, rtol, take shared;
     # out (y, ptr, n, m, work, over) by subject, recs and record_work records first
     run, place = split_by_subject(run, shards, (0,) * 8 + (None,) * 5, (0,) * 6 + (1, 1))
@@ -467,7 +537,8 @@ STATUS_MEANINGS = "ok integration_failed"
 def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray], events: DoseEvents,
               readout_names: tuple[str, ...], progress: Callable[[float], None] | None = None, *,
               adaptive: bool = True, stats: dict | None = None, checkpoint=None, step=ros34pw2_step,
-              runner: str = "queue", rtol: float = RTOL, devices: int | None = None) -> np.ndarray:
+              runner: str = "queue", rtol: float = RTOL, devices: int | None = None,
+              dense: bool = False) -> np.ndarray:
     """Integrate a cohort; returns records of shape (subjects, n_records, n_readouts).
 
     `rtol` is the relative tolerance of the adaptive step (default RTOL; the smallest step is the
@@ -506,7 +577,11 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
     work_total = max(1, n_segments * n_chunks)
     h = jnp.asarray(grid.h, dtype=jnp.float64)
     stride = jnp.asarray(grid.stride, dtype=jnp.int64)
-    max_m = jnp.asarray(grid.stride if adaptive else 1, dtype=jnp.int64)
+    if dense and (runner != "queue" or not hasattr(step, "dense")):
+        raise ValueError(f"records can be interpolated (dense=True) only by the queue runner with a method that "
+                         f"has a continuous extension (ros34pw2), not runner={runner!r} with {step.__name__}")
+    # an interpolating run's steps may span RECORDS_PER_STEP records
+    max_m = jnp.asarray(grid.stride * (RECORDS_PER_STEP if dense else 1) if adaptive else 1, dtype=jnp.int64)
     rtol_arg = jnp.asarray(rtol, dtype=jnp.float64)  # traced: another tolerance does not recompile
     times = grid.record_times_min
 
@@ -516,7 +591,7 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
                          "segment_records": SEGMENT_RECORDS,
                          "readouts": list(readout_names), "grid": [grid.h, grid.stride, grid.n_records],
                          "adaptive": bool(adaptive), "events": int(events.n_events), "rtol": float(rtol),
-                         "method": getattr(step, "__name__", repr(step))})
+                         "method": getattr(step, "__name__", repr(step)), "dense": bool(dense)})
         resume = checkpoint.load(out)
     first_chunk = 0 if resume is None else resume["chunk"]
     if resume is not None:
@@ -546,7 +621,7 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
             rows = sl.stop - sl.start  # the real subjects; the batch may carry copies (padded_rows)
             shards = shards_for(rows, n_devices)
             most_shards = max(most_shards, shards)
-            run, readouts, place = _sharded_runner(model, tuple(readout_names), step, runner, shards)
+            run, readouts, place = _sharded_runner(model, tuple(readout_names), step, runner, shards, bool(dense))
             size = padded_rows(rows, shards)
 
             def batch(a, sl=sl, size=size):
@@ -652,6 +727,12 @@ def solver_method(scenario) -> str:
     return SOLVER_METHODS[0] if method is None else method
 
 
+def solver_records(scenario) -> str:
+    """How a scenario's records are taken: its [solver] records, else the default ("stepped")."""
+    records = getattr(getattr(scenario, "solver", None), "records", None)
+    return SOLVER_RECORDS[0] if records is None else records
+
+
 def solver_step(scenario):
     """The step function of a scenario's integration method (`stepper.METHODS`)."""
     return METHODS[solver_method(scenario)]
@@ -699,7 +780,8 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, model
     y0 = model.initial_state(p)
     stats: dict = {}
     recs = integrate(model, grid, y0, p, events, names, progress, stats=stats, checkpoint=checkpoint,
-                     rtol=solver_settings(scenario)[0], step=solver_step(scenario), devices=devices)
+                     rtol=solver_settings(scenario)[0], step=solver_step(scenario), devices=devices,
+                     dense=solver_records(scenario) == "interpolated")
     return to_dataset(recs, names, grid, p, scenario, events, stats=stats, first=subjects.start)
 
 
@@ -756,6 +838,7 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
         "solver_rtol": rtol,
         "solver_smallest_step_min": smallest_step,
         "solver_method": solver_method(scenario),
+        "solver_records": solver_records(scenario),
         "research_notice": "opioidsim is a research and teaching tool, never a dosing guide.",
         "subjects_failed": int((status != STATUS_OK).sum()),
     })

@@ -440,7 +440,7 @@ def _transformed_tableau(alpha, gamma_offdiag, gamma, b, b_hat):
 #: ROS34PW2 (Rang J, Angermann L 2005 BIT Numer Math 45:761), as published: four stages, third order
 #: for any J (a W-method), stiffly accurate and L-stable, with an embedded second-order solution
 ROS34PW2_GAMMA = 0.435866521508459
-_ROS34PW2 = _transformed_tableau(
+ROS34PW2_TABLEAU = dict(
     alpha=[[0, 0, 0, 0],
            [0.87173304301691801, 0, 0, 0],
            [0.84457060015369423, -0.11299064236484185, 0, 0],
@@ -452,12 +452,42 @@ _ROS34PW2 = _transformed_tableau(
     gamma=ROS34PW2_GAMMA,
     b=[0.24212380706095346, -1.2232505839045147, 1.5452602553351020, 0.435866521508459],
     b_hat=[0.37810903145819369, -0.096042292212423178, 0.5, 0.2179332607542295])
+_ROS34PW2 = _transformed_tableau(**ROS34PW2_TABLEAU)
+
+#: ROS34PW2's continuous extension: y(t + θh) = y + Σ_i b_i(θ) k_i with b_i(θ) = Σ_q B[i, q] θ^(q+1),
+#: a cubic in θ with b(1) = b (the coefficients PETSc registers for TSROSWRA34PW2 as `binterpt`).
+#: It meets the Rosenbrock order conditions up to third order at every θ (tests/test_stepper.py
+#: checks them), so a record inside a step is about as accurate as the step's end. Built from the
+#: stages, it damps stiff components as the step does; a cubic Hermite through the end slopes
+#: amplified them instead (on the flagship, 5× the ventilation error of records at steps' ends).
+ROS34PW2_DENSE = np.array([[1.0564298455794094, -1.3864882699759573, 0.5721822314575016],
+                           [2.296429974281067, -8.262611700275677, 4.742931142090097],
+                           [-1.307599564525376, 7.250979895056055, -4.398120075195578],
+                           [-1.045260255335102, 2.398120075195581, -0.9169932983520199]])
+#: the same in the transformed variables: y(t + θh) = y + Σ_j w_j(θ) u_j, w(θ) = (θ, θ², θ³) · this
+_ROS34PW2_DENSE_U = ROS34PW2_DENSE.T @ np.linalg.inv(
+    np.asarray(ROS34PW2_TABLEAU["gamma_offdiag"]) + ROS34PW2_GAMMA * np.eye(4))
+
+
+def ros34pw2_dense_weights(theta):
+    """The weights w_j of the stages u_j (`ros34pw2_stages`) in the continuous extension at
+    fractions θ of a step (any shape; traceable): y(t + θh) = y + Σ_j w_j u_j. Returns
+    theta.shape + (4,)."""
+    powers = jnp.stack([theta, theta ** 2, theta ** 3], axis=-1)
+    return powers @ jnp.asarray(_ROS34PW2_DENSE_U, dtype=powers.dtype)
 
 
 def ros34pw2_step(model: Model, t, y, p, h):
     """One ROS34PW2 step for a batch of subjects (as `ros2_step`: own t and h per subject, the same
     block lower-triangular J and solve, the same held-at-bound rule). Returns the new state and the
     difference from the embedded second-order solution (error ∝ h³), filtered as ROS2's."""
+    y_new, err, _ = ros34pw2_stages(model, t, y, p, h)
+    return y_new, err
+
+
+def ros34pw2_stages(model: Model, t, y, p, h):
+    """`ros34pw2_step` that also returns its stages u (4, S, n_states), from which
+    `ros34pw2_dense_weights` interpolates within the step."""
     a, c, m, m_hat, t_frac = _ROS34PW2
     t, h, lower, upper, f0, held, solve = _linearised(model, t, y, p, h, ROS34PW2_GAMMA)
     hc = h[:, None]
@@ -474,11 +504,13 @@ def ros34pw2_step(model: Model, t, y, p, h):
         us.append(jnp.where(held, 0.0, u) if i == 0 else u)
     y_new = y + sum(m[j] * us[j] for j in range(4))
     err = solve(sum((m[j] - m_hat[j]) * us[j] for j in range(4)))
-    return jnp.clip(y_new, lower, upper), err
+    return jnp.clip(y_new, lower, upper), err, jnp.stack(us)
 
 
 # the power of h the error estimate scales with, for the step-size rule (`core._counted_try`)
 ros34pw2_step.estimate_order = 3
+# the step's stages and the weights that interpolate them (`core.integrate(..., dense=True)`)
+ros34pw2_step.dense = (ros34pw2_stages, ros34pw2_dense_weights)
 ros2_step.estimate_order = 2
 ros2_step_dense.estimate_order = 2
 

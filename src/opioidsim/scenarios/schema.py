@@ -495,6 +495,18 @@ SOLVER_MIN_STEP_MIN = 1e-3 / 60.0
 #: the engine's integration methods ([solver] method; engine/stepper.py `METHODS`), the default first:
 #: ROS34PW2 (third order, 4 stages) and ROS2 (second order, 2 stages; the engine's method until stop 31)
 SOLVER_METHODS = ("ros34pw2", "ros2")
+#: how the engine takes records ([solver] records), the default first (engine/core.py `integrate`'s
+#: `dense`)
+SOLVER_RECORDS = ("stepped", "interpolated")
+
+
+def _one_of(v: Any, allowed: tuple[str, ...], what: str) -> Optional[str]:
+    """A [solver] choice: None (the default), or one of `allowed` in any case."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or v.strip().lower() not in allowed:
+        raise _Problem(v, f"must be one of {', '.join(repr(m) for m in allowed)} ({what}; default {allowed[0]!r})")
+    return v.strip().lower()
 
 
 class Solver(_Table):
@@ -513,16 +525,28 @@ class Solver(_Table):
     smallest_step: Optional[str] = None
     #: the Rosenbrock method of each step (`SOLVER_METHODS`)
     method: Optional[str] = None
+    #: how records are taken (`SOLVER_RECORDS`): "stepped" (the default), every record at the end of
+    #: a step, so a record interval is also the longest step; "interpolated", a step may span up to
+    #: 32 records and those inside it are interpolated (ROS34PW2's continuous extension): far fewer
+    #: steps where records are dense, with the accuracy of the tolerance alone
+    records: Optional[str] = None
+
+    @field_validator("records", mode="before")
+    @classmethod
+    def _check_records(cls, v: Any) -> Optional[str]:
+        return _one_of(v, SOLVER_RECORDS, "how records are taken")
 
     @field_validator("method", mode="before")
     @classmethod
     def _check_method(cls, v: Any) -> Optional[str]:
-        if v is None:
-            return None
-        if not isinstance(v, str) or v.strip().lower() not in SOLVER_METHODS:
-            raise _Problem(v, f"must be one of {', '.join(repr(m) for m in SOLVER_METHODS)} (the engine's "
-                              f"integration method; default {SOLVER_METHODS[0]!r})")
-        return v.strip().lower()
+        return _one_of(v, SOLVER_METHODS, "the engine's integration method")
+
+    @model_validator(mode="after")
+    def _check_interpolation_method(self) -> "Solver":
+        if self.records == "interpolated" and self.method not in (None, SOLVER_METHODS[0]):
+            raise _Problem(self.method, f"cannot interpolate records (records = \"interpolated\"): only "
+                                        f"{SOLVER_METHODS[0]!r} has a continuous extension", suffix=("method",))
+        return self
 
     @field_validator("rtol", mode="before")
     @classmethod
@@ -551,14 +575,15 @@ class Solver(_Table):
 
     def to_toml_dict(self) -> dict[str, Any]:
         """The settings given (an empty dict: the engine's defaults)."""
-        return {k: getattr(self, k) for k in ("rtol", "smallest_step", "method") if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in ("rtol", "smallest_step", "method", "records")
+                if getattr(self, k) is not None}
 
 
 #: the scenario's table fields: the table and what a file writes in it (for the message when a
 #: field is not a table)
 _TABLE_FIELDS = {"cohort": (Cohort, "subjects = ... and seed = ..."),
                  "conditions": (Conditions, "pain_stimulus = ..."),
-                 "solver": (Solver, 'rtol = ..., smallest_step = "..." and/or method = "..."')}
+                 "solver": (Solver, 'rtol = ..., smallest_step = "...", method = "..." and/or records = "..."')}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -912,10 +937,10 @@ class Scenario(_Model):
         return events
 
     def with_solver(self, rtol: Optional[float] = None, smallest_step: Optional[str] = None,
-                    method: Optional[str] = None) -> "Scenario":
-        """A copy with the [solver] rtol, smallest_step and/or method replaced (validated; None keeps
-        the scenario's own setting)."""
-        given = (("rtol", rtol), ("smallest_step", smallest_step), ("method", method))
+                    method: Optional[str] = None, records: Optional[str] = None) -> "Scenario":
+        """A copy with the [solver] rtol, smallest_step, method and/or records replaced (validated;
+        None keeps the scenario's own setting)."""
+        given = (("rtol", rtol), ("smallest_step", smallest_step), ("method", method), ("records", records))
         solver = {**self.solver.to_toml_dict(), **{k: v for k, v in given if v is not None}}
         try:
             return type(self).model_validate({**self.model_dump(), "solver": solver})
