@@ -560,7 +560,9 @@ def integrate(model: Model, grid: Grid, y0: np.ndarray, p: dict[str, np.ndarray]
     on an interruption, and a run given a checkpoint that holds saved progress continues from it,
     to the same records bit for bit. `step`: see `_counted_try`; `runner`: see `RUNNERS` (both give
     the same records bit for bit). `devices`: how many of `jax.devices()` share each batch of
-    subjects (`engine.devices`; default all of them; the same records bit for bit)."""
+    subjects (`engine.devices`; default all of them; the same records bit for bit). `dense`: let a
+    step span up to RECORDS_PER_STEP records and interpolate those inside it (`[solver] records =
+    "interpolated"`; the queue runner with ROS34PW2 only; docs/guide/11-engine.md)."""
     if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0.0 < rtol < 1.0:
         raise ValueError(f"rtol must be a number between 0 and 1 (a relative tolerance), got {rtol!r}")
     n_subjects = y0.shape[0]
