@@ -252,7 +252,7 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
         t = n * h + jnp.where(in_sub, j * h_sub, 0.0)
         hs = jnp.where(in_sub, h_sub, m_eff * h)
     if stages:
-        y_new, err, us = step.dense[0](model, t, y, p, jnp.where(active, hs, 0.0))
+        y_new, err, us = step.dense.stages(model, t, y, p, jnp.where(active, hs, 0.0))
     else:
         y_new, err = step(model, t, y, p, jnp.where(active, hs, 0.0))
     scale = atol + rtol * error_magnitude(model, jnp.maximum(jnp.abs(y), jnp.abs(y_new)))
@@ -503,7 +503,7 @@ def _segment_runner(model: Model, readout_names: tuple[str, ...], step=ros34pw2_
             n0_r, n1_r = jnp.take_along_axis(n0_s, start, 1), jnp.take_along_axis(n1_s, start, 1)
             data = jnp.take_along_axis(step_s, start[:, :, None, None], 1)
             theta = ((n_first[:, None] + r[None, :] * stride - n0_r) / jnp.maximum(n1_r - n0_r, 1)).astype(y.dtype)
-            ys = data[:, :, 0] + jnp.einsum("srj,srjn->srn", dense_output[1](theta), data[:, :, 1:])
+            ys = data[:, :, 0] + jnp.einsum("srj,srjn->srn", dense_output.weights(theta), data[:, :, 1:])
             ys = jnp.clip(ys, jnp.asarray(model.lower), jnp.asarray(model.upper))
             y_rec = jnp.where(inside[:, :, None], ys, y_rec)
             record_work = jnp.where(inside, jnp.take_along_axis(work_s, start, 1), record_work)

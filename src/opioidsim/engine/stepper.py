@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -456,7 +457,7 @@ _ROS34PW2 = _transformed_tableau(**ROS34PW2_TABLEAU)
 
 #: ROS34PW2's continuous extension: y(t + θh) = y + Σ_i b_i(θ) k_i with b_i(θ) = Σ_q B[i, q] θ^(q+1),
 #: a cubic in θ with b(1) = b (the coefficients PETSc registers for TSROSWRA34PW2 as `binterpt`).
-#: It meets the Rosenbrock order conditions up to third order at every θ (tests/test_stepper.py
+#: It meets the Rosenbrock order conditions up to third order at every θ (tests/test_dense_records.py
 #: checks them), so a record inside a step is about as accurate as the step's end. Built from the
 #: stages, it damps stiff components as the step does; a cubic Hermite through the end slopes
 #: amplified them instead (on the flagship, 5× the ventilation error of records at steps' ends).
@@ -467,6 +468,13 @@ ROS34PW2_DENSE = np.array([[1.0564298455794094, -1.3864882699759573, 0.572182231
 #: the same in the transformed variables: y(t + θh) = y + Σ_j w_j(θ) u_j, w(θ) = (θ, θ², θ³) · this
 _ROS34PW2_DENSE_U = ROS34PW2_DENSE.T @ np.linalg.inv(
     np.asarray(ROS34PW2_TABLEAU["gamma_offdiag"]) + ROS34PW2_GAMMA * np.eye(4))
+
+
+class DenseOutput(NamedTuple):
+    """A step's continuous extension: `stages(model, t, y, p, h)` is the step returning its stages
+    too, `weights(θ)` their weights at fractions θ of the step."""
+    stages: Callable
+    weights: Callable
 
 
 def ros34pw2_dense_weights(theta):
@@ -510,7 +518,7 @@ def ros34pw2_stages(model: Model, t, y, p, h):
 # the power of h the error estimate scales with, for the step-size rule (`core._counted_try`)
 ros34pw2_step.estimate_order = 3
 # the step's stages and the weights that interpolate them (`core.integrate(..., dense=True)`)
-ros34pw2_step.dense = (ros34pw2_stages, ros34pw2_dense_weights)
+ros34pw2_step.dense = DenseOutput(ros34pw2_stages, ros34pw2_dense_weights)
 ros2_step.estimate_order = 2
 ros2_step_dense.estimate_order = 2
 
