@@ -13,9 +13,9 @@ __version__ = "0.1.0"
 import os as _os
 
 # XLA flags, set before JAX starts its CPU backend (so here), unless the user set them:
-# - XLA's CPU "concurrency-optimised" scheduler deadlocks on the human-course loop (a lax.scan whose
-#   body runs while loops): every thread idles and the result never comes (jaxlib 0.10.2; the
-#   default scheduler runs it).
+# - XLA's CPU "concurrency-optimised" scheduler deadlocked on the human-course loop as it was until
+#   stop 48 (a lax.scan whose body runs while loops, as the gym's still does): every thread idles
+#   and the result never comes (jaxlib 0.10.2; the default scheduler runs it).
 # - XLA's CPU fusion emitters give every fused kernel its own JIT object, mapped in three memory
 #   regions: one compiled segment of the engine added ~2,900 mappings to the process (~950 kernels;
 #   715 mappings with the older emitters), so a process that compiled some 20 of them (the test

@@ -1,11 +1,11 @@
 """Run a paradigm: the agent and the physiology together, batched over subjects.
 
-One compiled unit — a `lax.scan` over `STEPS_PER_CALL` decision steps — is reused for the whole
-timeline and every subject chunk. Each step: read the physiology, decide (presses drawn from a
-Poisson distribution with the agent's press rate), deliver what the box gives (infusion,
-experimenter dose, cue, footshock), learn, then integrate the physiology to the next step with
-the engine's adaptive step (`engine.core.advance_to`). Doses are inputs added to the state,
-not branches.
+One compiled unit — a loop of step tries over a window of `STEPS_PER_CALL` decision steps, each
+subject at its own pace (`engine.core.through_phases`) — is reused for the whole timeline and every
+subject chunk. Each step: read the physiology, decide (presses drawn from a Poisson distribution
+with the agent's press rate), deliver what the box gives (infusion, experimenter dose, cue,
+footshock), learn, then integrate the physiology to the next step with the engine's adaptive step.
+Doses are inputs added to the state, not branches.
 
 Randomness is counter-based: subject i's draw at step k depends only on (seed, i, k), so a
 subject behaves the same in a cohort of 2 or of 10,000 and however the cohort is chunked.
@@ -14,16 +14,17 @@ Groups ([[paradigm.group]]) run with the same compiled program: each group's tim
 on its own and padded at the end with zero-length steps to the longest; the step inputs are a
 (step, group) table from which each subject reads its group's column. Groups on the same step grid
 (differing in doses, triggers, ratios) share batches; groups on different grids (session or
-abstinence lengths) run in consecutive batches, since a batch advances each decision step as long
-as its slowest subject needs. A subject's steps (and so its random draws) are those of its own
-group's timeline whatever other groups exist.
+abstinence lengths) run in consecutive batches (chosen when a batch advanced each decision step as
+long as its slowest subject needed; not measured again since each subject goes at its own pace).
+A subject's steps (and so its random draws) are those of its own group's timeline whatever other
+groups exist.
 """
 from __future__ import annotations
 
 import hashlib
 import math
 from contextlib import nullcontext
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 import jax
@@ -31,8 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ..engine.core import (QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, advance_to, state_atol,
-                           subject_parameters)
+from ..engine.core import QUANTUM_MIN, SUBJECT_CHUNK, _as_scenario, state_atol, subject_parameters, through_phases
 from ..engine.devices import MIN_BATCH, checked_devices, pad_rows, padded_rows, shards_for, split_by_subject
 from ..engine.inert import for_targets
 from ..model.model import Model, default_model
@@ -83,9 +83,10 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
 
     h = jnp.asarray(QUANTUM_MIN, dtype=jnp.float64)
 
-    def one_step(p, iv_idx, exp_idx, exp_fraction, group, carry, x):
-        y, n, m, a, keys, k_step = carry
-        x = tuple(v[group] for v in x)  # each subject's own group's schedule
+    def phase_start(p, iv_idx, exp_idx, exp_fraction, y, a, step_keys, x):
+        """Every subject's decision step as it begins, x being the step's inputs of the subject's
+        group and step_keys its draws. Returns the state after the step's doses, the agent's state,
+        whether a dose was given, the minutes since the last dose before it, and the step's records."""
         (quanta, session, lever, reinforced, ratio, timeout_steps, cue, shock, exp_dose, context, start) = x
         out = model.outputs(y, p)
         pfc = out.get("pfc_control", jnp.ones(y.shape[:1]))
@@ -109,7 +110,6 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
         # -- decide ----------------------------------------------------------------------------------
         mot = ag.motivation(out, a, cue_input, interoceptive, pfc, p)
         rate = ag.press_rate(mot, p) * lever
-        step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, k_step)
         presses = jax.vmap(lambda k, lam: jax.random.poisson(k, lam))(step_keys, rate * quanta * QUANTUM_MIN)
         presses = jnp.minimum(presses.astype(jnp.float64), MAX_PRESSES_PER_STEP)
         # each session starts with a fresh ratio counter, the first progressive ratio and no time-out
@@ -155,22 +155,29 @@ def _step_runner(model: Model, readout_names: tuple[str, ...]):
         y = y + jax.nn.one_hot(exp_idx, n_states, dtype=y.dtype) * (exp_dose * p["body_weight_kg"]
                                                                     * exp_fraction)[:, None]
         dosed = (infusion > 0) | (exp_dose > 0)
-        m = jnp.where(dosed, 1, m)
-        # -- integrate to the next decision ----------------------------------------------------------
         since = jnp.where(dosed, 0.0, a["minutes_since_dose"])
-        y, n, m, _ = advance_to(model, atol, y, n, m, n + quanta, p, h, jnp.maximum(quanta, 1), since_dose_min=since)
-        a["minutes_since_dose"] = since + minutes
+        a["minutes_since_dose"] = since + minutes  # at the step's end
         rec_b = jnp.stack([presses * lever, infusion, ag.craving(out, a, cue_input, interoceptive, p),
                            a["drug_value"], a["habit"], jnp.broadcast_to(pfc, presses.shape), cpp_paired_min],
                           axis=-1)
         rec_p = jnp.stack([jnp.broadcast_to(out[r], presses.shape) for r in readout_names], axis=-1)
-        return (y, n, m, a, keys, k_step + 1), (rec_b, rec_p)
+        return y, a, dosed, since, (rec_b, rec_p)
 
     @jax.jit
-    def run(y, n, m, a, keys, k_step, p, iv_idx, exp_idx, exp_fraction, group, xs):
-        step = partial(one_step, p, iv_idx, exp_idx, exp_fraction, group)
-        (y, n, m, a, keys, k_step), recs = jax.lax.scan(step, (y, n, m, a, keys, k_step), xs)
-        return y, n, m, a, k_step, recs
+    def run(y, n, m, a, keys, k_step, p, iv_idx, exp_idx, exp_fraction, group, xs, n_steps):
+        """xs: the window's step inputs (steps, group columns); n_steps: how many steps are real (the
+        rest pad the last window). Each subject goes through the window at its own pace
+        (`engine.core.through_phases`); returns the carried state and the records (steps, subjects, ·)."""
+        def start(y, a, k):
+            x = tuple(v[k, group] for v in xs)  # each subject's own group's schedule
+            step_keys = jax.vmap(jax.random.fold_in)(keys, k_step + k)
+            y, a, dosed, since, recs = phase_start(p, iv_idx, exp_idx, exp_fraction, y, a, step_keys, x)
+            return y, a, x[0], dosed, since, recs
+
+        n_window = xs[0].shape[0]
+        y, n, m, a, recs = through_phases(model, atol, y, n, m, a, p, n_window, n_steps, start, None,
+                                          (len(RECORDED), len(readout_names)), h)
+        return y, n, m, a, k_step + n_window, recs
 
     return run
 
@@ -183,7 +190,7 @@ def _split_step_runner(model: Model, readout_names: tuple[str, ...], shards: int
     # group; shared: the step count, the dose targets and the groups' step inputs; the records
     # are (steps, subjects, fields)
     return split_by_subject(_step_runner(model, readout_names), shards,
-                            (0, 0, 0, 0, 0, None, 0, None, None, 0, 0, None), (0, 0, 0, 0, None, (1, 1)))
+                            (0, 0, 0, 0, 0, None, 0, None, None, 0, 0, None, None), (0, 0, 0, 0, None, (1, 1)))
 
 
 def _subject_keys(seed: int, subjects: np.ndarray):
@@ -310,9 +317,9 @@ def simulate_paradigm(scenario, *, progress: Callable[[float], None] | None = No
             for c in range(first_call, n_calls):
                 win = slice(c * STEPS_PER_CALL, (c + 1) * STEPS_PER_CALL)
                 xs = tuple(jnp.asarray(x[win]) for x in xs_np)
-                y, n, m, a, k_step, (rb, rp) = run(y, n, m, a, keys, k_step, pc, iv_idx, exp_idx, exp_fraction,
-                                                   group, xs)
                 take = min(STEPS_PER_CALL, n_steps - c * STEPS_PER_CALL)
+                y, n, m, a, k_step, (rb, rp) = run(y, n, m, a, keys, k_step, pc, iv_idx, exp_idx, exp_fraction,
+                                                   group, xs, jnp.asarray(take))
                 lo = c * STEPS_PER_CALL
                 rec_b[sel, lo:lo + take] = np.moveaxis(np.asarray(rb[:take, :rows]), 0, 1)
                 rec_p[sel, lo:lo + take] = np.moveaxis(np.asarray(rp[:take, :rows]), 0, 1)
@@ -342,8 +349,9 @@ def _loop_details(subjects: range, names, xs_np: list[np.ndarray], chunks) -> di
 def _same_grid(timelines: list[Timeline], groups: list[int]) -> list[list[int]]:
     """The groups in buckets of the same step grid (step lengths and sessions alike). Groups that
     differ only in what the box gives (dose, trigger, ratio, cue) share a grid and a batch; a
-    batch of groups on different grids would integrate each step as long as its slowest subject
-    needs, with the others idle (1.2× the time of one batch per group in bench_paradigm_groups)."""
+    batch of groups on different grids integrated each step as long as its slowest subject
+    needed, with the others idle (1.2× the time of one batch per group in bench_paradigm_groups,
+    measured before the subjects went at their own pace; `engine.core.through_phases`)."""
     buckets: dict[bytes, list[int]] = {}
     for g in groups:
         tl = timelines[g]

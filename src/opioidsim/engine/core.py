@@ -287,7 +287,8 @@ def _counted_try(model: Model, atol, y, n, m, limit, active, p, h, max_m, step=r
 
 def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min, step=ros34pw2_step):
     """Adaptive steps (`_counted_try`) until every subject of the batch reaches quantum n_end, with
-    no events on the way (traceable; the behaviour layer's decision loop and the gym's step).
+    no events on the way (traceable; the gym's step: courses and animal experiments go through
+    their decisions each subject at its own pace, `through_phases`).
 
     `since_dose_min` (per subject, minutes since its last dose at the start of the call: 0 for a
     dose given now, inf for none) lets a one-quantum step over the tolerance be redone in sub-steps
@@ -309,6 +310,85 @@ def advance_to(model: Model, atol, y, n, m, n_end, p, h, max_m, since_dose_min, 
 
     y, n, m, tries, _ = jax.lax.while_loop(cond, body, (y, n, m, jnp.asarray(0, jnp.int64), _no_substeps(n)))
     return y, n, m, tries
+
+
+def through_phases(model: Model, atol, y, n, m, state, p, n_window: int, n_phases, start, end, widths: tuple,
+                   h, step=ros34pw2_step, together: bool = False):
+    """Take every subject of a batch through a window of `n_window` phases of a timeline, each at its
+    own pace, in one loop of step tries (traceable; the behaviour layer's courses and animal
+    experiments). A phase begins with what happens at once (a decision, doses) and lasts a whole
+    number of quanta; a subject at the end of its phase records it and begins its next one in the
+    same try in which the others go on stepping.
+
+    `start(y, state, k)`, k the phase each subject begins (shape (S,)), returns (y, state, quanta,
+    dosed, since_dose_min, recs): the state after the phase's doses, the phase's length, whether the
+    subject was dosed (its step goes back to one quantum), minutes since its last dose (0 if dosed:
+    sub-steps are kept out of DOSE_TRANSIENT_MIN after it, as in `advance_to`) and the phase's
+    records, one (S, width) array per entry of `widths`. It is computed for the whole batch and kept
+    for the subjects beginning a phase. `end(y, state, recs)` returns (state, recs) at a phase's end,
+    before it is recorded (None: nothing happens then). `n_phases` (a scalar or per subject): how
+    many of the window's phases are real; the rest pad it and are not run.
+
+    Why not a phase at a time for the whole batch (`advance_to`): each phase then lasts as many tries
+    as its slowest subject needs, so one fresh IV use in a batch makes every subject pay that use's
+    tries (docs/guide/11-engine.md, *Courses and animal experiments go at each subject's pace*).
+    A subject takes the steps and draws it would take alone; `together` (the baseline of
+    benchmarks/bench_pace.py) holds every subject at a phase's end until the whole batch is there,
+    which takes the same steps in as many tries as a phase at a time. Returns (y, n, m, state,
+    recs), recs one (n_window, S, width) array per width."""
+    n_sub = y.shape[0]
+    rows = jnp.arange(n_sub)
+    n_phases = jnp.broadcast_to(n_phases, (n_sub,))
+    pending = tuple(jnp.zeros((n_sub, w), dtype=y.dtype) for w in widths)
+    # per subject: the phase it is in (−1: none yet), where it began and ends, whether it began with a
+    # dose and the minutes since the last one then, its longest step, and its records to come
+    c = dict(y=y, n=n, m=m, state=state, sub=_no_substeps(n), phase=jnp.full((n_sub,), -1, dtype=jnp.int64),
+             n_start=n, n_end=n, since=jnp.zeros((n_sub,), dtype=y.dtype), max_m=jnp.ones_like(n),
+             pending=pending, recs=tuple(jnp.zeros((n_window,) + r.shape, dtype=y.dtype) for r in pending))
+
+    def cond(c):
+        return jnp.any(c["phase"] < n_phases)
+
+    def body(c):
+        c = dict(c)
+        y, n, phase = c["y"], c["n"], c["phase"]
+        # -- a subject at the end of its phase records it ---------------------------------------------
+        ended = (n >= c["n_end"]) & (phase < n_phases)
+        if together:
+            ended = ended & jnp.all((n >= c["n_end"]) | (phase >= n_phases))
+        finished = ended & (phase >= 0)
+        state, pending = c["state"], c["pending"]
+        if end is not None:
+            state_e, pending_e = end(y, state, pending)
+            state = jax.tree.map(lambda new, old: _where_rows(finished, new, old), state_e, state)
+            pending = tuple(_where_rows(finished, new, old) for new, old in zip(pending_e, pending))
+        row = jnp.maximum(phase, 0)
+        c["recs"] = tuple(r.at[row, rows].set(_where_rows(finished, new, r[row, rows]))
+                          for r, new in zip(c["recs"], pending))
+        # -- and begins its next one -----------------------------------------------------------------
+        phase = jnp.where(ended, phase + 1, phase)
+        starts = ended & (phase < n_phases)
+        y_s, state_s, quanta, dosed, since, pending_s = start(y, state, jnp.minimum(phase, n_window - 1))
+        c.update(y=_where_rows(starts, y_s, y),
+                 state=jax.tree.map(lambda new, old: _where_rows(starts, new, old), state_s, state),
+                 pending=tuple(_where_rows(starts, new, old) for new, old in zip(pending_s, pending)),
+                 phase=phase, n_start=jnp.where(starts, n, c["n_start"]),
+                 n_end=jnp.where(starts, n + quanta, c["n_end"]), since=jnp.where(starts, since, c["since"]),
+                 m=jnp.where(starts & dosed, 1, c["m"]), max_m=jnp.where(starts, jnp.maximum(quanta, 1), c["max_m"]))
+        # -- one step try for every subject inside its phase -----------------------------------------
+        past_transient = c["since"] + (n - c["n_start"]) * h >= DOSE_TRANSIENT_MIN
+        c["y"], c["n"], c["m"], _, c["sub"] = _counted_try(model, atol, c["y"], n, c["m"], c["n_end"], n < c["n_end"],
+                                                           p, h, c["max_m"], step, sub=c["sub"],
+                                                           may_split=past_transient)
+        return c
+
+    c = jax.lax.while_loop(cond, body, c)
+    return c["y"], c["n"], c["m"], c["state"], c["recs"]
+
+
+def _where_rows(mask, new, old):
+    """new where mask (one entry per subject, the first axis), else old."""
+    return jnp.where(mask.reshape(mask.shape + (1,) * (jnp.ndim(new) - 1)), new, old)
 
 
 def apply_doses(y, ptr, n, active, ev_step, ev_target, ev_amount):
