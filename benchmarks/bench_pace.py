@@ -52,10 +52,8 @@ def _loop(together: bool):
 
     built = [(course, "_course_runner"), (course, "_split_course_runner"), (runner, "_step_runner"),
              (runner, "_split_step_runner")]
-    # the functions under the runners' caches, as first imported (not a variant set up before)
-    plain = {k: getattr(getattr(k[0], k[1]), "__wrapped__") for k in built}
-    plain = {k: _PLAIN.setdefault(k, f) for k, f in plain.items()}
-    mine = {k: functools.lru_cache(maxsize=8)(f) for k, f in plain.items()}
+    # the functions under the runners' caches (a variant set up before wraps the same ones)
+    mine = {k: functools.lru_cache(maxsize=8)(getattr(k[0], k[1]).__wrapped__) for k in built}
     loop = functools.partial(core.through_phases, together=together)
     mine.update({(course, "through_phases"): loop, (runner, "through_phases"): loop})
 
@@ -64,8 +62,6 @@ def _loop(together: bool):
             setattr(mod, name, f)
     return use
 
-
-_PLAIN: dict = {}
 
 
 def _way(together: bool, run):

@@ -53,16 +53,18 @@ def test_the_batch_held_together_at_each_phase_gives_the_same_records(monkeypatc
 
     from opioidsim.engine import core
 
+    def compile_anew():  # the runners are cached by model and readouts, not by the loop they use
+        course._course_runner.cache_clear()
+        course._split_course_runner.cache_clear()
+
     sc = Scenario.from_toml_text(LIFE_TOML)
     runs = {}
     for together in (False, True):
         monkeypatch.setattr(course, "through_phases", functools.partial(core.through_phases, together=together))
-        course._course_runner.cache_clear()
-        course._split_course_runner.cache_clear()
+        compile_anew()
         runs[together] = simulate_life(sc)
     monkeypatch.undo()
-    course._course_runner.cache_clear()  # the next course compiles the loop as it is
-    course._split_course_runner.cache_clear()
+    compile_anew()  # the next course compiles the loop as it is
     assert runs[True].uses.values.sum() > 0
     for name in runs[True].data_vars:
         np.testing.assert_array_equal(runs[True][name].values, runs[False][name].values, err_msg=name)

@@ -351,7 +351,7 @@ def _course_runner(model: Model, readout_names: tuple[str, ...]):
         s["habit"] = s["habit"] + p["habit_rate"] * (1.0 - s["habit"]) * used
         s["dose_multiplier"] = hu.adapt_dose(s["dose_multiplier"], out["mor_signal_vta"], used, p)
         dosed = (use > 0) | (given > 0) | (naloxone > 0)
-        # read above as the time since the last use before this phase: from here on it counts to its end
+        # read above as of the phase's start; nothing reads it during the phase, so it moves to its end now
         s["minutes_since_use"] = jnp.where(use > 0, minutes, s["minutes_since_use"] + minutes)
         rec_b = jnp.stack([use, overdose, naloxone, attend, given * med_mg, in_prog, urine_code, s["alive"],
                            craving, s["drug_value"], s["dose_multiplier"], s["med_relief"]], axis=-1)
