@@ -343,13 +343,14 @@ def scenario(doses, seed: int = 0, subjects: int = N_SUBJECTS) -> Scenario:
                     doses=doses)
 
 
-def run(sc: Scenario, p: dict | None = None, model=MODEL) -> Run:
+def run(sc: Scenario, p: dict | None = None, model=MODEL, **integrate_kw) -> Run:
+    """The engine at `integrate`'s own defaults (records stepped at RTOL) unless told otherwise."""
     grid = make_grid(sc.duration_min, sc.record_every_min)
     if p is None:
         p = subject_parameters(model, sc, sc.cohort.subjects, sc.cohort.seed)
     events = compile_doses(model, sc.doses, sc.duration_min, grid.h, p)
     y0 = model.initial_state(p)
-    return Run(sc, grid, p, events, y0, integrate(model, grid, y0, p, events, NAMES))
+    return Run(sc, grid, p, events, y0, integrate(model, grid, y0, p, events, NAMES, **integrate_kw))
 
 
 HEROIN = [Dose("heroin", "10 mg", route="iv", at="10min")]
@@ -685,8 +686,10 @@ def test_same_seed_gives_bitwise_identical_datasets():
     sc = scenario(HEROIN)
     a, b = simulate(sc), simulate(sc)
     # the lower-level path on the model simulate integrates (the fixtures integrate the whole
-    # model; simulate leaves out the drug states no dose reaches: tests/test_inert.py)
-    low = run(sc, model=core.run_model(sc))
+    # model; simulate leaves out the drug states no dose reaches: tests/test_inert.py), with the
+    # records and tolerance the scenario's [solver] chooses ("auto": interpolated here)
+    low = run(sc, model=core.run_model(sc), dense=core.solver_records(sc) == "interpolated",
+              rtol=core.solver_step_rtol(sc))
     for name in NAMES:
         assert np.array_equal(a[name].values, b[name].values), name
         assert np.array_equal(a[name].values, low[name]), name

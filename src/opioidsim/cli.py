@@ -436,10 +436,14 @@ def _accuracy_note(ds: Any) -> Optional[str]:
     over = np.asarray(ds["steps_over_tolerance"].values)
     if not over.any():
         return None
-    rtol, step_s = ds.attrs.get("solver_rtol"), 60.0 * float(ds.attrs.get("integration_step_min", np.nan))
+    rtol = ds.attrs.get("solver_rtol")
+    step_rtol = ds.attrs.get("solver_step_rtol", rtol)
+    tolerance = f"rtol {rtol:g}" if step_rtol == rtol else \
+        f"the steps' tolerance {step_rtol:g} (rtol {rtol:g} tightened, the records being interpolated)"
+    step_s = 60.0 * float(ds.attrs.get("integration_step_min", np.nan))
     return (f"note: {int(over.sum()):,} steps in {int(np.count_nonzero(over)):,} of {over.size:,} subjects "
             f"were taken at the smallest step ({step_s:g} s, or a sub-step of it) with an error estimate "
-            f"above rtol {rtol:g} (typically just after an IV dose); a smaller [solver] smallest_step "
+            f"above {tolerance}, typically just after an IV dose; a smaller [solver] smallest_step "
             "(--smallest-step) makes the run more accurate there (docs/guide/11-engine.md)")
 
 
@@ -1246,9 +1250,10 @@ def _build_parser() -> _Parser:
                    help="the engine's integration method (overrides [solver] method): ros34pw2 "
                         "(default, third order) or ros2 (second order)")
     p.add_argument("--records", default=None, metavar="HOW",
-                   help="how records are taken (overrides [solver] records): stepped (default: a step "
-                        "ends at every record) or interpolated (steps span up to 32 records; far fewer "
-                        "steps where records are dense; ros34pw2 only)")
+                   help="how records are taken (overrides [solver] records): auto (default: records every "
+                        "5 min or less interpolated at a 30th of rtol, coarser ones stepped), stepped (a "
+                        "step ends at every record) or interpolated (steps span up to 32 records; far "
+                        "fewer steps where records are dense; ros34pw2 only)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

@@ -188,6 +188,19 @@ SEGMENT_RECORDS = 64
 #: dense=True)`), so the longest step is this many record intervals: on the flagship (30 s
 #: records) 8, 16, 32 and 64 took 210, 123, 85 and 70 steps
 RECORDS_PER_STEP = 32
+#: `[solver] records = "auto"` (the default) interpolates records this many minutes apart or closer,
+#: its steps held to rtol / AUTO_RTOL_DIVISOR: stepped records cap the steps, so at such intervals
+#: they are more accurate than rtol and cost at least a step a record, while interpolated ones are
+#: as accurate as the steps' tolerance. Measured against Radau (rtol 1e-8), largest error over the
+#: key readouts, stepped at 3e-3 against interpolated at 1e-4 (docs/guide/11-engine.md,
+#: *Interpolated records*): the flagship (30 s records) 1,455 steps and 3.5e-4 against 160 and 3.0e-4;
+#: fentanyl-overdose-naloxone (15 s) 728 and 2.8e-2 against 152 and 1.4e-3; the bench cohort's IV
+#: heroin every 8 h recorded every 1 / 5 / 10 min 1,472 / 347 / 214 steps a subject-day and 9.7e-4 /
+#: 2.8e-3 / 1.2e-2 against 339 / 341 / 360 and 2.6e-4 / 1.9e-4 / 1.6e-4. A tenth of rtol was not
+#: enough: ventilation 1.5e-3 off Radau on tests/test_sbml.py's acute scenario (1 min records),
+#: against 2.8e-4 at a thirtieth and 2.1e-4 stepped
+AUTO_INTERPOLATE_MAX_MIN = 5.0
+AUTO_RTOL_DIVISOR = 30
 
 
 def state_atol(model: Model):
@@ -810,9 +823,24 @@ def solver_method(scenario) -> str:
 
 
 def solver_records(scenario) -> str:
-    """How a scenario's records are taken: its [solver] records, else the default ("stepped")."""
-    records = getattr(getattr(scenario, "solver", None), "records", None)
-    return SOLVER_RECORDS[0] if records is None else records
+    """How a scenario's records are taken, "stepped" or "interpolated": its [solver] records, where
+    "auto" (the default) interpolates records AUTO_INTERPOLATE_MAX_MIN apart or closer with a method
+    that can (ROS34PW2), else steps to them."""
+    records = getattr(getattr(scenario, "solver", None), "records", None) or SOLVER_RECORDS[0]
+    if records != "auto":
+        return records
+    dense = scenario.record_every_min <= AUTO_INTERPOLATE_MAX_MIN and hasattr(solver_step(scenario), "dense")
+    return "interpolated" if dense else "stepped"
+
+
+def solver_step_rtol(scenario) -> float:
+    """The tolerance every step of a scenario's run meets: its rtol (`solver_settings`), a thirtieth
+    of it where "auto" chose to interpolate the records (AUTO_RTOL_DIVISOR), rounded to 12
+    significant digits (1e-4, not 1.0000000000000001e-4, in the results' attributes)."""
+    rtol = solver_settings(scenario)[0]
+    chosen = getattr(getattr(scenario, "solver", None), "records", None) or SOLVER_RECORDS[0]
+    auto = chosen == "auto" and solver_records(scenario) == "interpolated"
+    return float(f"{rtol / AUTO_RTOL_DIVISOR:.12g}") if auto else rtol
 
 
 def solver_step(scenario):
@@ -862,7 +890,7 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, model
     y0 = model.initial_state(p)
     stats: dict = {}
     recs = integrate(model, grid, y0, p, events, names, progress, stats=stats, checkpoint=checkpoint,
-                     rtol=solver_settings(scenario)[0], step=solver_step(scenario), devices=devices,
+                     rtol=solver_step_rtol(scenario), step=solver_step(scenario), devices=devices,
                      dense=solver_records(scenario) == "interpolated")
     return to_dataset(recs, names, grid, p, scenario, events, stats=stats, first=subjects.start)
 
@@ -901,7 +929,7 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
                   "units": "min", "long_name": "time of the first record that is not finite (NaN: none)"}),
               "steps_over_tolerance": ("subject", over, {
                   "long_name": "steps of the smallest size (a quantum or a quantum's sub-step) accepted with "
-                               "an error estimate above the tolerance (0: every step met solver_rtol)"}),
+                               "an error estimate above the tolerance (0: every step met solver_step_rtol)"}),
               "weight_kg": ("subject", np.asarray(p["body_weight"]) / 1e6, {"units": "kg", "long_name": "body weight"}),
               "oprm1_a118g_g_carrier": ("subject", np.asarray(p["oprm1_g_carrier"]).astype(np.int8),
                                         {"long_name": "OPRM1 A118G G-allele carrier (0/1)"}),
@@ -921,6 +949,8 @@ def to_dataset(recs: np.ndarray, names, grid: Grid, p, scenario, events: DoseEve
         "solver_smallest_step_min": smallest_step,
         "solver_method": solver_method(scenario),
         "solver_records": solver_records(scenario),
+        # what every step met: solver_rtol, or a thirtieth of it where "auto" interpolated the records
+        "solver_step_rtol": solver_step_rtol(scenario),
         "research_notice": "opioidsim is a research and teaching tool, never a dosing guide.",
         "subjects_failed": int((status != STATUS_OK).sum()),
     })

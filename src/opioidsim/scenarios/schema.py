@@ -495,9 +495,10 @@ SOLVER_MIN_STEP_MIN = 1e-3 / 60.0
 #: the engine's integration methods ([solver] method; engine/stepper.py `METHODS`), the default first:
 #: ROS34PW2 (third order, 4 stages) and ROS2 (second order, 2 stages; the engine's method until stop 31)
 SOLVER_METHODS = ("ros34pw2", "ros2")
-#: how the engine takes records ([solver] records), the default first (engine/core.py `integrate`'s
-#: `dense`)
-SOLVER_RECORDS = ("stepped", "interpolated")
+#: how the engine takes records ([solver] records), the default first: "auto" interpolates records
+#: every 5 min or less at a thirtieth of rtol and steps to the others (engine/core.py `solver_records`);
+#: "stepped" and "interpolated" choose one way (engine/core.py `integrate`'s `dense`)
+SOLVER_RECORDS = ("auto", "stepped", "interpolated")
 
 
 def _one_of(v: Any, allowed: tuple[str, ...], what: str) -> Optional[str]:
@@ -525,10 +526,12 @@ class Solver(_Table):
     smallest_step: Optional[str] = None
     #: the Rosenbrock method of each step (`SOLVER_METHODS`)
     method: Optional[str] = None
-    #: how records are taken (`SOLVER_RECORDS`): "stepped" (the default), every record at the end of
-    #: a step, so a record interval is also the longest step; "interpolated", a step may span up to
-    #: 32 records and those inside it are interpolated (ROS34PW2's continuous extension): far fewer
-    #: steps where records are dense, with the accuracy of the tolerance alone
+    #: how records are taken (`SOLVER_RECORDS`): "stepped", every record at the end of a step, so a
+    #: record interval is also the longest step; "interpolated", a step may span up to 32 records
+    #: and those inside it are interpolated (ROS34PW2's continuous extension): far fewer steps where
+    #: records are dense, with the accuracy of the tolerance alone; "auto" (the default), records
+    #: every 5 min or less interpolated with steps held to a thirtieth of rtol (about the accuracy of
+    #: stepped records at rtol, in a fraction of the steps), coarser records stepped
     records: Optional[str] = None
 
     @field_validator("records", mode="before")
