@@ -40,13 +40,12 @@ def _way(sc):
 def _steps(sc) -> float:
     """Mean attempted steps per subject of `simulate(sc)`'s integration (its records, tolerance and
     method, through `integrate`'s stats)."""
-    from opioidsim.engine.core import _setup, integrate, run_model, solver_records, solver_step, solver_step_rtol
+    from opioidsim.engine.core import _setup, integrate, integrate_settings, run_model
 
     model = run_model(sc)
     grid, p, events, names = _setup(sc, model, range(sc.cohort.subjects))
     stats: dict = {}
-    integrate(model, grid, model.initial_state(p), p, events, names, stats=stats, rtol=solver_step_rtol(sc),
-              step=solver_step(sc), dense=solver_records(sc) == "interpolated")
+    integrate(model, grid, model.initial_state(p), p, events, names, stats=stats, **integrate_settings(sc))
     return float(np.mean(stats["steps"]))
 
 

@@ -177,6 +177,6 @@ def test_auto_records_of_the_flagship_are_as_accurate_as_stepped_ones_in_a_fifth
     # the same run through `integrate`, counting its steps (to the last bits, which a batch's shape
     # can change on some CPUs: docs/guide/11-engine.md, *All the cores*)
     stats: dict = {}
-    recs = core.integrate(model, grid, y0, p, events, names, stats=stats, dense=True, rtol=core.solver_step_rtol(sc))
+    recs = core.integrate(model, grid, y0, p, events, names, stats=stats, **core.integrate_settings(sc))
     np.testing.assert_allclose(recs[0], got, rtol=1e-12, atol=1e-15)
     assert stats["steps"][0] * 5 <= grid.n_records - 1, stats["steps"]

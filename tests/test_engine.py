@@ -688,8 +688,7 @@ def test_same_seed_gives_bitwise_identical_datasets():
     # the lower-level path on the model simulate integrates (the fixtures integrate the whole
     # model; simulate leaves out the drug states no dose reaches: tests/test_inert.py), with the
     # records and tolerance the scenario's [solver] chooses ("auto": interpolated here)
-    low = run(sc, model=core.run_model(sc), dense=core.solver_records(sc) == "interpolated",
-              rtol=core.solver_step_rtol(sc))
+    low = run(sc, model=core.run_model(sc), **core.integrate_settings(sc))
     for name in NAMES:
         assert np.array_equal(a[name].values, b[name].values), name
         assert np.array_equal(a[name].values, low[name]), name

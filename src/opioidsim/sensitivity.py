@@ -458,7 +458,7 @@ def evaluate_chunk(scenario: Any, ranges: Sequence[ParameterRange], values: np.n
 
     Each row is a typical subject of the scenario (`subject_parameters(..., variability=False)`)
     with the row's values written in (converted to internal units)."""
-    from .engine.core import integrate, scenario_grid, solver_records, solver_step, solver_step_rtol, subject_parameters
+    from .engine.core import integrate, integrate_settings, scenario_grid, subject_parameters
     from .engine.dosing import compile_doses
     from .model.glutamate import GLT1_DRUGS
     from .model.model import default_model
@@ -483,8 +483,7 @@ def evaluate_chunk(scenario: Any, ranges: Sequence[ParameterRange], values: np.n
     events = compile_doses(model, scenario.doses, scenario.duration_min, grid.h, p)
     names = tuple(dict.fromkeys(o.readout for o in outputs))
     y0 = model.initial_state(p)
-    recs = integrate(model, grid, y0, p, events, names, rtol=solver_step_rtol(scenario),
-                     step=solver_step(scenario), dense=solver_records(scenario) == "interpolated")
+    recs = integrate(model, grid, y0, p, events, names, **integrate_settings(scenario))
     cols = [names.index(o.readout) for o in outputs]
     return reduce_records(recs[:rows][:, :, cols], grid.record_times_min, [o.statistic for o in outputs])
 

@@ -822,11 +822,16 @@ def solver_method(scenario) -> str:
     return SOLVER_METHODS[0] if method is None else method
 
 
+def _records_asked(scenario) -> str:
+    """A scenario's [solver] records as written ("auto" where it says nothing)."""
+    return getattr(getattr(scenario, "solver", None), "records", None) or SOLVER_RECORDS[0]
+
+
 def solver_records(scenario) -> str:
     """How a scenario's records are taken, "stepped" or "interpolated": its [solver] records, where
     "auto" (the default) interpolates records AUTO_INTERPOLATE_MAX_MIN apart or closer with a method
     that can (ROS34PW2), else steps to them."""
-    records = getattr(getattr(scenario, "solver", None), "records", None) or SOLVER_RECORDS[0]
+    records = _records_asked(scenario)
     if records != "auto":
         return records
     dense = scenario.record_every_min <= AUTO_INTERPOLATE_MAX_MIN and hasattr(solver_step(scenario), "dense")
@@ -838,9 +843,16 @@ def solver_step_rtol(scenario) -> float:
     of it where "auto" chose to interpolate the records (AUTO_RTOL_DIVISOR), rounded to 12
     significant digits (1e-4, not 1.0000000000000001e-4, in the results' attributes)."""
     rtol = solver_settings(scenario)[0]
-    chosen = getattr(getattr(scenario, "solver", None), "records", None) or SOLVER_RECORDS[0]
-    auto = chosen == "auto" and solver_records(scenario) == "interpolated"
+    auto = _records_asked(scenario) == "auto" and solver_records(scenario) == "interpolated"
     return float(f"{rtol / AUTO_RTOL_DIVISOR:.12g}") if auto else rtol
+
+
+def integrate_settings(scenario) -> dict:
+    """`integrate`'s keyword arguments for a scenario's [solver] table: the steps' tolerance, the
+    method's step and whether records are interpolated (one place, so every caller runs a scenario as
+    `simulate` does)."""
+    return {"rtol": solver_step_rtol(scenario), "step": solver_step(scenario),
+            "dense": solver_records(scenario) == "interpolated"}
 
 
 def solver_step(scenario):
@@ -890,8 +902,7 @@ def simulate(scenario, *, progress: Callable[[float], None] | None = None, model
     y0 = model.initial_state(p)
     stats: dict = {}
     recs = integrate(model, grid, y0, p, events, names, progress, stats=stats, checkpoint=checkpoint,
-                     rtol=solver_step_rtol(scenario), step=solver_step(scenario), devices=devices,
-                     dense=solver_records(scenario) == "interpolated")
+                     devices=devices, **integrate_settings(scenario))
     return to_dataset(recs, names, grid, p, scenario, events, stats=stats, first=subjects.start)
 
 
