@@ -1,8 +1,12 @@
 """`opioidsim bench`: the JSON it promises, consistent figures, and clear messages (no timing assertions)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
+
+import pytest
 
 from opioidsim.cli import main
 
@@ -10,9 +14,18 @@ PROMISED = ("engine_subject_days_per_s", "scipy_subject_days_per_s", "roadrunner
             "max_relative_error")
 
 
-def test_bench_json_has_the_promised_figures_and_they_agree(capsys):
-    assert main(["bench", "--json", "--subjects", "2", "--days", "0.5"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+@pytest.fixture(scope="module")
+def two_rounds() -> dict:
+    """One small bench run of two rounds, read by both tests of its JSON (a run compiles the engine and
+    integrates the Radau reference: about a minute)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["bench", "--json", "--subjects", "2", "--days", "0.5", "--rounds", "2"]) == 0
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+def test_bench_json_has_the_promised_figures_and_they_agree(two_rounds):
+    result = two_rounds
     for key in PROMISED:
         assert key in result, key
     assert result["engine_subject_days_per_s"] > 0 and result["scipy_subject_days_per_s"] > 0
@@ -48,9 +61,8 @@ def test_bench_rejects_a_bad_flag_value(capsys):
     assert "--days" in err and "-1" in err
 
 
-def test_bench_rounds_keep_each_paths_fastest_run_and_the_ratio_of_every_round(capsys):
-    assert main(["bench", "--json", "--subjects", "2", "--days", "0.5", "--rounds", "2"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+def test_bench_rounds_keep_each_paths_fastest_run_and_the_ratio_of_every_round(two_rounds):
+    result = two_rounds
     assert result["rounds"] == 2
     engine, scipy_path, rr = result["rows"]
     for row, days in ((engine, 2 * 0.5), (scipy_path, 1 * 0.5), (rr, 2 * 0.5)):
