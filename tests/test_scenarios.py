@@ -189,7 +189,15 @@ def _set(d: dict, path: tuple, value) -> dict:
     return d
 
 
-_DELETE = object()
+class _Deleted:
+    """The marker of a field removed from the scenario (its repr names it the same in every process:
+    pytest-xdist's workers must collect the same test ids)."""
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETE = _Deleted()
 
 RULES = [
     # (path, bad value, expected field, words the message must contain)
