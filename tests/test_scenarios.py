@@ -190,8 +190,8 @@ def _set(d: dict, path: tuple, value) -> dict:
 
 
 class _Deleted:
-    """The marker of a field removed from the scenario (its repr names it the same in every process:
-    pytest-xdist's workers must collect the same test ids)."""
+    """The marker of a field removed from the scenario; its repr is the same in every run, so the test
+    ids are too (pytest --lf and --deselect name tests by them)."""
 
     def __repr__(self) -> str:
         return "<deleted>"
