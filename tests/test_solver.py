@@ -409,9 +409,10 @@ def test_a_laced_bag_on_top_of_a_users_opioid_is_not_a_false_death():
         if k in _COURSE_LACED:
             doses.append(Dose("fentanyl", "0.1 mg", route="iv", at=f"{k * 240}min"))
     last = _COURSE_USES[-1] * 240.0
-    # records every 2.5 min: interpolated, so at the steps of finer records (docs/guide/11-engine.md,
-    # *Interpolated records*), and close enough to find SpO2's lowest point after the last bag within
-    # 0.01 % of 15 s records (95.79 %), at a quarter of their cost (most of it was 80,000 records)
+    # records every 2.5 min: interpolated, so the steps are those of any records 5 min apart or closer
+    # (docs/guide/11-engine.md, *Interpolated records*), and close enough to find SpO2's lowest point
+    # after the last bag within 0.01 % of 15 s records (95.79 %), at a quarter of their cost (most of
+    # it was taking 80,000 records)
     grid = make_grid(last + 30.0, 2.5)
     p = subject_parameters(model, Scenario(duration="1d", cohort={"subjects": 16, "seed": 3}), 1, 3, first=15)
     ev = compile_doses(model, doses, last + 30.0, grid.h, p)
